@@ -1,0 +1,625 @@
+"""All of the ledger's SQL: schema, append-only triggers, and the queries. Nothing else talks SQL.
+
+Works on SQLite (aiosqlite, WAL, synchronous=FULL); written so a PostgreSQL backend can follow
+with the same tables (BigInteger, LargeBinary, no SQLite-only column types).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    and_,
+    bindparam,
+    event,
+    exists,
+    func,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import Connection as SyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql import Select
+
+from .model import Account, Checkpoint, Entry, EntryKind, Posting, PublicKey
+
+SCHEMA_VERSION = 1
+metadata = MetaData()
+
+schema_info = Table(
+    "ledger_schema", metadata, Column("version", Integer, primary_key=True, autoincrement=False)
+)
+ledgers = Table(
+    "ledgers",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("created_us", BigInteger, nullable=False),
+    Column("head_seq", BigInteger, nullable=False),
+    Column("head_hash", LargeBinary(32), nullable=False),
+    Column("head_time_us", BigInteger, nullable=False),
+    Column("key_count", Integer, nullable=False),
+)
+keys = Table(
+    "ledger_keys",
+    metadata,
+    Column("ledger_id", String(64), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("key_id", String(16), nullable=False, unique=True),
+    Column("public_key", LargeBinary(32), nullable=False),
+    Column("from_seq", BigInteger, nullable=False),
+    Column("time_us", BigInteger, nullable=False),
+    Column("signer_key_id", String(16), nullable=False),
+    Column("signature", LargeBinary(64), nullable=False),
+    PrimaryKeyConstraint("ledger_id", "position"),
+    ForeignKeyConstraint(["ledger_id"], ["ledgers.id"]),
+)
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("ledger_id", String(64), nullable=False),
+    Column("code", String(128), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("floor", BigInteger, nullable=True),
+    Column("balance", BigInteger, nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    PrimaryKeyConstraint("ledger_id", "code"),
+    ForeignKeyConstraint(["ledger_id"], ["ledgers.id"]),
+)
+entries = Table(
+    "entries",
+    metadata,
+    Column("ledger_id", String(64), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("prev_hash", LargeBinary(32), nullable=False),
+    Column("hash", LargeBinary(32), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("time_us", BigInteger, nullable=False),
+    Column("key_id", String(16), nullable=False),
+    Column("ref", BigInteger, nullable=True),  # NULL when unused, so UNIQUE allows many
+    Column("expires_us", BigInteger, nullable=False),
+    Column("target", String(128), nullable=False),
+    Column("meta", Text, nullable=False),  # JSON array of [key, value] pairs, sorted
+    Column("signature", LargeBinary(64), nullable=False),
+    PrimaryKeyConstraint("ledger_id", "seq"),
+    UniqueConstraint("ledger_id", "ref"),  # an entry is resolved or reversed at most once
+    ForeignKeyConstraint(["ledger_id"], ["ledgers.id"]),
+)
+Index("entries_pending", entries.c.ledger_id, entries.c.kind, entries.c.expires_us)
+postings = Table(
+    "postings",
+    metadata,
+    Column("ledger_id", String(64), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("idx", Integer, nullable=False),
+    Column("account", String(128), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    PrimaryKeyConstraint("ledger_id", "seq", "idx"),
+    ForeignKeyConstraint(["ledger_id", "seq"], ["entries.ledger_id", "entries.seq"]),
+    ForeignKeyConstraint(["ledger_id", "account"], ["accounts.ledger_id", "accounts.code"]),
+)
+Index("postings_by_account", postings.c.ledger_id, postings.c.account, postings.c.seq)
+merkle_nodes = Table(
+    "merkle_nodes",
+    metadata,
+    Column("ledger_id", String(64), nullable=False),
+    Column("level", Integer, nullable=False),
+    Column("idx", BigInteger, nullable=False),
+    Column("hash", LargeBinary(32), nullable=False),
+    PrimaryKeyConstraint("ledger_id", "level", "idx"),
+)
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("ledger_id", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("root", LargeBinary(32), nullable=False),
+    Column("time_us", BigInteger, nullable=False),
+    Column("key_id", String(16), nullable=False),
+    Column("signature", LargeBinary(64), nullable=False),
+    PrimaryKeyConstraint("ledger_id", "size"),
+    ForeignKeyConstraint(["ledger_id"], ["ledgers.id"]),
+)
+idempotency = Table(
+    "idempotency_keys",
+    metadata,
+    Column("ledger_id", String(64), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("request_hash", LargeBinary(32), nullable=False),
+    Column("result", Text, nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    PrimaryKeyConstraint("ledger_id", "key"),
+)
+
+APPEND_ONLY = ("ledger_keys", "entries", "postings", "merkle_nodes", "checkpoints")
+
+
+def sqlite_url(path: str, *, read_only: bool = False) -> str:
+    if read_only:
+        return f"sqlite+aiosqlite:///file:{path}?mode=ro&uri=true"
+    return f"sqlite+aiosqlite:///{path}"
+
+
+def make_engine(url: str, *, read_only: bool = False, deferred: bool = False) -> AsyncEngine:
+    """An engine for SQLite whose transactions take the write lock at BEGIN unless `deferred`.
+
+    `read_only` opens the file read-only (for `verify`); readers use `deferred` transactions.
+    """
+    engine = create_async_engine(url)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA busy_timeout = 10000")
+            cur.execute("PRAGMA foreign_keys = ON")
+            if not read_only:
+                cur.execute("PRAGMA journal_mode = WAL")
+                cur.execute("PRAGMA synchronous = FULL")
+            cur.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(conn: SyncConnection) -> None:
+            conn.exec_driver_sql("BEGIN" if read_only or deferred else "BEGIN IMMEDIATE")
+
+    return engine
+
+
+async def create_schema(engine: AsyncEngine) -> None:
+    """Create the tables and append-only triggers if absent; refuse a different schema version."""
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+        if conn.dialect.name == "sqlite":
+            for table in APPEND_ONLY:
+                for action in ("UPDATE", "DELETE"):
+                    await conn.execute(
+                        text(
+                            f"CREATE TRIGGER IF NOT EXISTS {table}_no_{action.lower()} "
+                            f"BEFORE {action} ON {table} BEGIN SELECT RAISE(ABORT, "
+                            f"'{table} is append-only: {action} refused'); END"
+                        )
+                    )
+        found = (await conn.execute(select(schema_info.c.version))).scalar()
+        if found is None:
+            await conn.execute(schema_info.insert().values(version=SCHEMA_VERSION))
+        elif found != SCHEMA_VERSION:
+            raise RuntimeError(f"database schema version {found}, this code needs {SCHEMA_VERSION}")
+
+
+# ---- rows <-> values -------------------------------------------------------------------------
+
+
+def _entry(row: Any, posts: Sequence[Posting]) -> Entry:
+    return Entry(
+        ledger=row.ledger_id,
+        seq=row.seq,
+        prev_hash=row.prev_hash,
+        kind=EntryKind(row.kind),
+        time_us=row.time_us,
+        key_id=row.key_id,
+        ref=row.ref or 0,
+        expires_us=row.expires_us,
+        target=row.target,
+        postings=tuple(posts),
+        meta=tuple((k, v) for k, v in json.loads(row.meta)),
+        hash=row.hash,
+        signature=row.signature,
+    )
+
+
+def entry_row(e: Entry) -> dict[str, Any]:
+    return {
+        "ledger_id": e.ledger,
+        "seq": e.seq,
+        "prev_hash": e.prev_hash,
+        "hash": e.hash,
+        "kind": e.kind.value,
+        "time_us": e.time_us,
+        "key_id": e.key_id,
+        "ref": e.ref or None,
+        "expires_us": e.expires_us,
+        "target": e.target,
+        "meta": json.dumps([list(kv) for kv in e.meta], separators=(",", ":"), ensure_ascii=False),
+        "signature": e.signature,
+    }
+
+
+def posting_rows(e: Entry) -> list[dict[str, Any]]:
+    return [
+        {"ledger_id": e.ledger, "seq": e.seq, "idx": i, "account": p.account, "amount": p.amount}
+        for i, p in enumerate(e.postings)
+    ]
+
+
+def _key(row: Any) -> PublicKey:
+    return PublicKey(
+        ledger=row.ledger_id,
+        key_id=row.key_id,
+        public_key=row.public_key,
+        from_seq=row.from_seq,
+        time_us=row.time_us,
+        signer_key_id=row.signer_key_id,
+        signature=row.signature,
+    )
+
+
+def key_row(k: PublicKey, position: int) -> dict[str, Any]:
+    return {
+        "ledger_id": k.ledger,
+        "position": position,
+        "key_id": k.key_id,
+        "public_key": k.public_key,
+        "from_seq": k.from_seq,
+        "time_us": k.time_us,
+        "signer_key_id": k.signer_key_id,
+        "signature": k.signature,
+    }
+
+
+def _checkpoint(row: Any) -> Checkpoint:
+    return Checkpoint(row.ledger_id, row.size, row.root, row.time_us, row.key_id, row.signature)
+
+
+def checkpoint_row(cp: Checkpoint) -> dict[str, Any]:
+    return {
+        "ledger_id": cp.ledger,
+        "size": cp.size,
+        "root": cp.root,
+        "time_us": cp.time_us,
+        "key_id": cp.key_id,
+        "signature": cp.signature,
+    }
+
+
+def _account(row: Any) -> Account:
+    return Account(row.ledger_id, row.code, row.kind, row.floor, row.balance)
+
+
+# ---- the writer's reads and its one batched write ------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    seq: int
+    hash: bytes
+    time_us: int
+    key_count: int
+
+
+async def read_head(conn: AsyncConnection, ledger: str) -> Head | None:
+    stmt = select(
+        ledgers.c.head_seq, ledgers.c.head_hash, ledgers.c.head_time_us, ledgers.c.key_count
+    ).where(ledgers.c.id == ledger)
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    row = (await conn.execute(stmt)).first()
+    return Head(row[0], row[1], row[2], row[3]) if row else None
+
+
+async def read_accounts(
+    conn: AsyncConnection, ledger: str, codes: Iterable[str]
+) -> dict[str, Account]:
+    wanted = list(set(codes))
+    out: dict[str, Account] = {}
+    for i in range(0, len(wanted), 500):
+        stmt = select(accounts).where(
+            accounts.c.ledger_id == ledger, accounts.c.code.in_(wanted[i : i + 500])
+        )
+        for row in await conn.execute(stmt):
+            out[row.code] = _account(row)
+    return out
+
+
+async def read_idempotency(
+    conn: AsyncConnection, ledger: str, idem_keys: Iterable[str]
+) -> dict[str, tuple[bytes, str]]:
+    wanted = list(set(idem_keys))
+    out: dict[str, tuple[bytes, str]] = {}
+    for i in range(0, len(wanted), 500):
+        stmt = select(idempotency.c.key, idempotency.c.request_hash, idempotency.c.result).where(
+            idempotency.c.ledger_id == ledger, idempotency.c.key.in_(wanted[i : i + 500])
+        )
+        for row in await conn.execute(stmt):
+            out[row.key] = (row.request_hash, row.result)
+    return out
+
+
+async def read_keys(conn: AsyncConnection, ledger: str) -> list[PublicKey]:
+    stmt = select(keys).where(keys.c.ledger_id == ledger).order_by(keys.c.position)
+    return [_key(row) for row in await conn.execute(stmt)]
+
+
+async def read_entries(conn: AsyncConnection, ledger: str, seqs: Iterable[int]) -> dict[int, Entry]:
+    wanted = sorted(set(seqs))
+    out: dict[int, Entry] = {}
+    for i in range(0, len(wanted), 500):
+        chunk = wanted[i : i + 500]
+        posts: dict[int, list[Posting]] = {}
+        pstmt = (
+            select(postings.c.seq, postings.c.account, postings.c.amount)
+            .where(postings.c.ledger_id == ledger, postings.c.seq.in_(chunk))
+            .order_by(postings.c.seq, postings.c.idx)
+        )
+        for p in await conn.execute(pstmt):
+            posts.setdefault(p.seq, []).append(Posting(p.account, p.amount))
+        stmt = select(entries).where(entries.c.ledger_id == ledger, entries.c.seq.in_(chunk))
+        for row in await conn.execute(stmt):
+            out[row.seq] = _entry(row, posts.get(row.seq, []))
+    return out
+
+
+async def read_referrers(conn: AsyncConnection, ledger: str, seqs: Iterable[int]) -> dict[int, int]:
+    """For each of `seqs` already resolved or reversed, the seq of the entry that did it."""
+    wanted = list(set(seqs))
+    if not wanted:
+        return {}
+    stmt = select(entries.c.ref, entries.c.seq).where(
+        entries.c.ledger_id == ledger, entries.c.ref.in_(wanted)
+    )
+    return {row.ref: row.seq for row in await conn.execute(stmt)}
+
+
+async def read_nodes(
+    conn: AsyncConnection, ledger: str, nodes: Iterable[tuple[int, int]]
+) -> dict[tuple[int, int], bytes]:
+    """Perfect-subtree hashes: level 0 from the entries' hashes, higher levels from merkle_nodes."""
+    from .merkle import leaf_hash
+
+    wanted = set(nodes)
+    out: dict[tuple[int, int], bytes] = {}
+    leaves = [i + 1 for lvl, i in wanted if lvl == 0]
+    if leaves:
+        stmt = select(entries.c.seq, entries.c.hash).where(
+            entries.c.ledger_id == ledger, entries.c.seq.in_(leaves)
+        )
+        for row in await conn.execute(stmt):
+            out[(0, row.seq - 1)] = leaf_hash(row.hash)
+    upper = [n for n in wanted if n[0] > 0]
+    for lvl in {n[0] for n in upper}:
+        idxs = [i for level, i in upper if level == lvl]
+        stmt = select(merkle_nodes.c.idx, merkle_nodes.c.hash).where(
+            merkle_nodes.c.ledger_id == ledger,
+            merkle_nodes.c.level == lvl,
+            merkle_nodes.c.idx.in_(idxs),
+        )
+        for row in await conn.execute(stmt):
+            out[(lvl, row.idx)] = row.hash
+    missing = wanted - out.keys()
+    assert not missing, f"merkle nodes missing for {ledger}: {sorted(missing)[:5]}"
+    return out
+
+
+@dataclass
+class Batch:
+    """Everything one group commit writes, inserted in foreign-key order."""
+
+    ledgers: list[dict[str, Any]] = field(default_factory=list)
+    keys: list[dict[str, Any]] = field(default_factory=list)
+    accounts: list[dict[str, Any]] = field(default_factory=list)
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    postings: list[dict[str, Any]] = field(default_factory=list)
+    nodes: list[dict[str, Any]] = field(default_factory=list)
+    checkpoints: list[dict[str, Any]] = field(default_factory=list)
+    idempotency: list[dict[str, Any]] = field(default_factory=list)
+    balances: dict[tuple[str, str], int] = field(default_factory=dict)
+    heads: dict[str, Head] = field(default_factory=dict)
+
+
+async def write_batch(conn: AsyncConnection, b: Batch) -> None:
+    for table, rows in (
+        (ledgers, b.ledgers),
+        (keys, b.keys),
+        (accounts, b.accounts),
+        (entries, b.entries),
+        (postings, b.postings),
+        (merkle_nodes, b.nodes),
+        (checkpoints, b.checkpoints),
+        (idempotency, b.idempotency),
+    ):
+        if rows:
+            await conn.execute(table.insert(), rows)
+    if b.balances:
+        stmt = (
+            update(accounts)
+            .where(accounts.c.ledger_id == bindparam("l"), accounts.c.code == bindparam("c"))
+            .values(balance=bindparam("b"))
+        )
+        rows = [{"l": lg, "c": code, "b": bal} for (lg, code), bal in b.balances.items()]
+        await conn.execute(stmt, rows)
+    for ledger, head in b.heads.items():
+        await conn.execute(
+            update(ledgers)
+            .where(ledgers.c.id == ledger)
+            .values(
+                head_seq=head.seq,
+                head_hash=head.hash,
+                head_time_us=head.time_us,
+                key_count=head.key_count,
+            )
+        )
+
+
+# ---- reads for callers ------------------------------------------------------------------------
+
+
+async def list_ledgers(conn: AsyncConnection) -> list[str]:
+    return list((await conn.execute(select(ledgers.c.id).order_by(ledgers.c.id))).scalars())
+
+
+async def read_account(conn: AsyncConnection, ledger: str, code: str) -> Account | None:
+    return (await read_accounts(conn, ledger, [code])).get(code)
+
+
+async def list_accounts(conn: AsyncConnection, ledger: str) -> list[Account]:
+    stmt = select(accounts).where(accounts.c.ledger_id == ledger).order_by(accounts.c.code)
+    return [_account(row) for row in await conn.execute(stmt)]
+
+
+def _open_reserves(ledger: str) -> Select[Any]:
+    resolver = entries.alias("resolver")
+    return (
+        select(
+            entries.c.seq,
+            entries.c.target,
+            entries.c.expires_us,
+            postings.c.account,
+            postings.c.amount,
+        )
+        .join(
+            postings,
+            and_(
+                postings.c.ledger_id == entries.c.ledger_id,
+                postings.c.seq == entries.c.seq,
+                postings.c.amount < 0,
+            ),
+        )
+        .where(
+            entries.c.ledger_id == ledger,
+            entries.c.kind == EntryKind.RESERVE.value,
+            ~exists().where(resolver.c.ledger_id == ledger, resolver.c.ref == entries.c.seq),
+        )
+    )
+
+
+async def pending_total(conn: AsyncConnection, ledger: str, account: str) -> int:
+    sub = _open_reserves(ledger).where(postings.c.account == account).subquery()
+    total = (await conn.execute(select(func.coalesce(func.sum(-sub.c.amount), 0)))).scalar()
+    return int(total or 0)
+
+
+async def due_reservations(
+    conn: AsyncConnection, ledger: str, now_us: int, limit: int
+) -> list[int]:
+    stmt = (
+        _open_reserves(ledger)
+        .where(entries.c.expires_us <= now_us)
+        .order_by(entries.c.seq)
+        .limit(limit)
+    )
+    return [row.seq for row in await conn.execute(stmt)]
+
+
+async def account_history(
+    conn: AsyncConnection, ledger: str, account: str, after_seq: int, limit: int
+) -> list[Entry]:
+    stmt = (
+        select(postings.c.seq)
+        .where(
+            postings.c.ledger_id == ledger,
+            postings.c.account == account,
+            postings.c.seq > after_seq,
+        )
+        .order_by(postings.c.seq)
+        .limit(limit)
+    )
+    seqs = list((await conn.execute(stmt)).scalars())
+    found = await read_entries(conn, ledger, seqs)
+    return [found[s] for s in seqs]
+
+
+async def list_checkpoints(conn: AsyncConnection, ledger: str) -> list[Checkpoint]:
+    stmt = select(checkpoints).where(checkpoints.c.ledger_id == ledger).order_by(checkpoints.c.size)
+    return [_checkpoint(row) for row in await conn.execute(stmt)]
+
+
+async def latest_checkpoint(conn: AsyncConnection, ledger: str) -> Checkpoint | None:
+    stmt = (
+        select(checkpoints)
+        .where(checkpoints.c.ledger_id == ledger)
+        .order_by(checkpoints.c.size.desc())
+        .limit(1)
+    )
+    row = (await conn.execute(stmt)).first()
+    return _checkpoint(row) if row else None
+
+
+async def read_checkpoint(conn: AsyncConnection, ledger: str, size: int) -> Checkpoint | None:
+    stmt = select(checkpoints).where(checkpoints.c.ledger_id == ledger, checkpoints.c.size == size)
+    row = (await conn.execute(stmt)).first()
+    return _checkpoint(row) if row else None
+
+
+async def reversal_refs(conn: AsyncConnection, ledger: str) -> set[int]:
+    stmt = select(entries.c.ref).where(
+        entries.c.ledger_id == ledger, entries.c.kind == EntryKind.REVERSE.value
+    )
+    return {int(r) for r in (await conn.execute(stmt)).scalars() if r is not None}
+
+
+async def stream_entries(
+    conn: AsyncConnection, ledger: str, *, after_seq: int = 0, chunk: int = 4000
+) -> AsyncIterator[Entry]:
+    """Every entry of a ledger in sequence order, read in bounded chunks (memory stays flat)."""
+    cols = [
+        entries.c[name]
+        for name in (
+            "seq",
+            "prev_hash",
+            "hash",
+            "kind",
+            "time_us",
+            "key_id",
+            "ref",
+            "expires_us",
+            "target",
+            "meta",
+            "signature",
+        )
+    ]
+    stmt = (
+        select(*cols, postings.c.account, postings.c.amount)
+        .outerjoin(
+            postings,
+            and_(postings.c.ledger_id == entries.c.ledger_id, postings.c.seq == entries.c.seq),
+        )
+        .where(entries.c.ledger_id == ledger, entries.c.seq > after_seq)
+        .order_by(entries.c.seq, postings.c.idx)
+    )
+    kinds = {k.value: k for k in EntryKind}
+    result = await conn.stream(stmt.execution_options(yield_per=chunk))
+    current: Any = None
+    posts: list[Posting] = []
+    async for rows in result.partitions(chunk):
+        for row in rows:
+            if current is None or row[0] != current[0]:
+                if current is not None:
+                    yield _streamed(ledger, current, posts, kinds)
+                current, posts = row, []
+            if row[11] is not None:
+                posts.append(Posting(row[11], row[12]))
+    if current is not None:
+        yield _streamed(ledger, current, posts, kinds)
+
+
+def _streamed(ledger: str, r: Any, posts: list[Posting], kinds: dict[str, EntryKind]) -> Entry:
+    return Entry(
+        ledger,
+        r[0],
+        r[1],
+        kinds.get(r[3], r[3]),
+        r[4],
+        r[5],
+        r[6] or 0,
+        r[7],
+        r[8],
+        tuple(posts),
+        tuple((k, v) for k, v in json.loads(r[9])),
+        r[2],
+        r[10],
+    )

@@ -1,0 +1,298 @@
+"""LedgerStore: the ledger's public API. Writes go through the group-commit writer; reads don't."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import cast
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from . import merkle, storage
+from .errors import InvalidRequest, NotFound
+from .keystore import KeyRing
+from .model import (
+    Account,
+    Checkpoint,
+    Entry,
+    EntryKind,
+    PublicKey,
+    Receipt,
+    Reservation,
+    check_account,
+    check_amount,
+    check_floor,
+    check_idempotency_key,
+    check_kind,
+    check_ledger_id,
+    normalise_meta,
+    normalise_postings,
+    to_us,
+)
+from .rules import reserve_debit
+from .writer import Request, Result, Writer
+
+
+class LedgerStore:
+    """Signed, append-only, double-entry hour ledgers (one per scheme) in one database."""
+
+    def __init__(
+        self,
+        write_engine: AsyncEngine,
+        read_engine: AsyncEngine,
+        keyring: KeyRing,
+        clock: Callable[[], int] | None = None,
+    ) -> None:
+        self._write_engine = write_engine
+        self._read = read_engine
+        self.keyring = keyring
+        self._writer = Writer(write_engine, keyring, clock)
+
+    @classmethod
+    async def open(
+        cls, url: str, keyring: KeyRing, *, clock: Callable[[], int] | None = None
+    ) -> LedgerStore:
+        """Open (creating the schema if needed) the database at `url`."""
+        write = storage.make_engine(url)
+        await storage.create_schema(write)
+        read = storage.make_engine(url, read_only=False, deferred=True)
+        return cls(write, read, keyring, clock)
+
+    @classmethod
+    async def open_sqlite(
+        cls, path: Path | str, key_dir: Path | str | None, *, clock: Callable[[], int] | None = None
+    ) -> LedgerStore:
+        return await cls.open(storage.sqlite_url(str(path)), KeyRing.from_env(key_dir), clock=clock)
+
+    async def close(self) -> None:
+        await self._writer.close()
+        await self._write_engine.dispose()
+        await self._read.dispose()
+
+    async def __aenter__(self) -> LedgerStore:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()
+
+    # ---- writes ---------------------------------------------------------------------------
+
+    async def _submit(self, request: Request) -> Result:
+        check_idempotency_key(request.idempotency_key)
+        return await self._writer.submit(request)
+
+    async def create_ledger(self, ledger: str, *, idempotency_key: str) -> PublicKey:
+        """Create a ledger with a new signing key (its first published key)."""
+        req = Request("create_ledger", check_ledger_id(ledger), idempotency_key)
+        return cast(PublicKey, await self._submit(req))
+
+    async def open_account(
+        self, ledger: str, account: str, *, kind: str, floor: int | None, idempotency_key: str
+    ) -> Account:
+        """Open an account. `floor` is the lowest balance allowed; None means no floor."""
+        if account.startswith("@"):
+            raise InvalidRequest("accounts starting with '@' are the ledger's own", field="account")
+        req = Request(
+            "open_account",
+            check_ledger_id(ledger),
+            idempotency_key,
+            account=check_account(account),
+            account_kind=check_kind(kind),
+            floor=check_floor(floor),
+        )
+        return cast(Account, await self._submit(req))
+
+    async def transfer(
+        self,
+        ledger: str,
+        postings: list[tuple[str, int]],
+        *,
+        meta: dict[str, str] | None = None,
+        idempotency_key: str,
+    ) -> Entry:
+        """Append a balanced entry: `postings` are (account, signed minutes) summing to zero."""
+        req = Request(
+            EntryKind.TRANSFER.value,
+            check_ledger_id(ledger),
+            idempotency_key,
+            postings=normalise_postings(postings),
+            meta=normalise_meta(meta),
+        )
+        return cast(Entry, await self._submit(req))
+
+    async def reserve(
+        self,
+        ledger: str,
+        *,
+        debit: str,
+        target: str,
+        amount: int,
+        expires_at: datetime,
+        meta: dict[str, str] | None = None,
+        idempotency_key: str,
+    ) -> Entry:
+        """Reserve `amount` minutes of `debit` for `target` until `expires_at` (phase one)."""
+        req = Request(
+            EntryKind.RESERVE.value,
+            check_ledger_id(ledger),
+            idempotency_key,
+            account=check_account(debit, "debit"),
+            target=check_account(target, "target"),
+            amount=check_amount(amount, positive=True),
+            expires_us=to_us(expires_at),
+            meta=normalise_meta(meta),
+        )
+        return cast(Entry, await self._submit(req))
+
+    async def _resolve(
+        self, kind: EntryKind, ledger: str, ref: int, meta: dict[str, str] | None, key: str
+    ) -> Entry:
+        if isinstance(ref, bool) or not isinstance(ref, int) or ref < 1:
+            raise InvalidRequest("must be the sequence number of an entry", field="ref")
+        req = Request(kind.value, check_ledger_id(ledger), key, ref=ref, meta=normalise_meta(meta))
+        return cast(Entry, await self._submit(req))
+
+    async def post(
+        self,
+        ledger: str,
+        reservation: int,
+        *,
+        meta: dict[str, str] | None = None,
+        idempotency_key: str,
+    ) -> Entry:
+        """Complete a reservation: its minutes move to the target."""
+        return await self._resolve(EntryKind.POST, ledger, reservation, meta, idempotency_key)
+
+    async def void(
+        self,
+        ledger: str,
+        reservation: int,
+        *,
+        meta: dict[str, str] | None = None,
+        idempotency_key: str,
+    ) -> Entry:
+        """Cancel a reservation: its minutes return to the debit account."""
+        return await self._resolve(EntryKind.VOID, ledger, reservation, meta, idempotency_key)
+
+    async def expire(self, ledger: str, reservation: int) -> Entry:
+        """Release a reservation whose expiry has passed (idempotent by its sequence number)."""
+        return await self._resolve(
+            EntryKind.EXPIRE, ledger, reservation, None, f"ledger:expire:{reservation}"
+        )
+
+    async def expire_due(self, ledger: str, *, now: datetime, limit: int = 1000) -> list[Entry]:
+        """Expire every reservation of `ledger` due by `now`, up to `limit` of them."""
+        async with self._read.connect() as conn:
+            due = await storage.due_reservations(conn, ledger, to_us(now), limit)
+        return [await self.expire(ledger, seq) for seq in due]
+
+    async def reverse(
+        self, ledger: str, seq: int, *, meta: dict[str, str] | None = None, idempotency_key: str
+    ) -> Entry:
+        """Append the exact negation of transfer `seq`, naming it. Each is reversed at most once."""
+        return await self._resolve(EntryKind.REVERSE, ledger, seq, meta, idempotency_key)
+
+    async def rotate_key(self, ledger: str, *, idempotency_key: str) -> PublicKey:
+        """Start signing with a new key, certified by the current one; the old one retires."""
+        req = Request("rotate_key", check_ledger_id(ledger), idempotency_key)
+        return cast(PublicKey, await self._submit(req))
+
+    async def checkpoint(self, ledger: str, *, idempotency_key: str) -> Checkpoint:
+        """Sign the ledger's size and Merkle root (or return the checkpoint of that size)."""
+        req = Request("checkpoint", check_ledger_id(ledger), idempotency_key)
+        return cast(Checkpoint, await self._submit(req))
+
+    # ---- reads ----------------------------------------------------------------------------
+
+    async def ledgers(self) -> list[str]:
+        async with self._read.connect() as conn:
+            return await storage.list_ledgers(conn)
+
+    async def account(self, ledger: str, code: str) -> Account:
+        async with self._read.connect() as conn:
+            found = await storage.read_account(conn, ledger, code)
+        if found is None:
+            raise NotFound(f"no account {code!r} in ledger {ledger!r}", field="account")
+        return found
+
+    async def accounts(self, ledger: str) -> list[Account]:
+        async with self._read.connect() as conn:
+            return await storage.list_accounts(conn, ledger)
+
+    async def pending(self, ledger: str, code: str) -> int:
+        """Minutes of `code` held by open reservations (already out of its balance)."""
+        async with self._read.connect() as conn:
+            return await storage.pending_total(conn, ledger, code)
+
+    async def entry(self, ledger: str, seq: int) -> Entry:
+        async with self._read.connect() as conn:
+            found = await storage.read_entries(conn, ledger, [seq])
+        if seq not in found:
+            raise NotFound(f"no entry {seq} in ledger {ledger!r}", field="seq")
+        return found[seq]
+
+    async def history(
+        self, ledger: str, account: str, *, after_seq: int = 0, limit: int = 100
+    ) -> list[Entry]:
+        async with self._read.connect() as conn:
+            return await storage.account_history(conn, ledger, account, after_seq, min(limit, 1000))
+
+    async def reservation(self, ledger: str, seq: int) -> Reservation:
+        async with self._read.connect() as conn:
+            found = await storage.read_entries(conn, ledger, [seq])
+            by = (await storage.read_referrers(conn, ledger, [seq])).get(seq)
+            resolver = (await storage.read_entries(conn, ledger, [by])).get(by) if by else None
+        entry = found.get(seq)
+        if entry is None or entry.kind is not EntryKind.RESERVE:
+            raise NotFound(f"no reservation {seq} in ledger {ledger!r}", field="reservation")
+        debit = reserve_debit(entry)
+        states = {EntryKind.POST: "posted", EntryKind.VOID: "voided", EntryKind.EXPIRE: "expired"}
+        state = states[resolver.kind] if resolver else "pending"
+        return Reservation(
+            ledger, seq, debit.account, entry.target, -debit.amount, entry.expires_us, state, by
+        )
+
+    async def public_keys(self, ledger: str) -> list[PublicKey]:
+        async with self._read.connect() as conn:
+            return await storage.read_keys(conn, ledger)
+
+    async def checkpoints(self, ledger: str) -> list[Checkpoint]:
+        async with self._read.connect() as conn:
+            return await storage.list_checkpoints(conn, ledger)
+
+    async def receipt(self, ledger: str, seq: int, *, size: int | None = None) -> Receipt:
+        """Entry `seq` with its inclusion proof against checkpoint `size` (default: the latest)."""
+        async with self._read.connect() as conn:
+            if size is None:
+                cp = await storage.latest_checkpoint(conn, ledger)
+            else:
+                cp = await storage.read_checkpoint(conn, ledger, size)
+            if cp is None or cp.size < seq:
+                raise NotFound(
+                    f"no checkpoint of ledger {ledger!r} covers entry {seq} yet", field="seq"
+                )
+            found = await storage.read_entries(conn, ledger, [seq])
+            if seq not in found:
+                raise NotFound(f"no entry {seq} in ledger {ledger!r}", field="seq")
+            proof = await self._hashes(conn, ledger, merkle.inclusion_ranges(seq - 1, cp.size))
+            keys = await storage.read_keys(conn, ledger)
+        return Receipt(found[seq], seq - 1, tuple(proof), cp, tuple(keys))
+
+    async def consistency_proof(self, ledger: str, old: int, new: int) -> list[bytes]:
+        """PROOF(old, new) for two sizes of the ledger (RFC 6962 2.1.2)."""
+        async with self._read.connect() as conn:
+            head = await storage.read_head(conn, ledger)
+            if head is None or not 0 < old <= new <= head.seq:
+                raise InvalidRequest(
+                    f"need 0 < old <= new <= {head.seq if head else 0}", field="size"
+                )
+            return await self._hashes(conn, ledger, merkle.consistency_ranges(old, new))
+
+    @staticmethod
+    async def _hashes(
+        conn: AsyncConnection, ledger: str, ranges: list[tuple[int, int]]
+    ) -> list[bytes]:
+        needed = [n for start, end in ranges for n in merkle.range_nodes(start, end)]
+        known = await storage.read_nodes(conn, ledger, needed)
+        return [merkle.range_hash(s, e, known.__getitem__) for s, e in ranges]

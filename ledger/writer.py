@@ -1,0 +1,480 @@
+"""The single writer: applies write requests in group commits and answers only after COMMIT.
+
+Callers submit requests concurrently; the writer drains whatever has queued (up to MAX_BATCH)
+into one transaction that holds the database's write lock, checks each request against the
+ledger's state (a request that fails is answered with its error and writes nothing), inserts
+everything in one go, commits durably, and only then answers. If the commit itself fails, each
+request is retried alone so one bad request cannot sink its neighbours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from . import merkle, rules, storage
+from .encoding import checkpoint_digest, entry_hash, key_digest
+from .errors import (
+    Conflict,
+    FloorBreached,
+    IdempotencyConflict,
+    InvalidRequest,
+    LedgerError,
+    NotFound,
+)
+from .keystore import KeyRing
+from .model import (
+    MAX_TIME_US,
+    RESERVED_ACCOUNT,
+    ZERO_HASH,
+    Account,
+    Checkpoint,
+    Entry,
+    EntryKind,
+    Posting,
+    PublicKey,
+)
+from .signing import Signer
+
+MAX_BATCH = 512
+Result = Entry | Account | PublicKey | Checkpoint
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One write. `kind` is create_ledger, open_account, rotate_key, checkpoint or an EntryKind."""
+
+    op: str
+    ledger: str
+    idempotency_key: str
+    postings: tuple[Posting, ...] = ()
+    account: str = ""
+    account_kind: str = ""
+    floor: int | None = None
+    target: str = ""
+    amount: int = 0
+    expires_us: int = 0
+    ref: int = 0
+    meta: tuple[tuple[str, str], ...] = ()
+
+    def digest(self) -> bytes:
+        body = asdict(self)
+        del body["idempotency_key"]
+        return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).digest()
+
+
+@dataclass
+class _State:
+    """What the writer knows of one ledger as of its head."""
+
+    ledger: str
+    head: storage.Head
+    frontier: merkle.Frontier
+    keys: list[PublicKey]
+    accounts: dict[str, Account] = field(default_factory=dict)
+
+
+@dataclass
+class _Item:
+    request: Request
+    future: asyncio.Future[Result]
+    result: Result | None = None
+    error: BaseException | None = None
+
+
+class _Batch:
+    """One transaction's working state: what it read, what it will write, what it answers."""
+
+    def __init__(self) -> None:
+        self.writes = storage.Batch()
+        self.states: dict[str, _State] = {}
+        self.idem: dict[tuple[str, str], tuple[bytes, Result | str]] = {}
+        self.entries: dict[tuple[str, int], Entry] = {}
+        self.referenced: dict[tuple[str, int], int] = {}
+        self.checkpoints: dict[tuple[str, int], Checkpoint] = {}
+
+
+class Writer:
+    def __init__(
+        self, engine: AsyncEngine, keyring: KeyRing, clock: Callable[[], int] | None = None
+    ) -> None:
+        self._engine = engine
+        self._keyring = keyring
+        self._clock = clock or (lambda: time.time_ns() // 1000)
+        self._queue: asyncio.Queue[_Item | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._states: dict[str, _State] = {}
+
+    async def submit(self, request: Request) -> Result:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="ledger-writer")
+        item = _Item(request, asyncio.get_running_loop().create_future())
+        await self._queue.put(item)
+        return await item.future
+
+    async def close(self) -> None:
+        if self._task is not None:
+            await self._queue.put(None)
+            await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            first = await self._queue.get()
+            if first is None:
+                return
+            items = [first]
+            stop = False
+            while len(items) < MAX_BATCH and not self._queue.empty():
+                nxt = self._queue.get_nowait()
+                if nxt is None:
+                    stop = True
+                    break
+                items.append(nxt)
+            await self._process(items)
+            if stop:
+                return
+
+    async def _process(self, items: list[_Item]) -> None:
+        try:
+            await self._commit(items)
+        except Exception as exc:  # the transaction failed: nothing of it was written
+            self._states.clear()
+            if len(items) == 1:
+                items[0].result, items[0].error = None, exc
+            else:
+                for item in items:
+                    await self._process([item])
+                return
+        for item in items:
+            if item.future.done():
+                continue
+            if item.error is not None:
+                item.future.set_exception(item.error)
+            else:
+                assert item.result is not None
+                item.future.set_result(item.result)
+
+    async def _commit(self, items: list[_Item]) -> None:
+        batch = _Batch()
+        async with self._engine.begin() as conn:
+            await self._preload(conn, batch, [i.request for i in items])
+            for item in items:
+                item.result, item.error = None, None
+                try:
+                    item.result = await self._apply(conn, batch, item.request)
+                except LedgerError as exc:
+                    item.error = exc
+            await storage.write_batch(conn, batch.writes)
+        self._states.update(batch.states)  # committed: the batch's view is now the truth
+
+    # ---- loading -------------------------------------------------------------------------
+
+    async def _preload(self, conn: AsyncConnection, batch: _Batch, reqs: list[Request]) -> None:
+        by_ledger: dict[str, list[Request]] = {}
+        for r in reqs:
+            by_ledger.setdefault(r.ledger, []).append(r)
+        for ledger, group in by_ledger.items():
+            state = await self._state(conn, ledger)
+            if state is not None:
+                batch.states[ledger] = state
+                codes = {p.account for r in group for p in r.postings}
+                codes |= {c for r in group for c in (r.account, r.target) if c}
+                missing = codes - state.accounts.keys()
+                state.accounts.update(await storage.read_accounts(conn, ledger, missing))
+            found = await storage.read_idempotency(conn, ledger, [r.idempotency_key for r in group])
+            for key, (digest, result) in found.items():
+                batch.idem[(ledger, key)] = (digest, result)
+            refs = {r.ref for r in group if r.ref}
+            if refs and state is not None:
+                for seq, entry in (await storage.read_entries(conn, ledger, refs)).items():
+                    batch.entries[(ledger, seq)] = entry
+                for seq, by in (await storage.read_referrers(conn, ledger, refs)).items():
+                    batch.referenced[(ledger, seq)] = by
+
+    async def _state(self, conn: AsyncConnection, ledger: str) -> _State | None:
+        head = await storage.read_head(conn, ledger)
+        if head is None:
+            return None
+        cached = self._states.get(ledger)
+        if cached is not None and cached.head == head:
+            return cached
+        nodes = merkle.frontier_nodes(head.seq)
+        hashes = await storage.read_nodes(conn, ledger, nodes)
+        frontier = merkle.Frontier(head.seq, [(lvl, hashes[(lvl, i)]) for lvl, i in nodes])
+        return _State(ledger, head, frontier, await storage.read_keys(conn, ledger))
+
+    # ---- applying one request --------------------------------------------------------------
+
+    async def _apply(self, conn: AsyncConnection, batch: _Batch, req: Request) -> Result:
+        digest = req.digest()
+        seen = batch.idem.get((req.ledger, req.idempotency_key))
+        if seen is not None:
+            if seen[0] != digest:
+                raise IdempotencyConflict(
+                    f"idempotency key {req.idempotency_key!r} was used for a different request",
+                    field="idempotency_key",
+                )
+            prior = seen[1]
+            return prior if not isinstance(prior, str) else await self._load(conn, req, prior)
+        if req.op == "create_ledger":
+            result: Result = self._create_ledger(batch, req)
+        else:
+            state = batch.states.get(req.ledger)
+            if state is None:
+                raise NotFound(f"no ledger {req.ledger!r}", field="ledger")
+            if req.op == "open_account":
+                result = self._open_account(batch, state, req)
+            elif req.op == "rotate_key":
+                result = self._rotate_key(batch, state, req)
+            elif req.op == "checkpoint":
+                made = batch.checkpoints.get((req.ledger, state.head.seq))
+                made = made or await storage.read_checkpoint(conn, req.ledger, state.head.seq)
+                result = made or self._checkpoint(batch, state, req)
+            else:
+                result = self._append(batch, state, req)
+        batch.idem[(req.ledger, req.idempotency_key)] = (digest, result)
+        batch.writes.idempotency.append(
+            {
+                "ledger_id": req.ledger,
+                "key": req.idempotency_key,
+                "request_hash": digest,
+                "result": _result_ref(result),
+                "created_us": self._clock(),
+            }
+        )
+        return result
+
+    async def _load(self, conn: AsyncConnection, req: Request, ref: str) -> Result:
+        """The original answer to a repeated request, read back from the database."""
+        kind, _, value = ref.partition(":")
+        if kind == "entry":
+            return (await storage.read_entries(conn, req.ledger, [int(value)]))[int(value)]
+        if kind == "account":
+            found = await storage.read_account(conn, req.ledger, value)
+            assert found is not None
+            return found
+        if kind == "key":
+            return next(k for k in await storage.read_keys(conn, req.ledger) if k.key_id == value)
+        cp = await storage.read_checkpoint(conn, req.ledger, int(value))
+        assert cp is not None
+        return cp
+
+    def _now(self, state: _State | None) -> int:
+        now = self._clock()
+        return max(now, state.head.time_us) if state else now
+
+    def _create_ledger(self, batch: _Batch, req: Request) -> PublicKey:
+        if req.ledger in batch.states:
+            raise Conflict(f"ledger {req.ledger!r} already exists", field="ledger")
+        signer = self._keyring.create(req.ledger)
+        now = self._now(None)
+        key = _certify(req.ledger, signer, signer, 1, now)
+        head = storage.Head(0, ZERO_HASH, now, 1)
+        batch.writes.ledgers.append(
+            {
+                "id": req.ledger,
+                "created_us": now,
+                "head_seq": 0,
+                "head_hash": ZERO_HASH,
+                "head_time_us": now,
+                "key_count": 1,
+            }
+        )
+        batch.writes.keys.append(storage.key_row(key, 0))
+        reserved = Account(req.ledger, RESERVED_ACCOUNT, "internal", 0, 0)
+        batch.writes.accounts.append(_account_row(reserved, now))
+        batch.states[req.ledger] = _State(
+            req.ledger, head, merkle.Frontier(), [key], {RESERVED_ACCOUNT: reserved}
+        )
+        return key
+
+    def _open_account(self, batch: _Batch, state: _State, req: Request) -> Account:
+        if req.account in state.accounts:
+            raise Conflict(f"account {req.account!r} already exists", field="account")
+        account = Account(req.ledger, req.account, req.account_kind, req.floor, 0)
+        batch.writes.accounts.append(_account_row(account, self._now(state)))
+        state.accounts[req.account] = account
+        return account
+
+    def _signer(self, state: _State, ledger: str) -> Signer:
+        return self._keyring.get(ledger, state.keys[-1].key_id)
+
+    def _rotate_key(self, batch: _Batch, state: _State, req: Request) -> PublicKey:
+        old = self._signer(state, req.ledger)
+        new = self._keyring.create(req.ledger)
+        key = _certify(req.ledger, new, old, state.head.seq + 1, self._now(state))
+        batch.writes.keys.append(storage.key_row(key, len(state.keys)))
+        state.keys.append(key)
+        self._advance(batch, state, key_count=len(state.keys))
+        return key
+
+    def _checkpoint(self, batch: _Batch, state: _State, req: Request) -> Checkpoint:
+        signer = self._signer(state, req.ledger)
+        cp = Checkpoint(
+            req.ledger, state.head.seq, state.frontier.root(), self._now(state), signer.key_id
+        )
+        cp = Checkpoint(
+            cp.ledger, cp.size, cp.root, cp.time_us, cp.key_id, signer.sign(checkpoint_digest(cp))
+        )
+        batch.writes.checkpoints.append(storage.checkpoint_row(cp))
+        batch.checkpoints[(cp.ledger, cp.size)] = cp
+        return cp
+
+    def _append(self, batch: _Batch, state: _State, req: Request) -> Entry:
+        kind = EntryKind(req.op)
+        ledger = req.ledger
+        referenced = batch.entries.get((ledger, req.ref)) if req.ref else None
+        if req.ref:
+            if referenced is None:
+                raise NotFound(f"no entry {req.ref} in ledger {ledger!r}", field="ref")
+            by = batch.referenced.get((ledger, req.ref))
+            if by is not None:
+                done = "resolved" if referenced.kind is EntryKind.RESERVE else "reversed"
+                raise Conflict(f"entry {req.ref} was already {done} by entry {by}", field="ref")
+        now = self._now(state)
+        if kind is EntryKind.TRANSFER:
+            posts = req.postings
+            if any(p.account.startswith("@") for p in posts):
+                raise InvalidRequest(
+                    "accounts starting with '@' are the ledger's own", field="postings"
+                )
+        elif kind is EntryKind.RESERVE:
+            if req.expires_us <= now or req.expires_us > MAX_TIME_US:
+                raise InvalidRequest("expiry must be in the future", field="expires_at")
+            if req.target not in state.accounts:
+                raise NotFound(f"no account {req.target!r}", field="target")
+            if req.account == req.target or req.account.startswith("@"):
+                raise InvalidRequest("a reservation's debit and target must differ", field="target")
+            posts = rules.reserve_postings(req.account, req.amount)
+        else:
+            assert referenced is not None
+            if kind is EntryKind.REVERSE:
+                if referenced.kind is not EntryKind.TRANSFER:
+                    raise Conflict(
+                        f"entry {req.ref} is a {referenced.kind}; only transfers can "
+                        "be reversed (void a reservation; refund a post by a transfer)",
+                        field="ref",
+                    )
+                posts = rules.reverse_postings(referenced)
+            else:
+                if referenced.kind is not EntryKind.RESERVE:
+                    raise Conflict(f"entry {req.ref} is not a reservation", field="ref")
+                if kind is EntryKind.EXPIRE and now < referenced.expires_us:
+                    raise Conflict(f"reservation {req.ref} has not expired yet", field="ref")
+                posts = rules.resolve_postings(referenced, kind)
+        for i, p in enumerate(posts):
+            if p.account not in state.accounts:
+                raise NotFound(
+                    f"no account {p.account!r} in ledger {ledger!r}", field=f"postings[{i}].account"
+                )
+        balances = {c: a.balance for c, a in state.accounts.items()}
+        floors = {c: a.floor for c, a in state.accounts.items()}
+        breach = rules.floor_problem(posts, balances, floors)
+        if breach:
+            raise FloorBreached(breach[1], field=breach[0])
+        signer = self._signer(state, ledger)
+        entry = Entry(
+            ledger,
+            state.head.seq + 1,
+            state.head.hash,
+            kind,
+            now,
+            signer.key_id,
+            req.ref,
+            req.expires_us if kind is EntryKind.RESERVE else 0,
+            req.target if kind is EntryKind.RESERVE else "",
+            posts,
+            req.meta,
+        )
+        problem = rules.shape_problem(entry, referenced)
+        assert problem is None, problem  # the writer only builds well-formed entries
+        digest = entry_hash(entry)
+        entry = _with_proof(entry, digest, signer.sign(digest))
+        for p in posts:
+            old = state.accounts[p.account]
+            state.accounts[p.account] = Account(
+                ledger, old.code, old.kind, old.floor, old.balance + p.amount
+            )
+            batch.writes.balances[(ledger, p.account)] = old.balance + p.amount
+        batch.writes.entries.append(storage.entry_row(entry))
+        batch.writes.postings.extend(storage.posting_rows(entry))
+        for level, idx, h in state.frontier.append(digest):
+            if level:
+                batch.writes.nodes.append(
+                    {"ledger_id": ledger, "level": level, "idx": idx, "hash": h}
+                )
+        batch.entries[(ledger, entry.seq)] = entry
+        if req.ref:
+            batch.referenced[(ledger, req.ref)] = entry.seq
+        self._advance(batch, state, seq=entry.seq, hash=digest, time_us=now)
+        return entry
+
+    def _advance(self, batch: _Batch, state: _State, **changes: Any) -> None:
+        h = state.head
+        state.head = storage.Head(
+            changes.get("seq", h.seq),
+            changes.get("hash", h.hash),
+            changes.get("time_us", h.time_us),
+            changes.get("key_count", h.key_count),
+        )
+        batch.writes.heads[state.ledger] = state.head
+
+
+def _with_proof(entry: Entry, digest: bytes, signature: bytes) -> Entry:
+    return Entry(
+        entry.ledger,
+        entry.seq,
+        entry.prev_hash,
+        entry.kind,
+        entry.time_us,
+        entry.key_id,
+        entry.ref,
+        entry.expires_us,
+        entry.target,
+        entry.postings,
+        entry.meta,
+        digest,
+        signature,
+    )
+
+
+def _certify(ledger: str, new: Signer, by: Signer, from_seq: int, now: int) -> PublicKey:
+    key = PublicKey(ledger, new.key_id, new.public_key, from_seq, now, by.key_id)
+    return PublicKey(
+        key.ledger,
+        key.key_id,
+        key.public_key,
+        key.from_seq,
+        key.time_us,
+        key.signer_key_id,
+        by.sign(key_digest(key)),
+    )
+
+
+def _account_row(a: Account, now: int) -> dict[str, Any]:
+    return {
+        "ledger_id": a.ledger,
+        "code": a.code,
+        "kind": a.kind,
+        "floor": a.floor,
+        "balance": a.balance,
+        "created_us": now,
+    }
+
+
+def _result_ref(result: Result) -> str:
+    if isinstance(result, Entry):
+        return f"entry:{result.seq}"
+    if isinstance(result, Account):
+        return f"account:{result.code}"
+    if isinstance(result, PublicKey):
+        return f"key:{result.key_id}"
+    return f"checkpoint:{result.size}"

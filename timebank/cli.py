@@ -1,0 +1,167 @@
+"""The `timebank` command: demo data, verification, export, and the ledger's scheduled jobs."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ledger import (
+    BundleError,
+    KeyRing,
+    LedgerStore,
+    bundle_sources,
+    export_bundle,
+    storage,
+    verify_database,
+    verify_sources,
+)
+from ledger.verify import Report
+
+from .demo import CREDITS, build_demo, demo_clock
+from .settings import Settings
+
+
+def _db_args(p: argparse.ArgumentParser, keys: bool = False) -> None:
+    p.add_argument("--db", help="SQLite database file (default: $TIMEBANK_DB or timebank.db)")
+    if keys:
+        p.add_argument("--keys", help="key directory (default: $TIMEBANK_KEY_DIR or <db>.keys)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="timebank", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("demo", help="create a database with demo ledgers, then verify it")
+    _db_args(p, keys=True)
+    p.add_argument("--entries", type=int, default=3000, help="about how many entries")
+    p = sub.add_parser("verify", help="check every ledger invariant; exit 1 on the first fault")
+    _db_args(p)
+    p.add_argument("--bundle", type=Path, help="verify an exported bundle instead of a database")
+    p.add_argument("--workers", type=int, default=None, help="signature-checking processes")
+    p = sub.add_parser("export-log", help="write a self-contained bundle for offline verification")
+    _db_args(p)
+    p.add_argument("--out", type=Path, required=True, help="bundle file to write (JSON Lines)")
+    p.add_argument("--ledger", action="append", help="only this ledger (repeatable)")
+    p = sub.add_parser("checkpoint", help="sign a checkpoint of every ledger (a scheduled job)")
+    _db_args(p, keys=True)
+    p = sub.add_parser("expire", help="release every reservation past its expiry (scheduled job)")
+    _db_args(p, keys=True)
+    p = sub.add_parser("rotate-key", help="start signing a ledger with a new key")
+    _db_args(p, keys=True)
+    p.add_argument("--ledger", required=True)
+    p = sub.add_parser("keys", help="print a ledger's published public keys as JSON Lines")
+    _db_args(p)
+    p.add_argument("--ledger", required=True)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return asyncio.run(_run(args))
+    except BundleError as exc:
+        print(f"FAILED bundle: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _run(args: argparse.Namespace) -> int:
+    settings = Settings.from_env(args.db, getattr(args, "keys", None))
+    db = str(settings.db_path)
+    if args.command == "verify":
+        if args.bundle is not None:
+            return _report(await verify_sources(bundle_sources(args.bundle), workers=args.workers))
+        _require(settings.db_path)
+        return _report(
+            await verify_database(storage.sqlite_url(db, read_only=True), workers=args.workers)
+        )
+    if args.command == "export-log":
+        _require(settings.db_path)
+        engine = storage.make_engine(storage.sqlite_url(db, read_only=True), read_only=True)
+        try:
+            async with engine.connect() as conn, conn.begin():
+                with args.out.open("w", encoding="utf-8") as out:
+                    count = await export_bundle(conn, out, args.ledger)
+        finally:
+            await engine.dispose()
+        print(f"wrote {count} entries to {args.out}")
+        return 0
+    if args.command == "keys":
+        _require(settings.db_path)
+        return await _print_keys(db, args.ledger)
+    if args.command == "demo":
+        return await _demo(settings, args.entries)
+    if args.command != "demo":
+        _require(settings.db_path)
+    store = await LedgerStore.open(storage.sqlite_url(db), KeyRing.from_env(settings.key_dir))
+    try:
+        now = datetime.now(UTC)
+        for ledger in await store.ledgers():
+            if args.command == "checkpoint":
+                cp = await store.checkpoint(ledger, idempotency_key=f"cli:{uuid.uuid4()}")
+                print(f"{ledger}: checkpoint {cp.size} root {cp.root.hex()}")
+            elif args.command == "expire":
+                done = await store.expire_due(ledger, now=now)
+                print(f"{ledger}: {len(done)} reservations expired")
+            elif args.command == "rotate-key" and ledger == args.ledger:
+                key = await store.rotate_key(ledger, idempotency_key=f"cli:{uuid.uuid4()}")
+                print(f"{ledger}: now signing with key {key.key_id} from sequence {key.from_seq}")
+    finally:
+        await store.close()
+    return 0
+
+
+async def _demo(settings: Settings, entries: int) -> int:
+    settings.db_path.parent.mkdir(parents=True, exist_ok=True)
+    clock = demo_clock()
+    url = storage.sqlite_url(str(settings.db_path))
+    store = await LedgerStore.open(url, KeyRing.from_env(settings.key_dir), clock=clock)
+    try:
+        if CREDITS in await store.ledgers():
+            print(f"{settings.db_path} already holds the demo ledgers; verifying them")
+        else:
+            made = await build_demo(store, clock, entries)
+            print(f"wrote {made} demo entries to {settings.db_path} (keys in {settings.key_dir})")
+    finally:
+        await store.close()
+    return _report(await verify_database(storage.sqlite_url(str(settings.db_path), read_only=True)))
+
+
+async def _print_keys(db: str, ledger: str) -> int:
+    import json
+
+    from ledger.bundle import key_json
+
+    engine = storage.make_engine(storage.sqlite_url(db, read_only=True), read_only=True)
+    try:
+        async with engine.connect() as conn:
+            keys = await storage.read_keys(conn, ledger)
+    finally:
+        await engine.dispose()
+    if not keys:
+        print(f"no ledger {ledger!r}", file=sys.stderr)
+        return 1
+    for key in keys:
+        print(json.dumps(key_json(key), separators=(",", ":")))
+    return 0
+
+
+def _report(report: Report) -> int:
+    if report.ok:
+        print(report.summary())
+        return 0
+    print(report.summary(), file=sys.stderr)
+    return 1
+
+
+def _require(path: Path) -> None:
+    if not path.exists():
+        raise SystemExit(f"timebank: no database at {path}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
