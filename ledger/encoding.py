@@ -7,6 +7,7 @@ hashed and signed is always SHA-256 of these bytes.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import struct
 
@@ -19,7 +20,6 @@ KEY_TAG = b"timebank-ledger/key/v1\n"
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
 _I64 = struct.Struct(">q")
-_POSTING_AMOUNT = struct.Struct(">q")
 
 
 def _str(value: str) -> bytes:
@@ -27,28 +27,31 @@ def _str(value: str) -> bytes:
     return _U32.pack(len(raw)) + raw
 
 
+_cached_str = functools.lru_cache(maxsize=16384)(_str)  # ledger ids, kinds, key ids, accounts
+_SEQ_PREV = struct.Struct(">Q32s")
+_REF_EXPIRES = struct.Struct(">Qq")
+
+
 def entry_bytes(entry: Entry) -> bytes:
     """The canonical encoding of an entry's content (everything but its hash and signature)."""
     assert len(entry.prev_hash) == 32
     parts = [
         ENTRY_TAG,
-        _str(entry.ledger),
-        _U64.pack(entry.seq),
-        entry.prev_hash,
-        _str(entry.kind.value),
+        _cached_str(entry.ledger),
+        _SEQ_PREV.pack(entry.seq, entry.prev_hash),
+        _cached_str(str(entry.kind)),
         _I64.pack(entry.time_us),
-        _str(entry.key_id),
-        _U64.pack(entry.ref),
-        _I64.pack(entry.expires_us),
-        _str(entry.target),
+        _cached_str(entry.key_id),
+        _REF_EXPIRES.pack(entry.ref, entry.expires_us),
+        _cached_str(entry.target),
         _U32.pack(len(entry.postings)),
     ]
     for posting in entry.postings:
-        parts.append(_str(posting.account))
-        parts.append(_POSTING_AMOUNT.pack(posting.amount))
+        parts.append(_cached_str(posting.account))
+        parts.append(_I64.pack(posting.amount))
     parts.append(_U32.pack(len(entry.meta)))
     for key, value in entry.meta:
-        parts.append(_str(key))
+        parts.append(_cached_str(key))
         parts.append(_str(value))
     return b"".join(parts)
 

@@ -220,7 +220,7 @@ def normalise_postings(postings: Sequence[tuple[str, int] | Posting]) -> tuple[P
         )
     if not 2 <= len(out) <= MAX_POSTINGS:
         raise InvalidRequest(f"an entry needs 2 to {MAX_POSTINGS} postings", field="postings")
-    out.sort(key=lambda p: p.account.encode())
+    out.sort(key=lambda p: p.account)  # code-point order == UTF-8 byte order
     if len({p.account for p in out}) != len(out):
         raise InvalidRequest("each account may appear once in an entry", field="postings")
     if sum(p.amount for p in out) != 0:

@@ -37,22 +37,30 @@ def reverse_postings(entry: Entry) -> tuple[Posting, ...]:
 
 
 def _sorted(postings: list[Posting]) -> tuple[Posting, ...]:
-    return tuple(sorted(postings, key=lambda p: p.account.encode()))
+    return tuple(sorted(postings, key=lambda p: p.account))
 
 
 def postings_problem(postings: tuple[Posting, ...]) -> str | None:
+    """Why postings are not 2..MAX distinct accounts in canonical order summing to zero, or None.
+
+    Canonical order is by UTF-8 bytes, which is the same as Python's code-point order of str.
+    """
     if not 2 <= len(postings) <= MAX_POSTINGS:
         return f"has {len(postings)} postings; an entry needs 2 to {MAX_POSTINGS}"
-    accounts = [p.account.encode() for p in postings]
-    if accounts != sorted(accounts) or len(set(accounts)) != len(accounts):
-        return "postings are not in canonical order of distinct accounts"
+    previous = ""
+    total = 0
     for p in postings:
-        if isinstance(p.amount, bool) or not isinstance(p.amount, int):
+        amount = p.amount
+        if type(amount) is not int:
             return f"posting to {p.account} is not an integer number of minutes"
-        if p.amount == 0 or abs(p.amount) > MAX_AMOUNT:
-            return f"posting to {p.account} has an out-of-range amount {p.amount}"
-    if sum(p.amount for p in postings) != 0:
-        return f"postings sum to {sum(p.amount for p in postings)}, not zero"
+        if amount == 0 or not -MAX_AMOUNT <= amount <= MAX_AMOUNT:
+            return f"posting to {p.account} has an out-of-range amount {amount}"
+        if previous and not previous < p.account:
+            return "postings are not in canonical order of distinct accounts"
+        previous = p.account
+        total += amount
+    if total != 0:
+        return f"postings sum to {total}, not zero"
     return None
 
 

@@ -14,7 +14,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -65,9 +65,21 @@ class Request:
     meta: tuple[tuple[str, str], ...] = ()
 
     def digest(self) -> bytes:
-        body = asdict(self)
-        del body["idempotency_key"]
-        return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).digest()
+        """SHA-256 of the request's content (not its key): what a retry must repeat exactly."""
+        body = [
+            self.op,
+            self.ledger,
+            [[p.account, p.amount] for p in self.postings],
+            self.account,
+            self.account_kind,
+            self.floor,
+            self.target,
+            self.amount,
+            self.expires_us,
+            self.ref,
+            [list(kv) for kv in self.meta],
+        ]
+        return hashlib.sha256(json.dumps(body, separators=(",", ":")).encode()).digest()
 
 
 @dataclass
@@ -375,8 +387,9 @@ class Writer:
                 raise NotFound(
                     f"no account {p.account!r} in ledger {ledger!r}", field=f"postings[{i}].account"
                 )
-        balances = {c: a.balance for c, a in state.accounts.items()}
-        floors = {c: a.floor for c, a in state.accounts.items()}
+        touched = [state.accounts[p.account] for p in posts]
+        balances = {a.code: a.balance for a in touched}
+        floors = {a.code: a.floor for a in touched}
         breach = rules.floor_problem(posts, balances, floors)
         if breach:
             raise FloorBreached(breach[1], field=breach[0])

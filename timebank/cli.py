@@ -21,7 +21,7 @@ from ledger import (
 )
 from ledger.verify import Report
 
-from .demo import CREDITS, build_demo, demo_clock
+from .demo import CREDITS, P2P, build_demo, demo_clock
 from .settings import Settings
 
 
@@ -124,8 +124,11 @@ async def _demo(settings: Settings, entries: int) -> int:
         if CREDITS in await store.ledgers():
             print(f"{settings.db_path} already holds the demo ledgers; verifying them")
         else:
-            made = await build_demo(store, clock, entries)
-            print(f"wrote {made} demo entries to {settings.db_path} (keys in {settings.key_dir})")
+            await build_demo(store, clock, entries)
+            print(
+                f"built demo ledgers {CREDITS} and {P2P} in {settings.db_path} "
+                f"(signing keys in {settings.key_dir})"
+            )
     finally:
         await store.close()
     return _report(await verify_database(storage.sqlite_url(str(settings.db_path), read_only=True)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -10,6 +11,9 @@ from ledger import Conflict, FloorBreached, LedgerStore
 CREDITS = "taff-housing"
 P2P = "member-to-member"
 PARTNERS = ("partner:cardiff-leisure", "partner:cardiff-blues", "partner:gate-arts")
+TENANTS = tuple(f"member:T{n:04d}" for n in range(1, 61))
+ELDERS = tuple(f"member:E{n:04d}" for n in range(1, 41))
+GROUP = 64  # steps run concurrently, so the writer can group-commit them
 
 
 class SimClock:
@@ -20,7 +24,7 @@ class SimClock:
         self.rng = rng
 
     def __call__(self) -> int:
-        self.now_us += self.rng.randint(1, 40) * 60_000_000
+        self.now_us += self.rng.randint(1, 60) * 1_000_000
         return self.now_us
 
     @property
@@ -32,96 +36,100 @@ def demo_clock(seed: int = 7) -> SimClock:
     return SimClock(datetime.now(UTC) - timedelta(days=120), random.Random(seed))
 
 
-async def build_demo(store: LedgerStore, clock: SimClock, entries: int = 3000) -> int:
-    """Fill two ledgers with about `entries` entries; idempotent, so a re-run adds nothing."""
-    rng = random.Random(2009)
-    made = 0
-    await store.create_ledger(CREDITS, idempotency_key="demo:ledger")
-    await store.create_ledger(P2P, idempotency_key="demo:ledger")
-    await store.open_account(
-        CREDITS,
-        "scheme:issuance",
-        kind="issuance",
-        floor=None,
-        idempotency_key="demo:acct:issuance",
-    )
-    await store.open_account(
-        CREDITS, "scheme:expired", kind="expired", floor=None, idempotency_key="demo:acct:expired"
-    )
-    for partner in PARTNERS:
-        await store.open_account(
-            CREDITS, partner, kind="partner", floor=0, idempotency_key=f"demo:acct:{partner}"
+async def _open_accounts(store: LedgerStore) -> None:
+    for ledger in (CREDITS, P2P):
+        await store.create_ledger(ledger, idempotency_key="demo:ledger")
+    opening = [
+        (CREDITS, "scheme:issuance", "issuance", None),
+        (CREDITS, "scheme:expired", "expired", None),
+        *((CREDITS, p, "partner", 0) for p in PARTNERS),
+        *((CREDITS, m, "member", 0) for m in TENANTS),
+        *((P2P, m, "member", -600) for m in ELDERS),  # up to 10 hours in debt to the bank
+    ]
+    await asyncio.gather(
+        *(
+            store.open_account(lg, code, kind=kind, floor=floor, idempotency_key=f"demo:{code}")
+            for lg, code, kind, floor in opening
         )
-    tenants = [f"member:T{n:04d}" for n in range(1, 61)]
-    elders = [f"member:E{n:04d}" for n in range(1, 41)]
-    for m in tenants:
-        await store.open_account(CREDITS, m, kind="member", floor=0, idempotency_key=f"demo:{m}")
-    for m in elders:
-        await store.open_account(P2P, m, kind="member", floor=-600, idempotency_key=f"demo:{m}")
-    step = 0
+    )
+
+
+async def _step(store: LedgerStore, clock: SimClock, rng: random.Random, key: str) -> int:
+    """One thing that happens in a scheme; returns how many entries it wrote."""
+    roll = rng.random()
+    if roll < 0.45:  # a tenant's confirmed hours become credits
+        minutes = rng.choice([30, 60, 90, 120, 180])
+        activity = rng.choice(["residents-garden", "newsletter", "tenant-panel"])
+        await store.transfer(
+            CREDITS,
+            [("scheme:issuance", -minutes), (rng.choice(TENANTS), minutes)],
+            meta={"activity": activity},
+            idempotency_key=key,
+        )
+        return 1
+    if roll < 0.75:  # an older member helps another, hour for hour
+        giver, receiver = rng.sample(ELDERS, 2)
+        minutes = rng.choice([30, 60, 120])
+        await store.transfer(
+            P2P,
+            [(receiver, -minutes), (giver, minutes)],
+            meta={"activity": rng.choice(["lift", "shopping", "phone-call"])},
+            idempotency_key=key,
+        )
+        return 1
+    if roll < 0.95:  # a voucher at a partner venue: reserve, then settle, void or let expire
+        res = await store.reserve(
+            CREDITS,
+            debit=rng.choice(TENANTS),
+            target=rng.choice(PARTNERS),
+            amount=60,
+            expires_at=clock.now + timedelta(hours=6),
+            idempotency_key=key,
+        )
+        fate = rng.random()
+        if fate < 0.75:
+            await store.post(CREDITS, res.seq, idempotency_key=f"{key}:settle")
+            return 2
+        if fate < 0.9:
+            await store.void(CREDITS, res.seq, idempotency_key=f"{key}:void")
+            return 2
+        return 1
+    # a coordinator's mistake, corrected by a reversal that names it
+    mistake = await store.transfer(
+        CREDITS,
+        [("scheme:issuance", -60), (rng.choice(TENANTS), 60)],
+        meta={"activity": "residents-garden"},
+        idempotency_key=key,
+    )
+    await store.reverse(
+        CREDITS, mistake.seq, meta={"reason": "logged twice"}, idempotency_key=f"{key}:rev"
+    )
+    return 2
+
+
+async def _guarded(store: LedgerStore, clock: SimClock, seed: int, key: str) -> int:
+    try:
+        return await _step(store, clock, random.Random(seed), key)
+    except (FloorBreached, Conflict):
+        return 0  # a member without enough credit, as happens
+
+
+async def build_demo(store: LedgerStore, clock: SimClock, entries: int = 3000) -> int:
+    """Fill two ledgers with about `entries` entries, with checkpoints and a key rotation."""
+    await _open_accounts(store)
+    made, step = 0, 0
     while made < entries:
-        step += 1
-        key = f"demo:{step}"
-        roll = rng.random()
-        try:
-            if roll < 0.45:  # a tenant's confirmed hours become credits
-                member = rng.choice(tenants)
-                minutes = rng.choice([30, 60, 90, 120, 180])
-                await store.transfer(
-                    CREDITS,
-                    [("scheme:issuance", -minutes), (member, minutes)],
-                    meta={"activity": rng.choice(["garden", "newsletter", "tenant-panel"])},
-                    idempotency_key=key,
-                )
-            elif roll < 0.75:  # an elder helps another, hour for hour
-                giver, receiver = rng.sample(elders, 2)
-                minutes = rng.choice([30, 60, 120])
-                await store.transfer(
-                    P2P,
-                    [(receiver, -minutes), (giver, minutes)],
-                    meta={"activity": rng.choice(["lift", "shopping", "call"])},
-                    idempotency_key=key,
-                )
-            elif roll < 0.93:  # a voucher at a partner venue: reserve, then settle or void
-                member, partner = rng.choice(tenants), rng.choice(PARTNERS)
-                res = await store.reserve(
-                    CREDITS,
-                    debit=member,
-                    target=partner,
-                    amount=60,
-                    expires_at=clock.now + timedelta(days=2),
-                    idempotency_key=key,
-                )
-                made += 1
-                if rng.random() < 0.8:
-                    await store.post(CREDITS, res.seq, idempotency_key=f"{key}:settle")
-                elif rng.random() < 0.5:
-                    await store.void(CREDITS, res.seq, idempotency_key=f"{key}:void")
-            elif roll < 0.97:  # a coordinator's mistake, corrected by reversal
-                mistake = await store.transfer(
-                    CREDITS,
-                    [("scheme:issuance", -60), (rng.choice(tenants), 60)],
-                    meta={"activity": "garden"},
-                    idempotency_key=key,
-                )
-                await store.reverse(
-                    CREDITS,
-                    mistake.seq,
-                    meta={"reason": "logged twice"},
-                    idempotency_key=f"{key}:reverse",
-                )
-                made += 1
-            else:
-                for ledger in (CREDITS, P2P):
-                    await store.checkpoint(ledger, idempotency_key=f"{key}:{ledger}")
-        except (FloorBreached, Conflict):
-            continue
-        made += 1
-        if step % 997 == 0:
-            await store.rotate_key(CREDITS, idempotency_key=f"{key}:rotate")
-        if step % 100 == 0:
-            for ledger in (CREDITS, P2P):
-                made += len(await store.expire_due(ledger, now=clock.now))
+        results = await asyncio.gather(
+            *(_guarded(store, clock, step + i, f"demo:{step + i}") for i in range(GROUP))
+        )
+        step += GROUP
+        made += sum(results)
+        for ledger in (CREDITS, P2P):
+            made += len(await store.expire_due(ledger, now=clock.now))
+            if step % (GROUP * 8) == 0:
+                await store.checkpoint(ledger, idempotency_key=f"demo:cp:{step}:{ledger}")
+        if step == GROUP * 24:
+            await store.rotate_key(CREDITS, idempotency_key="demo:rotate")
     for ledger in (CREDITS, P2P):
         await store.checkpoint(ledger, idempotency_key=f"demo:final:{ledger}")
     return made
