@@ -16,7 +16,7 @@ from typing import IO, Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import storage
-from .model import Account, Checkpoint, Entry, EntryKind, Posting, PublicKey
+from .model import Account, Checkpoint, Entry, EntryKind, Posting, PublicKey, Receipt
 from .verify import LedgerData
 
 FORMAT = "timebank-ledger-bundle"
@@ -265,3 +265,28 @@ async def _entries(path: Path, ledger: str, offset: int | None) -> AsyncIterator
             count += 1
             yield parse_entry(o)
     raise BundleError(f"ledger {ledger}: section has no end line")
+
+
+def receipt_json(r: Receipt) -> dict[str, Any]:
+    """A member's receipt as one JSON object: entry, inclusion proof, checkpoint, key list."""
+    return {
+        "type": "receipt",
+        "entry": entry_json(r.entry),
+        "leaf_index": r.leaf_index,
+        "proof": [h.hex() for h in r.proof],
+        "checkpoint": checkpoint_json(r.checkpoint),
+        "keys": [key_json(k) for k in r.keys],
+    }
+
+
+def parse_receipt(o: dict[str, Any]) -> Receipt:
+    try:
+        return Receipt(
+            entry=parse_entry(o["entry"]),
+            leaf_index=int(o["leaf_index"]),
+            proof=tuple(bytes.fromhex(h) for h in o["proof"]),
+            checkpoint=parse_checkpoint(o["checkpoint"]),
+            keys=tuple(parse_key(k) for k in o.get("keys", [])),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BundleError(f"not a receipt: {exc}") from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import cast
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from . import merkle, storage
-from .errors import InvalidRequest, NotFound
+from .errors import Conflict, InvalidRequest, NotFound
 from .keystore import KeyRing
 from .model import (
     Account,
@@ -185,7 +186,11 @@ class LedgerStore:
         """Expire every reservation of `ledger` due by `now`, up to `limit` of them."""
         async with self._read.connect() as conn:
             due = await storage.due_reservations(conn, ledger, to_us(now), limit)
-        return [await self.expire(ledger, seq) for seq in due]
+        done = await asyncio.gather(*(self.expire(ledger, s) for s in due), return_exceptions=True)
+        for outcome in done:  # a reservation settled meanwhile is a Conflict, and fine
+            if isinstance(outcome, BaseException) and not isinstance(outcome, Conflict):
+                raise outcome
+        return [e for e in done if isinstance(e, Entry)]
 
     async def reverse(
         self, ledger: str, seq: int, *, meta: dict[str, str] | None = None, idempotency_key: str

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 import uuid
 from datetime import UTC, datetime
@@ -19,6 +20,8 @@ from ledger import (
     verify_database,
     verify_sources,
 )
+from ledger.bundle import key_json, parse_receipt, read_public_keys, receipt_json
+from ledger.proofs import receipt_problem
 from ledger.verify import Report
 
 from .demo import CREDITS, P2P, build_demo, demo_clock
@@ -52,6 +55,15 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("rotate-key", help="start signing a ledger with a new key")
     _db_args(p, keys=True)
     p.add_argument("--ledger", required=True)
+    p = sub.add_parser("receipt", help="print a member's receipt for one entry (JSON)")
+    _db_args(p)
+    p.add_argument("--ledger", required=True)
+    p.add_argument("--seq", type=int, required=True, help="the entry's sequence number")
+    p = sub.add_parser("verify-receipt", help="check a receipt offline with only public keys")
+    p.add_argument("receipt", type=Path, help="receipt file (JSON) from `timebank receipt`")
+    p.add_argument(
+        "--trusted-keys", type=Path, help="trusted key list (JSON Lines from `timebank keys`)"
+    )
     p = sub.add_parser("keys", help="print a ledger's published public keys as JSON Lines")
     _db_args(p)
     p.add_argument("--ledger", required=True)
@@ -65,12 +77,15 @@ def main(argv: list[str] | None = None) -> int:
     except BundleError as exc:
         print(f"FAILED bundle: {exc}", file=sys.stderr)
         return 1
+    except (OSError, ValueError) as exc:  # unreadable files, malformed JSON, bad arguments
+        print(f"timebank: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 
 
 async def _run(args: argparse.Namespace) -> int:
-    settings = Settings.from_env(args.db, getattr(args, "keys", None))
+    settings = Settings.from_env(getattr(args, "db", None), getattr(args, "keys", None))
     db = str(settings.db_path)
     if args.command == "verify":
         if args.bundle is not None:
@@ -89,6 +104,17 @@ async def _run(args: argparse.Namespace) -> int:
         finally:
             await engine.dispose()
         print(f"wrote {count} entries to {args.out}")
+        return 0
+    if args.command == "verify-receipt":
+        return _verify_receipt(args.receipt, args.trusted_keys)
+    if args.command == "receipt":
+        _require(settings.db_path)
+        store = await LedgerStore.open(storage.sqlite_url(db), KeyRing(None))
+        try:
+            receipt = await store.receipt(args.ledger, args.seq)
+        finally:
+            await store.close()
+        print(json.dumps(receipt_json(receipt), indent=1))
         return 0
     if args.command == "keys":
         _require(settings.db_path)
@@ -135,10 +161,6 @@ async def _demo(settings: Settings, entries: int) -> int:
 
 
 async def _print_keys(db: str, ledger: str) -> int:
-    import json
-
-    from ledger.bundle import key_json
-
     engine = storage.make_engine(storage.sqlite_url(db, read_only=True), read_only=True)
     try:
         async with engine.connect() as conn:
@@ -150,6 +172,28 @@ async def _print_keys(db: str, ledger: str) -> int:
         return 1
     for key in keys:
         print(json.dumps(key_json(key), separators=(",", ":")))
+    return 0
+
+
+def _verify_receipt(path: Path, keys_file: Path | None) -> int:
+    receipt = parse_receipt(json.loads(path.read_text(encoding="utf-8")))
+    ledger = receipt.entry.ledger
+    keys = list(receipt.keys)
+    if keys_file is not None:
+        keys = read_public_keys(keys_file).get(ledger, [])
+    problem = receipt_problem(receipt, keys)
+    if problem:
+        print(
+            f"FAILED receipt for ledger {ledger} entry {receipt.entry.seq}: {problem}",
+            file=sys.stderr,
+        )
+        return 1
+    trust = "the trusted key list" if keys_file else "the keys it carries"
+    print(
+        f"OK entry {receipt.entry.seq} of ledger {ledger} is in checkpoint "
+        f"{receipt.checkpoint.size} (root {receipt.checkpoint.root.hex()[:16]}...), "
+        f"signed by {trust}"
+    )
     return 0
 
 
