@@ -44,6 +44,10 @@ from .model import (
 from .signing import Signer
 
 MAX_BATCH = 512
+# Refusals that depend on the ledger's state are remembered under the idempotency key, so a
+# retry gets the same answer even if the state has changed since (invariant 8).
+REMEMBERED_REFUSALS = (Conflict, FloorBreached, NotFound)
+REFUSAL_BY_CODE: dict[str, type[LedgerError]] = {c.code: c for c in REMEMBERED_REFUSALS}
 Result = Entry | Account | PublicKey | Checkpoint
 
 
@@ -107,7 +111,7 @@ class _Batch:
     def __init__(self) -> None:
         self.writes = storage.Batch()
         self.states: dict[str, _State] = {}
-        self.idem: dict[tuple[str, str], tuple[bytes, Result | str]] = {}
+        self.idem: dict[tuple[str, str], tuple[bytes, Result | LedgerError | str]] = {}
         self.entries: dict[tuple[str, int], Entry] = {}
         self.referenced: dict[tuple[str, int], int] = {}
         self.checkpoints: dict[tuple[str, int], Checkpoint] = {}
@@ -235,7 +239,33 @@ class Writer:
                     field="idempotency_key",
                 )
             prior = seen[1]
+            if isinstance(prior, LedgerError):
+                raise prior
             return prior if not isinstance(prior, str) else await self._load(conn, req, prior)
+        try:
+            result = await self._dispatch(conn, batch, req)
+        except REMEMBERED_REFUSALS as exc:
+            if req.ledger in batch.states:  # a refusal is an answer too: a retry gets it again
+                self._remember(batch, req, digest, exc)
+            raise
+        self._remember(batch, req, digest, result)
+        return result
+
+    def _remember(
+        self, batch: _Batch, req: Request, digest: bytes, result: Result | LedgerError
+    ) -> None:
+        batch.idem[(req.ledger, req.idempotency_key)] = (digest, result)
+        batch.writes.idempotency.append(
+            {
+                "ledger_id": req.ledger,
+                "key": req.idempotency_key,
+                "request_hash": digest,
+                "result": _result_ref(result),
+                "created_us": self._clock(),
+            }
+        )
+
+    async def _dispatch(self, conn: AsyncConnection, batch: _Batch, req: Request) -> Result:
         if req.op == "create_ledger":
             result: Result = self._create_ledger(batch, req)
         else:
@@ -252,21 +282,14 @@ class Writer:
                 result = made or self._checkpoint(batch, state, req)
             else:
                 result = self._append(batch, state, req)
-        batch.idem[(req.ledger, req.idempotency_key)] = (digest, result)
-        batch.writes.idempotency.append(
-            {
-                "ledger_id": req.ledger,
-                "key": req.idempotency_key,
-                "request_hash": digest,
-                "result": _result_ref(result),
-                "created_us": self._clock(),
-            }
-        )
         return result
 
     async def _load(self, conn: AsyncConnection, req: Request, ref: str) -> Result:
         """The original answer to a repeated request, read back from the database."""
         kind, _, value = ref.partition(":")
+        if kind == "refused":
+            code, field_name, message = json.loads(value)
+            raise REFUSAL_BY_CODE[code](message, field=field_name)
         if kind == "entry":
             return (await storage.read_entries(conn, req.ledger, [int(value)]))[int(value)]
         if kind == "account":
@@ -483,7 +506,9 @@ def _account_row(a: Account, now: int) -> dict[str, Any]:
     }
 
 
-def _result_ref(result: Result) -> str:
+def _result_ref(result: Result | LedgerError) -> str:
+    if isinstance(result, LedgerError):
+        return "refused:" + json.dumps([result.code, result.field, result.message])
     if isinstance(result, Entry):
         return f"entry:{result.seq}"
     if isinstance(result, Account):
