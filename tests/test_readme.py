@@ -1,0 +1,43 @@
+"""The README stays true: its two commands exist, and its library example runs as written."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_readme_opens_with_the_two_commands_and_they_are_executable() -> None:
+    first_block = re.search(r"```sh\n(.*?)```", README, re.S)
+    assert first_block is not None and README.index("```sh") < README.index("\n## ")
+    commands = [line.split("#")[0].strip() for line in first_block.group(1).splitlines()]
+    assert commands == ["./scripts/run", "./scripts/test"]
+    for command in commands:
+        path = ROOT / command
+        assert path.is_file() and os.access(path, os.X_OK)
+    assert "scripts/test" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def test_readme_library_example_runs(tmp_path: Path) -> None:
+    block = re.search(r"## Using the ledger as a library.*?```python\n(.*?)```", README, re.S)
+    assert block is not None
+    body = textwrap.indent(block.group(1), "    ")
+    source = f"async def example():\n{body}\n    return receipt\n"
+    namespace: dict[str, object] = {}
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        exec(compile(source, "README.md", "exec"), namespace)
+        receipt = asyncio.run(namespace["example"]())  # type: ignore[operator]
+    finally:
+        os.chdir(cwd)
+    from ledger import Receipt, receipt_problem
+
+    assert isinstance(receipt, Receipt)
+    assert receipt_problem(receipt, receipt.keys) is None
+    assert (tmp_path / "hours.db").exists()
