@@ -22,7 +22,7 @@ RESERVED_ACCOUNT = "@reserved"
 _LEDGER_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 _ACCOUNT = re.compile(r"[A-Za-z0-9@][A-Za-z0-9._:@/+-]{0,127}")
 _KIND = re.compile(r"[a-z][a-z0-9_-]{0,31}")
-_META_KEY = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
+META_KEY = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
 _IDEM_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 KEY_ID = re.compile(r"[0-9a-f]{16}")
 
@@ -194,7 +194,7 @@ def normalise_meta(meta: dict[str, str] | None) -> tuple[tuple[str, str], ...]:
     if len(items) > MAX_META_ITEMS:
         raise InvalidRequest(f"at most {MAX_META_ITEMS} metadata items", field="meta")
     for key, value in items:
-        if not isinstance(key, str) or not _META_KEY.fullmatch(key):
+        if not isinstance(key, str) or not META_KEY.fullmatch(key):
             raise InvalidRequest(f"metadata key {key!r} is not a lower-case name", field="meta")
         if not isinstance(value, str) or len(value.encode()) > MAX_META_VALUE_BYTES:
             raise InvalidRequest(

@@ -82,6 +82,8 @@ def entry_problem(keys: Sequence[PublicKey], entry: Entry) -> str | None:
 def receipt_problem(receipt: Receipt, keys: Sequence[PublicKey]) -> str | None:
     """Why a member's receipt does not prove their entry is on the record, or None if it does."""
     cp, entry = receipt.checkpoint, receipt.entry
+    if any(k.ledger != entry.ledger for k in keys):
+        return f"the key list is not ledger {entry.ledger}'s"
     problem = key_list_problem(keys) or checkpoint_problem(keys, cp) or entry_problem(keys, entry)
     if problem:
         return problem

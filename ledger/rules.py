@@ -6,7 +6,10 @@ from collections.abc import Mapping
 
 from .model import (
     MAX_AMOUNT,
+    MAX_META_ITEMS,
+    MAX_META_VALUE_BYTES,
     MAX_POSTINGS,
+    META_KEY,
     RESERVED_ACCOUNT,
     Entry,
     EntryKind,
@@ -64,6 +67,20 @@ def postings_problem(postings: tuple[Posting, ...]) -> str | None:
     return None
 
 
+def meta_problem(meta: tuple[tuple[str, str], ...]) -> str | None:
+    """Why metadata is not in canonical form (distinct keys in order, within bounds), or None."""
+    if len(meta) > MAX_META_ITEMS:
+        return f"has {len(meta)} metadata items; at most {MAX_META_ITEMS}"
+    previous = ""
+    for key, value in meta:
+        if not META_KEY.fullmatch(key) or (previous and not previous < key):
+            return "metadata keys are not distinct lower-case names in canonical order"
+        if len(value.encode()) > MAX_META_VALUE_BYTES:
+            return f"metadata {key} is longer than {MAX_META_VALUE_BYTES} bytes"
+        previous = key
+    return None
+
+
 def shape_problem(entry: Entry, referenced: Entry | None) -> str | None:
     """Why `entry` is not a well-formed entry of its kind, or None.
 
@@ -71,7 +88,7 @@ def shape_problem(entry: Entry, referenced: Entry | None) -> str | None:
     """
     if entry.kind not in KINDS:
         return f"unknown kind {entry.kind!r}"
-    problem = postings_problem(entry.postings)
+    problem = postings_problem(entry.postings) or meta_problem(entry.meta)
     if problem:
         return problem
     kind = entry.kind

@@ -200,15 +200,22 @@ class _Chain:
 
 
 async def verify_sources(
-    sources: AsyncIterator[LedgerData], *, workers: int | None = None
+    sources: AsyncIterator[LedgerData],
+    *,
+    workers: int | None = None,
+    trusted: dict[str, list[PublicKey]] | None = None,
 ) -> Report:
-    """Verify every ledger the source yields; signature checks fan out to `workers` processes."""
+    """Verify every ledger the source yields; signature checks fan out to `workers` processes.
+
+    `trusted` pins each ledger's key list (from a published key file): the source's list must
+    begin with exactly those keys, so a rewritten log signed by a substituted key fails.
+    """
     report = Report()
     count = workers if workers is not None else (os.cpu_count() or 1)
     pool: Executor | None = ProcessPoolExecutor(count) if count > 1 else None
     try:
         async for data in sources:
-            await _verify_one(data, report, pool, count)
+            await _verify_one(data, report, pool, count, trusted)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
@@ -216,12 +223,22 @@ async def verify_sources(
     return report
 
 
-async def _verify_one(data: LedgerData, report: Report, pool: Executor | None, count: int) -> None:
+async def _verify_one(
+    data: LedgerData,
+    report: Report,
+    pool: Executor | None,
+    count: int,
+    trusted: dict[str, list[PublicKey]] | None,
+) -> None:
     report.ledgers += 1
     report.keys += len(data.keys)
     report.accounts += len(data.accounts)
     report.checkpoints += len(data.checkpoints)
-    problem = proofs.key_list_problem(data.keys)
+    problem = proofs.key_list_problem(data.keys) or _sizes_problem(data.checkpoints)
+    if not problem and any(k.ledger != data.ledger for k in data.keys):
+        problem = "the key list belongs to another ledger"
+    if not problem and trusted is not None:
+        problem = _trust_problem(data, trusted.get(data.ledger, []))
     if problem:
         report.problems.append(Problem(data.ledger, None, problem))
         return
@@ -271,6 +288,21 @@ async def _verify_one(data: LedgerData, report: Report, pool: Executor | None, c
         report.problems[:] = [p for p in report.problems if p.ledger != data.ledger] + [first]
 
 
+def _sizes_problem(checkpoints: list[Checkpoint]) -> str | None:
+    sizes = [cp.size for cp in checkpoints]
+    if len(set(sizes)) != len(sizes):
+        return "two checkpoints claim the same size"
+    return None
+
+
+def _trust_problem(data: LedgerData, pinned: list[PublicKey]) -> str | None:
+    if not pinned:
+        return "no trusted keys for this ledger"
+    if [k.public_key for k in data.keys[: len(pinned)]] != [k.public_key for k in pinned]:
+        return "its key list does not begin with the trusted keys"
+    return None
+
+
 async def _check_consistency(data: LedgerData, report: Report) -> None:
     assert data.consistency is not None
     sized = [cp for cp in data.checkpoints if cp.size > 0]
@@ -309,11 +341,13 @@ async def database_sources(conn: AsyncConnection) -> AsyncIterator[LedgerData]:
         )
 
 
-async def verify_database(url: str, *, workers: int | None = None) -> Report:
+async def verify_database(
+    url: str, *, workers: int | None = None, trusted: dict[str, list[PublicKey]] | None = None
+) -> Report:
     """Verify every ledger in the database at `url`, opened read-only, in one snapshot."""
     engine = storage.make_engine(url, read_only=True)
     try:
         async with engine.connect() as conn, conn.begin():
-            return await verify_sources(database_sources(conn), workers=workers)
+            return await verify_sources(database_sources(conn), workers=workers, trusted=trusted)
     finally:
         await engine.dispose()

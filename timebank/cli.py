@@ -20,8 +20,9 @@ from ledger import (
     verify_database,
     verify_sources,
 )
-from ledger.bundle import key_json, parse_receipt, read_public_keys, receipt_json
+from ledger.bundle import read_public_keys
 from ledger.proofs import receipt_problem
+from ledger.records import RecordError, key_json, parse_receipt, receipt_json
 from ledger.verify import Report
 
 from .demo import CREDITS, P2P, build_demo, demo_clock
@@ -44,6 +45,11 @@ def _parser() -> argparse.ArgumentParser:
     _db_args(p)
     p.add_argument("--bundle", type=Path, help="verify an exported bundle instead of a database")
     p.add_argument("--workers", type=int, default=None, help="signature-checking processes")
+    p.add_argument(
+        "--trusted-keys",
+        type=Path,
+        help="pin each ledger's keys to a published key list (JSON Lines from `timebank keys`)",
+    )
     p = sub.add_parser("export-log", help="write a self-contained bundle for offline verification")
     _db_args(p)
     p.add_argument("--out", type=Path, required=True, help="bundle file to write (JSON Lines)")
@@ -74,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return asyncio.run(_run(args))
-    except BundleError as exc:
+    except (BundleError, RecordError) as exc:
         print(f"FAILED bundle: {exc}", file=sys.stderr)
         return 1
     except (OSError, ValueError) as exc:  # unreadable files, malformed JSON, bad arguments
@@ -88,12 +94,13 @@ async def _run(args: argparse.Namespace) -> int:
     settings = Settings.from_env(getattr(args, "db", None), getattr(args, "keys", None))
     db = str(settings.db_path)
     if args.command == "verify":
+        trusted = read_public_keys(args.trusted_keys) if args.trusted_keys else None
         if args.bundle is not None:
-            return _report(await verify_sources(bundle_sources(args.bundle), workers=args.workers))
+            source = bundle_sources(args.bundle)
+            return _report(await verify_sources(source, workers=args.workers, trusted=trusted))
         _require(settings.db_path)
-        return _report(
-            await verify_database(storage.sqlite_url(db, read_only=True), workers=args.workers)
-        )
+        url = storage.sqlite_url(db, read_only=True)
+        return _report(await verify_database(url, workers=args.workers, trusted=trusted))
     if args.command == "export-log":
         _require(settings.db_path)
         engine = storage.make_engine(storage.sqlite_url(db, read_only=True), read_only=True)
