@@ -585,6 +585,37 @@ async def read_checkpoint(conn: AsyncConnection, ledger: str, size: int) -> Chec
     return _checkpoint(row) if row else None
 
 
+async def read_level(
+    conn: AsyncConnection, ledger: str, level: int, start: int, end: int
+) -> list[tuple[int, bytes]]:
+    """Stored perfect-subtree hashes of one level with index in [start, end), by index."""
+    from .merkle import leaf_hash
+
+    if level == 0:
+        stmt = (
+            select(entries.c.seq, entries.c.hash)
+            .where(entries.c.ledger_id == ledger, entries.c.seq > start, entries.c.seq <= end)
+            .order_by(entries.c.seq)
+        )
+        return [(row.seq - 1, leaf_hash(row.hash)) for row in await conn.execute(stmt)]
+    stmt = (
+        select(merkle_nodes.c.idx, merkle_nodes.c.hash)
+        .where(
+            merkle_nodes.c.ledger_id == ledger,
+            merkle_nodes.c.level == level,
+            merkle_nodes.c.idx >= start,
+            merkle_nodes.c.idx < end,
+        )
+        .order_by(merkle_nodes.c.idx)
+    )
+    return [(row.idx, row.hash) for row in await conn.execute(stmt)]
+
+
+async def count_nodes(conn: AsyncConnection, ledger: str) -> int:
+    stmt = select(func.count()).select_from(merkle_nodes).where(merkle_nodes.c.ledger_id == ledger)
+    return int((await conn.execute(stmt)).scalar() or 0)
+
+
 async def reversal_refs(conn: AsyncConnection, ledger: str) -> set[int]:
     stmt = select(entries.c.ref).where(
         entries.c.ledger_id == ledger, entries.c.kind == EntryKind.REVERSE.value

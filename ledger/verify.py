@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import merkle, proofs, rules, storage
@@ -25,6 +26,7 @@ from .model import RESERVED_ACCOUNT, ZERO_HASH, Account, Checkpoint, Entry, Entr
 from .signing import verify_many
 
 CHUNK = 2048  # signatures per job sent to a worker
+NODE_CHUNK = 8192  # Merkle nodes compared per read
 
 
 @dataclass
@@ -39,6 +41,7 @@ class LedgerData:
     entries: AsyncIterator[Entry]
     head: tuple[int, bytes] | None = None  # the stored head, where the source has one
     consistency: Callable[[int, int], Awaitable[list[bytes]]] | None = None
+    nodes_problem: Callable[[int], Awaitable[str | None]] | None = None  # stored Merkle nodes
 
 
 @dataclass(frozen=True)
@@ -269,6 +272,9 @@ async def _verify_one(
             flush()
             await drain(2 * count)
     flush()
+    nodes = None
+    if data.nodes_problem is not None and chain.problem is None:
+        nodes = await data.nodes_problem(chain.seq)  # while the workers finish the signatures
     await drain(0)
     chain.finish()
     if bad:
@@ -281,6 +287,8 @@ async def _verify_one(
             report.problems.append(Problem(data.ledger, cp.size or None, problem))
     if data.consistency is not None and chain.problem is None:
         await _check_consistency(data, report)
+    if nodes is not None and chain.problem is None:
+        report.problems.append(Problem(data.ledger, None, nodes))
     # keep only the earliest problem per ledger: later ones are usually its echoes
     mine = [p for p in report.problems if p.ledger == data.ledger]
     if len(mine) > 1:
@@ -329,6 +337,9 @@ async def database_sources(conn: AsyncConnection) -> AsyncIterator[LedgerData]:
                 return []  # nodes missing: the proof will fail and say so
             return [merkle.range_hash(s, e, known.__getitem__) for s, e in ranges]
 
+        async def nodes_problem(size: int, ledger: str = ledger) -> str | None:
+            return await _nodes_problem(conn, ledger, size)
+
         yield LedgerData(
             ledger=ledger,
             keys=await storage.read_keys(conn, ledger),
@@ -338,13 +349,55 @@ async def database_sources(conn: AsyncConnection) -> AsyncIterator[LedgerData]:
             entries=storage.stream_entries(conn, ledger),
             head=(head.seq, head.hash),
             consistency=consistency,
+            nodes_problem=nodes_problem,
         )
+
+
+async def _nodes_problem(conn: AsyncConnection, ledger: str, size: int) -> str | None:
+    """Recompute every stored Merkle node from the level below (level 0: the verified entries).
+
+    Receipts and the writer's next checkpoint are built from these nodes, so a changed node must
+    be caught even when no checkpoint's consistency proof happens to use it. Reads level by level
+    in bounded chunks.
+    """
+    expected_total = 0
+    level = 1
+    while size >> level:
+        count = size >> level  # complete nodes at this level
+        expected_total += count
+        for start in range(0, count, NODE_CHUNK):
+            end = min(start + NODE_CHUNK, count)
+            below = await storage.read_level(conn, ledger, level - 1, 2 * start, 2 * end)
+            above = await storage.read_level(conn, ledger, level, start, end)
+            if len(below) != 2 * (end - start) or [i for i, _ in above] != list(range(start, end)):
+                return f"Merkle nodes of level {level} from {start} are missing"
+            for (idx, h), i in zip(above, range(0, len(below), 2), strict=True):
+                if h != merkle.node_hash(below[i][1], below[i + 1][1]):
+                    return f"stored Merkle node (level {level}, index {idx}) is wrong"
+        level += 1
+    stored = await storage.count_nodes(conn, ledger)
+    if stored != expected_total:
+        return f"{stored} Merkle nodes stored; a log of {size} entries has {expected_total}"
+    return None
 
 
 async def verify_database(
     url: str, *, workers: int | None = None, trusted: dict[str, list[PublicKey]] | None = None
 ) -> Report:
     """Verify every ledger in the database at `url`, opened read-only, in one snapshot."""
+    try:
+        return await _verify_url(url, workers, trusted)
+    except OperationalError:
+        if "mode=ro" not in url or "immutable=1" in url:
+            raise
+        # A WAL database in a read-only directory: SQLite cannot make its shared-memory file.
+        # Nothing can be writing to it there, so read it as immutable.
+        return await _verify_url(url + "&immutable=1", workers, trusted)
+
+
+async def _verify_url(
+    url: str, workers: int | None, trusted: dict[str, list[PublicKey]] | None
+) -> Report:
     engine = storage.make_engine(url, read_only=True)
     try:
         async with engine.connect() as conn, conn.begin():

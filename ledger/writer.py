@@ -199,21 +199,24 @@ class Writer:
             by_ledger.setdefault(r.ledger, []).append(r)
         for ledger, group in by_ledger.items():
             state = await self._state(conn, ledger)
-            if state is not None:
-                batch.states[ledger] = state
-                codes = {p.account for r in group for p in r.postings}
-                codes |= {c for r in group for c in (r.account, r.target) if c}
-                missing = codes - state.accounts.keys()
-                state.accounts.update(await storage.read_accounts(conn, ledger, missing))
             found = await storage.read_idempotency(conn, ledger, [r.idempotency_key for r in group])
             for key, (digest, result) in found.items():
                 batch.idem[(ledger, key)] = (digest, result)
+            if state is None:
+                continue
+            batch.states[ledger] = state
+            codes = {p.account for r in group for p in r.postings}
+            codes |= {c for r in group for c in (r.account, r.target) if c}
             refs = {r.ref for r in group if r.ref}
-            if refs and state is not None:
+            if refs:
                 for seq, entry in (await storage.read_entries(conn, ledger, refs)).items():
                     batch.entries[(ledger, seq)] = entry
+                    codes |= {p.account for p in entry.postings}  # what a resolve will touch
+                    codes |= {entry.target} if entry.target else set()
                 for seq, by in (await storage.read_referrers(conn, ledger, refs)).items():
                     batch.referenced[(ledger, seq)] = by
+            missing = codes - state.accounts.keys()
+            state.accounts.update(await storage.read_accounts(conn, ledger, missing))
 
     async def _state(self, conn: AsyncConnection, ledger: str) -> _State | None:
         head = await storage.read_head(conn, ledger)

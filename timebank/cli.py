@@ -13,6 +13,7 @@ from pathlib import Path
 from ledger import (
     BundleError,
     KeyRing,
+    LedgerError,
     LedgerStore,
     bundle_sources,
     export_bundle,
@@ -27,6 +28,10 @@ from ledger.verify import Report
 
 from .demo import CREDITS, P2P, build_demo, demo_clock
 from .settings import Settings
+
+
+class UsageError(Exception):
+    """A command that cannot run as asked (exit 2)."""
 
 
 def _db_args(p: argparse.ArgumentParser, keys: bool = False) -> None:
@@ -83,7 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     except (BundleError, RecordError) as exc:
         print(f"FAILED bundle: {exc}", file=sys.stderr)
         return 1
-    except (OSError, ValueError) as exc:  # unreadable files, malformed JSON, bad arguments
+    except LedgerError as exc:
+        print(f"timebank: {exc.message}", file=sys.stderr)
+        return 1
+    except (UsageError, OSError, ValueError) as exc:  # bad arguments, unreadable input
         print(f"timebank: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -92,59 +100,72 @@ def main(argv: list[str] | None = None) -> int:
 
 async def _run(args: argparse.Namespace) -> int:
     settings = Settings.from_env(getattr(args, "db", None), getattr(args, "keys", None))
+    if args.command == "demo":
+        return await _demo(settings, args.entries)
+    if args.command == "verify-receipt":
+        return _verify_receipt(args.receipt, args.trusted_keys)
+    if args.command == "verify" and args.bundle is not None:
+        trusted = read_public_keys(args.trusted_keys) if args.trusted_keys else None
+        source = bundle_sources(args.bundle)
+        return _report(await verify_sources(source, workers=args.workers, trusted=trusted))
+    if not settings.db_path.exists():
+        raise UsageError(f"no database at {settings.db_path}")
     db = str(settings.db_path)
     if args.command == "verify":
         trusted = read_public_keys(args.trusted_keys) if args.trusted_keys else None
-        if args.bundle is not None:
-            source = bundle_sources(args.bundle)
-            return _report(await verify_sources(source, workers=args.workers, trusted=trusted))
-        _require(settings.db_path)
         url = storage.sqlite_url(db, read_only=True)
         return _report(await verify_database(url, workers=args.workers, trusted=trusted))
-    if args.command == "export-log":
-        _require(settings.db_path)
-        engine = storage.make_engine(storage.sqlite_url(db, read_only=True), read_only=True)
-        try:
-            async with engine.connect() as conn, conn.begin():
-                with args.out.open("w", encoding="utf-8") as out:
-                    count = await export_bundle(conn, out, args.ledger)
-        finally:
-            await engine.dispose()
-        print(f"wrote {count} entries to {args.out}")
-        return 0
-    if args.command == "verify-receipt":
-        return _verify_receipt(args.receipt, args.trusted_keys)
-    if args.command == "receipt":
-        _require(settings.db_path)
-        store = await LedgerStore.open(storage.sqlite_url(db), KeyRing(None))
-        try:
-            receipt = await store.receipt(args.ledger, args.seq)
-        finally:
-            await store.close()
-        print(json.dumps(receipt_json(receipt), indent=1))
-        return 0
-    if args.command == "keys":
-        _require(settings.db_path)
-        return await _print_keys(db, args.ledger)
-    if args.command == "demo":
-        return await _demo(settings, args.entries)
-    if args.command != "demo":
-        _require(settings.db_path)
+    if args.command in ("export-log", "keys"):
+        return await _read_only(args, db)
     store = await LedgerStore.open(storage.sqlite_url(db), KeyRing.from_env(settings.key_dir))
     try:
-        now = datetime.now(UTC)
-        for ledger in await store.ledgers():
-            if args.command == "checkpoint":
-                cp = await store.checkpoint(ledger, idempotency_key=f"cli:{uuid.uuid4()}")
-                print(f"{ledger}: checkpoint {cp.size} root {cp.root.hex()}")
-            elif args.command == "expire":
-                done = await store.expire_due(ledger, now=now)
-                print(f"{ledger}: {len(done)} reservations expired")
-            elif args.command == "rotate-key" and ledger == args.ledger:
-                key = await store.rotate_key(ledger, idempotency_key=f"cli:{uuid.uuid4()}")
-                print(f"{ledger}: now signing with key {key.key_id} from sequence {key.from_seq}")
+        return await _with_store(args, store)
     finally:
         await store.close()
+
+
+async def _read_only(args: argparse.Namespace, db: str) -> int:
+    """export-log and keys: read one snapshot of the database, opened read-only."""
+    engine = storage.make_engine(storage.sqlite_url(db, read_only=True), read_only=True)
+    try:
+        async with engine.connect() as conn, conn.begin():
+            wanted = args.ledger if args.command == "export-log" else [args.ledger]
+            unknown = sorted(set(wanted or []) - set(await storage.list_ledgers(conn)))
+            if unknown:
+                raise UsageError(f"no ledger {', '.join(map(repr, unknown))} in {db}")
+            if args.command == "keys":
+                for key in await storage.read_keys(conn, args.ledger):
+                    print(json.dumps(key_json(key), separators=(",", ":")))
+                return 0
+            with args.out.open("w", encoding="utf-8") as out:
+                count = await export_bundle(conn, out, args.ledger)
+    finally:
+        await engine.dispose()
+    print(f"wrote {count} entries to {args.out}")
+    return 0
+
+
+async def _with_store(args: argparse.Namespace, store: LedgerStore) -> int:
+    """The commands that write (checkpoint, expire, rotate-key) or build proofs (receipt)."""
+    ledgers = await store.ledgers()
+    named: str = getattr(args, "ledger", None) or ""
+    if named and named not in ledgers:
+        raise UsageError(f"no ledger {named!r}")
+    if args.command == "receipt":
+        receipt = await store.receipt(named, args.seq)
+        print(json.dumps(receipt_json(receipt), indent=1))
+    elif args.command == "rotate-key":
+        key = await store.rotate_key(named, idempotency_key=f"cli:{uuid.uuid4()}")
+        print(f"{named}: now signing with key {key.key_id} from sequence {key.from_seq}")
+    elif args.command == "checkpoint":
+        for ledger in ledgers:
+            cp = await store.checkpoint(ledger, idempotency_key=f"cli:{uuid.uuid4()}")
+            print(f"{ledger}: checkpoint {cp.size} root {cp.root.hex()}")
+    elif args.command == "expire":
+        now = datetime.now(UTC)
+        for ledger in ledgers:
+            done = await store.expire_due(ledger, now=now)
+            print(f"{ledger}: {len(done)} reservations expired")
     return 0
 
 
@@ -165,21 +186,6 @@ async def _demo(settings: Settings, entries: int) -> int:
     finally:
         await store.close()
     return _report(await verify_database(storage.sqlite_url(str(settings.db_path), read_only=True)))
-
-
-async def _print_keys(db: str, ledger: str) -> int:
-    engine = storage.make_engine(storage.sqlite_url(db, read_only=True), read_only=True)
-    try:
-        async with engine.connect() as conn:
-            keys = await storage.read_keys(conn, ledger)
-    finally:
-        await engine.dispose()
-    if not keys:
-        print(f"no ledger {ledger!r}", file=sys.stderr)
-        return 1
-    for key in keys:
-        print(json.dumps(key_json(key), separators=(",", ":")))
-    return 0
 
 
 def _verify_receipt(path: Path, keys_file: Path | None) -> int:
@@ -210,11 +216,6 @@ def _report(report: Report) -> int:
         return 0
     print(report.summary(), file=sys.stderr)
     return 1
-
-
-def _require(path: Path) -> None:
-    if not path.exists():
-        raise SystemExit(f"timebank: no database at {path}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,98 @@
+"""The benchmarks run end to end at a tiny size and end with their JSON line. Timing is never
+asserted: these only prove the scripts work (the figures come from full-size runs)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+def _run(script: str, *args: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, str(BENCH / script), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) > 1, "human-readable lines come before the JSON"
+    result = json.loads(lines[-1])
+    assert isinstance(result, dict)
+    return result
+
+
+def _positive(result: dict[str, Any], *keys: str) -> None:
+    for key in keys:
+        value = result[key]
+        assert isinstance(value, int | float) and not isinstance(value, bool), (key, value)
+        assert value > 0, (key, value)
+
+
+def _described(result: dict[str, Any]) -> None:
+    for key in ("date", "machine", "python"):
+        assert isinstance(result[key], str) and result[key], key
+
+
+def test_append_benchmark_runs_and_reports(tmp_path: Path) -> None:
+    result = _run(
+        "ledger_append.py",
+        "--entries",
+        "300",
+        "--single",
+        "20",
+        "--repeat",
+        "1",
+        "--dir",
+        str(tmp_path),
+    )
+    _positive(
+        result,
+        "entries_per_s",
+        "floor_entries_per_s",
+        "ratio",
+        "single_entries_per_s",
+        "single_p50_ms",
+        "single_p99_ms",
+    )
+    _described(result)
+    assert result["repeat"] == 1 and len(result["grouped_runs_entries_per_s"]) == 1
+    assert result["single_p50_ms"] <= result["single_p99_ms"]
+    assert list(tmp_path.iterdir()) == [], "the temp databases are removed"
+
+
+def test_verify_benchmark_runs_and_reports(tmp_path: Path) -> None:
+    result = _run("ledger_verify.py", "--entries", "300", "--dir", str(tmp_path))
+    _positive(
+        result,
+        "entries_per_s",
+        "floor_entries_per_s",
+        "ratio",
+        "cryptography_verify_per_s",
+        "pynacl_verify_per_s",
+        "peak_rss_mb_small",
+        "peak_rss_mb_large",
+        "entries",
+    )
+    _described(result)
+    assert result["entries"] == 300
+
+
+def test_verify_benchmark_reuses_a_database(tmp_path: Path) -> None:
+    db = tmp_path / "kept.db"
+    first = _run("ledger_verify.py", "--entries", "200", "--db", str(db))
+    assert first["entries"] == 200 and first["build_s"] is not None
+    assert db.exists() and (tmp_path / "kept.small.db").exists()
+    again = _run("ledger_verify.py", "--db", str(db))
+    assert again["entries"] == 200 and again["build_s"] is None
+    _positive(again, "entries_per_s", "floor_entries_per_s", "peak_rss_mb_large")
