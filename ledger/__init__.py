@@ -14,6 +14,7 @@ from .errors import (
     KeyUnavailable,
     LedgerError,
     NotFound,
+    NotYetDue,
 )
 from .keystore import KeyRing
 from .model import (
@@ -49,6 +50,7 @@ __all__ = [
     "LedgerError",
     "LedgerStore",
     "NotFound",
+    "NotYetDue",
     "Posting",
     "PublicKey",
     "Receipt",

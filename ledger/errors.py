@@ -38,6 +38,12 @@ class FloorBreached(LedgerError):
     code = "floor_breached"
 
 
+class NotYetDue(LedgerError):
+    """Too early: a reservation cannot be expired before its expiry time."""
+
+    code = "not_yet_due"
+
+
 class IdempotencyConflict(LedgerError):
     """The idempotency key was used before with a different request."""
 

@@ -123,6 +123,8 @@ def shape_problem(entry: Entry, referenced: Entry | None) -> str | None:
             return f"postings do not {kind} reservation {entry.ref} exactly"
         if kind is EntryKind.EXPIRE and entry.time_us < referenced.expires_us:
             return f"reservation {entry.ref} expired before its expiry time"
+        if kind is EntryKind.POST and entry.time_us >= referenced.expires_us:
+            return f"reservation {entry.ref} was posted after it expired"
         return None
     # REVERSE
     if referenced.kind is not EntryKind.TRANSFER:

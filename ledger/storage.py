@@ -7,6 +7,7 @@ with the same tables (BigInteger, LargeBinary, no SQLite-only column types).
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -232,6 +233,12 @@ def _meta(text: str) -> tuple[tuple[str, str], ...]:
         return (("!unreadable", text),)
 
 
+def _meta_text(meta: tuple[tuple[str, str], ...]) -> str:
+    if not meta:
+        return "[]"
+    return json.dumps([list(kv) for kv in meta], separators=(",", ":"), ensure_ascii=False)
+
+
 def entry_row(e: Entry) -> dict[str, Any]:
     return {
         "ledger_id": e.ledger,
@@ -244,7 +251,7 @@ def entry_row(e: Entry) -> dict[str, Any]:
         "ref": e.ref or None,
         "expires_us": e.expires_us,
         "target": e.target,
-        "meta": json.dumps([list(kv) for kv in e.meta], separators=(",", ":"), ensure_ascii=False),
+        "meta": _meta_text(e.meta),
         "signature": e.signature,
     }
 
@@ -465,7 +472,8 @@ async def _many(conn: AsyncConnection, name: str, stmt: Any, rows: list[dict[str
         assert compiled.positiontup is not None, "positional paramstyle expected"
         _compiled[cache_key] = (compiled.string, tuple(compiled.positiontup))
     sql, order = _compiled[cache_key]
-    await conn.exec_driver_sql(sql, [tuple(row[k] for k in order) for row in rows])
+    pick = operator.itemgetter(*order)
+    await conn.exec_driver_sql(sql, [pick(row) for row in rows])
 
 
 _set_balance = (

@@ -11,7 +11,7 @@ from typing import cast
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from . import merkle, storage
-from .errors import Conflict, InvalidRequest, NotFound
+from .errors import Conflict, InvalidRequest, NotFound, NotYetDue
 from .keystore import KeyRing
 from .model import (
     Account,
@@ -34,6 +34,8 @@ from .model import (
 from .rules import reserve_debit
 from .writer import Request, Result, Writer
 
+INTERNAL_KEYS = "ledger:"  # idempotency keys the ledger itself uses (expiry)
+
 
 class LedgerStore:
     """Signed, append-only, double-entry hour ledgers (one per scheme) in one database."""
@@ -48,7 +50,7 @@ class LedgerStore:
         self._write_engine = write_engine
         self._read = read_engine
         self.keyring = keyring
-        self._writer = Writer(write_engine, keyring, clock)
+        self._writer = Writer(write_engine, keyring, clock, read_engine)
 
     @classmethod
     async def open(
@@ -79,8 +81,13 @@ class LedgerStore:
 
     # ---- writes ---------------------------------------------------------------------------
 
-    async def _submit(self, request: Request) -> Result:
+    async def _submit(self, request: Request, *, internal: bool = False) -> Result:
         check_idempotency_key(request.idempotency_key)
+        if request.idempotency_key.startswith(INTERNAL_KEYS) and not internal:
+            raise InvalidRequest(
+                f"idempotency keys starting {INTERNAL_KEYS!r} are the ledger's own",
+                field="idempotency_key",
+            )
         return await self._writer.submit(request)
 
     async def create_ledger(self, ledger: str, *, idempotency_key: str) -> PublicKey:
@@ -147,12 +154,18 @@ class LedgerStore:
         return cast(Entry, await self._submit(req))
 
     async def _resolve(
-        self, kind: EntryKind, ledger: str, ref: int, meta: dict[str, str] | None, key: str
+        self,
+        kind: EntryKind,
+        ledger: str,
+        ref: int,
+        meta: dict[str, str] | None,
+        key: str,
+        internal: bool = False,
     ) -> Entry:
         if isinstance(ref, bool) or not isinstance(ref, int) or ref < 1:
             raise InvalidRequest("must be the sequence number of an entry", field="ref")
         req = Request(kind.value, check_ledger_id(ledger), key, ref=ref, meta=normalise_meta(meta))
-        return cast(Entry, await self._submit(req))
+        return cast(Entry, await self._submit(req, internal=internal))
 
     async def post(
         self,
@@ -178,17 +191,16 @@ class LedgerStore:
 
     async def expire(self, ledger: str, reservation: int) -> Entry:
         """Release a reservation whose expiry has passed (idempotent by its sequence number)."""
-        return await self._resolve(
-            EntryKind.EXPIRE, ledger, reservation, None, f"ledger:expire:{reservation}"
-        )
+        key = f"{INTERNAL_KEYS}expire:{reservation}"
+        return await self._resolve(EntryKind.EXPIRE, ledger, reservation, None, key, True)
 
     async def expire_due(self, ledger: str, *, now: datetime, limit: int = 1000) -> list[Entry]:
         """Expire every reservation of `ledger` due by `now`, up to `limit` of them."""
         async with self._read.connect() as conn:
             due = await storage.due_reservations(conn, ledger, to_us(now), limit)
         done = await asyncio.gather(*(self.expire(ledger, s) for s in due), return_exceptions=True)
-        for outcome in done:  # a reservation settled meanwhile is a Conflict, and fine
-            if isinstance(outcome, BaseException) and not isinstance(outcome, Conflict):
+        for outcome in done:  # settled meanwhile (Conflict) or due by `now` only: fine
+            if isinstance(outcome, BaseException) and not isinstance(outcome, Conflict | NotYetDue):
                 raise outcome
         return [e for e in done if isinstance(e, Entry)]
 

@@ -1,10 +1,16 @@
 """The single writer: applies write requests in group commits and answers only after COMMIT.
 
 Callers submit requests concurrently; the writer drains whatever has queued (up to MAX_BATCH)
-into one transaction that holds the database's write lock, checks each request against the
-ledger's state (a request that fails is answered with its error and writes nothing), inserts
-everything in one go, commits durably, and only then answers. If the commit itself fails, each
-request is retried alone so one bad request cannot sink its neighbours.
+into a batch, checks each request against the ledger's state (a request that fails is answered
+with its error and writes nothing), builds and signs its entries, then inserts the whole batch
+in one transaction, commits durably, and only then answers.
+
+Pipelined: while one batch commits (SQLite's fsync, in its own thread), the next is prepared
+on top of the first's expected outcome. Landing a batch re-reads each ledger's head under the
+write lock; if it is not the head the batch was prepared on (the previous batch failed, or
+another process wrote), nothing of it is written and its requests are redone the plain way:
+preparation and writing inside one transaction. If a plain transaction fails, each request is
+retried alone so one bad request cannot sink its neighbours.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from .errors import (
     InvalidRequest,
     LedgerError,
     NotFound,
+    NotYetDue,
 )
 from .keystore import KeyRing
 from .model import (
@@ -68,6 +75,11 @@ class Request:
     ref: int = 0
     meta: tuple[tuple[str, str], ...] = ()
 
+    @property
+    def scope(self) -> str:
+        """Where the key is unique: its ledger, or one global scope for creating ledgers."""
+        return "" if self.op == "create_ledger" else self.ledger
+
     def digest(self) -> bytes:
         """SHA-256 of the request's content (not its key): what a retry must repeat exactly."""
         body = [
@@ -105,10 +117,21 @@ class _Item:
     error: BaseException | None = None
 
 
-class _Batch:
-    """One transaction's working state: what it read, what it will write, what it answers."""
+class _Stale(Exception):
+    """A prepared batch's ledger heads moved before it could land."""
 
-    def __init__(self) -> None:
+
+class _Batch:
+    """One transaction's working state: what it read, what it will write, what it answers.
+
+    `prior` is the batch still committing when this one was prepared (its effects are not in
+    the database yet, so lookups consult it first); `bases` are the heads this batch builds on.
+    """
+
+    def __init__(self, prior: _Batch | None = None, speculative: bool = False) -> None:
+        self.prior = prior
+        self.speculative = speculative
+        self.bases: dict[str, storage.Head | None] = {}
         self.writes = storage.Batch()
         self.states: dict[str, _State] = {}
         self.idem: dict[tuple[str, str], tuple[bytes, Result | LedgerError | str]] = {}
@@ -119,9 +142,14 @@ class _Batch:
 
 class Writer:
     def __init__(
-        self, engine: AsyncEngine, keyring: KeyRing, clock: Callable[[], int] | None = None
+        self,
+        engine: AsyncEngine,
+        keyring: KeyRing,
+        clock: Callable[[], int] | None = None,
+        read_engine: AsyncEngine | None = None,
     ) -> None:
         self._engine = engine
+        self._read_engine = read_engine  # None: no pipelining
         self._keyring = keyring
         self._clock = clock or (lambda: time.time_ns() // 1000)
         self._queue: asyncio.Queue[_Item | None] = asyncio.Queue()
@@ -142,21 +170,74 @@ class Writer:
             self._task = None
 
     async def _run(self) -> None:
+        landing: tuple[asyncio.Task[bool], _Batch, list[_Item]] | None = None
         while True:
-            first = await self._queue.get()
-            if first is None:
-                return
-            items = [first]
-            stop = False
-            while len(items) < MAX_BATCH and not self._queue.empty():
-                nxt = self._queue.get_nowait()
-                if nxt is None:
-                    stop = True
-                    break
-                items.append(nxt)
-            await self._process(items)
+            if landing is not None and self._queue.empty():
+                await self._settle(landing)  # nothing to overlap with: finish the landing first
+                landing = None
+            items, stop = await self._take()
+            if items:
+                prepared = await self._prepare(items, landing[1] if landing else None)
+                if landing is not None and not await self._settle(landing):
+                    prepared = None  # it was built on a batch that did not land
+                landing = None
+                if prepared is None:
+                    self._states.clear()
+                    await self._process(items)
+                else:
+                    task = asyncio.create_task(self._land(prepared, items))
+                    landing = (task, prepared, items)
             if stop:
+                if landing is not None:
+                    await self._settle(landing)
                 return
+
+    async def _take(self) -> tuple[list[_Item], bool]:
+        first = await self._queue.get()
+        if first is None:
+            return [], True
+        items = [first]
+        while len(items) < MAX_BATCH and not self._queue.empty():
+            nxt = self._queue.get_nowait()
+            if nxt is None:
+                return items, True
+            items.append(nxt)
+        return items, False
+
+    async def _prepare(self, items: list[_Item], prior: _Batch | None) -> _Batch | None:
+        """Check and build a batch outside the write lock, on top of `prior` (still landing)."""
+        if self._read_engine is None:
+            return None
+        batch = _Batch(prior, speculative=True)
+        try:
+            async with self._read_engine.connect() as conn:
+                await self._build(conn, batch, items)
+        except Exception:
+            return None  # redone the plain way, which reports any real error
+        self._states.update(batch.states)
+        return batch
+
+    async def _land(self, batch: _Batch, items: list[_Item]) -> bool:
+        """Write a prepared batch if every ledger is still where it was built; answer on COMMIT."""
+        try:
+            async with self._engine.begin() as conn:
+                for ledger, base in batch.bases.items():
+                    if await storage.read_head(conn, ledger) != base:
+                        raise _Stale(ledger)
+                await storage.write_batch(conn, batch.writes)
+        except Exception:
+            return False
+        _answer(items)
+        return True
+
+    async def _settle(self, landing: tuple[asyncio.Task[bool], _Batch, list[_Item]]) -> bool:
+        """Wait for a landing; if it failed, redo its requests the plain way. True if it landed."""
+        task, _, items = landing
+        if await task:
+            return True
+        self._states.clear()
+        await self._process(items)
+        return False
 
     async def _process(self, items: list[_Item]) -> None:
         try:
@@ -169,60 +250,83 @@ class Writer:
                 for item in items:
                     await self._process([item])
                 return
-        for item in items:
-            if item.future.done():
-                continue
-            if item.error is not None:
-                item.future.set_exception(item.error)
-            else:
-                assert item.result is not None
-                item.future.set_result(item.result)
+        _answer(items)
 
     async def _commit(self, items: list[_Item]) -> None:
+        """The plain way: prepare and write in one transaction that holds the write lock."""
         batch = _Batch()
         async with self._engine.begin() as conn:
-            await self._preload(conn, batch, [i.request for i in items])
-            for item in items:
-                item.result, item.error = None, None
-                try:
-                    item.result = await self._apply(conn, batch, item.request)
-                except LedgerError as exc:
-                    item.error = exc
+            await self._build(conn, batch, items)
             await storage.write_batch(conn, batch.writes)
         self._states.update(batch.states)  # committed: the batch's view is now the truth
+
+    async def _build(self, conn: AsyncConnection, batch: _Batch, items: list[_Item]) -> None:
+        await self._preload(conn, batch, [i.request for i in items])
+        for item in items:
+            item.result, item.error = None, None
+            try:
+                item.result = await self._apply(conn, batch, item.request)
+            except LedgerError as exc:
+                item.error = exc
 
     # ---- loading -------------------------------------------------------------------------
 
     async def _preload(self, conn: AsyncConnection, batch: _Batch, reqs: list[Request]) -> None:
+        by_scope: dict[str, list[str]] = {}
+        for r in reqs:
+            by_scope.setdefault(r.scope, []).append(r.idempotency_key)
+        for scope, idem_keys in by_scope.items():
+            for key, seen in (await storage.read_idempotency(conn, scope, idem_keys)).items():
+                batch.idem[(scope, key)] = seen
+            if batch.prior is not None:  # still committing: its answers are not in the database
+                for key in idem_keys:
+                    if (scope, key) in batch.prior.idem:
+                        batch.idem[(scope, key)] = batch.prior.idem[(scope, key)]
         by_ledger: dict[str, list[Request]] = {}
         for r in reqs:
             by_ledger.setdefault(r.ledger, []).append(r)
+        prior = batch.prior
         for ledger, group in by_ledger.items():
-            state = await self._state(conn, ledger)
-            found = await storage.read_idempotency(conn, ledger, [r.idempotency_key for r in group])
-            for key, (digest, result) in found.items():
-                batch.idem[(ledger, key)] = (digest, result)
+            state = await self._state(conn, ledger, batch.speculative)
+            batch.bases[ledger] = state.head if state else None
             if state is None:
                 continue
             batch.states[ledger] = state
-            codes = {p.account for r in group for p in r.postings}
+            codes = {p.account for r in group for p in r.postings} | {RESERVED_ACCOUNT}
             codes |= {c for r in group for c in (r.account, r.target) if c}
             refs = {r.ref for r in group if r.ref}
             if refs:
-                for seq, entry in (await storage.read_entries(conn, ledger, refs)).items():
+                found_entries = await storage.read_entries(conn, ledger, refs)
+                referrers = await storage.read_referrers(conn, ledger, refs)
+                if prior is not None:
+                    found_entries.update(
+                        {s: e for (lg, s), e in prior.entries.items() if lg == ledger and s in refs}
+                    )
+                    referrers.update(
+                        {
+                            s: b
+                            for (lg, s), b in prior.referenced.items()
+                            if lg == ledger and s in refs
+                        }
+                    )
+                for seq, entry in found_entries.items():
                     batch.entries[(ledger, seq)] = entry
                     codes |= {p.account for p in entry.postings}  # what a resolve will touch
                     codes |= {entry.target} if entry.target else set()
-                for seq, by in (await storage.read_referrers(conn, ledger, refs)).items():
+                for seq, by in referrers.items():
                     batch.referenced[(ledger, seq)] = by
             missing = codes - state.accounts.keys()
             state.accounts.update(await storage.read_accounts(conn, ledger, missing))
 
-    async def _state(self, conn: AsyncConnection, ledger: str) -> _State | None:
+    async def _state(
+        self, conn: AsyncConnection, ledger: str, speculative: bool = False
+    ) -> _State | None:
+        cached = self._states.get(ledger)
+        if speculative and cached is not None:
+            return cached  # landing checks that the database is still at this head
         head = await storage.read_head(conn, ledger)
         if head is None:
             return None
-        cached = self._states.get(ledger)
         if cached is not None and cached.head == head:
             return cached
         nodes = merkle.frontier_nodes(head.seq)
@@ -234,7 +338,7 @@ class Writer:
 
     async def _apply(self, conn: AsyncConnection, batch: _Batch, req: Request) -> Result:
         digest = req.digest()
-        seen = batch.idem.get((req.ledger, req.idempotency_key))
+        seen = batch.idem.get((req.scope, req.idempotency_key))
         if seen is not None:
             if seen[0] != digest:
                 raise IdempotencyConflict(
@@ -248,7 +352,9 @@ class Writer:
         try:
             result = await self._dispatch(conn, batch, req)
         except REMEMBERED_REFUSALS as exc:
-            if req.ledger in batch.states:  # a refusal is an answer too: a retry gets it again
+            # A refusal is an answer too: a retry gets it again. Not for expiry, whose key the
+            # ledger derives from the reservation: it must work once the time has come.
+            if req.ledger in batch.states and req.op != EntryKind.EXPIRE.value:
                 self._remember(batch, req, digest, exc)
             raise
         self._remember(batch, req, digest, result)
@@ -257,10 +363,10 @@ class Writer:
     def _remember(
         self, batch: _Batch, req: Request, digest: bytes, result: Result | LedgerError
     ) -> None:
-        batch.idem[(req.ledger, req.idempotency_key)] = (digest, result)
+        batch.idem[(req.scope, req.idempotency_key)] = (digest, result)
         batch.writes.idempotency.append(
             {
-                "ledger_id": req.ledger,
+                "ledger_id": req.scope,
                 "key": req.idempotency_key,
                 "request_hash": digest,
                 "result": _result_ref(result),
@@ -281,6 +387,8 @@ class Writer:
                 result = self._rotate_key(batch, state, req)
             elif req.op == "checkpoint":
                 made = batch.checkpoints.get((req.ledger, state.head.seq))
+                if made is None and batch.prior is not None:
+                    made = batch.prior.checkpoints.get((req.ledger, state.head.seq))
                 made = made or await storage.read_checkpoint(conn, req.ledger, state.head.seq)
                 result = made or self._checkpoint(batch, state, req)
             else:
@@ -295,10 +403,10 @@ class Writer:
             raise REFUSAL_BY_CODE[code](message, field=field_name)
         if kind == "entry":
             return (await storage.read_entries(conn, req.ledger, [int(value)]))[int(value)]
-        if kind == "account":
+        if kind == "account":  # as it was opened: no balance yet
             found = await storage.read_account(conn, req.ledger, value)
             assert found is not None
-            return found
+            return Account(found.ledger, found.code, found.kind, found.floor, 0)
         if kind == "key":
             return next(k for k in await storage.read_keys(conn, req.ledger) if k.key_id == value)
         cp = await storage.read_checkpoint(conn, req.ledger, int(value))
@@ -351,7 +459,8 @@ class Writer:
         key = _certify(req.ledger, new, old, state.head.seq + 1, self._now(state))
         batch.writes.keys.append(storage.key_row(key, len(state.keys)))
         state.keys.append(key)
-        self._advance(batch, state, key_count=len(state.keys))
+        h = state.head
+        _move_head(batch, state, storage.Head(h.seq, h.hash, h.time_us, len(state.keys)))
         return key
 
     def _checkpoint(self, batch: _Batch, state: _State, req: Request) -> Checkpoint:
@@ -387,6 +496,8 @@ class Writer:
         elif kind is EntryKind.RESERVE:
             if req.expires_us <= now or req.expires_us > MAX_TIME_US:
                 raise InvalidRequest("expiry must be in the future", field="expires_at")
+            if req.account not in state.accounts:
+                raise NotFound(f"no account {req.account!r}", field="debit")
             if req.target not in state.accounts:
                 raise NotFound(f"no account {req.target!r}", field="target")
             if req.account == req.target or req.account.startswith("@"):
@@ -406,16 +517,18 @@ class Writer:
                 if referenced.kind is not EntryKind.RESERVE:
                     raise Conflict(f"entry {req.ref} is not a reservation", field="ref")
                 if kind is EntryKind.EXPIRE and now < referenced.expires_us:
-                    raise Conflict(f"reservation {req.ref} has not expired yet", field="ref")
+                    raise NotYetDue(f"reservation {req.ref} has not expired yet", field="ref")
+                if kind is EntryKind.POST and now >= referenced.expires_us:
+                    raise Conflict(f"reservation {req.ref} has expired", field="ref")
                 posts = rules.resolve_postings(referenced, kind)
         for i, p in enumerate(posts):
             if p.account not in state.accounts:
                 raise NotFound(
                     f"no account {p.account!r} in ledger {ledger!r}", field=f"postings[{i}].account"
                 )
-        touched = [state.accounts[p.account] for p in posts]
-        balances = {a.code: a.balance for a in touched}
-        floors = {a.code: a.floor for a in touched}
+        accounts = state.accounts
+        balances = {p.account: accounts[p.account].balance for p in posts}
+        floors = {p.account: accounts[p.account].floor for p in posts}
         breach = rules.floor_problem(posts, balances, floors)
         if breach:
             raise FloorBreached(breach[1], field=breach[0])
@@ -438,9 +551,9 @@ class Writer:
         digest = entry_hash(entry)
         entry = _with_proof(entry, digest, signer.sign(digest))
         for p in posts:
-            old = state.accounts[p.account]
-            state.accounts[p.account] = Account(
-                ledger, old.code, old.kind, old.floor, old.balance + p.amount
+            old = accounts[p.account]
+            accounts[p.account] = Account(
+                ledger, old.code, old.kind, old.floor, balances[p.account] + p.amount
             )
             batch.writes.balances[(ledger, p.account)] = old.balance + p.amount
         batch.writes.entries.append(storage.entry_row(entry))
@@ -453,18 +566,24 @@ class Writer:
         batch.entries[(ledger, entry.seq)] = entry
         if req.ref:
             batch.referenced[(ledger, req.ref)] = entry.seq
-        self._advance(batch, state, seq=entry.seq, hash=digest, time_us=now)
+        _move_head(batch, state, storage.Head(entry.seq, digest, now, state.head.key_count))
         return entry
 
-    def _advance(self, batch: _Batch, state: _State, **changes: Any) -> None:
-        h = state.head
-        state.head = storage.Head(
-            changes.get("seq", h.seq),
-            changes.get("hash", h.hash),
-            changes.get("time_us", h.time_us),
-            changes.get("key_count", h.key_count),
-        )
-        batch.writes.heads[state.ledger] = state.head
+
+def _answer(items: list[_Item]) -> None:
+    for item in items:
+        if item.future.done():
+            continue
+        if item.error is not None:
+            item.future.set_exception(item.error)
+        else:
+            assert item.result is not None
+            item.future.set_result(item.result)
+
+
+def _move_head(batch: _Batch, state: _State, head: storage.Head) -> None:
+    state.head = head
+    batch.writes.heads[state.ledger] = head
 
 
 def _with_proof(entry: Entry, digest: bytes, signature: bytes) -> Entry:

@@ -38,7 +38,7 @@ def demo_clock(seed: int = 7) -> SimClock:
 
 async def _open_accounts(store: LedgerStore) -> None:
     for ledger in (CREDITS, P2P):
-        await store.create_ledger(ledger, idempotency_key="demo:ledger")
+        await store.create_ledger(ledger, idempotency_key=f"demo:ledger:{ledger}")
     opening = [
         (CREDITS, "scheme:issuance", "issuance", None),
         (CREDITS, "scheme:expired", "expired", None),
