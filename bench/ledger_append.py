@@ -160,10 +160,10 @@ def _count_batches(store: LedgerStore) -> list[int]:
     if commit is None:
         return sizes
 
-    async def counted(*args: Any, **kwargs: Any) -> Any:
+    def counted(*args: Any, **kwargs: Any) -> Any:  # runs on the writer's thread
         if args and isinstance(args[0], list):
             sizes.append(len(args[0]))
-        return await commit(*args, **kwargs)
+        return commit(*args, **kwargs)
 
     writer._commit = counted
     return sizes

@@ -67,13 +67,14 @@ async def export_bundle(
     """Stream every (or the named) ledger of the database into `out`; return entries written."""
     _line(out, {"type": "bundle", "format": FORMAT, "version": VERSION})
     total = 0
-    for ledger in ledgers or await storage.list_ledgers(conn):
+    names: list[str] = list(ledgers) if ledgers else await conn.run_sync(storage.list_ledgers)
+    for ledger in names:
         _line(out, {"type": "ledger", "ledger": ledger})
-        for k in await storage.read_keys(conn, ledger):
+        for k in await conn.run_sync(storage.read_keys, ledger):
             _line(out, key_json(k))
-        for a in await storage.list_accounts(conn, ledger):
+        for a in await conn.run_sync(storage.list_accounts, ledger):
             _line(out, account_json(a))
-        for cp in await storage.list_checkpoints(conn, ledger):
+        for cp in await conn.run_sync(storage.list_checkpoints, ledger):
             _line(out, checkpoint_json(cp))
         count = 0
         async for e in storage.stream_entries(conn, ledger):

@@ -27,6 +27,7 @@ from sqlalchemy import (
     UniqueConstraint,
     and_,
     bindparam,
+    create_engine,
     event,
     exists,
     func,
@@ -34,8 +35,9 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.engine import Connection as SyncConnection
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql import Select
 
 from .model import Account, Checkpoint, Entry, EntryKind, Posting, PublicKey
@@ -157,29 +159,49 @@ def sqlite_url(path: str, *, read_only: bool = False) -> str:
 
 
 def make_engine(url: str, *, read_only: bool = False, deferred: bool = False) -> AsyncEngine:
-    """An engine for SQLite whose transactions take the write lock at BEGIN unless `deferred`.
-
-    `read_only` opens the file read-only (for `verify`); readers use `deferred` transactions.
-    """
+    """An async engine (readers, verify). On SQLite its transactions take the write lock at
+    BEGIN unless `deferred`; `read_only` opens the file read-only."""
     engine = create_async_engine(url)
-    if engine.dialect.name == "sqlite":
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA busy_timeout = 10000")
-            cur.execute("PRAGMA foreign_keys = ON")
-            if not read_only:
-                cur.execute("PRAGMA journal_mode = WAL")
-                cur.execute("PRAGMA synchronous = FULL")
-            cur.close()
-
-        @event.listens_for(engine.sync_engine, "begin")
-        def _on_begin(conn: SyncConnection) -> None:
-            conn.exec_driver_sql("BEGIN" if read_only or deferred else "BEGIN IMMEDIATE")
-
+    _prepare_sqlite(engine.sync_engine, read_only=read_only, deferred=deferred)
     return engine
+
+
+def make_writer_engine(url: str) -> Engine:
+    """The sync engine the writer uses from its own thread: one connection, write lock at BEGIN.
+
+    The writer runs a whole group commit (reads, checks, signing, inserts, COMMIT) in one call
+    to its thread, instead of one hop to a driver thread per statement.
+    """
+    sync_url = make_url(url)
+    if sync_url.drivername == "sqlite+aiosqlite":
+        sync_url = sync_url.set(drivername="sqlite")
+    else:  # PostgreSQL will bring its own driver mapping (issue 7)
+        raise NotImplementedError(f"no writer for {sync_url.drivername} yet")
+    engine = create_engine(
+        sync_url, poolclass=StaticPool, connect_args={"check_same_thread": False}
+    )
+    _prepare_sqlite(engine, read_only=False, deferred=False)
+    return engine
+
+
+def _prepare_sqlite(engine: Engine, *, read_only: bool, deferred: bool) -> None:
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA busy_timeout = 10000")
+        cur.execute("PRAGMA foreign_keys = ON")
+        if not read_only:
+            cur.execute("PRAGMA journal_mode = WAL")
+            cur.execute("PRAGMA synchronous = FULL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN" if read_only or deferred else "BEGIN IMMEDIATE")
 
 
 async def create_schema(engine: AsyncEngine) -> None:
@@ -318,32 +340,30 @@ class Head:
     key_count: int
 
 
-async def read_head(conn: AsyncConnection, ledger: str) -> Head | None:
+def read_head(conn: Connection, ledger: str) -> Head | None:
     stmt = select(
         ledgers.c.head_seq, ledgers.c.head_hash, ledgers.c.head_time_us, ledgers.c.key_count
     ).where(ledgers.c.id == ledger)
     if conn.dialect.name == "postgresql":
         stmt = stmt.with_for_update()
-    row = (await conn.execute(stmt)).first()
+    row = (conn.execute(stmt)).first()
     return Head(row[0], row[1], row[2], row[3]) if row else None
 
 
-async def read_accounts(
-    conn: AsyncConnection, ledger: str, codes: Iterable[str]
-) -> dict[str, Account]:
+def read_accounts(conn: Connection, ledger: str, codes: Iterable[str]) -> dict[str, Account]:
     wanted = list(set(codes))
     out: dict[str, Account] = {}
     for i in range(0, len(wanted), 500):
         stmt = select(accounts).where(
             accounts.c.ledger_id == ledger, accounts.c.code.in_(wanted[i : i + 500])
         )
-        for row in await conn.execute(stmt):
+        for row in conn.execute(stmt):
             out[row.code] = _account(row)
     return out
 
 
-async def read_idempotency(
-    conn: AsyncConnection, ledger: str, idem_keys: Iterable[str]
+def read_idempotency(
+    conn: Connection, ledger: str, idem_keys: Iterable[str]
 ) -> dict[str, tuple[bytes, str]]:
     wanted = list(set(idem_keys))
     out: dict[str, tuple[bytes, str]] = {}
@@ -351,17 +371,17 @@ async def read_idempotency(
         stmt = select(idempotency.c.key, idempotency.c.request_hash, idempotency.c.result).where(
             idempotency.c.ledger_id == ledger, idempotency.c.key.in_(wanted[i : i + 500])
         )
-        for row in await conn.execute(stmt):
+        for row in conn.execute(stmt):
             out[row.key] = (row.request_hash, row.result)
     return out
 
 
-async def read_keys(conn: AsyncConnection, ledger: str) -> list[PublicKey]:
+def read_keys(conn: Connection, ledger: str) -> list[PublicKey]:
     stmt = select(keys).where(keys.c.ledger_id == ledger).order_by(keys.c.position)
-    return [_key(row) for row in await conn.execute(stmt)]
+    return [_key(row) for row in conn.execute(stmt)]
 
 
-async def read_entries(conn: AsyncConnection, ledger: str, seqs: Iterable[int]) -> dict[int, Entry]:
+def read_entries(conn: Connection, ledger: str, seqs: Iterable[int]) -> dict[int, Entry]:
     wanted = sorted(set(seqs))
     out: dict[int, Entry] = {}
     for i in range(0, len(wanted), 500):
@@ -372,15 +392,15 @@ async def read_entries(conn: AsyncConnection, ledger: str, seqs: Iterable[int]) 
             .where(postings.c.ledger_id == ledger, postings.c.seq.in_(chunk))
             .order_by(postings.c.seq, postings.c.idx)
         )
-        for p in await conn.execute(pstmt):
+        for p in conn.execute(pstmt):
             posts.setdefault(p.seq, []).append(Posting(p.account, p.amount))
         stmt = select(entries).where(entries.c.ledger_id == ledger, entries.c.seq.in_(chunk))
-        for row in await conn.execute(stmt):
+        for row in conn.execute(stmt):
             out[row.seq] = _entry(row, posts.get(row.seq, []))
     return out
 
 
-async def read_referrers(conn: AsyncConnection, ledger: str, seqs: Iterable[int]) -> dict[int, int]:
+def read_referrers(conn: Connection, ledger: str, seqs: Iterable[int]) -> dict[int, int]:
     """For each of `seqs` already resolved or reversed, the seq of the entry that did it."""
     wanted = list(set(seqs))
     if not wanted:
@@ -388,11 +408,11 @@ async def read_referrers(conn: AsyncConnection, ledger: str, seqs: Iterable[int]
     stmt = select(entries.c.ref, entries.c.seq).where(
         entries.c.ledger_id == ledger, entries.c.ref.in_(wanted)
     )
-    return {row.ref: row.seq for row in await conn.execute(stmt)}
+    return {row.ref: row.seq for row in conn.execute(stmt)}
 
 
-async def read_nodes(
-    conn: AsyncConnection, ledger: str, nodes: Iterable[tuple[int, int]]
+def read_nodes(
+    conn: Connection, ledger: str, nodes: Iterable[tuple[int, int]]
 ) -> dict[tuple[int, int], bytes]:
     """Perfect-subtree hashes: level 0 from the entries' hashes, higher levels from merkle_nodes."""
     from .merkle import leaf_hash
@@ -404,7 +424,7 @@ async def read_nodes(
         stmt = select(entries.c.seq, entries.c.hash).where(
             entries.c.ledger_id == ledger, entries.c.seq.in_(leaves)
         )
-        for row in await conn.execute(stmt):
+        for row in conn.execute(stmt):
             out[(0, row.seq - 1)] = leaf_hash(row.hash)
     upper = [n for n in wanted if n[0] > 0]
     for lvl in {n[0] for n in upper}:
@@ -414,7 +434,7 @@ async def read_nodes(
             merkle_nodes.c.level == lvl,
             merkle_nodes.c.idx.in_(idxs),
         )
-        for row in await conn.execute(stmt):
+        for row in conn.execute(stmt):
             out[(lvl, row.idx)] = row.hash
     missing = wanted - out.keys()
     assert not missing, f"merkle nodes missing for {ledger}: {sorted(missing)[:5]}"
@@ -437,7 +457,7 @@ class Batch:
     heads: dict[str, Head] = field(default_factory=dict)
 
 
-async def write_batch(conn: AsyncConnection, b: Batch) -> None:
+def write_batch(conn: Connection, b: Batch) -> None:
     for table, rows in (
         (ledgers, b.ledgers),
         (keys, b.keys),
@@ -449,22 +469,22 @@ async def write_batch(conn: AsyncConnection, b: Batch) -> None:
         (idempotency, b.idempotency),
     ):
         if rows:
-            await _many(conn, f"insert:{table.name}", table.insert(), rows)
+            _many(conn, f"insert:{table.name}", table.insert(), rows)
     if b.balances:
         rows = [{"l": lg, "c": code, "b": bal} for (lg, code), bal in b.balances.items()]
-        await _many(conn, "set_balance", _set_balance, rows)
+        _many(conn, "set_balance", _set_balance, rows)
     if b.heads:
         rows = [
             {"l": lg, "s": h.seq, "h": h.hash, "t": h.time_us, "k": h.key_count}
             for lg, h in b.heads.items()
         ]
-        await _many(conn, "set_head", _set_head, rows)
+        _many(conn, "set_head", _set_head, rows)
 
 
 _compiled: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {}
 
 
-async def _many(conn: AsyncConnection, name: str, stmt: Any, rows: list[dict[str, Any]]) -> None:
+def _many(conn: Connection, name: str, stmt: Any, rows: list[dict[str, Any]]) -> None:
     """executemany straight to the driver: the hot path skips per-row statement processing."""
     cache_key = (conn.dialect.name, name)
     if cache_key not in _compiled:
@@ -473,7 +493,7 @@ async def _many(conn: AsyncConnection, name: str, stmt: Any, rows: list[dict[str
         _compiled[cache_key] = (compiled.string, tuple(compiled.positiontup))
     sql, order = _compiled[cache_key]
     pick = operator.itemgetter(*order)
-    await conn.exec_driver_sql(sql, [pick(row) for row in rows])
+    conn.exec_driver_sql(sql, [pick(row) for row in rows])
 
 
 _set_balance = (
@@ -496,17 +516,17 @@ _set_head = (
 # ---- reads for callers ------------------------------------------------------------------------
 
 
-async def list_ledgers(conn: AsyncConnection) -> list[str]:
-    return list((await conn.execute(select(ledgers.c.id).order_by(ledgers.c.id))).scalars())
+def list_ledgers(conn: Connection) -> list[str]:
+    return list((conn.execute(select(ledgers.c.id).order_by(ledgers.c.id))).scalars())
 
 
-async def read_account(conn: AsyncConnection, ledger: str, code: str) -> Account | None:
-    return (await read_accounts(conn, ledger, [code])).get(code)
+def read_account(conn: Connection, ledger: str, code: str) -> Account | None:
+    return (read_accounts(conn, ledger, [code])).get(code)
 
 
-async def list_accounts(conn: AsyncConnection, ledger: str) -> list[Account]:
+def list_accounts(conn: Connection, ledger: str) -> list[Account]:
     stmt = select(accounts).where(accounts.c.ledger_id == ledger).order_by(accounts.c.code)
-    return [_account(row) for row in await conn.execute(stmt)]
+    return [_account(row) for row in conn.execute(stmt)]
 
 
 def _open_reserves(ledger: str) -> Select[Any]:
@@ -535,26 +555,24 @@ def _open_reserves(ledger: str) -> Select[Any]:
     )
 
 
-async def pending_total(conn: AsyncConnection, ledger: str, account: str) -> int:
+def pending_total(conn: Connection, ledger: str, account: str) -> int:
     sub = _open_reserves(ledger).where(postings.c.account == account).subquery()
-    total = (await conn.execute(select(func.coalesce(func.sum(-sub.c.amount), 0)))).scalar()
+    total = (conn.execute(select(func.coalesce(func.sum(-sub.c.amount), 0)))).scalar()
     return int(total or 0)
 
 
-async def due_reservations(
-    conn: AsyncConnection, ledger: str, now_us: int, limit: int
-) -> list[int]:
+def due_reservations(conn: Connection, ledger: str, now_us: int, limit: int) -> list[int]:
     stmt = (
         _open_reserves(ledger)
         .where(entries.c.expires_us <= now_us)
         .order_by(entries.c.seq)
         .limit(limit)
     )
-    return [row.seq for row in await conn.execute(stmt)]
+    return [row.seq for row in conn.execute(stmt)]
 
 
-async def account_history(
-    conn: AsyncConnection, ledger: str, account: str, after_seq: int, limit: int
+def account_history(
+    conn: Connection, ledger: str, account: str, after_seq: int, limit: int
 ) -> list[Entry]:
     stmt = (
         select(postings.c.seq)
@@ -566,35 +584,35 @@ async def account_history(
         .order_by(postings.c.seq)
         .limit(limit)
     )
-    seqs = list((await conn.execute(stmt)).scalars())
-    found = await read_entries(conn, ledger, seqs)
+    seqs = list((conn.execute(stmt)).scalars())
+    found = read_entries(conn, ledger, seqs)
     return [found[s] for s in seqs]
 
 
-async def list_checkpoints(conn: AsyncConnection, ledger: str) -> list[Checkpoint]:
+def list_checkpoints(conn: Connection, ledger: str) -> list[Checkpoint]:
     stmt = select(checkpoints).where(checkpoints.c.ledger_id == ledger).order_by(checkpoints.c.size)
-    return [_checkpoint(row) for row in await conn.execute(stmt)]
+    return [_checkpoint(row) for row in conn.execute(stmt)]
 
 
-async def latest_checkpoint(conn: AsyncConnection, ledger: str) -> Checkpoint | None:
+def latest_checkpoint(conn: Connection, ledger: str) -> Checkpoint | None:
     stmt = (
         select(checkpoints)
         .where(checkpoints.c.ledger_id == ledger)
         .order_by(checkpoints.c.size.desc())
         .limit(1)
     )
-    row = (await conn.execute(stmt)).first()
+    row = (conn.execute(stmt)).first()
     return _checkpoint(row) if row else None
 
 
-async def read_checkpoint(conn: AsyncConnection, ledger: str, size: int) -> Checkpoint | None:
+def read_checkpoint(conn: Connection, ledger: str, size: int) -> Checkpoint | None:
     stmt = select(checkpoints).where(checkpoints.c.ledger_id == ledger, checkpoints.c.size == size)
-    row = (await conn.execute(stmt)).first()
+    row = (conn.execute(stmt)).first()
     return _checkpoint(row) if row else None
 
 
-async def read_level(
-    conn: AsyncConnection, ledger: str, level: int, start: int, end: int
+def read_level(
+    conn: Connection, ledger: str, level: int, start: int, end: int
 ) -> list[tuple[int, bytes]]:
     """Stored perfect-subtree hashes of one level with index in [start, end), by index."""
     from .merkle import leaf_hash
@@ -605,7 +623,7 @@ async def read_level(
             .where(entries.c.ledger_id == ledger, entries.c.seq > start, entries.c.seq <= end)
             .order_by(entries.c.seq)
         )
-        return [(row.seq - 1, leaf_hash(row.hash)) for row in await conn.execute(stmt)]
+        return [(row.seq - 1, leaf_hash(row.hash)) for row in conn.execute(stmt)]
     stmt = (
         select(merkle_nodes.c.idx, merkle_nodes.c.hash)
         .where(
@@ -616,19 +634,19 @@ async def read_level(
         )
         .order_by(merkle_nodes.c.idx)
     )
-    return [(row.idx, row.hash) for row in await conn.execute(stmt)]
+    return [(row.idx, row.hash) for row in conn.execute(stmt)]
 
 
-async def count_nodes(conn: AsyncConnection, ledger: str) -> int:
+def count_nodes(conn: Connection, ledger: str) -> int:
     stmt = select(func.count()).select_from(merkle_nodes).where(merkle_nodes.c.ledger_id == ledger)
-    return int((await conn.execute(stmt)).scalar() or 0)
+    return int((conn.execute(stmt)).scalar() or 0)
 
 
-async def reversal_refs(conn: AsyncConnection, ledger: str) -> set[int]:
+def reversal_refs(conn: Connection, ledger: str) -> set[int]:
     stmt = select(entries.c.ref).where(
         entries.c.ledger_id == ledger, entries.c.kind == EntryKind.REVERSE.value
     )
-    return {int(r) for r in (await conn.execute(stmt)).scalars() if r is not None}
+    return {int(r) for r in (conn.execute(stmt)).scalars() if r is not None}
 
 
 async def stream_entries(

@@ -42,25 +42,26 @@ class LedgerStore:
 
     def __init__(
         self,
-        write_engine: AsyncEngine,
+        url: str,
         read_engine: AsyncEngine,
         keyring: KeyRing,
         clock: Callable[[], int] | None = None,
     ) -> None:
-        self._write_engine = write_engine
         self._read = read_engine
         self.keyring = keyring
-        self._writer = Writer(write_engine, keyring, clock, read_engine)
+        self._writer = Writer(url, keyring, clock)
 
     @classmethod
     async def open(
         cls, url: str, keyring: KeyRing, *, clock: Callable[[], int] | None = None
     ) -> LedgerStore:
         """Open (creating the schema if needed) the database at `url`."""
-        write = storage.make_engine(url)
-        await storage.create_schema(write)
-        read = storage.make_engine(url, read_only=False, deferred=True)
-        return cls(write, read, keyring, clock)
+        setup = storage.make_engine(url)
+        try:
+            await storage.create_schema(setup)
+        finally:
+            await setup.dispose()
+        return cls(url, storage.make_engine(url, deferred=True), keyring, clock)
 
     @classmethod
     async def open_sqlite(
@@ -70,7 +71,6 @@ class LedgerStore:
 
     async def close(self) -> None:
         await self._writer.close()
-        await self._write_engine.dispose()
         await self._read.dispose()
 
     async def __aenter__(self) -> LedgerStore:
@@ -197,7 +197,7 @@ class LedgerStore:
     async def expire_due(self, ledger: str, *, now: datetime, limit: int = 1000) -> list[Entry]:
         """Expire every reservation of `ledger` due by `now`, up to `limit` of them."""
         async with self._read.connect() as conn:
-            due = await storage.due_reservations(conn, ledger, to_us(now), limit)
+            due = await conn.run_sync(storage.due_reservations, ledger, to_us(now), limit)
         done = await asyncio.gather(*(self.expire(ledger, s) for s in due), return_exceptions=True)
         for outcome in done:  # settled meanwhile (Conflict) or due by `now` only: fine
             if isinstance(outcome, BaseException) and not isinstance(outcome, Conflict | NotYetDue):
@@ -224,27 +224,27 @@ class LedgerStore:
 
     async def ledgers(self) -> list[str]:
         async with self._read.connect() as conn:
-            return await storage.list_ledgers(conn)
+            return await conn.run_sync(storage.list_ledgers)
 
     async def account(self, ledger: str, code: str) -> Account:
         async with self._read.connect() as conn:
-            found = await storage.read_account(conn, ledger, code)
+            found = await conn.run_sync(storage.read_account, ledger, code)
         if found is None:
             raise NotFound(f"no account {code!r} in ledger {ledger!r}", field="account")
         return found
 
     async def accounts(self, ledger: str) -> list[Account]:
         async with self._read.connect() as conn:
-            return await storage.list_accounts(conn, ledger)
+            return await conn.run_sync(storage.list_accounts, ledger)
 
     async def pending(self, ledger: str, code: str) -> int:
         """Minutes of `code` held by open reservations (already out of its balance)."""
         async with self._read.connect() as conn:
-            return await storage.pending_total(conn, ledger, code)
+            return await conn.run_sync(storage.pending_total, ledger, code)
 
     async def entry(self, ledger: str, seq: int) -> Entry:
         async with self._read.connect() as conn:
-            found = await storage.read_entries(conn, ledger, [seq])
+            found = await conn.run_sync(storage.read_entries, ledger, [seq])
         if seq not in found:
             raise NotFound(f"no entry {seq} in ledger {ledger!r}", field="seq")
         return found[seq]
@@ -253,13 +253,17 @@ class LedgerStore:
         self, ledger: str, account: str, *, after_seq: int = 0, limit: int = 100
     ) -> list[Entry]:
         async with self._read.connect() as conn:
-            return await storage.account_history(conn, ledger, account, after_seq, min(limit, 1000))
+            return await conn.run_sync(
+                storage.account_history, ledger, account, after_seq, min(limit, 1000)
+            )
 
     async def reservation(self, ledger: str, seq: int) -> Reservation:
         async with self._read.connect() as conn:
-            found = await storage.read_entries(conn, ledger, [seq])
-            by = (await storage.read_referrers(conn, ledger, [seq])).get(seq)
-            resolver = (await storage.read_entries(conn, ledger, [by])).get(by) if by else None
+            found = await conn.run_sync(storage.read_entries, ledger, [seq])
+            by = (await conn.run_sync(storage.read_referrers, ledger, [seq])).get(seq)
+            resolver = (
+                (await conn.run_sync(storage.read_entries, ledger, [by])).get(by) if by else None
+            )
         entry = found.get(seq)
         if entry is None or entry.kind is not EntryKind.RESERVE:
             raise NotFound(f"no reservation {seq} in ledger {ledger!r}", field="reservation")
@@ -272,34 +276,34 @@ class LedgerStore:
 
     async def public_keys(self, ledger: str) -> list[PublicKey]:
         async with self._read.connect() as conn:
-            return await storage.read_keys(conn, ledger)
+            return await conn.run_sync(storage.read_keys, ledger)
 
     async def checkpoints(self, ledger: str) -> list[Checkpoint]:
         async with self._read.connect() as conn:
-            return await storage.list_checkpoints(conn, ledger)
+            return await conn.run_sync(storage.list_checkpoints, ledger)
 
     async def receipt(self, ledger: str, seq: int, *, size: int | None = None) -> Receipt:
         """Entry `seq` with its inclusion proof against checkpoint `size` (default: the latest)."""
         async with self._read.connect() as conn:
             if size is None:
-                cp = await storage.latest_checkpoint(conn, ledger)
+                cp = await conn.run_sync(storage.latest_checkpoint, ledger)
             else:
-                cp = await storage.read_checkpoint(conn, ledger, size)
+                cp = await conn.run_sync(storage.read_checkpoint, ledger, size)
             if cp is None or cp.size < seq:
                 raise NotFound(
                     f"no checkpoint of ledger {ledger!r} covers entry {seq} yet", field="seq"
                 )
-            found = await storage.read_entries(conn, ledger, [seq])
+            found = await conn.run_sync(storage.read_entries, ledger, [seq])
             if seq not in found:
                 raise NotFound(f"no entry {seq} in ledger {ledger!r}", field="seq")
             proof = await self._hashes(conn, ledger, merkle.inclusion_ranges(seq - 1, cp.size))
-            keys = await storage.read_keys(conn, ledger)
+            keys = await conn.run_sync(storage.read_keys, ledger)
         return Receipt(found[seq], seq - 1, tuple(proof), cp, tuple(keys))
 
     async def consistency_proof(self, ledger: str, old: int, new: int) -> list[bytes]:
         """PROOF(old, new) for two sizes of the ledger (RFC 6962 2.1.2)."""
         async with self._read.connect() as conn:
-            head = await storage.read_head(conn, ledger)
+            head = await conn.run_sync(storage.read_head, ledger)
             if head is None or not 0 < old <= new <= head.seq:
                 raise InvalidRequest(
                     f"need 0 < old <= new <= {head.seq if head else 0}", field="size"
@@ -311,5 +315,5 @@ class LedgerStore:
         conn: AsyncConnection, ledger: str, ranges: list[tuple[int, int]]
     ) -> list[bytes]:
         needed = [n for start, end in ranges for n in merkle.range_nodes(start, end)]
-        known = await storage.read_nodes(conn, ledger, needed)
+        known = await conn.run_sync(storage.read_nodes, ledger, needed)
         return [merkle.range_hash(s, e, known.__getitem__) for s, e in ranges]

@@ -324,15 +324,15 @@ async def _check_consistency(data: LedgerData, report: Report) -> None:
 
 async def database_sources(conn: AsyncConnection) -> AsyncIterator[LedgerData]:
     """Each ledger of a database, read inside the caller's (snapshot) transaction."""
-    for ledger in await storage.list_ledgers(conn):
-        head = await storage.read_head(conn, ledger)
+    for ledger in await conn.run_sync(storage.list_ledgers):
+        head = await conn.run_sync(storage.read_head, ledger)
         assert head is not None
 
         async def consistency(old: int, new: int, ledger: str = ledger) -> list[bytes]:
             ranges = merkle.consistency_ranges(old, new)
             needed = [n for s, e in ranges for n in merkle.range_nodes(s, e)]
             try:
-                known = await storage.read_nodes(conn, ledger, needed)
+                known = await conn.run_sync(storage.read_nodes, ledger, needed)
             except AssertionError:
                 return []  # nodes missing: the proof will fail and say so
             return [merkle.range_hash(s, e, known.__getitem__) for s, e in ranges]
@@ -342,10 +342,10 @@ async def database_sources(conn: AsyncConnection) -> AsyncIterator[LedgerData]:
 
         yield LedgerData(
             ledger=ledger,
-            keys=await storage.read_keys(conn, ledger),
-            accounts=await storage.list_accounts(conn, ledger),
-            checkpoints=await storage.list_checkpoints(conn, ledger),
-            reversal_refs=await storage.reversal_refs(conn, ledger),
+            keys=await conn.run_sync(storage.read_keys, ledger),
+            accounts=await conn.run_sync(storage.list_accounts, ledger),
+            checkpoints=await conn.run_sync(storage.list_checkpoints, ledger),
+            reversal_refs=await conn.run_sync(storage.reversal_refs, ledger),
             entries=storage.stream_entries(conn, ledger),
             head=(head.seq, head.hash),
             consistency=consistency,
@@ -367,15 +367,15 @@ async def _nodes_problem(conn: AsyncConnection, ledger: str, size: int) -> str |
         expected_total += count
         for start in range(0, count, NODE_CHUNK):
             end = min(start + NODE_CHUNK, count)
-            below = await storage.read_level(conn, ledger, level - 1, 2 * start, 2 * end)
-            above = await storage.read_level(conn, ledger, level, start, end)
+            below = await conn.run_sync(storage.read_level, ledger, level - 1, 2 * start, 2 * end)
+            above = await conn.run_sync(storage.read_level, ledger, level, start, end)
             if len(below) != 2 * (end - start) or [i for i, _ in above] != list(range(start, end)):
                 return f"Merkle nodes of level {level} from {start} are missing"
             for (idx, h), i in zip(above, range(0, len(below), 2), strict=True):
                 if h != merkle.node_hash(below[i][1], below[i + 1][1]):
                     return f"stored Merkle node (level {level}, index {idx}) is wrong"
         level += 1
-    stored = await storage.count_nodes(conn, ledger)
+    stored = await conn.run_sync(storage.count_nodes, ledger)
     if stored != expected_total:
         return f"{stored} Merkle nodes stored; a log of {size} entries has {expected_total}"
     return None

@@ -1,16 +1,14 @@
 """The single writer: applies write requests in group commits and answers only after COMMIT.
 
 Callers submit requests concurrently; the writer drains whatever has queued (up to MAX_BATCH)
-into a batch, checks each request against the ledger's state (a request that fails is answered
-with its error and writes nothing), builds and signs its entries, then inserts the whole batch
-in one transaction, commits durably, and only then answers.
+and hands the batch to its own thread, which in one transaction holding the database's write
+lock checks each request against the ledger's state (a request that fails is answered with its
+error and writes nothing), builds and signs the entries, inserts everything, and commits
+durably. Only then are the callers answered. If the transaction fails, each request is retried
+alone so one bad request cannot sink its neighbours.
 
-Pipelined: while one batch commits (SQLite's fsync, in its own thread), the next is prepared
-on top of the first's expected outcome. Landing a batch re-reads each ledger's head under the
-write lock; if it is not the head the batch was prepared on (the previous batch failed, or
-another process wrote), nothing of it is written and its requests are redone the plain way:
-preparation and writing inside one transaction. If a plain transaction fails, each request is
-retried alone so one bad request cannot sink its neighbours.
+One call to the writer thread per batch, not one hop per statement: the writer's SQL runs
+through SQLAlchemy's synchronous engine on that thread.
 """
 
 from __future__ import annotations
@@ -20,10 +18,11 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.engine import Connection
 
 from . import merkle, rules, storage
 from .encoding import checkpoint_digest, entry_hash, key_digest
@@ -51,6 +50,7 @@ from .model import (
 from .signing import Signer
 
 MAX_BATCH = 512
+SIGN_SPLIT = 16  # batches of at least twice this many entries are signed in two threads
 # Refusals that depend on the ledger's state are remembered under the idempotency key, so a
 # retry gets the same answer even if the state has changed since (invariant 8).
 REMEMBERED_REFUSALS = (Conflict, FloorBreached, NotFound)
@@ -117,44 +117,29 @@ class _Item:
     error: BaseException | None = None
 
 
-class _Stale(Exception):
-    """A prepared batch's ledger heads moved before it could land."""
-
-
 class _Batch:
-    """One transaction's working state: what it read, what it will write, what it answers.
+    """One transaction's working state: what it read, what it will write, what it answers."""
 
-    `prior` is the batch still committing when this one was prepared (its effects are not in
-    the database yet, so lookups consult it first); `bases` are the heads this batch builds on.
-    """
-
-    def __init__(self, prior: _Batch | None = None, speculative: bool = False) -> None:
-        self.prior = prior
-        self.speculative = speculative
-        self.bases: dict[str, storage.Head | None] = {}
+    def __init__(self) -> None:
         self.writes = storage.Batch()
         self.states: dict[str, _State] = {}
         self.idem: dict[tuple[str, str], tuple[bytes, Result | LedgerError | str]] = {}
         self.entries: dict[tuple[str, int], Entry] = {}
         self.referenced: dict[tuple[str, int], int] = {}
         self.checkpoints: dict[tuple[str, int], Checkpoint] = {}
+        self.unsigned: list[tuple[Entry, Signer]] = []  # new entries, in order, to sign
 
 
 class Writer:
-    def __init__(
-        self,
-        engine: AsyncEngine,
-        keyring: KeyRing,
-        clock: Callable[[], int] | None = None,
-        read_engine: AsyncEngine | None = None,
-    ) -> None:
-        self._engine = engine
-        self._read_engine = read_engine  # None: no pipelining
+    def __init__(self, url: str, keyring: KeyRing, clock: Callable[[], int] | None = None) -> None:
+        self._engine = storage.make_writer_engine(url)
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="ledger-writer")
+        self._signing = ThreadPoolExecutor(1, thread_name_prefix="ledger-signer")
         self._keyring = keyring
         self._clock = clock or (lambda: time.time_ns() // 1000)
         self._queue: asyncio.Queue[_Item | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
-        self._states: dict[str, _State] = {}
+        self._states: dict[str, _State] = {}  # touched only on the writer thread
 
     async def submit(self, request: Request) -> Result:
         if self._task is None:
@@ -168,127 +153,99 @@ class Writer:
             await self._queue.put(None)
             await self._task
             self._task = None
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._thread, self._engine.dispose)
+        self._thread.shutdown()
+        self._signing.shutdown()
 
     async def _run(self) -> None:
-        landing: tuple[asyncio.Task[bool], _Batch, list[_Item]] | None = None
+        loop = asyncio.get_running_loop()
         while True:
-            if landing is not None and self._queue.empty():
-                await self._settle(landing)  # nothing to overlap with: finish the landing first
-                landing = None
-            items, stop = await self._take()
-            if items:
-                prepared = await self._prepare(items, landing[1] if landing else None)
-                if landing is not None and not await self._settle(landing):
-                    prepared = None  # it was built on a batch that did not land
-                landing = None
-                if prepared is None:
-                    self._states.clear()
-                    await self._process(items)
+            first = await self._queue.get()
+            if first is None:
+                return
+            items = [first]
+            stop = False
+            while len(items) < MAX_BATCH and not self._queue.empty():
+                nxt = self._queue.get_nowait()
+                if nxt is None:
+                    stop = True
+                    break
+                items.append(nxt)
+            try:
+                await loop.run_in_executor(self._thread, self._process, items)
+            except BaseException as exc:  # never leave a caller waiting
+                for item in items:
+                    item.result, item.error = None, item.error or exc
+            for item in items:  # answered on the event loop, after COMMIT
+                if item.future.done():
+                    continue
+                if item.result is not None and item.error is None:
+                    item.future.set_result(item.result)
                 else:
-                    task = asyncio.create_task(self._land(prepared, items))
-                    landing = (task, prepared, items)
+                    item.future.set_exception(item.error or RuntimeError("no answer"))
             if stop:
-                if landing is not None:
-                    await self._settle(landing)
                 return
 
-    async def _take(self) -> tuple[list[_Item], bool]:
-        first = await self._queue.get()
-        if first is None:
-            return [], True
-        items = [first]
-        while len(items) < MAX_BATCH and not self._queue.empty():
-            nxt = self._queue.get_nowait()
-            if nxt is None:
-                return items, True
-            items.append(nxt)
-        return items, False
-
-    async def _prepare(self, items: list[_Item], prior: _Batch | None) -> _Batch | None:
-        """Check and build a batch outside the write lock, on top of `prior` (still landing)."""
-        if self._read_engine is None:
-            return None
-        batch = _Batch(prior, speculative=True)
+    def _process(self, items: list[_Item]) -> None:
+        """On the writer thread: commit the batch, or each request alone if the batch fails."""
         try:
-            async with self._read_engine.connect() as conn:
-                await self._build(conn, batch, items)
-        except Exception:
-            return None  # redone the plain way, which reports any real error
-        self._states.update(batch.states)
-        return batch
-
-    async def _land(self, batch: _Batch, items: list[_Item]) -> bool:
-        """Write a prepared batch if every ledger is still where it was built; answer on COMMIT."""
-        try:
-            async with self._engine.begin() as conn:
-                for ledger, base in batch.bases.items():
-                    if await storage.read_head(conn, ledger) != base:
-                        raise _Stale(ledger)
-                await storage.write_batch(conn, batch.writes)
-        except Exception:
-            return False
-        _answer(items)
-        return True
-
-    async def _settle(self, landing: tuple[asyncio.Task[bool], _Batch, list[_Item]]) -> bool:
-        """Wait for a landing; if it failed, redo its requests the plain way. True if it landed."""
-        task, _, items = landing
-        if await task:
-            return True
-        self._states.clear()
-        await self._process(items)
-        return False
-
-    async def _process(self, items: list[_Item]) -> None:
-        try:
-            await self._commit(items)
+            self._commit(items)
         except Exception as exc:  # the transaction failed: nothing of it was written
             self._states.clear()
             if len(items) == 1:
                 items[0].result, items[0].error = None, exc
             else:
                 for item in items:
-                    await self._process([item])
-                return
-        _answer(items)
+                    self._process([item])
 
-    async def _commit(self, items: list[_Item]) -> None:
-        """The plain way: prepare and write in one transaction that holds the write lock."""
+    def _sign(self, unsigned: list[tuple[Entry, Signer]]) -> dict[tuple[str, int], Entry]:
+        """Sign a batch's new entries, in two threads when it is big enough: signing is
+        independent of the chain (which covers hashes, not signatures) and releases the GIL."""
+
+        def sign(part: list[tuple[Entry, Signer]]) -> list[Entry]:
+            return [_with_proof(e, e.hash, signer.sign(e.hash)) for e, signer in part]
+
+        half = len(unsigned) // 2
+        if half < SIGN_SPLIT:
+            done = sign(unsigned)
+        else:
+            other = self._signing.submit(sign, unsigned[half:])
+            done = sign(unsigned[:half]) + other.result()
+        return {(e.ledger, e.seq): e for e in done}
+
+    def _commit(self, items: list[_Item]) -> None:
         batch = _Batch()
-        async with self._engine.begin() as conn:
-            await self._build(conn, batch, items)
-            await storage.write_batch(conn, batch.writes)
+        with self._engine.begin() as conn:
+            self._preload(conn, batch, [i.request for i in items])
+            for item in items:
+                item.result, item.error = None, None
+                try:
+                    item.result = self._apply(conn, batch, item.request)
+                except LedgerError as exc:
+                    item.error = exc
+            signed = self._sign(batch.unsigned)
+            batch.writes.entries = [storage.entry_row(e) for e in signed.values()]
+            for item in items:
+                if isinstance(item.result, Entry) and not item.result.signature:
+                    item.result = signed[(item.result.ledger, item.result.seq)]
+            storage.write_batch(conn, batch.writes)
         self._states.update(batch.states)  # committed: the batch's view is now the truth
-
-    async def _build(self, conn: AsyncConnection, batch: _Batch, items: list[_Item]) -> None:
-        await self._preload(conn, batch, [i.request for i in items])
-        for item in items:
-            item.result, item.error = None, None
-            try:
-                item.result = await self._apply(conn, batch, item.request)
-            except LedgerError as exc:
-                item.error = exc
 
     # ---- loading -------------------------------------------------------------------------
 
-    async def _preload(self, conn: AsyncConnection, batch: _Batch, reqs: list[Request]) -> None:
+    def _preload(self, conn: Connection, batch: _Batch, reqs: list[Request]) -> None:
         by_scope: dict[str, list[str]] = {}
         for r in reqs:
             by_scope.setdefault(r.scope, []).append(r.idempotency_key)
         for scope, idem_keys in by_scope.items():
-            for key, seen in (await storage.read_idempotency(conn, scope, idem_keys)).items():
+            for key, seen in storage.read_idempotency(conn, scope, idem_keys).items():
                 batch.idem[(scope, key)] = seen
-            if batch.prior is not None:  # still committing: its answers are not in the database
-                for key in idem_keys:
-                    if (scope, key) in batch.prior.idem:
-                        batch.idem[(scope, key)] = batch.prior.idem[(scope, key)]
         by_ledger: dict[str, list[Request]] = {}
         for r in reqs:
             by_ledger.setdefault(r.ledger, []).append(r)
-        prior = batch.prior
         for ledger, group in by_ledger.items():
-            state = await self._state(conn, ledger, batch.speculative)
-            batch.bases[ledger] = state.head if state else None
+            state = self._state(conn, ledger)
             if state is None:
                 continue
             batch.states[ledger] = state
@@ -296,47 +253,31 @@ class Writer:
             codes |= {c for r in group for c in (r.account, r.target) if c}
             refs = {r.ref for r in group if r.ref}
             if refs:
-                found_entries = await storage.read_entries(conn, ledger, refs)
-                referrers = await storage.read_referrers(conn, ledger, refs)
-                if prior is not None:
-                    found_entries.update(
-                        {s: e for (lg, s), e in prior.entries.items() if lg == ledger and s in refs}
-                    )
-                    referrers.update(
-                        {
-                            s: b
-                            for (lg, s), b in prior.referenced.items()
-                            if lg == ledger and s in refs
-                        }
-                    )
-                for seq, entry in found_entries.items():
+                for seq, entry in storage.read_entries(conn, ledger, refs).items():
                     batch.entries[(ledger, seq)] = entry
                     codes |= {p.account for p in entry.postings}  # what a resolve will touch
                     codes |= {entry.target} if entry.target else set()
-                for seq, by in referrers.items():
+                for seq, by in storage.read_referrers(conn, ledger, refs).items():
                     batch.referenced[(ledger, seq)] = by
             missing = codes - state.accounts.keys()
-            state.accounts.update(await storage.read_accounts(conn, ledger, missing))
+            if missing:
+                state.accounts.update(storage.read_accounts(conn, ledger, missing))
 
-    async def _state(
-        self, conn: AsyncConnection, ledger: str, speculative: bool = False
-    ) -> _State | None:
+    def _state(self, conn: Connection, ledger: str) -> _State | None:
         cached = self._states.get(ledger)
-        if speculative and cached is not None:
-            return cached  # landing checks that the database is still at this head
-        head = await storage.read_head(conn, ledger)
+        head = storage.read_head(conn, ledger)
         if head is None:
             return None
         if cached is not None and cached.head == head:
             return cached
         nodes = merkle.frontier_nodes(head.seq)
-        hashes = await storage.read_nodes(conn, ledger, nodes)
+        hashes = storage.read_nodes(conn, ledger, nodes)
         frontier = merkle.Frontier(head.seq, [(lvl, hashes[(lvl, i)]) for lvl, i in nodes])
-        return _State(ledger, head, frontier, await storage.read_keys(conn, ledger))
+        return _State(ledger, head, frontier, storage.read_keys(conn, ledger))
 
     # ---- applying one request --------------------------------------------------------------
 
-    async def _apply(self, conn: AsyncConnection, batch: _Batch, req: Request) -> Result:
+    def _apply(self, conn: Connection, batch: _Batch, req: Request) -> Result:
         digest = req.digest()
         seen = batch.idem.get((req.scope, req.idempotency_key))
         if seen is not None:
@@ -348,9 +289,9 @@ class Writer:
             prior = seen[1]
             if isinstance(prior, LedgerError):
                 raise prior
-            return prior if not isinstance(prior, str) else await self._load(conn, req, prior)
+            return prior if not isinstance(prior, str) else self._load(conn, req, prior)
         try:
-            result = await self._dispatch(conn, batch, req)
+            result = self._dispatch(conn, batch, req)
         except REMEMBERED_REFUSALS as exc:
             # A refusal is an answer too: a retry gets it again. Not for expiry, whose key the
             # ledger derives from the reservation: it must work once the time has come.
@@ -374,7 +315,7 @@ class Writer:
             }
         )
 
-    async def _dispatch(self, conn: AsyncConnection, batch: _Batch, req: Request) -> Result:
+    def _dispatch(self, conn: Connection, batch: _Batch, req: Request) -> Result:
         if req.op == "create_ledger":
             result: Result = self._create_ledger(batch, req)
         else:
@@ -387,29 +328,27 @@ class Writer:
                 result = self._rotate_key(batch, state, req)
             elif req.op == "checkpoint":
                 made = batch.checkpoints.get((req.ledger, state.head.seq))
-                if made is None and batch.prior is not None:
-                    made = batch.prior.checkpoints.get((req.ledger, state.head.seq))
-                made = made or await storage.read_checkpoint(conn, req.ledger, state.head.seq)
+                made = made or storage.read_checkpoint(conn, req.ledger, state.head.seq)
                 result = made or self._checkpoint(batch, state, req)
             else:
                 result = self._append(batch, state, req)
         return result
 
-    async def _load(self, conn: AsyncConnection, req: Request, ref: str) -> Result:
+    def _load(self, conn: Connection, req: Request, ref: str) -> Result:
         """The original answer to a repeated request, read back from the database."""
         kind, _, value = ref.partition(":")
         if kind == "refused":
             code, field_name, message = json.loads(value)
             raise REFUSAL_BY_CODE[code](message, field=field_name)
         if kind == "entry":
-            return (await storage.read_entries(conn, req.ledger, [int(value)]))[int(value)]
+            return storage.read_entries(conn, req.ledger, [int(value)])[int(value)]
         if kind == "account":  # as it was opened: no balance yet
-            found = await storage.read_account(conn, req.ledger, value)
+            found = storage.read_account(conn, req.ledger, value)
             assert found is not None
             return Account(found.ledger, found.code, found.kind, found.floor, 0)
         if kind == "key":
-            return next(k for k in await storage.read_keys(conn, req.ledger) if k.key_id == value)
-        cp = await storage.read_checkpoint(conn, req.ledger, int(value))
+            return next(k for k in storage.read_keys(conn, req.ledger) if k.key_id == value)
+        cp = storage.read_checkpoint(conn, req.ledger, int(value))
         assert cp is not None
         return cp
 
@@ -549,14 +488,14 @@ class Writer:
         problem = rules.shape_problem(entry, referenced)
         assert problem is None, problem  # the writer only builds well-formed entries
         digest = entry_hash(entry)
-        entry = _with_proof(entry, digest, signer.sign(digest))
+        entry = _with_proof(entry, digest, b"")  # signed with the rest of the batch
+        batch.unsigned.append((entry, signer))
         for p in posts:
             old = accounts[p.account]
             accounts[p.account] = Account(
                 ledger, old.code, old.kind, old.floor, balances[p.account] + p.amount
             )
             batch.writes.balances[(ledger, p.account)] = old.balance + p.amount
-        batch.writes.entries.append(storage.entry_row(entry))
         batch.writes.postings.extend(storage.posting_rows(entry))
         for level, idx, h in state.frontier.append(digest):
             if level:
@@ -568,17 +507,6 @@ class Writer:
             batch.referenced[(ledger, req.ref)] = entry.seq
         _move_head(batch, state, storage.Head(entry.seq, digest, now, state.head.key_count))
         return entry
-
-
-def _answer(items: list[_Item]) -> None:
-    for item in items:
-        if item.future.done():
-            continue
-        if item.error is not None:
-            item.future.set_exception(item.error)
-        else:
-            assert item.result is not None
-            item.future.set_result(item.result)
 
 
 def _move_head(batch: _Batch, state: _State, head: storage.Head) -> None:

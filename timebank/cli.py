@@ -130,11 +130,11 @@ async def _read_only(args: argparse.Namespace, db: str) -> int:
     try:
         async with engine.connect() as conn, conn.begin():
             wanted = args.ledger if args.command == "export-log" else [args.ledger]
-            unknown = sorted(set(wanted or []) - set(await storage.list_ledgers(conn)))
+            unknown = sorted(set(wanted or []) - set(await conn.run_sync(storage.list_ledgers)))
             if unknown:
                 raise UsageError(f"no ledger {', '.join(map(repr, unknown))} in {db}")
             if args.command == "keys":
-                for key in await storage.read_keys(conn, args.ledger):
+                for key in await conn.run_sync(storage.read_keys, args.ledger):
                     print(json.dumps(key_json(key), separators=(",", ":")))
                 return 0
             with args.out.open("w", encoding="utf-8") as out:
