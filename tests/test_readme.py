@@ -41,3 +41,34 @@ def test_readme_library_example_runs(tmp_path: Path) -> None:
     assert isinstance(receipt, Receipt)
     assert receipt_problem(receipt, receipt.keys) is None
     assert (tmp_path / "hours.db").exists()
+
+
+def test_readme_cli_examples_run_and_succeed(tmp_path: Path) -> None:
+    import shlex
+    import subprocess
+    import sys
+
+    lines = [
+        line.split("#")[0].strip()
+        for line in README.splitlines()
+        if line.startswith(".venv/bin/timebank ")
+    ]
+    assert len(lines) >= 6
+    cli = [sys.executable, "-m", "timebank.cli"]
+    demo = subprocess.run(
+        [*cli, "demo", "--db", str(tmp_path / "demo.db"), "--entries", "200"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert demo.returncode == 0, demo.stderr
+    for line in lines:
+        words = shlex.split(line.replace("var/", f"{tmp_path}/"))
+        out = None
+        if ">" in words:
+            at = words.index(">")
+            out, words = words[at + 1], words[:at]
+        done = subprocess.run([*cli, *words[1:]], capture_output=True, text=True, check=False)
+        assert done.returncode == 0, (line, done.stderr)
+        if out is not None:
+            Path(out).write_text(done.stdout, encoding="utf-8")
