@@ -6,9 +6,11 @@ with the same tables (BigInteger, LargeBinary, no SQLite-only column types).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import operator
-from collections.abc import AsyncIterator, Iterable, Sequence
+import struct
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -166,21 +168,23 @@ def make_engine(url: str, *, read_only: bool = False, deferred: bool = False) ->
     return engine
 
 
-def make_writer_engine(url: str) -> Engine:
-    """The sync engine the writer uses from its own thread: one connection, write lock at BEGIN.
+def make_sync_engine(url: str, *, read_only: bool = False) -> Engine:
+    """A sync engine for work done on a thread of its own, one connection, write lock at BEGIN.
 
     The writer runs a whole group commit (reads, checks, signing, inserts, COMMIT) in one call
-    to its thread, instead of one hop to a driver thread per statement.
+    to its thread, instead of one hop to a driver thread per statement; verify reads the stored
+    Merkle nodes on another thread while it streams the entries.
     """
     sync_url = make_url(url)
     if sync_url.drivername == "sqlite+aiosqlite":
         sync_url = sync_url.set(drivername="sqlite")
     else:  # PostgreSQL will bring its own driver mapping (issue 7)
         raise NotImplementedError(f"no writer for {sync_url.drivername} yet")
-    engine = create_engine(
-        sync_url, poolclass=StaticPool, connect_args={"check_same_thread": False}
-    )
-    _prepare_sqlite(engine, read_only=False, deferred=False)
+    args: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
+    if not read_only:
+        args["poolclass"] = StaticPool  # the writer's one connection
+    engine = create_engine(sync_url, **args)
+    _prepare_sqlite(engine, read_only=read_only, deferred=False)
     return engine
 
 
@@ -637,6 +641,27 @@ def read_level(
     return [(row.idx, row.hash) for row in conn.execute(stmt)]
 
 
+_NODE_KEY = struct.Struct(">BQ")
+
+
+def node_digest(conn: Connection, ledger: str, size: int) -> tuple[bytes, int]:
+    """SHA-256 over the stored Merkle nodes of a log's first `size` leaves, in creation order
+    (by the leaf that completes them, then level), and how many there are."""
+    made_at = (merkle_nodes.c.idx + 1).op("<<")(merkle_nodes.c.level)
+    stmt = (
+        select(merkle_nodes.c.level, merkle_nodes.c.idx, merkle_nodes.c.hash)
+        .where(merkle_nodes.c.ledger_id == ledger, made_at <= size)
+        .order_by(made_at, merkle_nodes.c.level)
+    )
+    digest, count = hashlib.sha256(), 0
+    result = conn.execution_options(yield_per=8192).execute(stmt)
+    for rows in result.partitions():
+        pack = _NODE_KEY.pack
+        digest.update(b"".join(pack(lvl, idx) + h for lvl, idx, h in rows))
+        count += len(rows)
+    return digest.digest(), count
+
+
 def count_nodes(conn: Connection, ledger: str) -> int:
     stmt = select(func.count()).select_from(merkle_nodes).where(merkle_nodes.c.ledger_id == ledger)
     return int((conn.execute(stmt)).scalar() or 0)
@@ -649,28 +674,14 @@ def reversal_refs(conn: Connection, ledger: str) -> set[int]:
     return {int(r) for r in (conn.execute(stmt)).scalars() if r is not None}
 
 
-async def stream_entries(
-    conn: AsyncConnection, ledger: str, *, after_seq: int = 0, chunk: int = 4000
-) -> AsyncIterator[Entry]:
-    """Every entry of a ledger in sequence order, read in bounded chunks (memory stays flat)."""
-    cols = [
-        entries.c[name]
-        for name in (
-            "seq",
-            "prev_hash",
-            "hash",
-            "kind",
-            "time_us",
-            "key_id",
-            "ref",
-            "expires_us",
-            "target",
-            "meta",
-            "signature",
-        )
-    ]
-    stmt = (
-        select(*cols, postings.c.account, postings.c.amount)
+_STREAMED = ("seq", "prev_hash", "hash", "kind", "time_us", "key_id", "ref", "expires_us",
+             "target", "meta", "signature")  # fmt: skip
+
+
+def _stream_statement(ledger: str, after_seq: int) -> Select[Any]:
+    """Entries joined with their postings, in sequence then posting order."""
+    return (
+        select(*(entries.c[name] for name in _STREAMED), postings.c.account, postings.c.amount)
         .outerjoin(
             postings,
             and_(postings.c.ledger_id == entries.c.ledger_id, postings.c.seq == entries.c.seq),
@@ -678,6 +689,13 @@ async def stream_entries(
         .where(entries.c.ledger_id == ledger, entries.c.seq > after_seq)
         .order_by(entries.c.seq, postings.c.idx)
     )
+
+
+async def stream_entries(
+    conn: AsyncConnection, ledger: str, *, after_seq: int = 0, chunk: int = 4000
+) -> AsyncIterator[Entry]:
+    """Every entry of a ledger in sequence order, read in bounded chunks (memory stays flat)."""
+    stmt = _stream_statement(ledger, after_seq)
     kinds = {k.value: k for k in EntryKind}
     result = await conn.stream(stmt.execution_options(yield_per=chunk))
     current: Any = None
@@ -692,6 +710,31 @@ async def stream_entries(
                 posts.append(Posting(row[11], row[12]))
     if current is not None:
         yield _streamed(ledger, current, posts, kinds)
+
+
+def stream_entries_sync(
+    conn: Connection, ledger: str, until_seq: int, *, chunk: int = 4000
+) -> Iterator[list[Entry]]:
+    """Entries 1..until_seq of a ledger in order, in lists of about `chunk` (for a thread)."""
+    stmt = _stream_statement(ledger, 0).where(entries.c.seq <= until_seq)
+    kinds = {k.value: k for k in EntryKind}
+    current: Any = None
+    posts: list[Posting] = []
+    out: list[Entry] = []
+    for rows in conn.execution_options(yield_per=chunk).execute(stmt).partitions():
+        for row in rows:
+            if current is None or row[0] != current[0]:
+                if current is not None:
+                    out.append(_streamed(ledger, current, posts, kinds))
+                current, posts = row, []
+            if row[11] is not None:
+                posts.append(Posting(row[11], row[12]))
+        if len(out) >= chunk:
+            yield out
+            out = []
+    if current is not None:
+        out.append(_streamed(ledger, current, posts, kinds))
+    yield out
 
 
 def _streamed(ledger: str, r: Any, posts: list[Posting], kinds: dict[str, EntryKind]) -> Entry:

@@ -11,12 +11,17 @@ accounts, open reservations and reversals, never with the number of entries.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+import struct
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -26,6 +31,7 @@ from .model import RESERVED_ACCOUNT, ZERO_HASH, Account, Checkpoint, Entry, Entr
 from .signing import verify_many
 
 CHUNK = 2048  # signatures per job sent to a worker
+_NODE_KEY = struct.Struct(">BQ")  # as storage.node_digest
 NODE_CHUNK = 8192  # Merkle nodes compared per read
 
 
@@ -42,6 +48,9 @@ class LedgerData:
     head: tuple[int, bytes] | None = None  # the stored head, where the source has one
     consistency: Callable[[int, int], Awaitable[list[bytes]]] | None = None
     nodes_problem: Callable[[int], Awaitable[str | None]] | None = None  # stored Merkle nodes
+    # (digest, count) of the stored Merkle nodes of the first n leaves in creation order, and
+    # how many nodes are stored in all; computed on another thread while the entries stream
+    node_digest: Callable[[int], Coroutine[Any, Any, tuple[bytes, int, int]]] | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +102,7 @@ class _Chain:
         self.kept: dict[int, Entry] = {}
         self.reversed: set[int] = set()
         self.frontier = merkle.Frontier()
+        self.nodes = hashlib.sha256()  # over the nodes the log makes, as storage.node_digest
         self.roots = {cp.size: cp.root for cp in data.checkpoints}
         self.problem: Problem | None = None
 
@@ -138,7 +148,9 @@ class _Chain:
         for p in e.postings:
             self.balances[p.account] += p.amount
         self._track(e)
-        self.frontier.append(e.hash)
+        made = self.frontier.append(e.hash)
+        if len(made) > 1:
+            self.nodes.update(b"".join(_NODE_KEY.pack(lvl, i) + h for lvl, i, h in made[1:]))
         root = self.roots.get(e.seq)
         if root is not None and root != self.frontier.root():
             self.fail(e.seq, f"checkpoint {e.seq} root does not match the log")
@@ -246,6 +258,9 @@ async def _verify_one(
         report.problems.append(Problem(data.ledger, None, problem))
         return
     chain = _Chain(data)
+    digest_task: asyncio.Task[tuple[bytes, int, int]] | None = None
+    if data.node_digest is not None and data.head is not None:
+        digest_task = asyncio.create_task(data.node_digest(data.head[0]))
     loop = asyncio.get_running_loop()
     jobs: list[tuple[int, bytes, bytes, bytes]] = []
     pending: list[asyncio.Future[list[int]]] = []
@@ -273,8 +288,12 @@ async def _verify_one(
             await drain(2 * count)
     flush()
     nodes = None
-    if data.nodes_problem is not None and chain.problem is None:
-        nodes = await data.nodes_problem(chain.seq)  # while the workers finish the signatures
+    if digest_task is not None:
+        stored, in_prefix, total = await digest_task
+        made = chain.seq - bin(chain.seq).count("1")  # nodes of a tree of that many leaves
+        intact = (stored, in_prefix, total) == (chain.nodes.digest(), made, made)
+        if not intact and chain.problem is None and data.nodes_problem is not None:
+            nodes = await data.nodes_problem(chain.seq) or "stored Merkle nodes do not match"
     await drain(0)
     chain.finish()
     if bad:
@@ -322,8 +341,14 @@ async def _check_consistency(data: LedgerData, report: Report) -> None:
             return
 
 
-async def database_sources(conn: AsyncConnection) -> AsyncIterator[LedgerData]:
-    """Each ledger of a database, read inside the caller's (snapshot) transaction."""
+async def database_sources(
+    conn: AsyncConnection, side: Engine | None = None
+) -> AsyncIterator[LedgerData]:
+    """Each ledger of a database, read inside the caller's (snapshot) transaction.
+
+    `side` is a sync engine on the same database for the Merkle-node digest, read on a thread
+    while the entries stream (stored nodes of a log's prefix never change, so another snapshot
+    of them is the same)."""
     for ledger in await conn.run_sync(storage.list_ledgers):
         head = await conn.run_sync(storage.read_head, ledger)
         assert head is not None
@@ -340,25 +365,76 @@ async def database_sources(conn: AsyncConnection) -> AsyncIterator[LedgerData]:
         async def nodes_problem(size: int, ledger: str = ledger) -> str | None:
             return await _nodes_problem(conn, ledger, size)
 
+        async def node_digest(size: int, ledger: str = ledger) -> tuple[bytes, int, int]:
+            assert side is not None
+            return await asyncio.to_thread(_node_digest, side, ledger, size)
+
         yield LedgerData(
             ledger=ledger,
             keys=await conn.run_sync(storage.read_keys, ledger),
             accounts=await conn.run_sync(storage.list_accounts, ledger),
             checkpoints=await conn.run_sync(storage.list_checkpoints, ledger),
             reversal_refs=await conn.run_sync(storage.reversal_refs, ledger),
-            entries=storage.stream_entries(conn, ledger),
+            entries=(
+                _entries_on_thread(side, ledger, head.seq)
+                if side is not None
+                else storage.stream_entries(conn, ledger)
+            ),
             head=(head.seq, head.hash),
             consistency=consistency,
             nodes_problem=nodes_problem,
+            node_digest=node_digest if side is not None else None,
         )
 
 
+async def _entries_on_thread(side: Engine, ledger: str, until: int) -> AsyncIterator[Entry]:
+    """Entries 1..until read on a thread ahead of their checking (a bounded queue between)."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[list[Entry] | BaseException | None] = asyncio.Queue(maxsize=4)
+    stop = threading.Event()
+
+    def put(item: list[Entry] | BaseException | None) -> None:
+        asyncio.run_coroutine_threadsafe(queue.put(item), loop).result()
+
+    def produce() -> None:
+        try:
+            with side.connect() as conn:
+                for chunk in storage.stream_entries_sync(conn, ledger, until):
+                    if stop.is_set():
+                        return
+                    put(chunk)
+            put(None)
+        except BaseException as exc:  # handed to the reader, which raises it
+            put(exc)
+
+    producer = loop.run_in_executor(None, produce)
+    try:
+        while (chunk := await queue.get()) is not None:
+            if isinstance(chunk, BaseException):
+                raise chunk
+            for entry in chunk:
+                yield entry
+    finally:
+        stop.set()
+        while not producer.done():  # unblock a producer waiting on a full queue
+            while not queue.empty():
+                queue.get_nowait()
+            await asyncio.sleep(0.001)
+        await producer
+
+
+def _node_digest(side: Engine, ledger: str, size: int) -> tuple[bytes, int, int]:
+    with side.connect() as conn:
+        digest, count = storage.node_digest(conn, ledger, size)
+        return digest, count, storage.count_nodes(conn, ledger)
+
+
 async def _nodes_problem(conn: AsyncConnection, ledger: str, size: int) -> str | None:
-    """Recompute every stored Merkle node from the level below (level 0: the verified entries).
+    """Name the first wrong stored Merkle node, recomputing each level from the one below.
 
     Receipts and the writer's next checkpoint are built from these nodes, so a changed node must
-    be caught even when no checkpoint's consistency proof happens to use it. Reads level by level
-    in bounded chunks.
+    be caught even when no checkpoint's consistency proof happens to use it. Run only when the
+    quick digest comparison fails; reads level by level in bounded chunks.
     """
     expected_total = 0
     level = 1
@@ -399,8 +475,11 @@ async def _verify_url(
     url: str, workers: int | None, trusted: dict[str, list[PublicKey]] | None
 ) -> Report:
     engine = storage.make_engine(url, read_only=True)
+    side = storage.make_sync_engine(url, read_only=True)
     try:
         async with engine.connect() as conn, conn.begin():
-            return await verify_sources(database_sources(conn), workers=workers, trusted=trusted)
+            sources = database_sources(conn, side)
+            return await verify_sources(sources, workers=workers, trusted=trusted)
     finally:
         await engine.dispose()
+        side.dispose()

@@ -132,7 +132,7 @@ class _Batch:
 
 class Writer:
     def __init__(self, url: str, keyring: KeyRing, clock: Callable[[], int] | None = None) -> None:
-        self._engine = storage.make_writer_engine(url)
+        self._engine = storage.make_sync_engine(url)
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="ledger-writer")
         self._signing = ThreadPoolExecutor(1, thread_name_prefix="ledger-signer")
         self._keyring = keyring
