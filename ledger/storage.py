@@ -265,28 +265,24 @@ def _meta_text(meta: tuple[tuple[str, str], ...]) -> str:
     return json.dumps([list(kv) for kv in meta], separators=(",", ":"), ensure_ascii=False)
 
 
+def entry_values(e: Entry) -> tuple[Any, ...]:
+    """An entry's row, in the `entries` table's column order (the writer's hot path)."""
+    return (
+        e.ledger, e.seq, e.prev_hash, e.hash, str(e.kind), e.time_us, e.key_id, e.ref or None,
+        e.expires_us, e.target, _meta_text(e.meta), e.signature,
+    )  # fmt: skip
+
+
+def posting_values(e: Entry) -> list[tuple[Any, ...]]:
+    return [(e.ledger, e.seq, i, p.account, p.amount) for i, p in enumerate(e.postings)]
+
+
 def entry_row(e: Entry) -> dict[str, Any]:
-    return {
-        "ledger_id": e.ledger,
-        "seq": e.seq,
-        "prev_hash": e.prev_hash,
-        "hash": e.hash,
-        "kind": e.kind.value,
-        "time_us": e.time_us,
-        "key_id": e.key_id,
-        "ref": e.ref or None,
-        "expires_us": e.expires_us,
-        "target": e.target,
-        "meta": _meta_text(e.meta),
-        "signature": e.signature,
-    }
+    return dict(zip(entries.c.keys(), entry_values(e), strict=True))
 
 
 def posting_rows(e: Entry) -> list[dict[str, Any]]:
-    return [
-        {"ledger_id": e.ledger, "seq": e.seq, "idx": i, "account": p.account, "amount": p.amount}
-        for i, p in enumerate(e.postings)
-    ]
+    return [dict(zip(postings.c.keys(), row, strict=True)) for row in posting_values(e)]
 
 
 def _key(row: Any) -> PublicKey:
@@ -452,11 +448,11 @@ class Batch:
     ledgers: list[dict[str, Any]] = field(default_factory=list)
     keys: list[dict[str, Any]] = field(default_factory=list)
     accounts: list[dict[str, Any]] = field(default_factory=list)
-    entries: list[dict[str, Any]] = field(default_factory=list)
-    postings: list[dict[str, Any]] = field(default_factory=list)
-    nodes: list[dict[str, Any]] = field(default_factory=list)
+    entries: list[tuple[Any, ...]] = field(default_factory=list)  # rows in column order
+    postings: list[tuple[Any, ...]] = field(default_factory=list)
+    nodes: list[tuple[Any, ...]] = field(default_factory=list)
     checkpoints: list[dict[str, Any]] = field(default_factory=list)
-    idempotency: list[dict[str, Any]] = field(default_factory=list)
+    idempotency: list[tuple[Any, ...]] = field(default_factory=list)
     balances: dict[tuple[str, str], int] = field(default_factory=dict)
     heads: dict[str, Head] = field(default_factory=dict)
 
@@ -472,8 +468,10 @@ def write_batch(conn: Connection, b: Batch) -> None:
         (checkpoints, b.checkpoints),
         (idempotency, b.idempotency),
     ):
-        if rows:
-            _many(conn, f"insert:{table.name}", table.insert(), rows)
+        if rows and isinstance(rows[0], tuple):
+            _insert_values(conn, table, rows)
+        elif rows:
+            _many(conn, f"insert:{table.name}", table.insert(), cast(list[dict[str, Any]], rows))
     if b.balances:
         rows = [{"l": lg, "c": code, "b": bal} for (lg, code), bal in b.balances.items()]
         _many(conn, "set_balance", _set_balance, rows)
@@ -498,6 +496,16 @@ def _many(conn: Connection, name: str, stmt: Any, rows: list[dict[str, Any]]) ->
     sql, order = _compiled[cache_key]
     pick = operator.itemgetter(*order)
     conn.exec_driver_sql(sql, [pick(row) for row in rows])
+
+
+def _insert_values(conn: Connection, table: Table, rows: list[Any]) -> None:
+    """executemany of rows already in the table's column order."""
+    cache_key = (conn.dialect.name, f"values:{table.name}")
+    if cache_key not in _compiled:
+        compiled = table.insert().compile(dialect=conn.dialect)
+        assert compiled.positiontup == table.c.keys(), "rows follow the table's columns"
+        _compiled[cache_key] = (compiled.string, ())
+    conn.exec_driver_sql(_compiled[cache_key][0], rows)
 
 
 _set_balance = (

@@ -225,7 +225,7 @@ class Writer:
                 except LedgerError as exc:
                     item.error = exc
             signed = self._sign(batch.unsigned)
-            batch.writes.entries = [storage.entry_row(e) for e in signed.values()]
+            batch.writes.entries = [storage.entry_values(e) for e in signed.values()]
             for item in items:
                 if isinstance(item.result, Entry) and not item.result.signature:
                     item.result = signed[(item.result.ledger, item.result.seq)]
@@ -306,13 +306,7 @@ class Writer:
     ) -> None:
         batch.idem[(req.scope, req.idempotency_key)] = (digest, result)
         batch.writes.idempotency.append(
-            {
-                "ledger_id": req.scope,
-                "key": req.idempotency_key,
-                "request_hash": digest,
-                "result": _result_ref(result),
-                "created_us": self._clock(),
-            }
+            (req.scope, req.idempotency_key, digest, _result_ref(result), self._clock())
         )
 
     def _dispatch(self, conn: Connection, batch: _Batch, req: Request) -> Result:
@@ -496,12 +490,9 @@ class Writer:
                 ledger, old.code, old.kind, old.floor, balances[p.account] + p.amount
             )
             batch.writes.balances[(ledger, p.account)] = old.balance + p.amount
-        batch.writes.postings.extend(storage.posting_rows(entry))
-        for level, idx, h in state.frontier.append(digest):
-            if level:
-                batch.writes.nodes.append(
-                    {"ledger_id": ledger, "level": level, "idx": idx, "hash": h}
-                )
+        batch.writes.postings.extend(storage.posting_values(entry))
+        made = state.frontier.append(digest)
+        batch.writes.nodes.extend((ledger, lvl, idx, h) for lvl, idx, h in made[1:])
         batch.entries[(ledger, entry.seq)] = entry
         if req.ref:
             batch.referenced[(ledger, req.ref)] = entry.seq
