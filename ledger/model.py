@@ -149,11 +149,19 @@ def check_ledger_id(value: str, name: str = "ledger") -> str:
     return value
 
 
+_seen_accounts: set[str] = set()  # codes already checked: the hot path skips the regex
+
+
 def check_account(value: str, name: str = "account") -> str:
+    if isinstance(value, str) and value in _seen_accounts:
+        return value
     if not isinstance(value, str) or not _ACCOUNT.fullmatch(value):
         raise InvalidRequest(
             f"{name} must be 1-128 characters of letters, digits and ._:@/+-", field=name
         )
+    if len(_seen_accounts) >= 100_000:  # bounded
+        _seen_accounts.clear()
+    _seen_accounts.add(value)
     return value
 
 
