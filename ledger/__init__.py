@@ -32,7 +32,8 @@ from .model import (
 )
 from .proofs import consistency_problem, key_list_problem, receipt_problem
 from .store import LedgerStore
-from .verify import Report, verify_database, verify_sources
+from .verify import Report, verify_sources
+from .verify_db import verify_database
 
 __all__ = [
     "RESERVED_ACCOUNT",

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from ledger import KeyRing, LedgerStore, from_us
+from ledger import KeyRing, LedgerStore, from_us, verify_database
 from ledger.bundle import (
     BundleError,
     bundle_sources,
@@ -40,7 +40,7 @@ from ledger.merkle import Frontier, frontier_nodes, leaf_hash
 from ledger.model import ZERO_HASH, Checkpoint, Entry, EntryKind, Posting, PublicKey
 from ledger.signing import Signer
 from ledger.storage import APPEND_ONLY, entry_row, posting_rows, sqlite_url
-from ledger.verify import Problem, Report, verify_database, verify_sources
+from ledger.verify import Problem, Report, verify_sources
 
 LEDGER = "cardiff"
 OTHER = "brooklyn"

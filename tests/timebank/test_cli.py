@@ -18,12 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from ledger import KeyRing, LedgerStore, PublicKey, from_us
+from ledger import KeyRing, LedgerStore, PublicKey, from_us, verify_database
 from ledger.merkle import root_of
 from ledger.proofs import key_list_problem
 from ledger.records import parse_key
 from ledger.storage import sqlite_url
-from ledger.verify import verify_database
 
 ROOT = Path(__file__).resolve().parents[2]
 
