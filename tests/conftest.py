@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from ledger import KeyRing, LedgerStore
 from ledger.storage import sqlite_url
+
+# CI explores a fixed set of examples so a run is repeatable; a developer's run explores anew.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 class Clock:
