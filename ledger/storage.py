@@ -368,11 +368,21 @@ def read_idempotency(
     wanted = list(set(idem_keys))
     out: dict[str, tuple[bytes, str]] = {}
     for i in range(0, len(wanted), 500):
-        stmt = select(idempotency.c.key, idempotency.c.request_hash, idempotency.c.result).where(
-            idempotency.c.ledger_id == ledger, idempotency.c.key.in_(wanted[i : i + 500])
-        )
-        for row in conn.execute(stmt):
-            out[row.key] = (row.request_hash, row.result)
+        chunk = wanted[i : i + 500]
+        if conn.dialect.paramstyle == "qmark":  # the writer's hot path: skip statement building
+            sql = (
+                "SELECT key, request_hash, result FROM idempotency_keys "
+                f"WHERE ledger_id = ? AND key IN ({','.join('?' * len(chunk))})"
+            )
+            rows = conn.exec_driver_sql(sql, (ledger, *chunk))
+        else:
+            rows = conn.execute(
+                select(idempotency.c.key, idempotency.c.request_hash, idempotency.c.result).where(
+                    idempotency.c.ledger_id == ledger, idempotency.c.key.in_(chunk)
+                )
+            )
+        for key, request_hash, result in rows:
+            out[key] = (request_hash, result)
     return out
 
 
