@@ -154,3 +154,26 @@ def claim_postings(
         return [(issuance_account, -minutes), (member_account, minutes)]
     assert receiver_account is not None and receiver_account != member_account
     return [(receiver_account, -minutes), (member_account, minutes)]
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A logged claim and what became of it. `entry_seq` is its ledger entry once confirmed."""
+
+    scheme: str
+    id: str
+    member: str
+    logged_by: str
+    on_behalf: bool
+    activity: str
+    day: date
+    minutes: int
+    receiver: str | None
+    note: str  # free text stays here, off the ledger; the entry carries only its hash
+    status: ClaimStatus
+    duplicate: bool
+    reason: str = ""
+    decided_by: str | None = None
+    entry_seq: int | None = None
+    reversal_seq: int | None = None
+    attempts: int = 0  # confirmations the ledger refused (e.g. the receiver's floor)

@@ -1,0 +1,178 @@
+"""Both kinds of scheme end to end on a real SQLite file: log, confirm, reject, reverse."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from ledger import (
+    Conflict,
+    FloorBreached,
+    InvalidRequest,
+    KeyRing,
+    LedgerStore,
+    NotFound,
+    verify_database,
+)
+from ledger.storage import sqlite_url
+from tests.conftest import Clock
+from timebank.activities import (
+    Activity,
+    CoForm,
+    Contribution,
+    CoSubform,
+    Mode,
+    RelationToPaidWork,
+    ServiceArea,
+    Voluntariness,
+)
+from timebank.claims import ClaimDraft, ClaimRules, ClaimStatus, SchemeModel
+from timebank.schemes import Member, Role, Scheme
+from timebank.service import Forbidden, TimeBank
+
+TODAY = date(2026, 1, 1)
+TAFF = Scheme("taff-housing", "Taff Housing", ClaimRules(SchemeModel.TIME_CREDITS))
+M2M = Scheme("member-to-member", "Member to Member", ClaimRules(SchemeModel.PERSON_TO_PERSON), -600)
+
+
+def activity(code: str, subform: CoSubform) -> Activity:
+    return Activity(
+        code, code.replace("-", " ").title(), CoForm.CO_DELIVERY, subform,
+        Contribution.TIME_AND_EFFORT, ServiceArea.HOUSING, Mode.INDIVIDUAL,
+        Voluntariness.VOLUNTARY, RelationToPaidWork.SUPPLEMENTS, False, "gardener",
+    )  # fmt: skip
+
+
+@pytest.fixture
+async def bank(tmp_path: Path, clock: Clock) -> AsyncIterator[TimeBank]:
+    url = sqlite_url(str(tmp_path / "tb.db"))
+    ledger = await LedgerStore.open(url, KeyRing(tmp_path / "keys"), clock=clock)
+    tb = await TimeBank.open(url, ledger, clock)
+    for scheme in (TAFF, M2M):
+        await tb.create_scheme(scheme)
+        await tb.add_member(Member(scheme.id, "C1", "Cath", frozenset({Role.COORDINATOR})))
+        for who in ("A", "B"):
+            await tb.add_member(Member(scheme.id, who, f"Member {who}"))
+    await tb.add_activity(TAFF.id, activity("residents-garden", CoSubform.CO_PERFORMING), by="C1")
+    await tb.add_activity(M2M.id, activity("lifts", CoSubform.MUTUAL_AID), by="C1")
+    try:
+        yield tb
+    finally:
+        await tb.close()
+        await ledger.close()
+        report = await verify_database(sqlite_url(str(tmp_path / "tb.db"), read_only=True))
+        assert report.ok, report.summary()
+
+
+def logged(member: str = "A", **changes: object) -> ClaimDraft:
+    base: dict[str, object] = {
+        "member": member,
+        "logged_by": member,
+        "activity": "residents-garden",
+        "day": TODAY,
+        "minutes": 90,
+    }
+    base.update(changes)
+    return ClaimDraft(**base)  # type: ignore[arg-type]
+
+
+async def test_a_confirmed_time_credit_claim_issues_credits_on_the_ledger(bank: TimeBank) -> None:
+    claim = await bank.log_claim(TAFF.id, logged(), today=TODAY, idempotency_key="k1")
+    assert claim.status is ClaimStatus.PENDING and await bank.balance(TAFF.id, "A") == 0
+    done = await bank.confirm_claim(TAFF.id, claim.id, by="C1")
+    assert done.status is ClaimStatus.CONFIRMED and done.entry_seq is not None
+    assert await bank.balance(TAFF.id, "A") == 90
+    entry = await bank.ledger.entry(TAFF.id, done.entry_seq)
+    assert dict(entry.meta)["claim"] == claim.id and "Member A" not in str(entry)
+    assert await bank.confirm_claim(TAFF.id, claim.id, by="C1") == done  # idempotent
+
+
+async def test_person_to_person_hours_move_from_the_member_helped_to_the_helper(
+    bank: TimeBank,
+) -> None:
+    draft = logged("A", activity="lifts", receiver="B", minutes=60)
+    claim = await bank.log_claim(M2M.id, draft, today=TODAY, idempotency_key="k1")
+    with pytest.raises(Forbidden):
+        await bank.confirm_claim(M2M.id, claim.id, by="A")  # not your own hours
+    await bank.confirm_claim(M2M.id, claim.id, by="B")
+    assert (await bank.balance(M2M.id, "A"), await bank.balance(M2M.id, "B")) == (60, -60)
+
+
+async def test_retrying_a_log_returns_the_same_claim_and_a_reused_key_is_refused(
+    bank: TimeBank,
+) -> None:
+    first = await bank.log_claim(TAFF.id, logged(), today=TODAY, idempotency_key="k1")
+    assert await bank.log_claim(TAFF.id, logged(), today=TODAY, idempotency_key="k1") == first
+    with pytest.raises(Conflict):
+        await bank.log_claim(TAFF.id, logged(minutes=30), today=TODAY, idempotency_key="k1")
+
+
+async def test_bad_claims_are_refused_naming_the_field(bank: TimeBank) -> None:
+    cases: list[tuple[ClaimDraft, type[Exception], str]] = [
+        (logged(day=TODAY + timedelta(days=1)), InvalidRequest, "date"),
+        (logged(minutes=5), InvalidRequest, "minutes"),
+        (logged(activity="unknown"), NotFound, "activity"),
+        (logged("Z"), NotFound, "member"),
+        (logged(logged_by="B"), InvalidRequest, "member"),
+    ]
+    for i, (draft, error, field) in enumerate(cases):
+        with pytest.raises(error) as err:
+            await bank.log_claim(TAFF.id, draft, today=TODAY, idempotency_key=f"bad{i}")
+        assert err.value.field == field  # type: ignore[attr-defined]
+
+
+async def test_a_coordinator_logs_for_a_member_without_a_phone_and_it_is_recorded(
+    bank: TimeBank,
+) -> None:
+    draft = logged("A", logged_by="C1", logged_by_coordinator=True)
+    claim = await bank.log_claim(TAFF.id, draft, today=TODAY, idempotency_key="k1")
+    assert claim.on_behalf
+    done = await bank.confirm_claim(TAFF.id, claim.id, by="C1")
+    assert done.entry_seq is not None
+    meta = dict((await bank.ledger.entry(TAFF.id, done.entry_seq)).meta)
+    assert meta["logged-by"] == "C1"
+
+
+async def test_a_rejected_claim_writes_nothing_to_the_ledger(bank: TimeBank) -> None:
+    claim = await bank.log_claim(TAFF.id, logged(), today=TODAY, idempotency_key="k1")
+    with pytest.raises(InvalidRequest):
+        await bank.reject_claim(TAFF.id, claim.id, by="C1", reason=" ")
+    done = await bank.reject_claim(TAFF.id, claim.id, by="C1", reason="not a scheme activity")
+    assert done.status is ClaimStatus.REJECTED and done.entry_seq is None
+    with pytest.raises(Conflict):
+        await bank.confirm_claim(TAFF.id, claim.id, by="C1")
+    assert await bank.balance(TAFF.id, "A") == 0
+
+
+async def test_a_mistake_is_undone_by_a_reversal_with_its_reason_kept_off_the_ledger(
+    bank: TimeBank,
+) -> None:
+    claim = await bank.log_claim(TAFF.id, logged(), today=TODAY, idempotency_key="k1")
+    await bank.confirm_claim(TAFF.id, claim.id, by="C1")
+    with pytest.raises(Forbidden):
+        await bank.reverse_claim(TAFF.id, claim.id, by="A", reason="mine")
+    done = await bank.reverse_claim(TAFF.id, claim.id, by="C1", reason="logged twice by Ann")
+    assert done.reversal_seq is not None and await bank.balance(TAFF.id, "A") == 0
+    entry = await bank.ledger.entry(TAFF.id, done.reversal_seq)
+    assert entry.ref == done.entry_seq and "Ann" not in str(entry.meta)
+
+
+async def test_a_person_to_person_member_stops_at_the_schemes_floor(bank: TimeBank) -> None:
+    for i in range(10):
+        draft = logged("A", activity="lifts", receiver="B", minutes=60, day=TODAY - timedelta(i))
+        claim = await bank.log_claim(M2M.id, draft, today=TODAY, idempotency_key=f"k{i}")
+        await bank.confirm_claim(M2M.id, claim.id, by="B")
+    draft = logged("A", activity="lifts", receiver="B", minutes=60, day=TODAY - timedelta(11))
+    claim = await bank.log_claim(M2M.id, draft, today=TODAY, idempotency_key="k-over")
+    with pytest.raises(FloorBreached):
+        await bank.confirm_claim(M2M.id, claim.id, by="B")
+    assert await bank.balance(M2M.id, "B") == -600
+    # once B has given an hour back, the same claim can be confirmed
+    back = logged("B", activity="lifts", receiver="A", minutes=60, day=TODAY)
+    help_back = await bank.log_claim(M2M.id, back, today=TODAY, idempotency_key="k-back")
+    await bank.confirm_claim(M2M.id, help_back.id, by="A")
+    done = await bank.confirm_claim(M2M.id, claim.id, by="B")
+    assert done.status is ClaimStatus.CONFIRMED and await bank.balance(M2M.id, "B") == -600

@@ -1,0 +1,282 @@
+"""The time bank's service functions: schemes, members, activities and the life of a claim.
+
+Each function checks its request with the pure rules, then writes. A confirmed claim becomes one
+ledger entry whose idempotency key is the claim's, so a confirmation retried after a crash
+between the ledger write and the claim update finds the same entry and finishes the job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import date
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ledger import Conflict, FloorBreached, InvalidRequest, LedgerStore, NotFound
+from ledger import storage as ledger_storage
+from ledger.errors import LedgerError
+
+from . import storage
+from .activities import Activity, activity_problems
+from .claims import (
+    Claim,
+    ClaimDraft,
+    ClaimStatus,
+    claim_postings,
+    claim_problems,
+    confirmer_problem,
+    is_duplicate,
+)
+from .schemes import (
+    EXPIRED_ACCOUNT,
+    ISSUANCE_ACCOUNT,
+    Member,
+    Role,
+    Scheme,
+    member_account,
+    member_problems,
+    scheme_problems,
+)
+
+
+class Forbidden(LedgerError):
+    """The person asking may not do this."""
+
+    code = "forbidden"
+
+
+def _refuse(problems: list[tuple[str, str]]) -> None:
+    if problems:
+        field, message = problems[0]
+        raise InvalidRequest(message, field=field)
+
+
+class TimeBank:
+    def __init__(self, ledger: LedgerStore, engine: AsyncEngine, clock: Callable[[], int]) -> None:
+        self.ledger = ledger
+        self._engine = engine
+        self._clock = clock
+
+    @classmethod
+    async def open(
+        cls, url: str, ledger: LedgerStore, clock: Callable[[], int] | None = None
+    ) -> TimeBank:
+        engine = ledger_storage.make_engine(url)
+        async with engine.begin() as conn:
+            await conn.run_sync(storage.metadata.create_all)
+        return cls(ledger, engine, clock or (lambda: time.time_ns() // 1000))
+
+    async def close(self) -> None:
+        await self._engine.dispose()
+
+    # ---- schemes, members, activities ------------------------------------------------------
+
+    async def create_scheme(self, scheme: Scheme) -> Scheme:
+        """Create a scheme and its ledger (with its issuance and expiry accounts). Idempotent."""
+        _refuse(scheme_problems(scheme))
+        async with self._engine.connect() as conn:
+            found = await conn.run_sync(storage.read_scheme, scheme.id)
+        if found is not None:
+            if found != scheme:
+                raise Conflict(f"scheme {scheme.id!r} exists with other settings", field="id")
+            return found
+        key = f"scheme:{scheme.id}"
+        await self.ledger.create_ledger(scheme.id, idempotency_key=key)
+        for account, kind in ((ISSUANCE_ACCOUNT, "issuance"), (EXPIRED_ACCOUNT, "expired")):
+            await self.ledger.open_account(
+                scheme.id, account, kind=kind, floor=None, idempotency_key=f"{key}:{account}"
+            )
+        async with self._engine.begin() as conn:
+            await conn.run_sync(storage.insert_scheme, scheme)
+        return scheme
+
+    async def scheme(self, scheme_id: str) -> Scheme:
+        async with self._engine.connect() as conn:
+            found = await conn.run_sync(storage.read_scheme, scheme_id)
+        if found is None:
+            raise NotFound(f"no scheme {scheme_id!r}", field="scheme")
+        return found
+
+    async def add_member(self, member: Member) -> Member:
+        """Add a member and open their (pseudonymous) ledger account. Idempotent."""
+        _refuse(member_problems(member))
+        scheme = await self.scheme(member.scheme)
+        existing = await self._member(member.scheme, member.id)
+        if existing is not None:
+            if existing != member:
+                raise Conflict(f"member {member.id!r} exists with other details", field="id")
+            return existing
+        await self.ledger.open_account(
+            scheme.id, member.account, kind="member", floor=scheme.member_floor,
+            idempotency_key=f"member:{member.id}",
+        )  # fmt: skip
+        async with self._engine.begin() as conn:
+            await conn.run_sync(storage.insert_member, member)
+        return member
+
+    async def _member(self, scheme_id: str, member_id: str) -> Member | None:
+        async with self._engine.connect() as conn:
+            return await conn.run_sync(storage.read_member, scheme_id, member_id)
+
+    async def member(self, scheme_id: str, member_id: str) -> Member:
+        found = await self._member(scheme_id, member_id)
+        if found is None:
+            raise NotFound(f"no member {member_id!r} in scheme {scheme_id!r}", field="member")
+        return found
+
+    async def add_activity(self, scheme_id: str, activity: Activity, *, by: str) -> Activity:
+        """Add an activity to a scheme's catalogue: coordinators only. Idempotent."""
+        await self._require_coordinator(scheme_id, by)
+        _refuse(activity_problems(activity))
+        async with self._engine.begin() as conn:
+            found = await conn.run_sync(storage.read_activity, scheme_id, activity.code)
+            if found is None:
+                await conn.run_sync(storage.insert_activity, scheme_id, activity)
+                return activity
+        if found != activity:
+            raise Conflict(f"activity {activity.code!r} exists with other details", field="code")
+        return found
+
+    async def _require_coordinator(self, scheme_id: str, who: str) -> Member:
+        person = await self.member(scheme_id, who)
+        if not person.roles & {Role.COORDINATOR, Role.SCHEME_ADMIN}:
+            raise Forbidden(f"{who} is not a coordinator of {scheme_id}", field="by")
+        return person
+
+    # ---- claims ------------------------------------------------------------------------------
+
+    async def log_claim(
+        self,
+        scheme_id: str,
+        draft: ClaimDraft,
+        *,
+        today: date,
+        idempotency_key: str,
+        note: str = "",
+    ) -> Claim:
+        """Log hours as a pending claim. The same key and request returns the same claim."""
+        scheme = await self.scheme(scheme_id)
+        digest = hashlib.sha256(json.dumps([repr(draft), note]).encode()).digest()
+        claim_id = hashlib.sha256(f"{scheme_id}\0{idempotency_key}".encode()).hexdigest()[:24]
+        async with self._engine.connect() as conn:
+            prior = await conn.run_sync(storage.read_claim, scheme_id, claim_id)
+        if prior is not None:
+            if prior[1] != digest:
+                raise Conflict(
+                    "idempotency key already used for another claim", field="idempotency_key"
+                )
+            return prior[0]
+        for who, field_name in ((draft.member, "member"), (draft.logged_by, "logged_by")):
+            if await self._member(scheme_id, who) is None:
+                raise NotFound(f"no member {who!r}", field=field_name)
+        if draft.receiver is not None and await self._member(scheme_id, draft.receiver) is None:
+            raise NotFound(f"no member {draft.receiver!r}", field="receiver")
+        if draft.logged_by_coordinator:
+            await self._require_coordinator(scheme_id, draft.logged_by)
+        async with self._engine.begin() as conn:
+            activity = await conn.run_sync(storage.read_activity, scheme_id, draft.activity)
+            if activity is None or activity.retired:
+                raise NotFound(f"no current activity {draft.activity!r}", field="activity")
+            same_day = await conn.run_sync(
+                storage.claims_on_day, scheme_id, draft.member, draft.day
+            )
+            problems = claim_problems(draft, scheme.rules, today, same_day)
+            if problems:
+                raise InvalidRequest(problems[0].message, field=problems[0].field)
+            claim = Claim(
+                scheme_id, claim_id, draft.member, draft.logged_by, draft.logged_by != draft.member,
+                draft.activity, draft.day, draft.minutes, draft.receiver, note,
+                ClaimStatus.PENDING, is_duplicate(draft, same_day),
+            )  # fmt: skip
+            await conn.run_sync(storage.insert_claim, claim, digest, self._clock())
+        return claim
+
+    async def claim(self, scheme_id: str, claim_id: str) -> Claim:
+        async with self._engine.connect() as conn:
+            found = await conn.run_sync(storage.read_claim, scheme_id, claim_id)
+        if found is None:
+            raise NotFound(f"no claim {claim_id!r} in scheme {scheme_id!r}", field="claim")
+        return found[0]
+
+    async def confirm_claim(self, scheme_id: str, claim_id: str, *, by: str) -> Claim:
+        """Confirm a pending claim: its hours become one signed ledger entry."""
+        scheme = await self.scheme(scheme_id)
+        claim = await self.claim(scheme_id, claim_id)
+        if claim.status is ClaimStatus.CONFIRMED:
+            return claim
+        if claim.status is not ClaimStatus.PENDING:
+            raise Conflict(f"claim {claim_id} is {claim.status}", field="claim")
+        confirmer = await self.member(scheme_id, by)
+        coordinator = bool(confirmer.roles & {Role.COORDINATOR, Role.SCHEME_ADMIN})
+        why = confirmer_problem(scheme.rules, claim.member, claim.receiver, by, coordinator)
+        if why:
+            raise Forbidden(why, field="by")
+        postings = claim_postings(
+            scheme.rules, member_account(claim.member), claim.minutes, ISSUANCE_ACCOUNT,
+            member_account(claim.receiver) if claim.receiver else None,
+        )  # fmt: skip
+        meta = {"claim": claim.id, "activity": claim.activity, "day": claim.day.isoformat()}
+        if claim.on_behalf:
+            meta["logged-by"] = claim.logged_by  # a coordinator acting for a member
+        if claim.note:
+            meta["note-sha256"] = hashlib.sha256(claim.note.encode()).hexdigest()
+        # The key is stable across a crash (a retry finds the entry already written) but moves
+        # on after a refusal, which the ledger remembers under its key: a claim refused for the
+        # receiver's floor can be confirmed once they have the hours.
+        try:
+            entry = await self.ledger.transfer(
+                scheme_id, postings, meta=meta,
+                idempotency_key=f"claim:{claim.id}:{claim.attempts}",
+            )  # fmt: skip
+        except (FloorBreached, Conflict, NotFound):
+            async with self._engine.begin() as conn:
+                await conn.run_sync(
+                    storage.update_claim, replace(claim, attempts=claim.attempts + 1)
+                )
+            raise
+        done = replace(claim, status=ClaimStatus.CONFIRMED, decided_by=by, entry_seq=entry.seq)
+        async with self._engine.begin() as conn:
+            await conn.run_sync(storage.update_claim, done)
+        return done
+
+    async def reject_claim(self, scheme_id: str, claim_id: str, *, by: str, reason: str) -> Claim:
+        if not reason.strip():
+            raise InvalidRequest("say why the claim is rejected", field="reason")
+        claim = await self.claim(scheme_id, claim_id)
+        if claim.status is not ClaimStatus.PENDING:
+            raise Conflict(f"claim {claim_id} is {claim.status}", field="claim")
+        if by == claim.member:
+            raise Forbidden("nobody decides on their own hours", field="by")
+        await self._require_coordinator(scheme_id, by)
+        done = replace(claim, status=ClaimStatus.REJECTED, decided_by=by, reason=reason)
+        async with self._engine.begin() as conn:
+            await conn.run_sync(storage.update_claim, done)
+        return done
+
+    async def reverse_claim(self, scheme_id: str, claim_id: str, *, by: str, reason: str) -> Claim:
+        """Undo a confirmed claim by a reversal entry that names it; the claim keeps its history."""
+        if not reason.strip():
+            raise InvalidRequest("say why the claim is reversed", field="reason")
+        await self._require_coordinator(scheme_id, by)
+        claim = await self.claim(scheme_id, claim_id)
+        if claim.entry_seq is None:
+            raise Conflict(f"claim {claim_id} has no ledger entry to reverse", field="claim")
+        if claim.reversal_seq is not None:
+            return claim
+        entry = await self.ledger.reverse(
+            scheme_id, claim.entry_seq,
+            meta={"claim": claim.id, "reason-sha256": hashlib.sha256(reason.encode()).hexdigest()},
+            idempotency_key=f"claim:{claim.id}:reverse",
+        )  # fmt: skip
+        done = replace(claim, reversal_seq=entry.seq, reason=reason)
+        async with self._engine.begin() as conn:
+            await conn.run_sync(storage.update_claim, done)
+        return done
+
+    async def balance(self, scheme_id: str, member_id: str) -> int:
+        """A member's balance in minutes (pending reservations already taken out)."""
+        return (await self.ledger.account(scheme_id, member_account(member_id))).balance

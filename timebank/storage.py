@@ -1,0 +1,221 @@
+"""The time bank's SQL: schemes, members, activities and claims. The ledger keeps its own tables.
+
+Functions take a sync `Connection`; async callers use `AsyncConnection.run_sync`.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection
+
+from .activities import (
+    Activity,
+    CoForm,
+    Contribution,
+    CoSubform,
+    Mode,
+    RelationToPaidWork,
+    ServiceArea,
+    Voluntariness,
+)
+from .claims import Claim, ClaimRules, ClaimStatus, LoggedClaim, SchemeModel
+from .schemes import Member, Role, Scheme
+
+metadata = MetaData()
+
+schemes = Table(
+    "tb_schemes",
+    metadata,
+    Column("id", String(63), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("model", String(32), nullable=False),
+    Column("min_minutes", Integer, nullable=False),
+    Column("max_minutes", Integer, nullable=False),
+    Column("may_log_for_others", Boolean, nullable=False),
+    Column("member_floor", Integer, nullable=False),
+    Column("credit_expiry_months", Integer, nullable=True),
+    Column("auto_accept_hours", Integer, nullable=True),
+)
+members = Table(
+    "tb_members",
+    metadata,
+    Column("scheme", String(63), nullable=False),
+    Column("id", String(40), nullable=False),
+    Column("display_name", String(120), nullable=False),
+    Column("roles", String(100), nullable=False),
+    Column("contact", Text, nullable=False),
+    Column("card_number", String(40), nullable=False),
+    Column("attributes", Text, nullable=False),
+    PrimaryKeyConstraint("scheme", "id"),
+)
+activities = Table(
+    "tb_activities",
+    metadata,
+    Column("scheme", String(63), nullable=False),
+    Column("code", String(64), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("form", String(32), nullable=False),
+    Column("subform", String(32), nullable=True),
+    Column("contribution", String(32), nullable=False),
+    Column("area", String(32), nullable=False),
+    Column("mode", String(16), nullable=False),
+    Column("voluntariness", String(16), nullable=False),
+    Column("relation", String(32), nullable=False),
+    Column("safeguarding_check", Boolean, nullable=False),
+    Column("proxy_code", String(64), nullable=False),
+    Column("retired", Boolean, nullable=False),
+    PrimaryKeyConstraint("scheme", "code"),
+)
+claims = Table(
+    "tb_claims",
+    metadata,
+    Column("scheme", String(63), nullable=False),
+    Column("id", String(32), nullable=False),
+    Column("request_hash", LargeBinary(32), nullable=False),
+    Column("member", String(40), nullable=False),
+    Column("logged_by", String(40), nullable=False),
+    Column("on_behalf", Boolean, nullable=False),
+    Column("activity", String(64), nullable=False),
+    Column("day", String(10), nullable=False),
+    Column("minutes", Integer, nullable=False),
+    Column("receiver", String(40), nullable=True),
+    Column("note", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("duplicate", Boolean, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("decided_by", String(40), nullable=True),
+    Column("entry_seq", BigInteger, nullable=True),
+    Column("reversal_seq", BigInteger, nullable=True),
+    Column("attempts", Integer, nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    PrimaryKeyConstraint("scheme", "id"),
+)
+
+
+def insert_scheme(conn: Connection, s: Scheme) -> None:
+    conn.execute(
+        schemes.insert().values(
+            id=s.id, name=s.name, model=s.rules.model.value, min_minutes=s.rules.min_minutes,
+            max_minutes=s.rules.max_minutes, may_log_for_others=s.rules.members_may_log_for_others,
+            member_floor=s.member_floor, credit_expiry_months=s.credit_expiry_months,
+            auto_accept_hours=s.auto_accept_hours,
+        )
+    )  # fmt: skip
+
+
+def read_scheme(conn: Connection, scheme_id: str) -> Scheme | None:
+    r = conn.execute(select(schemes).where(schemes.c.id == scheme_id)).first()
+    if r is None:
+        return None
+    rules = ClaimRules(SchemeModel(r.model), r.min_minutes, r.max_minutes, r.may_log_for_others)
+    return Scheme(r.id, r.name, rules, r.member_floor, r.credit_expiry_months, r.auto_accept_hours)
+
+
+def insert_member(conn: Connection, m: Member) -> None:
+    conn.execute(
+        members.insert().values(
+            scheme=m.scheme, id=m.id, display_name=m.display_name,
+            roles=",".join(sorted(m.roles)), contact=m.contact, card_number=m.card_number,
+            attributes=json.dumps(m.attributes, sort_keys=True),
+        )
+    )  # fmt: skip
+
+
+def read_member(conn: Connection, scheme_id: str, member_id: str) -> Member | None:
+    stmt = select(members).where(members.c.scheme == scheme_id, members.c.id == member_id)
+    r = conn.execute(stmt).first()
+    if r is None:
+        return None
+    roles = frozenset(Role(x) for x in r.roles.split(",") if x)
+    attrs = json.loads(r.attributes)
+    return Member(r.scheme, r.id, r.display_name, roles, r.contact, r.card_number, attrs)
+
+
+def insert_activity(conn: Connection, scheme_id: str, a: Activity) -> None:
+    conn.execute(
+        activities.insert().values(
+            scheme=scheme_id, code=a.code, title=a.title, form=a.form.value,
+            subform=a.subform.value if a.subform else None, contribution=a.contribution.value,
+            area=a.area.value, mode=a.mode.value, voluntariness=a.voluntariness.value,
+            relation=a.relation.value, safeguarding_check=a.safeguarding_check,
+            proxy_code=a.proxy_code, retired=a.retired,
+        )
+    )  # fmt: skip
+
+
+def read_activity(conn: Connection, scheme_id: str, code: str) -> Activity | None:
+    stmt = select(activities).where(activities.c.scheme == scheme_id, activities.c.code == code)
+    r = conn.execute(stmt).first()
+    if r is None:
+        return None
+    return Activity(
+        r.code, r.title, CoForm(r.form), CoSubform(r.subform) if r.subform else None,
+        Contribution(r.contribution), ServiceArea(r.area), Mode(r.mode),
+        Voluntariness(r.voluntariness), RelationToPaidWork(r.relation), r.safeguarding_check,
+        r.proxy_code, r.retired,
+    )  # fmt: skip
+
+
+def _claim(r: Any) -> Claim:
+    return Claim(
+        r.scheme, r.id, r.member, r.logged_by, r.on_behalf, r.activity, date.fromisoformat(r.day),
+        r.minutes, r.receiver, r.note, ClaimStatus(r.status), r.duplicate, r.reason,
+        r.decided_by, r.entry_seq, r.reversal_seq, r.attempts,
+    )  # fmt: skip
+
+
+def insert_claim(conn: Connection, c: Claim, request_hash: bytes, now_us: int) -> None:
+    conn.execute(
+        claims.insert().values(
+            scheme=c.scheme, id=c.id, request_hash=request_hash, member=c.member,
+            logged_by=c.logged_by, on_behalf=c.on_behalf, activity=c.activity,
+            day=c.day.isoformat(), minutes=c.minutes, receiver=c.receiver, note=c.note,
+            status=c.status.value, duplicate=c.duplicate, reason=c.reason,
+            decided_by=c.decided_by, entry_seq=c.entry_seq, reversal_seq=c.reversal_seq,
+            attempts=c.attempts, created_us=now_us,
+        )
+    )  # fmt: skip
+
+
+def read_claim(conn: Connection, scheme_id: str, claim_id: str) -> tuple[Claim, bytes] | None:
+    stmt = select(claims).where(claims.c.scheme == scheme_id, claims.c.id == claim_id)
+    r = conn.execute(stmt).first()
+    return (_claim(r), r.request_hash) if r is not None else None
+
+
+def claims_on_day(conn: Connection, scheme_id: str, member_id: str, day: date) -> list[LoggedClaim]:
+    stmt = select(claims.c.activity, claims.c.minutes, claims.c.status).where(
+        claims.c.scheme == scheme_id, claims.c.member == member_id, claims.c.day == day.isoformat()
+    )
+    return [
+        LoggedClaim(member_id, r.activity, day, r.minutes, ClaimStatus(r.status))
+        for r in conn.execute(stmt)
+    ]
+
+
+def update_claim(conn: Connection, c: Claim) -> None:
+    conn.execute(
+        update(claims)
+        .where(claims.c.scheme == c.scheme, claims.c.id == c.id)
+        .values(
+            status=c.status.value, reason=c.reason, decided_by=c.decided_by,
+            entry_seq=c.entry_seq, reversal_seq=c.reversal_seq, attempts=c.attempts,
+        )
+    )  # fmt: skip
