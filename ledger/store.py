@@ -226,6 +226,14 @@ class LedgerStore:
         async with self._read.connect() as conn:
             return await conn.run_sync(storage.list_ledgers)
 
+    async def size(self, ledger: str) -> int:
+        """How many entries the ledger holds (its head's sequence number)."""
+        async with self._read.connect() as conn:
+            head = await conn.run_sync(storage.read_head, ledger)
+        if head is None:
+            raise NotFound(f"no ledger {ledger!r}", field="ledger")
+        return head.seq
+
     async def account(self, ledger: str, code: str) -> Account:
         async with self._read.connect() as conn:
             found = await conn.run_sync(storage.read_account, ledger, code)

@@ -27,6 +27,7 @@ from ledger.records import RecordError, key_json, parse_receipt, receipt_json
 from ledger.verify import Report
 
 from .demo import CREDITS, P2P, build_demo, demo_clock
+from .service import TimeBank
 from .settings import Settings
 
 
@@ -174,16 +175,18 @@ async def _demo(settings: Settings, entries: int) -> int:
     clock = demo_clock()
     url = storage.sqlite_url(str(settings.db_path))
     store = await LedgerStore.open(url, KeyRing.from_env(settings.key_dir), clock=clock)
+    bank = await TimeBank.open(url, store, clock)
     try:
         if CREDITS in await store.ledgers():
             print(f"{settings.db_path} already holds the demo ledgers; verifying them")
         else:
-            await build_demo(store, clock, entries)
+            await build_demo(bank, clock, entries)
             print(
                 f"built demo ledgers {CREDITS} and {P2P} in {settings.db_path} "
                 f"(signing keys in {settings.key_dir})"
             )
     finally:
+        await bank.close()
         await store.close()
     return _report(await verify_database(storage.sqlite_url(str(settings.db_path), read_only=True)))
 

@@ -1,19 +1,64 @@
-"""Demo ledgers: a time-credit scheme (Taff Housing style) and a person-to-person time bank."""
+"""Demo data: a Taff-style housing scheme and a Member-to-Member-style time bank, months of it.
+
+Everything goes through the time bank's service functions (claims logged and confirmed,
+rejected or reversed) and the ledger (partner vouchers reserved, settled, voided or expired),
+with a simulated clock that starts four months ago, checkpoints and a key rotation.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from datetime import UTC, datetime, timedelta
 
-from ledger import Conflict, FloorBreached, LedgerStore
+from ledger import Conflict, FloorBreached, InvalidRequest, LedgerStore
+
+from .activities import (
+    Activity,
+    CoForm,
+    Contribution,
+    CoSubform,
+    Mode,
+    RelationToPaidWork,
+    ServiceArea,
+    Voluntariness,
+)
+from .claims import ClaimDraft, ClaimRules, SchemeModel
+from .schemes import Member, Role, Scheme
+from .service import Forbidden, TimeBank
 
 CREDITS = "taff-housing"
 P2P = "member-to-member"
 PARTNERS = ("partner:cardiff-leisure", "partner:cardiff-blues", "partner:gate-arts")
-TENANTS = tuple(f"member:T{n:04d}" for n in range(1, 61))
-ELDERS = tuple(f"member:E{n:04d}" for n in range(1, 41))
-GROUP = 64  # steps run concurrently, so the writer can group-commit them
+TENANTS = tuple(f"T{n:04d}" for n in range(1, 61))
+ELDERS = tuple(f"E{n:04d}" for n in range(1, 41))
+GROUP = 32  # steps run concurrently, so the ledger's writer can group-commit them
+
+F, S = CoForm, CoSubform
+TAFF_ACTIVITIES = (  # code, title, form, sub-form, contribution, area, mode, relation
+    ("residents-garden", "Residents' garden", F.CO_DELIVERY, S.CO_PERFORMING,
+     Contribution.TIME_AND_EFFORT, ServiceArea.ENVIRONMENT, Mode.COLLECTIVE,
+     RelationToPaidWork.SUPPLEMENTS),
+    ("estate-clean-up", "Estate clean-up", F.CO_DELIVERY, S.CO_PERFORMING,
+     Contribution.TIME_AND_EFFORT, ServiceArea.HOUSING, Mode.COLLECTIVE,
+     RelationToPaidWork.SUPPLEMENTS),
+    ("community-centre", "Community centre cafe", F.CO_DELIVERY, S.CO_MANAGEMENT,
+     Contribution.SKILLS, ServiceArea.LEISURE, Mode.COLLECTIVE, RelationToPaidWork.NEW),
+    ("tenant-inspectors", "Tenant inspectors panel", F.CO_ASSESSMENT, S.CO_MONITORING,
+     Contribution.EXPERTISE, ServiceArea.HOUSING, Mode.COLLECTIVE,
+     RelationToPaidWork.SUPPLEMENTS),
+    ("repairs-procurement", "Repairs procurement panel", F.CO_COMMISSIONING,
+     S.CO_PRIORITISATION, Contribution.EXPERTISE, ServiceArea.HOUSING, Mode.COLLECTIVE,
+     RelationToPaidWork.NEW),
+    ("newsletter-design", "Newsletter design group", F.CO_DESIGN, None, Contribution.SKILLS,
+     ServiceArea.HOUSING, Mode.COLLECTIVE, RelationToPaidWork.SUBSTITUTES),
+)  # fmt: skip
+M2M_ACTIVITIES = (
+    ("lifts", "Lifts to appointments", ServiceArea.HEALTH),
+    ("befriending", "Befriending", ServiceArea.SOCIAL_CARE),
+    ("shopping", "Shopping", ServiceArea.SOCIAL_CARE),
+)
 
 
 class SimClock:
@@ -24,7 +69,7 @@ class SimClock:
         self.rng = rng
 
     def __call__(self) -> int:
-        self.now_us += self.rng.randint(1, 60) * 1_000_000
+        self.now_us += self.rng.randint(1, 120) * 1_000_000
         return self.now_us
 
     @property
@@ -36,100 +81,88 @@ def demo_clock(seed: int = 7) -> SimClock:
     return SimClock(datetime.now(UTC) - timedelta(days=120), random.Random(seed))
 
 
-async def _open_accounts(store: LedgerStore) -> None:
-    for ledger in (CREDITS, P2P):
-        await store.create_ledger(ledger, idempotency_key=f"demo:ledger:{ledger}")
-    opening = [
-        (CREDITS, "scheme:issuance", "issuance", None),
-        (CREDITS, "scheme:expired", "expired", None),
-        *((CREDITS, p, "partner", 0) for p in PARTNERS),
-        *((CREDITS, m, "member", 0) for m in TENANTS),
-        *((P2P, m, "member", -600) for m in ELDERS),  # up to 10 hours in debt to the bank
-    ]
-    await asyncio.gather(
-        *(
-            store.open_account(lg, code, kind=kind, floor=floor, idempotency_key=f"demo:{code}")
-            for lg, code, kind, floor in opening
+async def _set_up(bank: TimeBank) -> None:
+    taff = Scheme(CREDITS, "Taff Housing (demo)", ClaimRules(SchemeModel.TIME_CREDITS))
+    m2m = Scheme(P2P, "Member to Member (demo)", ClaimRules(SchemeModel.PERSON_TO_PERSON), -600)
+    for scheme, people, label in ((taff, TENANTS, "Tenant"), (m2m, ELDERS, "Member")):
+        await bank.create_scheme(scheme)
+        await bank.add_member(Member(scheme.id, "C1", "Coordinator", frozenset({Role.COORDINATOR})))
+        await asyncio.gather(
+            *(bank.add_member(Member(scheme.id, p, f"{label} {p[1:]}")) for p in people)
         )
-    )
+    for code, title, form, sub, contribution, area, mode, relation in TAFF_ACTIVITIES:
+        activity = Activity(code, title, form, sub, contribution, area, mode,
+                            Voluntariness.VOLUNTARY, relation, False, code)  # fmt: skip
+        await bank.add_activity(CREDITS, activity, by="C1")
+    for code, title, area in M2M_ACTIVITIES:
+        activity = Activity(code, title, F.CO_DELIVERY, S.MUTUAL_AID, Contribution.TIME_AND_EFFORT,
+                            area, Mode.INDIVIDUAL, Voluntariness.VOLUNTARY,
+                            RelationToPaidWork.NEW, True, code)  # fmt: skip
+        await bank.add_activity(P2P, activity, by="C1")
+    for partner in PARTNERS:
+        await bank.ledger.open_account(CREDITS, partner, kind="partner", floor=0,
+                                       idempotency_key=f"demo:{partner}")  # fmt: skip
 
 
-async def _step(store: LedgerStore, clock: SimClock, rng: random.Random, key: str) -> int:
-    """One thing that happens in a scheme; returns how many entries it wrote."""
+async def _step(bank: TimeBank, clock: SimClock, rng: random.Random, key: str) -> None:
+    """One thing that happens in a scheme."""
+    today = clock.now.date()
     roll = rng.random()
-    if roll < 0.45:  # a tenant's confirmed hours become credits
-        minutes = rng.choice([30, 60, 90, 120, 180])
-        activity = rng.choice(["residents-garden", "newsletter", "tenant-panel"])
-        await store.transfer(
-            CREDITS,
-            [("scheme:issuance", -minutes), (rng.choice(TENANTS), minutes)],
-            meta={"activity": activity},
-            idempotency_key=key,
-        )
-        return 1
-    if roll < 0.75:  # an older member helps another, hour for hour
+    if roll < 0.5:  # a tenant's hours, confirmed by the coordinator (a few rejected, reversed)
+        tenant = rng.choice(TENANTS)
+        draft = ClaimDraft(tenant, tenant, rng.choice(TAFF_ACTIVITIES)[0], today,
+                           rng.choice([30, 60, 90, 120, 180]))  # fmt: skip
+        claim = await bank.log_claim(CREDITS, draft, today=today, idempotency_key=key)
+        fate = rng.random()
+        if fate < 0.05:
+            await bank.reject_claim(CREDITS, claim.id, by="C1", reason="not on the rota that day")
+            return
+        await bank.confirm_claim(CREDITS, claim.id, by="C1")
+        if fate > 0.97:
+            await bank.reverse_claim(CREDITS, claim.id, by="C1", reason="logged twice")
+    elif roll < 0.8:  # an older member helps another, and the one helped confirms
         giver, receiver = rng.sample(ELDERS, 2)
-        minutes = rng.choice([30, 60, 120])
-        await store.transfer(
-            P2P,
-            [(receiver, -minutes), (giver, minutes)],
-            meta={"activity": rng.choice(["lift", "shopping", "phone-call"])},
-            idempotency_key=key,
-        )
-        return 1
-    if roll < 0.95:  # a voucher at a partner venue: reserve, then settle, void or let expire
-        res = await store.reserve(
-            CREDITS,
-            debit=rng.choice(TENANTS),
-            target=rng.choice(PARTNERS),
-            amount=60,
-            expires_at=clock.now + timedelta(hours=6),
-            idempotency_key=key,
-        )
+        draft = ClaimDraft(giver, giver, rng.choice(M2M_ACTIVITIES)[0], today,
+                           rng.choice([30, 60, 120]), receiver)  # fmt: skip
+        claim = await bank.log_claim(P2P, draft, today=today, idempotency_key=key)
+        await bank.confirm_claim(P2P, claim.id, by=receiver)
+    else:  # a voucher at a partner venue: reserve, then settle, void or let it expire
+        res = await bank.ledger.reserve(
+            CREDITS, debit=f"member:{rng.choice(TENANTS)}", target=rng.choice(PARTNERS),
+            amount=60, expires_at=clock.now + timedelta(hours=6), idempotency_key=key,
+        )  # fmt: skip
         fate = rng.random()
         if fate < 0.75:
-            await store.post(CREDITS, res.seq, idempotency_key=f"{key}:settle")
-            return 2
-        if fate < 0.9:
-            await store.void(CREDITS, res.seq, idempotency_key=f"{key}:void")
-            return 2
-        return 1
-    # a coordinator's mistake, corrected by a reversal that names it
-    mistake = await store.transfer(
-        CREDITS,
-        [("scheme:issuance", -60), (rng.choice(TENANTS), 60)],
-        meta={"activity": "residents-garden"},
-        idempotency_key=key,
-    )
-    await store.reverse(
-        CREDITS, mistake.seq, meta={"reason": "logged twice"}, idempotency_key=f"{key}:rev"
-    )
-    return 2
+            await bank.ledger.post(CREDITS, res.seq, idempotency_key=f"{key}:settle")
+        elif fate < 0.9:
+            await bank.ledger.void(CREDITS, res.seq, idempotency_key=f"{key}:void")
 
 
-async def _guarded(store: LedgerStore, clock: SimClock, seed: int, key: str) -> int:
-    try:
-        return await _step(store, clock, random.Random(seed), key)
-    except (FloorBreached, Conflict):
-        return 0  # a member without enough credit, as happens
+async def _guarded(bank: TimeBank, clock: SimClock, seed: int, key: str) -> None:
+    # not enough credit, a full day, a clash: as happens in real schemes
+    with contextlib.suppress(FloorBreached, Conflict, Forbidden, InvalidRequest):
+        await _step(bank, clock, random.Random(seed), key)
 
 
-async def build_demo(store: LedgerStore, clock: SimClock, entries: int = 3000) -> int:
-    """Fill two ledgers with about `entries` entries, with checkpoints and a key rotation."""
-    await _open_accounts(store)
-    made, step = 0, 0
-    while made < entries:
-        results = await asyncio.gather(
-            *(_guarded(store, clock, step + i, f"demo:{step + i}") for i in range(GROUP))
+async def build_demo(bank: TimeBank, clock: SimClock, entries: int = 3000) -> None:
+    """Fill both schemes with about `entries` ledger entries of history."""
+    await _set_up(bank)
+    ledger = bank.ledger
+    step = 0
+    while await _size(ledger) < entries:
+        await asyncio.gather(
+            *(_guarded(bank, clock, step + i, f"demo:{step + i}") for i in range(GROUP))
         )
         step += GROUP
-        made += sum(results)
-        for ledger in (CREDITS, P2P):
-            made += len(await store.expire_due(ledger, now=clock.now))
-            if step % (GROUP * 8) == 0:
-                await store.checkpoint(ledger, idempotency_key=f"demo:cp:{step}:{ledger}")
-        if step == GROUP * 24:
-            await store.rotate_key(CREDITS, idempotency_key="demo:rotate")
-    for ledger in (CREDITS, P2P):
-        await store.checkpoint(ledger, idempotency_key=f"demo:final:{ledger}")
-    return made
+        for lg in (CREDITS, P2P):
+            await ledger.expire_due(lg, now=clock.now)
+            if step % (GROUP * 16) == 0:
+                await ledger.checkpoint(lg, idempotency_key=f"demo:cp:{step}:{lg}")
+        if step == GROUP * 40:
+            await ledger.rotate_key(CREDITS, idempotency_key="demo:rotate")
+    for lg in (CREDITS, P2P):
+        await ledger.checkpoint(lg, idempotency_key=f"demo:final:{lg}")
+
+
+async def _size(ledger: LedgerStore) -> int:
+    return sum([await ledger.size(lg) for lg in await ledger.ledgers()])

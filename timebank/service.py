@@ -56,9 +56,16 @@ def _refuse(problems: list[tuple[str, str]]) -> None:
 
 
 class TimeBank:
-    def __init__(self, ledger: LedgerStore, engine: AsyncEngine, clock: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        ledger: LedgerStore,
+        engine: AsyncEngine,
+        reader: AsyncEngine,
+        clock: Callable[[], int],
+    ) -> None:
         self.ledger = ledger
-        self._engine = engine
+        self._engine = engine  # writes: the write lock at BEGIN
+        self._read = reader  # reads: deferred transactions, never waiting on writers
         self._clock = clock
 
     @classmethod
@@ -68,17 +75,19 @@ class TimeBank:
         engine = ledger_storage.make_engine(url)
         async with engine.begin() as conn:
             await conn.run_sync(storage.metadata.create_all)
-        return cls(ledger, engine, clock or (lambda: time.time_ns() // 1000))
+        reader = ledger_storage.make_engine(url, deferred=True)
+        return cls(ledger, engine, reader, clock or (lambda: time.time_ns() // 1000))
 
     async def close(self) -> None:
         await self._engine.dispose()
+        await self._read.dispose()
 
     # ---- schemes, members, activities ------------------------------------------------------
 
     async def create_scheme(self, scheme: Scheme) -> Scheme:
         """Create a scheme and its ledger (with its issuance and expiry accounts). Idempotent."""
         _refuse(scheme_problems(scheme))
-        async with self._engine.connect() as conn:
+        async with self._read.connect() as conn:
             found = await conn.run_sync(storage.read_scheme, scheme.id)
         if found is not None:
             if found != scheme:
@@ -95,7 +104,7 @@ class TimeBank:
         return scheme
 
     async def scheme(self, scheme_id: str) -> Scheme:
-        async with self._engine.connect() as conn:
+        async with self._read.connect() as conn:
             found = await conn.run_sync(storage.read_scheme, scheme_id)
         if found is None:
             raise NotFound(f"no scheme {scheme_id!r}", field="scheme")
@@ -119,7 +128,7 @@ class TimeBank:
         return member
 
     async def _member(self, scheme_id: str, member_id: str) -> Member | None:
-        async with self._engine.connect() as conn:
+        async with self._read.connect() as conn:
             return await conn.run_sync(storage.read_member, scheme_id, member_id)
 
     async def member(self, scheme_id: str, member_id: str) -> Member:
@@ -162,7 +171,7 @@ class TimeBank:
         scheme = await self.scheme(scheme_id)
         digest = hashlib.sha256(json.dumps([repr(draft), note]).encode()).digest()
         claim_id = hashlib.sha256(f"{scheme_id}\0{idempotency_key}".encode()).hexdigest()[:24]
-        async with self._engine.connect() as conn:
+        async with self._read.connect() as conn:
             prior = await conn.run_sync(storage.read_claim, scheme_id, claim_id)
         if prior is not None:
             if prior[1] != digest:
@@ -196,7 +205,7 @@ class TimeBank:
         return claim
 
     async def claim(self, scheme_id: str, claim_id: str) -> Claim:
-        async with self._engine.connect() as conn:
+        async with self._read.connect() as conn:
             found = await conn.run_sync(storage.read_claim, scheme_id, claim_id)
         if found is None:
             raise NotFound(f"no claim {claim_id!r} in scheme {scheme_id!r}", field="claim")
