@@ -7,6 +7,7 @@ between the ledger write and the claim update finds the same entry and finishes 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -31,6 +32,7 @@ from .claims import (
     confirmer_problem,
     is_duplicate,
 )
+from .policies import expiring_minutes
 from .schemes import (
     EXPIRED_ACCOUNT,
     ISSUANCE_ACCOUNT,
@@ -41,6 +43,8 @@ from .schemes import (
     member_problems,
     scheme_problems,
 )
+
+AUTO = "auto"  # who confirms a claim that was accepted automatically
 
 
 class Forbidden(LedgerError):
@@ -224,6 +228,26 @@ class TimeBank:
         why = confirmer_problem(scheme.rules, claim.member, claim.receiver, by, coordinator)
         if why:
             raise Forbidden(why, field="by")
+        return await self._confirm(scheme, claim, by)
+
+    async def auto_accept_due(self, scheme_id: str, *, now_us: int) -> list[Claim]:
+        """Person-to-person: accept claims the member helped left unanswered for the scheme's
+        `auto_accept_hours` (a scheduled job). Recorded as confirmed by "auto"."""
+        scheme = await self.scheme(scheme_id)
+        if scheme.auto_accept_hours is None:
+            return []
+        before = now_us - scheme.auto_accept_hours * 3_600_000_000
+        async with self._read.connect() as conn:
+            due = await conn.run_sync(storage.pending_claims_before, scheme_id, before)
+        done = []
+        for claim_id in due:
+            claim = await self.claim(scheme_id, claim_id)
+            with contextlib.suppress(FloorBreached, Conflict, NotFound):
+                done.append(await self._confirm(scheme, claim, AUTO))
+        return done
+
+    async def _confirm(self, scheme: Scheme, claim: Claim, by: str) -> Claim:
+        scheme_id = scheme.id
         postings = claim_postings(
             scheme.rules, member_account(claim.member), claim.minutes, ISSUANCE_ACCOUNT,
             member_account(claim.receiver) if claim.receiver else None,
@@ -285,6 +309,35 @@ class TimeBank:
         async with self._engine.begin() as conn:
             await conn.run_sync(storage.update_claim, done)
         return done
+
+    async def expire_credits(self, scheme_id: str, *, today: date) -> dict[str, int]:
+        """Move credit older than the scheme's expiry period to its expiry account, oldest credit
+        spent first (a scheduled job; once a day at most, by its idempotency key)."""
+        scheme = await self.scheme(scheme_id)
+        months = scheme.credit_expiry_months
+        if months is None:
+            return {}
+        async with self._read.connect() as conn:
+            ids = await conn.run_sync(storage.member_ids, scheme_id)
+        expired: dict[str, int] = {}
+        for member_id in ids:
+            account = member_account(member_id)
+            movements: list[tuple[date, int]] = []
+            after = 0
+            while page := await self.ledger.history(
+                scheme_id, account, after_seq=after, limit=1000
+            ):
+                movements += [(e.time.date(), e.amount_for(account)) for e in page]
+                after = page[-1].seq
+            minutes = expiring_minutes(movements, today, months)
+            if minutes > 0:
+                await self.ledger.transfer(
+                    scheme_id, [(account, -minutes), (EXPIRED_ACCOUNT, minutes)],
+                    meta={"expiry": f"credits before {months} months"},
+                    idempotency_key=f"expiry:{member_id}:{today.isoformat()}",
+                )  # fmt: skip
+                expired[member_id] = minutes
+        return expired
 
     async def balance(self, scheme_id: str, member_id: str) -> int:
         """A member's balance in minutes (pending reservations already taken out)."""

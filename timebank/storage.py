@@ -219,3 +219,22 @@ def update_claim(conn: Connection, c: Claim) -> None:
             entry_seq=c.entry_seq, reversal_seq=c.reversal_seq, attempts=c.attempts,
         )
     )  # fmt: skip
+
+
+def pending_claims_before(conn: Connection, scheme_id: str, before_us: int) -> list[str]:
+    """Ids of the scheme's claims still pending that were logged before `before_us`."""
+    stmt = (
+        select(claims.c.id)
+        .where(
+            claims.c.scheme == scheme_id,
+            claims.c.status == ClaimStatus.PENDING.value,
+            claims.c.created_us < before_us,
+        )
+        .order_by(claims.c.created_us)
+    )
+    return list(conn.execute(stmt).scalars())
+
+
+def member_ids(conn: Connection, scheme_id: str) -> list[str]:
+    stmt = select(members.c.id).where(members.c.scheme == scheme_id).order_by(members.c.id)
+    return list(conn.execute(stmt).scalars())

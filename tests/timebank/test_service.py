@@ -176,3 +176,66 @@ async def test_a_person_to_person_member_stops_at_the_schemes_floor(bank: TimeBa
     await bank.confirm_claim(M2M.id, help_back.id, by="A")
     done = await bank.confirm_claim(M2M.id, claim.id, by="B")
     assert done.status is ClaimStatus.CONFIRMED and await bank.balance(M2M.id, "B") == -600
+
+
+async def test_an_unanswered_person_to_person_claim_is_accepted_after_the_schemes_delay(
+    tmp_path: Path, clock: Clock
+) -> None:
+    url = sqlite_url(str(tmp_path / "auto.db"))
+    ledger = await LedgerStore.open(url, KeyRing(tmp_path / "keys"), clock=clock)
+    tb = await TimeBank.open(url, ledger, clock)
+    try:
+        bank = Scheme("m2m", "M2M", ClaimRules(SchemeModel.PERSON_TO_PERSON), -600, None, 48)
+        await tb.create_scheme(bank)
+        await tb.add_member(Member("m2m", "C1", "Cath", frozenset({Role.COORDINATOR})))
+        for who in ("A", "B"):
+            await tb.add_member(Member("m2m", who, who))
+        await tb.add_activity("m2m", activity("lifts", CoSubform.MUTUAL_AID), by="C1")
+        draft = logged("A", activity="lifts", receiver="B", minutes=60)
+        claim = await tb.log_claim("m2m", draft, today=TODAY, idempotency_key="k")
+        clock.advance(47 * 3600)
+        assert await tb.auto_accept_due("m2m", now_us=clock()) == []
+        clock.advance(2 * 3600)
+        [done] = await tb.auto_accept_due("m2m", now_us=clock())
+        assert done.id == claim.id and done.decided_by == "auto"
+        assert await tb.balance("m2m", "A") == 60
+    finally:
+        await tb.close()
+        await ledger.close()
+
+
+async def test_credit_older_than_the_expiry_period_moves_to_the_expiry_account(
+    tmp_path: Path, clock: Clock
+) -> None:
+    url = sqlite_url(str(tmp_path / "expiry.db"))
+    ledger = await LedgerStore.open(url, KeyRing(tmp_path / "keys"), clock=clock)
+    tb = await TimeBank.open(url, ledger, clock)
+    try:
+        scheme = Scheme("taff", "Taff", ClaimRules(SchemeModel.TIME_CREDITS), 0, 6)
+        await tb.create_scheme(scheme)
+        await tb.add_member(Member("taff", "C1", "Cath", frozenset({Role.COORDINATOR})))
+        await tb.add_member(Member("taff", "A", "Ann"))
+        await tb.add_activity(
+            "taff", activity("residents-garden", CoSubform.CO_PERFORMING), by="C1"
+        )
+        first = await tb.log_claim("taff", logged(minutes=120), today=TODAY, idempotency_key="k1")
+        await tb.confirm_claim("taff", first.id, by="C1")
+        clock.advance(200 * 86400)  # about six and a half months later
+        later = clock_day(clock)
+        second = await tb.log_claim(
+            "taff", logged(minutes=60, day=later), today=later, idempotency_key="k2"
+        )
+        await tb.confirm_claim("taff", second.id, by="C1")
+        assert await tb.expire_credits("taff", today=later) == {"A": 120}
+        assert await tb.balance("taff", "A") == 60
+        assert await tb.expire_credits("taff", today=later) == {}  # nothing left to expire
+        assert (await ledger.account("taff", "scheme:expired")).balance == 120
+    finally:
+        await tb.close()
+        await ledger.close()
+
+
+def clock_day(clock: Clock) -> date:
+    from ledger import from_us
+
+    return from_us(clock()).date()
