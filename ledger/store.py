@@ -47,6 +47,7 @@ class LedgerStore:
         keyring: KeyRing,
         clock: Callable[[], int] | None = None,
     ) -> None:
+        self.url = url
         self._read = read_engine
         self.keyring = keyring
         self._writer = Writer(url, keyring, clock)

@@ -18,6 +18,7 @@ from ledger import (
     bundle_sources,
     export_bundle,
     storage,
+    to_us,
     verify_database,
     verify_sources,
 )
@@ -62,7 +63,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--ledger", action="append", help="only this ledger (repeatable)")
     p = sub.add_parser("checkpoint", help="sign a checkpoint of every ledger (a scheduled job)")
     _db_args(p, keys=True)
-    p = sub.add_parser("expire", help="release every reservation past its expiry (scheduled job)")
+    p = sub.add_parser(
+        "expire",
+        help="scheduled job: release reservations past their expiry, accept unanswered "
+        "person-to-person claims, expire old credit",
+    )
     _db_args(p, keys=True)
     p = sub.add_parser("rotate-key", help="start signing a ledger with a new key")
     _db_args(p, keys=True)
@@ -167,7 +172,27 @@ async def _with_store(args: argparse.Namespace, store: LedgerStore) -> int:
         for ledger in ledgers:
             done = await store.expire_due(ledger, now=now)
             print(f"{ledger}: {len(done)} reservations expired")
+        await _scheme_jobs(store, ledgers, now)
     return 0
+
+
+async def _scheme_jobs(store: LedgerStore, ledgers: list[str], now: datetime) -> None:
+    """The time bank's daily jobs for each ledger that is a scheme's."""
+    bank = await TimeBank.open(store.url, store)
+    try:
+        for ledger in ledgers:
+            try:
+                await bank.scheme(ledger)
+            except LedgerError:
+                continue  # a ledger with no scheme of the time bank's
+            accepted = await bank.auto_accept_due(ledger, now_us=to_us(now))
+            expired = await bank.expire_credits(ledger, today=now.date())
+            print(
+                f"{ledger}: {len(accepted)} claims accepted unanswered, "
+                f"{sum(expired.values())} minutes of old credit expired"
+            )
+    finally:
+        await bank.close()
 
 
 async def _demo(settings: Settings, entries: int) -> int:
