@@ -27,11 +27,13 @@ from .claims import (
     Claim,
     ClaimDraft,
     ClaimStatus,
+    LoggedClaim,
     claim_postings,
     claim_problems,
     confirmer_problem,
     is_duplicate,
 )
+from .imports import ImportRefused, LineProblem, parse_hours, parse_members
 from .policies import expiring_minutes
 from .schemes import (
     EXPIRED_ACCOUNT,
@@ -51,6 +53,10 @@ class Forbidden(LedgerError):
     """The person asking may not do this."""
 
     code = "forbidden"
+
+
+def _claim_id(scheme_id: str, idempotency_key: str) -> str:
+    return hashlib.sha256(f"{scheme_id}\0{idempotency_key}".encode()).hexdigest()[:24]
 
 
 def _refuse(problems: list[tuple[str, str]]) -> None:
@@ -174,7 +180,7 @@ class TimeBank:
         """Log hours as a pending claim. The same key and request returns the same claim."""
         scheme = await self.scheme(scheme_id)
         digest = hashlib.sha256(json.dumps([repr(draft), note]).encode()).digest()
-        claim_id = hashlib.sha256(f"{scheme_id}\0{idempotency_key}".encode()).hexdigest()[:24]
+        claim_id = _claim_id(scheme_id, idempotency_key)
         async with self._read.connect() as conn:
             prior = await conn.run_sync(storage.read_claim, scheme_id, claim_id)
         if prior is not None:
@@ -338,6 +344,68 @@ class TimeBank:
                 )  # fmt: skip
                 expired[member_id] = minutes
         return expired
+
+    async def import_members(self, scheme_id: str, text: str) -> int:
+        """Add the members of a CSV file, all checked first; returns how many were new."""
+        wanted = parse_members(scheme_id, text)
+        await self.scheme(scheme_id)
+        conflicts = []
+        for m in wanted:
+            found = await self._member(scheme_id, m.id)
+            if found is not None and found != m:
+                conflicts.append(LineProblem(0, "id", f"member {m.id} exists with other details"))
+        if conflicts:
+            raise ImportRefused(conflicts)
+        new = [m for m in wanted if await self._member(scheme_id, m.id) is None]
+        for m in new:
+            await self.add_member(m)
+        return len(new)
+
+    async def import_hours(self, scheme_id: str, text: str, *, by: str, today: date) -> list[Claim]:
+        """Historic hours from a CSV file, logged and confirmed by coordinator `by`.
+
+        Every line is checked against the scheme's rules (and against the file's own earlier
+        lines) before anything is written; a re-run of the same file writes nothing new.
+        """
+        await self._require_coordinator(scheme_id, by)
+        rows = parse_hours(text)
+        scheme = await self.scheme(scheme_id)
+        problems: list[LineProblem] = []
+        day_totals: dict[tuple[str, date], list[LoggedClaim]] = {}
+        for r in rows:
+            async with self._read.connect() as conn:
+                if await conn.run_sync(storage.read_claim, scheme_id, _claim_id(scheme_id, r.key)):
+                    continue  # imported before: a re-run replays it
+            for who, name in ((r.member, "member"), (r.receiver, "receiver")):
+                if who is not None and await self._member(scheme_id, who) is None:
+                    problems.append(LineProblem(r.line, name, f"no member {who!r}"))
+            async with self._read.connect() as conn:
+                act = await conn.run_sync(storage.read_activity, scheme_id, r.activity)
+                if (r.member, r.day) not in day_totals:
+                    day_totals[(r.member, r.day)] = await conn.run_sync(
+                        storage.claims_on_day, scheme_id, r.member, r.day
+                    )
+            if act is None:
+                problems.append(LineProblem(r.line, "activity", f"no activity {r.activity!r}"))
+            draft = ClaimDraft(r.member, by, r.activity, r.day, r.minutes, r.receiver, True)
+            same_day = day_totals[(r.member, r.day)]
+            problems += [
+                LineProblem(r.line, p.field, p.message)
+                for p in claim_problems(draft, scheme.rules, today, same_day)
+            ]
+            same_day.append(
+                LoggedClaim(r.member, r.activity, r.day, r.minutes, ClaimStatus.PENDING)
+            )
+        if problems:
+            raise ImportRefused(problems)
+        done = []
+        for r in rows:
+            draft = ClaimDraft(r.member, by, r.activity, r.day, r.minutes, r.receiver, True)
+            claim = await self.log_claim(
+                scheme_id, draft, today=today, idempotency_key=r.key, note=r.note
+            )
+            done.append(await self.confirm_claim(scheme_id, claim.id, by=by))
+        return done
 
     async def balance(self, scheme_id: str, member_id: str) -> int:
         """A member's balance in minutes (pending reservations already taken out)."""

@@ -1,0 +1,108 @@
+"""CSV imports: checked whole and reported by line, nothing half-written, idempotent on re-run."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from ledger import KeyRing, LedgerStore, verify_database
+from ledger.storage import sqlite_url
+from tests.conftest import Clock
+from timebank.activities import (
+    Activity,
+    CoForm,
+    Contribution,
+    CoSubform,
+    Mode,
+    RelationToPaidWork,
+    ServiceArea,
+    Voluntariness,
+)
+from timebank.claims import ClaimRules, SchemeModel
+from timebank.imports import ImportRefused, parse_hours, parse_members
+from timebank.schemes import Member, Role, Scheme
+from timebank.service import TimeBank
+
+TODAY = date(2026, 3, 1)
+MEMBERS = "id,display_name,roles,contact,card_number\nT1,Tenant One,,,C-001\nT2,Tenant Two,,,\n"
+HOURS = (
+    "member,activity,date,minutes,receiver,note\n"
+    "T1,residents-garden,2026-02-01,120,,weeding\n"
+    "T2,residents-garden,2026-02-01,60,,\n"
+    "T1,residents-garden,2026-02-01,120,,weeding\n"  # the same again: a second real session
+)
+
+
+@pytest.fixture
+async def bank(tmp_path: Path, clock: Clock) -> AsyncIterator[TimeBank]:
+    url = sqlite_url(str(tmp_path / "i.db"))
+    ledger = await LedgerStore.open(url, KeyRing(tmp_path / "keys"), clock=clock)
+    tb = await TimeBank.open(url, ledger, clock)
+    await tb.create_scheme(Scheme("taff", "Taff", ClaimRules(SchemeModel.TIME_CREDITS)))
+    await tb.add_member(Member("taff", "C1", "Cath", frozenset({Role.COORDINATOR})))
+    garden = Activity(
+        "residents-garden", "Garden", CoForm.CO_DELIVERY, CoSubform.CO_PERFORMING,
+        Contribution.TIME_AND_EFFORT, ServiceArea.ENVIRONMENT, Mode.COLLECTIVE,
+        Voluntariness.VOLUNTARY, RelationToPaidWork.SUPPLEMENTS, False, "gardener",
+    )  # fmt: skip
+    await tb.add_activity("taff", garden, by="C1")
+    try:
+        yield tb
+    finally:
+        await tb.close()
+        await ledger.close()
+        assert (await verify_database(sqlite_url(str(tmp_path / "i.db"), read_only=True))).ok
+
+
+def test_member_problems_are_reported_by_line_and_field() -> None:
+    text = "id,display_name,roles\nok,Fine,\nbad id,,\nok,Again,boss\n"
+    with pytest.raises(ImportRefused) as err:
+        parse_members("taff", text)
+    found = {(p.line, p.field) for p in err.value.problems}
+    assert found == {(3, "id"), (3, "display_name"), (4, "roles")}
+
+
+def test_a_missing_column_is_reported_against_the_header() -> None:
+    with pytest.raises(ImportRefused) as err:
+        parse_hours("member,activity,minutes\nT1,garden,60\n")
+    assert [(p.line, p.field) for p in err.value.problems] == [(1, "date")]
+
+
+def test_identical_rows_get_distinct_stable_keys() -> None:
+    rows = parse_hours(HOURS)
+    assert len({r.key for r in rows}) == 3
+    assert [r.key for r in parse_hours(HOURS)] == [r.key for r in rows]
+
+
+async def test_members_and_hours_import_and_a_rerun_writes_nothing(bank: TimeBank) -> None:
+    assert await bank.import_members("taff", MEMBERS) == 2
+    assert (await bank.member("taff", "T1")).card_number == "C-001"
+    done = await bank.import_hours("taff", HOURS, by="C1", today=TODAY)
+    assert len(done) == 3 and await bank.balance("taff", "T1") == 240
+    size = await bank.ledger.size("taff")
+    assert await bank.import_members("taff", MEMBERS) == 0
+    again = await bank.import_hours("taff", HOURS, by="C1", today=TODAY)
+    assert [c.id for c in again] == [c.id for c in done]
+    assert await bank.ledger.size("taff") == size and await bank.balance("taff", "T1") == 240
+
+
+async def test_one_bad_line_refuses_the_whole_file_and_writes_nothing(bank: TimeBank) -> None:
+    await bank.import_members("taff", MEMBERS)
+    text = HOURS + "T2,no-such-activity,2026-02-02,60,,\nT2,residents-garden,2099-01-01,60,,\n"
+    with pytest.raises(ImportRefused) as err:
+        await bank.import_hours("taff", text, by="C1", today=TODAY)
+    assert {(p.line, p.field) for p in err.value.problems} == {(5, "activity"), (6, "date")}
+    assert await bank.ledger.size("taff") == 0
+
+
+async def test_a_file_cannot_put_more_than_24_hours_on_one_day(bank: TimeBank) -> None:
+    await bank.import_members("taff", MEMBERS)
+    lines = "".join("T1,residents-garden,2026-02-03,600,,\n" for _ in range(3))
+    with pytest.raises(ImportRefused) as err:
+        await bank.import_hours(
+            "taff", "member,activity,date,minutes\n" + lines, by="C1", today=TODAY
+        )
+    assert [(p.line, p.field) for p in err.value.problems] == [(4, "minutes")]
