@@ -13,7 +13,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -34,7 +34,7 @@ from .claims import (
     is_duplicate,
 )
 from .imports import ImportRefused, LineProblem, parse_hours, parse_members
-from .policies import expiring_minutes
+from .policies import burnout_flags, expiring_minutes, week_start
 from .schemes import (
     EXPIRED_ACCOUNT,
     ISSUANCE_ACCOUNT,
@@ -406,6 +406,17 @@ class TimeBank:
             )
             done.append(await self.confirm_claim(scheme_id, claim.id, by=by))
         return done
+
+    async def burnout_flags(
+        self, scheme_id: str, *, by: str, today: date, hours_per_week: int = 20, weeks: int = 3
+    ) -> set[str]:
+        """Members who gave more than `hours_per_week` in each of the last `weeks` weeks: for
+        coordinators only, never shown publicly."""
+        await self._require_coordinator(scheme_id, by)
+        since = week_start(today) - timedelta(weeks=weeks - 1)
+        async with self._read.connect() as conn:
+            hours = await conn.run_sync(storage.confirmed_hours_since, scheme_id, since)
+        return burnout_flags(hours, today, hours_per_week * 60, weeks)
 
     async def balance(self, scheme_id: str, member_id: str) -> int:
         """A member's balance in minutes (pending reservations already taken out)."""

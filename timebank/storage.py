@@ -238,3 +238,16 @@ def pending_claims_before(conn: Connection, scheme_id: str, before_us: int) -> l
 def member_ids(conn: Connection, scheme_id: str) -> list[str]:
     stmt = select(members.c.id).where(members.c.scheme == scheme_id).order_by(members.c.id)
     return list(conn.execute(stmt).scalars())
+
+
+def confirmed_hours_since(
+    conn: Connection, scheme_id: str, since: date
+) -> list[tuple[str, date, int]]:
+    """(member, day, minutes) of the scheme's confirmed, unreversed claims from `since`."""
+    stmt = select(claims.c.member, claims.c.day, claims.c.minutes).where(
+        claims.c.scheme == scheme_id,
+        claims.c.status == ClaimStatus.CONFIRMED.value,
+        claims.c.reversal_seq.is_(None),
+        claims.c.day >= since.isoformat(),
+    )
+    return [(r.member, date.fromisoformat(r.day), r.minutes) for r in conn.execute(stmt)]

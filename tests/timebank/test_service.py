@@ -239,3 +239,20 @@ def clock_day(clock: Clock) -> date:
     from ledger import from_us
 
     return from_us(clock()).date()
+
+
+async def test_coordinators_see_who_has_given_too_many_hours_week_after_week(
+    bank: TimeBank,
+) -> None:
+    day = TODAY
+    for week in range(3):
+        for d in range(3):
+            when = day - timedelta(weeks=week, days=d)
+            draft = logged("A", minutes=480, day=when)
+            claim = await bank.log_claim(TAFF.id, draft, today=TODAY, idempotency_key=f"{week}{d}")
+            await bank.confirm_claim(TAFF.id, claim.id, by="C1")
+    claim = await bank.log_claim(TAFF.id, logged("B"), today=TODAY, idempotency_key="b")
+    await bank.confirm_claim(TAFF.id, claim.id, by="C1")
+    assert await bank.burnout_flags(TAFF.id, by="C1", today=TODAY, hours_per_week=20) == {"A"}
+    with pytest.raises(Forbidden):
+        await bank.burnout_flags(TAFF.id, by="B", today=TODAY)
