@@ -179,7 +179,9 @@ class TimeBank:
     ) -> Claim:
         """Log hours as a pending claim. The same key and request returns the same claim."""
         scheme = await self.scheme(scheme_id)
-        digest = hashlib.sha256(json.dumps([repr(draft), note]).encode()).digest()
+        content = [draft.member, draft.logged_by, draft.activity, draft.day.isoformat(),
+                   draft.minutes, draft.receiver, draft.logged_by_coordinator, note]  # fmt: skip
+        digest = hashlib.sha256(json.dumps(content).encode()).digest()
         claim_id = _claim_id(scheme_id, idempotency_key)
         async with self._read.connect() as conn:
             prior = await conn.run_sync(storage.read_claim, scheme_id, claim_id)
@@ -272,15 +274,15 @@ class TimeBank:
                 idempotency_key=f"claim:{claim.id}:{claim.attempts}",
             )  # fmt: skip
         except (FloorBreached, Conflict, NotFound):
-            async with self._engine.begin() as conn:
-                await conn.run_sync(
-                    storage.update_claim, replace(claim, attempts=claim.attempts + 1)
-                )
+            await self._save(replace(claim, attempts=claim.attempts + 1))
             raise
         done = replace(claim, status=ClaimStatus.CONFIRMED, decided_by=by, entry_seq=entry.seq)
-        async with self._engine.begin() as conn:
-            await conn.run_sync(storage.update_claim, done)
+        await self._save(done)
         return done
+
+    async def _save(self, claim: Claim) -> None:
+        async with self._engine.begin() as conn:
+            await conn.run_sync(storage.update_claim, claim)
 
     async def reject_claim(self, scheme_id: str, claim_id: str, *, by: str, reason: str) -> Claim:
         if not reason.strip():
@@ -292,8 +294,7 @@ class TimeBank:
             raise Forbidden("nobody decides on their own hours", field="by")
         await self._require_coordinator(scheme_id, by)
         done = replace(claim, status=ClaimStatus.REJECTED, decided_by=by, reason=reason)
-        async with self._engine.begin() as conn:
-            await conn.run_sync(storage.update_claim, done)
+        await self._save(done)
         return done
 
     async def reverse_claim(self, scheme_id: str, claim_id: str, *, by: str, reason: str) -> Claim:
@@ -312,8 +313,7 @@ class TimeBank:
             idempotency_key=f"claim:{claim.id}:reverse",
         )  # fmt: skip
         done = replace(claim, reversal_seq=entry.seq, reason=reason)
-        async with self._engine.begin() as conn:
-            await conn.run_sync(storage.update_claim, done)
+        await self._save(done)
         return done
 
     async def expire_credits(self, scheme_id: str, *, today: date) -> dict[str, int]:
@@ -349,14 +349,15 @@ class TimeBank:
         """Add the members of a CSV file, all checked first; returns how many were new."""
         wanted = parse_members(scheme_id, text)
         await self.scheme(scheme_id)
-        conflicts = []
+        conflicts, new = [], []
         for m in wanted:
             found = await self._member(scheme_id, m.id)
-            if found is not None and found != m:
+            if found is None:
+                new.append(m)
+            elif found != m:
                 conflicts.append(LineProblem(0, "id", f"member {m.id} exists with other details"))
         if conflicts:
             raise ImportRefused(conflicts)
-        new = [m for m in wanted if await self._member(scheme_id, m.id) is None]
         for m in new:
             await self.add_member(m)
         return len(new)
