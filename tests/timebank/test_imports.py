@@ -8,19 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ledger import KeyRing, LedgerStore, verify_database
-from ledger.storage import sqlite_url
 from tests.conftest import Clock
-from timebank.activities import (
-    Activity,
-    CoForm,
-    Contribution,
-    CoSubform,
-    Mode,
-    RelationToPaidWork,
-    ServiceArea,
-    Voluntariness,
-)
+from tests.timebank.helpers import activity, open_bank
 from timebank.claims import ClaimRules, SchemeModel
 from timebank.imports import ImportRefused, parse_hours, parse_members
 from timebank.schemes import Member, Role, Scheme
@@ -38,23 +27,11 @@ HOURS = (
 
 @pytest.fixture
 async def bank(tmp_path: Path, clock: Clock) -> AsyncIterator[TimeBank]:
-    url = sqlite_url(str(tmp_path / "i.db"))
-    ledger = await LedgerStore.open(url, KeyRing(tmp_path / "keys"), clock=clock)
-    tb = await TimeBank.open(url, ledger, clock)
-    await tb.create_scheme(Scheme("taff", "Taff", ClaimRules(SchemeModel.TIME_CREDITS)))
-    await tb.add_member(Member("taff", "C1", "Cath", frozenset({Role.COORDINATOR})))
-    garden = Activity(
-        "residents-garden", "Garden", CoForm.CO_DELIVERY, CoSubform.CO_PERFORMING,
-        Contribution.TIME_AND_EFFORT, ServiceArea.ENVIRONMENT, Mode.COLLECTIVE,
-        Voluntariness.VOLUNTARY, RelationToPaidWork.SUPPLEMENTS, False, "gardener",
-    )  # fmt: skip
-    await tb.add_activity("taff", garden, by="C1")
-    try:
+    async with open_bank(tmp_path / "i.db", clock) as tb:
+        await tb.create_scheme(Scheme("taff", "Taff", ClaimRules(SchemeModel.TIME_CREDITS)))
+        await tb.add_member(Member("taff", "C1", "Cath", frozenset({Role.COORDINATOR})))
+        await tb.add_activity("taff", activity("residents-garden"), by="C1")
         yield tb
-    finally:
-        await tb.close()
-        await ledger.close()
-        assert (await verify_database(sqlite_url(str(tmp_path / "i.db"), read_only=True))).ok
 
 
 def test_member_problems_are_reported_by_line_and_field() -> None:

@@ -8,27 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from ledger import (
-    Conflict,
-    FloorBreached,
-    InvalidRequest,
-    KeyRing,
-    LedgerStore,
-    NotFound,
-    verify_database,
-)
-from ledger.storage import sqlite_url
+from ledger import Conflict, FloorBreached, InvalidRequest, NotFound
 from tests.conftest import Clock
-from timebank.activities import (
-    Activity,
-    CoForm,
-    Contribution,
-    CoSubform,
-    Mode,
-    RelationToPaidWork,
-    ServiceArea,
-    Voluntariness,
-)
+from tests.timebank.helpers import activity, open_bank
+from timebank.activities import CoSubform
 from timebank.claims import ClaimDraft, ClaimRules, ClaimStatus, SchemeModel
 from timebank.schemes import Member, Role, Scheme
 from timebank.service import Forbidden, TimeBank
@@ -38,33 +21,17 @@ TAFF = Scheme("taff-housing", "Taff Housing", ClaimRules(SchemeModel.TIME_CREDIT
 M2M = Scheme("member-to-member", "Member to Member", ClaimRules(SchemeModel.PERSON_TO_PERSON), -600)
 
 
-def activity(code: str, subform: CoSubform) -> Activity:
-    return Activity(
-        code, code.replace("-", " ").title(), CoForm.CO_DELIVERY, subform,
-        Contribution.TIME_AND_EFFORT, ServiceArea.HOUSING, Mode.INDIVIDUAL,
-        Voluntariness.VOLUNTARY, RelationToPaidWork.SUPPLEMENTS, False, "gardener",
-    )  # fmt: skip
-
-
 @pytest.fixture
 async def bank(tmp_path: Path, clock: Clock) -> AsyncIterator[TimeBank]:
-    url = sqlite_url(str(tmp_path / "tb.db"))
-    ledger = await LedgerStore.open(url, KeyRing(tmp_path / "keys"), clock=clock)
-    tb = await TimeBank.open(url, ledger, clock)
-    for scheme in (TAFF, M2M):
-        await tb.create_scheme(scheme)
-        await tb.add_member(Member(scheme.id, "C1", "Cath", frozenset({Role.COORDINATOR})))
-        for who in ("A", "B"):
-            await tb.add_member(Member(scheme.id, who, f"Member {who}"))
-    await tb.add_activity(TAFF.id, activity("residents-garden", CoSubform.CO_PERFORMING), by="C1")
-    await tb.add_activity(M2M.id, activity("lifts", CoSubform.MUTUAL_AID), by="C1")
-    try:
+    async with open_bank(tmp_path / "tb.db", clock) as tb:
+        for scheme in (TAFF, M2M):
+            await tb.create_scheme(scheme)
+            await tb.add_member(Member(scheme.id, "C1", "Cath", frozenset({Role.COORDINATOR})))
+            for who in ("A", "B"):
+                await tb.add_member(Member(scheme.id, who, f"Member {who}"))
+        await tb.add_activity(TAFF.id, activity("residents-garden"), by="C1")
+        await tb.add_activity(M2M.id, activity("lifts", CoSubform.MUTUAL_AID), by="C1")
         yield tb
-    finally:
-        await tb.close()
-        await ledger.close()
-        report = await verify_database(sqlite_url(str(tmp_path / "tb.db"), read_only=True))
-        assert report.ok, report.summary()
 
 
 def logged(member: str = "A", **changes: object) -> ClaimDraft:
@@ -181,10 +148,7 @@ async def test_a_person_to_person_member_stops_at_the_schemes_floor(bank: TimeBa
 async def test_an_unanswered_person_to_person_claim_is_accepted_after_the_schemes_delay(
     tmp_path: Path, clock: Clock
 ) -> None:
-    url = sqlite_url(str(tmp_path / "auto.db"))
-    ledger = await LedgerStore.open(url, KeyRing(tmp_path / "keys"), clock=clock)
-    tb = await TimeBank.open(url, ledger, clock)
-    try:
+    async with open_bank(tmp_path / "auto.db", clock) as tb:
         bank = Scheme("m2m", "M2M", ClaimRules(SchemeModel.PERSON_TO_PERSON), -600, None, 48)
         await tb.create_scheme(bank)
         await tb.add_member(Member("m2m", "C1", "Cath", frozenset({Role.COORDINATOR})))
@@ -199,25 +163,17 @@ async def test_an_unanswered_person_to_person_claim_is_accepted_after_the_scheme
         [done] = await tb.auto_accept_due("m2m", now_us=clock())
         assert done.id == claim.id and done.decided_by == "auto"
         assert await tb.balance("m2m", "A") == 60
-    finally:
-        await tb.close()
-        await ledger.close()
 
 
 async def test_credit_older_than_the_expiry_period_moves_to_the_expiry_account(
     tmp_path: Path, clock: Clock
 ) -> None:
-    url = sqlite_url(str(tmp_path / "expiry.db"))
-    ledger = await LedgerStore.open(url, KeyRing(tmp_path / "keys"), clock=clock)
-    tb = await TimeBank.open(url, ledger, clock)
-    try:
+    async with open_bank(tmp_path / "expiry.db", clock) as tb:
         scheme = Scheme("taff", "Taff", ClaimRules(SchemeModel.TIME_CREDITS), 0, 6)
         await tb.create_scheme(scheme)
         await tb.add_member(Member("taff", "C1", "Cath", frozenset({Role.COORDINATOR})))
         await tb.add_member(Member("taff", "A", "Ann"))
-        await tb.add_activity(
-            "taff", activity("residents-garden", CoSubform.CO_PERFORMING), by="C1"
-        )
+        await tb.add_activity("taff", activity("residents-garden"), by="C1")
         first = await tb.log_claim("taff", logged(minutes=120), today=TODAY, idempotency_key="k1")
         await tb.confirm_claim("taff", first.id, by="C1")
         clock.advance(200 * 86400)  # about six and a half months later
@@ -229,10 +185,7 @@ async def test_credit_older_than_the_expiry_period_moves_to_the_expiry_account(
         assert await tb.expire_credits("taff", today=later) == {"A": 120}
         assert await tb.balance("taff", "A") == 60
         assert await tb.expire_credits("taff", today=later) == {}  # nothing left to expire
-        assert (await ledger.account("taff", "scheme:expired")).balance == 120
-    finally:
-        await tb.close()
-        await ledger.close()
+        assert (await tb.ledger.account("taff", "scheme:expired")).balance == 120
 
 
 def clock_day(clock: Clock) -> date:

@@ -1,0 +1,45 @@
+"""Shared by the time bank's tests: a time bank on a real SQLite file, and an activity."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from ledger import KeyRing, LedgerStore, verify_database
+from ledger.storage import sqlite_url
+from tests.conftest import Clock
+from timebank.activities import (
+    Activity,
+    CoForm,
+    Contribution,
+    CoSubform,
+    Mode,
+    RelationToPaidWork,
+    ServiceArea,
+    Voluntariness,
+)
+from timebank.service import TimeBank
+
+
+@asynccontextmanager
+async def open_bank(path: Path, clock: Clock) -> AsyncIterator[TimeBank]:
+    """A time bank on the SQLite file `path`; on leaving, the ledger must verify."""
+    url = sqlite_url(str(path))
+    ledger = await LedgerStore.open(url, KeyRing(path.with_suffix(".keys")), clock=clock)
+    bank = await TimeBank.open(url, ledger, clock)
+    try:
+        yield bank
+    finally:
+        await bank.close()
+        await ledger.close()
+    report = await verify_database(sqlite_url(str(path), read_only=True))
+    assert report.ok, report.summary()
+
+
+def activity(code: str, subform: CoSubform = CoSubform.CO_PERFORMING) -> Activity:
+    return Activity(
+        code, code.replace("-", " ").title(), CoForm.CO_DELIVERY, subform,
+        Contribution.TIME_AND_EFFORT, ServiceArea.HOUSING, Mode.INDIVIDUAL,
+        Voluntariness.VOLUNTARY, RelationToPaidWork.SUPPLEMENTS, False, "gardener",
+    )  # fmt: skip
