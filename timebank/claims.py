@@ -177,3 +177,4 @@ class Claim:
     entry_seq: int | None = None
     reversal_seq: int | None = None
     attempts: int = 0  # confirmations the ledger refused (e.g. the receiver's floor)
+    note_salt: bytes = b""  # the note's hash on the ledger is salted; erasure drops the salt

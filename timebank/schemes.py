@@ -44,10 +44,36 @@ class Member:
     contact: str = ""
     card_number: str = ""  # printed card, for members without a phone
     attributes: dict[str, str] = field(default_factory=dict)  # consented monitoring answers
+    erased: bool = False  # right to erasure exercised: details blanked, id kept as a pseudonym
 
     @property
     def account(self) -> str:
         return member_account(self.id)
+
+
+# Equality-monitoring questions (all optional) and the answers each allows (None: short text).
+MONITORING: dict[str, frozenset[str] | None] = {
+    "age_band": frozenset(
+        {
+            "under-18",
+            "18-24",
+            "25-34",
+            "35-44",
+            "45-54",
+            "55-64",
+            "65-74",
+            "75-plus",
+            "prefer-not-to-say",
+        }
+    ),
+    "area_code": None,  # e.g. a postcode district or LSOA code
+    "gender": None,
+    "disability": frozenset({"yes", "no", "prefer-not-to-say"}),
+    "ethnicity": None,
+    "deprivation_decile": frozenset(str(n) for n in range(1, 11)),
+    "participant_role": frozenset({"tenant", "patient", "carer", "volunteer", "community-group"}),
+}
+CONSENT = "consent"  # attributes["consent"] == "yes": the member agreed to the answers kept
 
 
 def member_account(member_id: str) -> str:
@@ -79,4 +105,26 @@ def member_problems(m: Member) -> list[tuple[str, str]]:
         out.append(("display_name", "a name of 1 to 120 characters"))
     if not m.roles:
         out.append(("roles", "at least one role"))
+    if len(m.contact) > 200 or len(m.card_number) > 40:
+        out.append(("contact" if len(m.contact) > 200 else "card_number", "too long"))
+    out += monitoring_problems(m.attributes)
+    return out
+
+
+def monitoring_problems(answers: dict[str, str]) -> list[tuple[str, str]]:
+    """Equality-monitoring answers: known questions, allowed answers, and the member's consent."""
+    out: list[tuple[str, str]] = []
+    for question, answer in answers.items():
+        if question == CONSENT:
+            continue
+        allowed = MONITORING.get(question, frozenset())
+        where = f"attributes.{question}"
+        if question not in MONITORING:
+            out.append((where, "not an equality-monitoring question"))
+        elif allowed is None and not 0 < len(answer) <= 60:
+            out.append((where, "an answer of 1 to 60 characters"))
+        elif allowed is not None and answer not in allowed:
+            out.append((where, f"one of {', '.join(sorted(allowed))}"))
+    if set(answers) - {CONSENT} and answers.get(CONSENT) != "yes":
+        out.append(("attributes.consent", "monitoring answers are kept only with consent: yes"))
     return out

@@ -10,14 +10,25 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, timedelta
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ledger import Conflict, FloorBreached, InvalidRequest, LedgerStore, NotFound
+from ledger import (
+    Conflict,
+    Entry,
+    FloorBreached,
+    InvalidRequest,
+    LedgerStore,
+    NotFound,
+    Receipt,
+    from_us,
+)
 from ledger import storage as ledger_storage
 from ledger.errors import LedgerError
 
@@ -33,7 +44,16 @@ from .claims import (
     confirmer_problem,
     is_duplicate,
 )
-from .imports import ImportRefused, LineProblem, parse_hours, parse_members
+from .imports import (
+    ImportRefused,
+    LineProblem,
+    hours_csv,
+    parse_hours,
+    parse_members,
+    parse_timeoverflow_members,
+    parse_timeoverflow_transfers,
+    source_lines,
+)
 from .policies import burnout_flags, expiring_minutes, week_start
 from .schemes import (
     EXPIRED_ACCOUNT,
@@ -77,6 +97,8 @@ class TimeBank:
         self._engine = engine  # writes: the write lock at BEGIN
         self._read = reader  # reads: deferred transactions, never waiting on writers
         self._clock = clock
+        # more personal data to erase with a member (e.g. their offers): sync (conn, scheme, id)
+        self.erasure_hooks: list[Callable[[Connection, str, str], None]] = []
 
     @classmethod
     async def open(
@@ -87,6 +109,14 @@ class TimeBank:
             await conn.run_sync(storage.metadata.create_all)
         reader = ledger_storage.make_engine(url, deferred=True)
         return cls(ledger, engine, reader, clock or (lambda: time.time_ns() // 1000))
+
+    def clock(self) -> int:
+        """Now, in µs since the epoch, by the time bank's clock."""
+        return self._clock()
+
+    def today(self) -> date:
+        """Today by the time bank's clock (UTC)."""
+        return from_us(self._clock()).date()
 
     async def close(self) -> None:
         await self._engine.dispose()
@@ -112,6 +142,10 @@ class TimeBank:
         async with self._engine.begin() as conn:
             await conn.run_sync(storage.insert_scheme, scheme)
         return scheme
+
+    async def schemes(self) -> list[Scheme]:
+        async with self._read.connect() as conn:
+            return await conn.run_sync(storage.list_schemes)
 
     async def scheme(self, scheme_id: str) -> Scheme:
         async with self._read.connect() as conn:
@@ -212,6 +246,7 @@ class TimeBank:
                 scheme_id, claim_id, draft.member, draft.logged_by, draft.logged_by != draft.member,
                 draft.activity, draft.day, draft.minutes, draft.receiver, note,
                 ClaimStatus.PENDING, is_duplicate(draft, same_day),
+                note_salt=secrets.token_bytes(16) if note else b"",
             )  # fmt: skip
             await conn.run_sync(storage.insert_claim, claim, digest, self._clock())
         return claim
@@ -263,8 +298,9 @@ class TimeBank:
         meta = {"claim": claim.id, "activity": claim.activity, "day": claim.day.isoformat()}
         if claim.on_behalf:
             meta["logged-by"] = claim.logged_by  # a coordinator acting for a member
-        if claim.note:
-            meta["note-sha256"] = hashlib.sha256(claim.note.encode()).hexdigest()
+        if claim.note:  # salted, so a guessed note can't be checked once the salt is erased
+            salted = claim.note_salt + claim.note.encode()
+            meta["note-sha256"] = hashlib.sha256(salted).hexdigest()
         # The key is stable across a crash (a retry finds the entry already written) but moves
         # on after a refusal, which the ledger remembers under its key: a claim refused for the
         # receiver's floor can be confirmed once they have the hours.
@@ -288,6 +324,8 @@ class TimeBank:
         if not reason.strip():
             raise InvalidRequest("say why the claim is rejected", field="reason")
         claim = await self.claim(scheme_id, claim_id)
+        if claim.status is ClaimStatus.REJECTED and claim.reason == reason:
+            return claim  # a retry
         if claim.status is not ClaimStatus.PENDING:
             raise Conflict(f"claim {claim_id} is {claim.status}", field="claim")
         if by == claim.member:
@@ -347,7 +385,24 @@ class TimeBank:
 
     async def import_members(self, scheme_id: str, text: str) -> int:
         """Add the members of a CSV file, all checked first; returns how many were new."""
-        wanted = parse_members(scheme_id, text)
+        return await self._add_members(scheme_id, parse_members(scheme_id, text))
+
+    async def import_timeoverflow_members(self, scheme_id: str, text: str) -> int:
+        """Add the members of TimeOverflow's "Users" export; returns how many were new."""
+        return await self._add_members(scheme_id, parse_timeoverflow_members(scheme_id, text))
+
+    async def import_timeoverflow_transfers(
+        self, scheme_id: str, text: str, *, activity: str, by: str, today: date
+    ) -> list[Claim]:
+        """Hours from TimeOverflow's "All transfers" export, booked to `activity`, confirmed by
+        coordinator `by`; problems are reported by the export's own line numbers."""
+        rows = parse_timeoverflow_transfers(text, activity=activity)
+        try:
+            return await self.import_hours(scheme_id, hours_csv(rows), by=by, today=today)
+        except ImportRefused as refused:
+            raise ImportRefused(source_lines(refused.problems, rows)) from None
+
+    async def _add_members(self, scheme_id: str, wanted: list[Member]) -> int:
         await self.scheme(scheme_id)
         conflicts, new = [], []
         for m in wanted:
@@ -422,3 +477,126 @@ class TimeBank:
     async def balance(self, scheme_id: str, member_id: str) -> int:
         """A member's balance in minutes (pending reservations already taken out)."""
         return (await self.ledger.account(scheme_id, member_account(member_id))).balance
+
+    # ---- lists, lookups, group sessions, receipts and erasure ---------------------------------
+
+    async def members(self, scheme_id: str, *, after: str = "", limit: int = 50) -> list[Member]:
+        async with self._read.connect() as conn:
+            return await conn.run_sync(storage.list_members, scheme_id, after, min(limit, 500))
+
+    async def member_by_card(self, scheme_id: str, card_number: str) -> Member:
+        """Find a member by their printed card number (members without a phone)."""
+        async with self._read.connect() as conn:
+            found = await conn.run_sync(storage.member_by_card, scheme_id, card_number)
+        if found is None or not card_number:
+            raise NotFound("no member holds that card", field="card_number")
+        return found
+
+    async def activities(self, scheme_id: str) -> list[Activity]:
+        async with self._read.connect() as conn:
+            return await conn.run_sync(storage.list_activities, scheme_id)
+
+    async def retire_activity(self, scheme_id: str, code: str, *, by: str) -> Activity:
+        """Stop new claims for an activity; it stays in the catalogue for history."""
+        await self._require_coordinator(scheme_id, by)
+        async with self._engine.begin() as conn:
+            found = await conn.run_sync(storage.read_activity, scheme_id, code)
+            if found is None:
+                raise NotFound(f"no activity {code!r}", field="code")
+            await conn.run_sync(storage.retire_activity, scheme_id, code)
+        return replace(found, retired=True)
+
+    async def claims(
+        self,
+        scheme_id: str,
+        *,
+        member: str | None = None,
+        status: ClaimStatus | None = None,
+        after: tuple[int, str] = (0, ""),
+        limit: int = 50,
+    ) -> list[tuple[int, Claim]]:
+        """Claims in the order logged, as (logged at µs, claim): the position is the cursor."""
+        async with self._read.connect() as conn:
+            return await conn.run_sync(
+                lambda c: storage.list_claims(
+                    c, scheme_id, member=member, status=status, after=after, limit=min(limit, 500)
+                )
+            )
+
+    async def log_group(
+        self,
+        scheme_id: str,
+        members: list[str],
+        activity: str,
+        day: date,
+        minutes: int,
+        *,
+        by: str,
+        today: date,
+        idempotency_key: str,
+        note: str = "",
+    ) -> list[Claim]:
+        """A coordinator logs one session for many members: one claim (and, confirmed by the
+        coordinator, one entry) each. Every member is checked before anything is written; the
+        coordinator's own claim, if they took part, waits for another coordinator."""
+        await self._require_coordinator(scheme_id, by)
+        if not 1 <= len(members) <= 200 or len(set(members)) != len(members):
+            raise InvalidRequest("1 to 200 different members", field="members")
+        scheme = await self.scheme(scheme_id)
+        async with self._read.connect() as conn:
+            for member_id in members:
+                if await conn.run_sync(storage.read_member, scheme_id, member_id) is None:
+                    raise NotFound(f"no member {member_id!r}", field="members")
+                draft = ClaimDraft(member_id, by, activity, day, minutes, None, True)
+                same_day = await conn.run_sync(storage.claims_on_day, scheme_id, member_id, day)
+                _refuse(
+                    [
+                        (p.field, p.message)
+                        for p in claim_problems(draft, scheme.rules, today, same_day)
+                    ]
+                )
+        done = []
+        for member_id in members:
+            draft = ClaimDraft(member_id, by, activity, day, minutes, None, True)
+            claim = await self.log_claim(
+                scheme_id, draft, today=today, idempotency_key=f"{idempotency_key}:{member_id}",
+                note=note,
+            )  # fmt: skip
+            if member_id != by:
+                claim = await self.confirm_claim(scheme_id, claim.id, by=by)
+            done.append(claim)
+        return done
+
+    async def history(
+        self, scheme_id: str, member_id: str, *, after_seq: int = 0, limit: int = 50
+    ) -> list[Entry]:
+        """The ledger entries that moved a member's hours, oldest first."""
+        await self.member(scheme_id, member_id)
+        return await self.ledger.history(
+            scheme_id, member_account(member_id), after_seq=after_seq, limit=limit
+        )
+
+    async def receipt(self, scheme_id: str, member_id: str, seq: int) -> Receipt:
+        """A receipt for one of a member's entries that verifies offline. When no checkpoint
+        covers the entry yet, one is made now (checkpoints are also made on a schedule)."""
+        await self.member(scheme_id, member_id)
+        entry = await self.ledger.entry(scheme_id, seq)
+        if entry.amount_for(member_account(member_id)) == 0:
+            raise NotFound(f"entry {seq} did not move this member's hours", field="seq")
+        size = await self.ledger.size(scheme_id)
+        checkpoints = await self.ledger.checkpoints(scheme_id)
+        if not checkpoints or checkpoints[-1].size < seq:
+            await self.ledger.checkpoint(scheme_id, idempotency_key=f"checkpoint:{size}")
+        return await self.ledger.receipt(scheme_id, seq)
+
+    async def erase_member(self, scheme_id: str, member_id: str, *, by: str) -> Member:
+        """Right to erasure: the member's name, contact, card, monitoring answers, claim notes
+        and offers go; their pseudonymous account and the ledger stay whole and verifiable."""
+        if by != member_id:
+            await self._require_coordinator(scheme_id, by)
+        await self.member(scheme_id, member_id)
+        async with self._engine.begin() as conn:
+            await conn.run_sync(storage.erase_member, scheme_id, member_id)
+            for hook in self.erasure_hooks:
+                await conn.run_sync(hook, scheme_id, member_id)
+        return await self.member(scheme_id, member_id)

@@ -1,0 +1,118 @@
+"""The ASGI application: routes, error handling, and the services opened for its lifetime."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from ledger import KeyRing, LedgerError, LedgerStore
+from timebank.service import TimeBank
+
+from . import claims, imports, ledger, members, schemes
+from .endpoints import Endpoint, Services
+from .openapi import docs_page, document
+from .problems import Problem, handle_http, problem_response
+from .tokens import TokenBook
+
+log = logging.getLogger("timebank.api")
+ENDPOINTS: list[Endpoint] = [
+    *schemes.ENDPOINTS,
+    *members.ENDPOINTS,
+    *claims.ENDPOINTS,
+    *ledger.ENDPOINTS,
+    *imports.ENDPOINTS,
+]
+
+
+@dataclass
+class Config:
+    url: str  # SQLAlchemy URL of the database
+    key_dir: Path
+    bootstrap_admin: str | None = None  # TIMEBANK_ADMIN_TOKEN: accepted as the deployment admin
+    schedule_seconds: float = 300.0  # checkpoints and auto-accepts; 0 turns the schedule off
+    clock: Callable[[], int] | None = None  # µs since the epoch; tests pass a simulated one
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class _Box:
+    """Holds the services between startup and shutdown; routes read it per request."""
+
+    services: Services
+
+
+def create_app(config: Config) -> Starlette:
+    box = _Box()
+    doc = document(ENDPOINTS, version("timebank"))
+    routes: list[BaseRoute] = [ep.route_in(box) for ep in ENDPOINTS]
+    routes += [
+        Route("/api/v1/openapi.json", lambda _r: Response(json.dumps(doc), 200,
+              media_type="application/json")),
+        Route("/api/v1/docs", lambda _r: HTMLResponse(docs_page(doc))),
+        Route("/api/v1/health", lambda _r: Response('{"status":"ok"}', 200,
+              media_type="application/json")),
+    ]  # fmt: skip
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        store = await LedgerStore.open(
+            config.url, KeyRing.from_env(config.key_dir), clock=config.clock
+        )
+        bank = await TimeBank.open(config.url, store, config.clock)
+        tokens = await TokenBook.open(config.url, bank.clock, config.bootstrap_admin)
+        box.services = Services(bank, tokens)
+        job = None
+        if config.schedule_seconds > 0:
+            job = asyncio.create_task(_schedule(bank, config.schedule_seconds))
+        try:
+            yield
+        finally:
+            if job is not None:
+                job.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await job
+            await tokens.close()
+            await bank.close()
+            await store.close()
+
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: handle_http, Exception: _server_error},
+    )
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem_response(Problem(500, "the server failed; nothing was acknowledged"))
+
+
+async def _schedule(bank: TimeBank, every: float) -> None:
+    """Scheduled jobs: sign a checkpoint of each ledger that grew, accept unanswered claims."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await run_jobs(bank)
+        except (LedgerError, OSError):
+            log.exception("scheduled jobs failed; trying again next time")
+
+
+async def run_jobs(bank: TimeBank) -> None:
+    for scheme in await bank.schemes():
+        size = await bank.ledger.size(scheme.id)
+        done = await bank.ledger.checkpoints(scheme.id)
+        if size and (not done or done[-1].size < size):
+            await bank.ledger.checkpoint(scheme.id, idempotency_key=f"checkpoint:{size}")
+        await bank.auto_accept_due(scheme.id, now_us=bank.clock())

@@ -1,0 +1,121 @@
+"""Who is asking: bearer tokens, roles per scheme, and the deployment admin. Pure: no I/O.
+
+A token reads `tb_<id>_<secret>`. Only the SHA-256 of the secret is stored; the secret is shown
+once, when the token is made. Secrets are 256 random bits, so a plain hash (not a password hash)
+is the right tool: nothing is there to brute-force. Each token acts in one scheme with one role;
+a person in two schemes holds two tokens. The deployment admin's token has no scheme.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from enum import StrEnum
+
+_TOKEN = re.compile(r"tb_([0-9a-f]{16})_([A-Za-z0-9_-]{43})")
+
+
+class ApiRole(StrEnum):
+    ADMIN = "admin"  # the deployment's administrator: makes schemes and their first tokens
+    SCHEME_ADMIN = "scheme-admin"
+    COORDINATOR = "coordinator"
+    MEMBER = "member"
+    PARTNER_STAFF = "partner-staff"
+    COMMISSIONER = "commissioner"
+
+
+PERSON_ROLES = frozenset({ApiRole.MEMBER, ApiRole.COORDINATOR, ApiRole.SCHEME_ADMIN})
+STAFF = frozenset({ApiRole.COORDINATOR, ApiRole.SCHEME_ADMIN})
+ALL_SCHEME_ROLES = frozenset(ApiRole) - {ApiRole.ADMIN}
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The caller of one request."""
+
+    token_id: str
+    role: ApiRole
+    scheme: str | None  # None only for the deployment admin
+    member: str | None  # the member a person's token acts as
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is ApiRole.ADMIN
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    id: str
+    secret_sha256: str
+    role: ApiRole
+    scheme: str | None
+    member: str | None
+    label: str
+    created_by: str
+    created_us: int
+    revoked_us: int | None = None
+
+    def principal(self) -> Principal:
+        return Principal(self.id, self.role, self.scheme, self.member)
+
+
+def new_token(scope: str) -> tuple[str, str, str]:
+    """A fresh token: (id, the whole token to hand over, the secret's hash to store).
+
+    The id is derived from `scope` (creator and idempotency key), so a retried request finds
+    the token it made; the secret is always fresh.
+    """
+    token_id = hashlib.sha256(scope.encode()).hexdigest()[:16]
+    secret = secrets.token_urlsafe(32)
+    return token_id, f"tb_{token_id}_{secret}", digest(secret)
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def parse_bearer(header: str) -> tuple[str, str] | None:
+    """(token id, secret) from an `Authorization: Bearer tb_...` header, or None."""
+    scheme, _, value = header.partition(" ")
+    match = _TOKEN.fullmatch(value.strip()) if scheme.lower() == "bearer" else None
+    return (match.group(1), match.group(2)) if match else None
+
+
+def secret_matches(secret: str, stored_sha256: str) -> bool:
+    return hmac.compare_digest(digest(secret), stored_sha256)
+
+
+def grant_problem(
+    creator: Principal, role: ApiRole, scheme: str | None, member_roles: frozenset[str] | None
+) -> tuple[str, str] | None:
+    """Why `creator` may not make a token with `role` in `scheme`, as (field, message), or None.
+
+    `member_roles` is the roles held by the member the token is for (None: no member named).
+    The admin makes any token; a scheme admin any scheme token in their scheme; a coordinator
+    member tokens in theirs. A person's token needs a member who holds that role.
+    """
+    if role is ApiRole.ADMIN:
+        if not creator.is_admin:
+            return "role", "only the deployment admin makes admin tokens"
+        return ("scheme", "an admin token has no scheme") if scheme else None
+    if scheme is None:
+        return "scheme", "a scheme token needs its scheme"
+    if not creator.is_admin:
+        if creator.role is ApiRole.SCHEME_ADMIN:
+            pass
+        elif creator.role is ApiRole.COORDINATOR:
+            if role is not ApiRole.MEMBER:
+                return "role", "coordinators make member tokens only"
+        else:
+            return "role", "only admins and coordinators make tokens"
+    if role in PERSON_ROLES:
+        if member_roles is None:
+            return "member", f"a {role} token acts as a member: name them"
+        if role.value not in member_roles:
+            return "role", f"that member does not hold the role {role}"
+    elif member_roles is not None:
+        return "member", f"a {role} token does not act as a member"
+    return None

@@ -1,0 +1,191 @@
+"""One place where every request is checked, in this order, before a route's handler runs:
+
+1. who is asking (bearer token, else 401);
+2. the scheme in the path (another scheme's, or none: 404, so existence never leaks);
+3. the caller's role (403);
+4. the input: query, headers and body against the endpoint's models (413, 415, 422).
+
+An `Endpoint` also describes itself for the OpenAPI document, so the docs can't drift.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ledger import NotFound
+from timebank.service import TimeBank
+
+from .auth import ApiRole, Principal
+from .problems import Problem, from_exception, problem_response
+from .tokens import TokenBook
+
+MAX_JSON_BYTES = 64 * 1024
+MAX_CSV_BYTES = 8 * 1024 * 1024
+_KEY = re.compile(r"[\x21-\x7e]{1,200}")
+
+
+@dataclass(frozen=True)
+class Services:
+    """What handlers work with: the time bank (and its ledger) and the token book."""
+
+    bank: TimeBank
+    tokens: TokenBook
+
+
+@dataclass
+class Call:
+    """One authorised, validated request, as a handler sees it."""
+
+    services: Services
+    who: Principal
+    scheme: str  # "" for routes outside a scheme
+    params: dict[str, str]
+    query: Any
+    body: Any
+    idempotency_key: str
+
+    @property
+    def bank(self) -> TimeBank:
+        return self.services.bank
+
+
+Handler = Callable[[Call], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str  # under /api/v1
+    handler: Handler
+    summary: str
+    allow: frozenset[ApiRole]
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: Any = None  # a pydantic model type, for the docs
+    status: int = 200
+    csv: bool = False  # the body is a CSV file, not JSON
+    tag: str = ""
+    writes: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "writes", self.method != "GET")
+
+    def route_in(self, box: Any) -> Route:
+        """The Starlette route; `box.services` is set once the app has started."""
+
+        async def run(request: Request) -> Response:
+            try:
+                return await self._run(request, box.services)
+            except Exception as exc:  # anything not a known refusal is re-raised: a real 500
+                return problem_response(from_exception(exc))
+
+        return Route("/api/v1" + self.path, run, methods=[self.method])
+
+    async def _run(self, request: Request, services: Services) -> Response:
+        who = await services.tokens.authenticate(request.headers.get("authorization"))
+        scheme = request.path_params.get("scheme", "")
+        if scheme:
+            await _check_scheme(services.bank, who, scheme)
+        if who.role not in self.allow:
+            raise Problem(403, f"a {who.role} may not {self.summary.lower()}", field="role")
+        call = Call(
+            services, who, scheme, dict(request.path_params), _query(request, self.query),
+            await _body(request, self), _idempotency_key(request) if self.writes else "",
+        )  # fmt: skip
+        result = await self.handler(call)
+        if isinstance(result, Response):
+            return result
+        text = result.model_dump_json() if isinstance(result, BaseModel) else json.dumps(result)
+        return Response(text, self.status, media_type="application/json")
+
+
+async def _check_scheme(bank: TimeBank, who: Principal, scheme: str) -> None:
+    hidden = NotFound(f"no scheme {scheme!r}", field="scheme")
+    if who.is_admin:
+        try:
+            await bank.scheme(scheme)
+        except NotFound:
+            raise hidden from None
+    elif who.scheme != scheme:
+        raise hidden
+
+
+def _query(request: Request, model: type[BaseModel] | None) -> Any:
+    params = request.query_params
+    if model is None:
+        if params:
+            raise Problem(422, "this endpoint takes no query parameters", field=next(iter(params)))
+        return None
+    if len(params.multi_items()) != len(params):
+        raise Problem(422, "each query parameter at most once", field="query")
+    return model.model_validate(dict(params))
+
+
+async def _body(request: Request, ep: Endpoint) -> Any:
+    if not ep.writes:
+        return None
+    limit = MAX_CSV_BYTES if ep.csv else MAX_JSON_BYTES
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise Problem(413, f"the body is over {limit} bytes", field="body")
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > limit:
+            raise Problem(413, f"the body is over {limit} bytes", field="body")
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ep.csv:
+        if media not in ("text/csv", "text/plain"):
+            raise Problem(415, "send the file as text/csv", field="content-type")
+        try:
+            return bytes(raw).decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise Problem(422, "the file is not UTF-8 text", field="body") from None
+    if ep.body is None:
+        if bytes(raw).strip() not in (b"", b"{}"):
+            raise Problem(422, "this endpoint takes no body", field="body")
+        return None
+    if media != "application/json":
+        raise Problem(415, "send the body as application/json", field="content-type")
+    return ep.body.model_validate_json(bytes(raw))
+
+
+def _idempotency_key(request: Request) -> str:
+    """The client's Idempotency-Key; without one, a fresh key (so a retry is not recognised)."""
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return f"auto:{uuid.uuid4()}"
+    if not _KEY.fullmatch(key):
+        raise Problem(422, "1-200 printable ASCII characters", field="idempotency-key")
+    return f"client:{key}"
+
+
+def encode_cursor(position: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, default: Any) -> Any:
+    """The position a cursor stands for, of the same JSON shape as `default`; 422 if forged."""
+    if not cursor:
+        return default
+    try:
+        value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError):
+        raise Problem(422, "not a cursor this API gave out", field="cursor") from None
+    if type(value) is not type(default) or (
+        isinstance(value, list) and [type(v) for v in value] != [type(v) for v in default]
+    ):
+        raise Problem(422, "not a cursor this API gave out", field="cursor")
+    return value

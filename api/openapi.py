@@ -1,0 +1,120 @@
+"""The OpenAPI 3.1 document, built from the endpoint table, and a readable docs page."""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from .endpoints import Endpoint
+from .models import Problem
+
+_PARAM = re.compile(r"\{(\w+)\}")
+REF = "#/components/schemas/{model}"
+
+
+def document(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
+    models: list[type[BaseModel]] = [Problem]
+    for ep in endpoints:
+        models += [m for m in (ep.body, ep.response) if m is not None and _is_model(m)]
+    unique = list(dict.fromkeys(models))
+    refs, defs = models_json_schema(
+        [(m, "validation" if m is not None and m.__name__.endswith("In") else "serialization")
+         for m in unique],
+        ref_template=REF,
+    )  # fmt: skip
+    paths: dict[str, dict[str, Any]] = {}
+    for ep in endpoints:
+        op = _operation(ep, {m: refs[(m, mode)] for (m, mode) in refs})
+        paths.setdefault("/api/v1" + ep.path, {})[ep.method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "timebank",
+            "version": version,
+            "description": "Time banking and co-delivery on a signed, append-only hour ledger. "
+            "Every error is application/problem+json naming the field.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": defs.get("$defs", {}),
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"bearer": []}],
+    }
+
+
+def _is_model(m: Any) -> bool:
+    return isinstance(m, type) and issubclass(m, BaseModel)
+
+
+def _operation(ep: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
+    params: list[dict[str, Any]] = [
+        {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+        for n in _PARAM.findall(ep.path)
+    ]
+    if ep.query is not None:
+        schema = ep.query.model_json_schema()
+        for name, prop in schema.get("properties", {}).items():
+            required = name in schema.get("required", [])
+            params.append({"name": name, "in": "query", "required": required, "schema": prop})
+    if ep.writes:
+        params.append({
+            "name": "Idempotency-Key", "in": "header", "required": False,
+            "schema": {"type": "string", "maxLength": 200},
+            "description": "retry with the same key to get the same result, never a second write",
+        })  # fmt: skip
+    problem = {"application/problem+json": {"schema": refs[Problem]}}
+    ok: dict[str, Any] = {"description": "OK"}
+    if _is_model(ep.response):
+        ok["content"] = {"application/json": {"schema": refs[ep.response]}}
+    responses: dict[str, Any] = {str(ep.status): ok}
+    for status, why in ((401, "no valid token"), (403, "role not allowed"),
+                        (404, "not found, or another scheme's"), (409, "conflict"),
+                        (422, "invalid input")):  # fmt: skip
+        responses[str(status)] = {"description": why, "content": problem}
+    op: dict[str, Any] = {
+        "operationId": ep.handler.__name__,
+        "summary": ep.summary,
+        "tags": [ep.tag] if ep.tag else [],
+        "description": "Roles: " + ", ".join(sorted(ep.allow)),
+        "parameters": params,
+        "responses": responses,
+    }
+    if ep.csv:
+        op["requestBody"] = {
+            "required": True,
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        }
+    elif ep.body is not None:
+        op["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": refs[ep.body]}},
+        }
+    return op
+
+
+def docs_page(doc: dict[str, Any]) -> str:
+    """A plain HTML page listing every operation: no scripts, nothing fetched from elsewhere."""
+    rows = []
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            rows.append(
+                f"<tr><td><code>{method.upper()}</code></td><td><code>{html.escape(path)}"
+                f"</code></td><td>{html.escape(op['summary'])}</td>"
+                f"<td>{html.escape(op['description'])}</td></tr>"
+            )
+    return (
+        "<!doctype html><html lang=en><head><meta charset=utf-8><title>timebank API</title>"
+        "<style>body{font-family:system-ui,sans-serif;margin:2rem;max-width:70rem}"
+        "td,th{padding:.3rem .6rem;text-align:left;vertical-align:top}"
+        "tr:nth-child(even){background:#f3f3f3}</style></head><body>"
+        "<h1>timebank API v1</h1><p>JSON under <code>/api/v1</code>, bearer tokens, "
+        "<code>Idempotency-Key</code> on writes, errors as <code>application/problem+json"
+        "</code>. The machine-readable document is <a href=/api/v1/openapi.json>openapi.json"
+        "</a>.</p><table><thead><tr><th>Method</th><th>Path</th><th>What</th><th>Who</th>"
+        f"</tr></thead><tbody>{''.join(rows)}</tbody></table></body></html>"
+    )

@@ -1,0 +1,74 @@
+"""The API's SQL: bearer tokens (only the SHA-256 of each secret is stored).
+
+Functions take a sync `Connection`; async callers use `AsyncConnection.run_sync`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, MetaData, String, Table, select, update
+from sqlalchemy.engine import Connection
+
+from .auth import ApiRole, TokenRecord
+
+metadata = MetaData()
+
+tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("secret_sha256", String(64), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("scheme", String(63), nullable=True, index=True),
+    Column("member", String(40), nullable=True),
+    Column("label", String(200), nullable=False),
+    Column("created_by", String(32), nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("revoked_us", BigInteger, nullable=True),
+)
+
+
+def _record(r: Any) -> TokenRecord:
+    return TokenRecord(
+        r.id, r.secret_sha256, ApiRole(r.role), r.scheme, r.member, r.label, r.created_by,
+        r.created_us, r.revoked_us,
+    )  # fmt: skip
+
+
+def insert_token(conn: Connection, t: TokenRecord) -> None:
+    conn.execute(
+        tokens.insert().values(
+            id=t.id, secret_sha256=t.secret_sha256, role=t.role.value, scheme=t.scheme,
+            member=t.member, label=t.label, created_by=t.created_by, created_us=t.created_us,
+            revoked_us=t.revoked_us,
+        )
+    )  # fmt: skip
+
+
+def read_token(conn: Connection, token_id: str) -> TokenRecord | None:
+    r = conn.execute(select(tokens).where(tokens.c.id == token_id)).first()
+    return _record(r) if r is not None else None
+
+
+def list_tokens(conn: Connection, scheme: str | None, after: str, limit: int) -> list[TokenRecord]:
+    stmt = select(tokens).where(tokens.c.id > after).order_by(tokens.c.id).limit(limit)
+    if scheme is not None:
+        stmt = stmt.where(tokens.c.scheme == scheme)
+    return [_record(r) for r in conn.execute(stmt)]
+
+
+def revoke_token(conn: Connection, token_id: str, now_us: int) -> None:
+    conn.execute(
+        update(tokens)
+        .where(tokens.c.id == token_id, tokens.c.revoked_us.is_(None))
+        .values(revoked_us=now_us)
+    )
+
+
+def revoke_member_tokens(conn: Connection, scheme: str, member: str, now_us: int) -> list[str]:
+    """Revoke every live token of one member (erasure); returns their ids."""
+    live = (tokens.c.scheme == scheme) & (tokens.c.member == member) & tokens.c.revoked_us.is_(None)
+    ids = list(conn.execute(select(tokens.c.id).where(live)).scalars())
+    conn.execute(update(tokens).where(live).values(revoked_us=now_us))
+    return ids

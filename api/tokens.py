@@ -1,0 +1,136 @@
+"""The token book: make, find and revoke bearer tokens, and authenticate a request's header.
+
+Successful lookups are cached in-process for `CACHE_SECONDS`; a revocation made through this
+process takes effect at once, one made by another process within that time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ledger import IdempotencyConflict, NotFound
+from ledger import storage as ledger_storage
+
+from . import storage
+from .auth import ApiRole, Principal, TokenRecord, digest, new_token, parse_bearer, secret_matches
+from .problems import Problem
+
+CACHE_SECONDS = 30.0
+CACHE_SIZE = 10_000
+
+
+class TokenBook:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        reader: AsyncEngine,
+        clock: Callable[[], int],
+        bootstrap_admin: str | None = None,
+    ) -> None:
+        self._engine = engine
+        self._read = reader
+        self._clock = clock
+        self._bootstrap = digest(bootstrap_admin) if bootstrap_admin else None
+        self._cache: dict[str, tuple[float, TokenRecord]] = {}
+
+    @classmethod
+    async def open(
+        cls, url: str, clock: Callable[[], int], bootstrap_admin: str | None = None
+    ) -> TokenBook:
+        engine = ledger_storage.make_engine(url)
+        async with engine.begin() as conn:
+            await conn.run_sync(storage.metadata.create_all)
+        reader = ledger_storage.make_engine(url, deferred=True)
+        return cls(engine, reader, clock, bootstrap_admin)
+
+    async def close(self) -> None:
+        await self._engine.dispose()
+        await self._read.dispose()
+
+    async def authenticate(self, header: str | None) -> Principal:
+        """The principal behind an `Authorization` header; 401 for anything else."""
+        if not header:
+            raise Problem(401, "send Authorization: Bearer <token>", field="authorization")
+        bootstrap = self._bootstrap and header.startswith("Bearer ")
+        if bootstrap and secret_matches(header[7:].strip(), self._bootstrap or ""):
+            return Principal("bootstrap", ApiRole.ADMIN, None, None)
+        parsed = parse_bearer(header)
+        if parsed is None:
+            raise Problem(401, "the bearer token is malformed", field="authorization")
+        token_id, secret = parsed
+        record = await self._lookup(token_id)
+        if record is None or record.revoked_us is not None:
+            raise Problem(401, "the token is unknown or revoked", field="authorization")
+        if not secret_matches(secret, record.secret_sha256):
+            raise Problem(401, "the token is unknown or revoked", field="authorization")
+        return record.principal()
+
+    async def _lookup(self, token_id: str) -> TokenRecord | None:
+        hit = self._cache.get(token_id)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        async with self._read.connect() as conn:
+            record = await conn.run_sync(storage.read_token, token_id)
+        if record is not None:
+            if len(self._cache) >= CACHE_SIZE:
+                self._cache.clear()
+            self._cache[token_id] = (time.monotonic() + CACHE_SECONDS, record)
+        return record
+
+    async def create(
+        self,
+        role: ApiRole,
+        scheme: str | None,
+        member: str | None,
+        label: str,
+        *,
+        created_by: str,
+        idempotency_key: str,
+    ) -> tuple[TokenRecord, str | None]:
+        """Store a new token; returns its record and the token itself, shown only this once.
+
+        A retry with the same key returns the same record and no token: only its hash is kept.
+        """
+        token_id, token, secret_hash = new_token(f"{created_by}\0{idempotency_key}")
+        record = TokenRecord(
+            token_id, secret_hash, role, scheme, member, label, created_by, self._clock()
+        )
+        async with self._engine.begin() as conn:
+            prior = await conn.run_sync(storage.read_token, token_id)
+            if prior is None:
+                await conn.run_sync(storage.insert_token, record)
+                return record, token
+        same = (prior.role, prior.scheme, prior.member, prior.label) == (
+            role, scheme, member, label,
+        )  # fmt: skip
+        if not same:
+            raise IdempotencyConflict(
+                "idempotency key already used for another token", field="idempotency_key"
+            )
+        return prior, None
+
+    async def token(self, token_id: str) -> TokenRecord:
+        async with self._read.connect() as conn:
+            record = await conn.run_sync(storage.read_token, token_id)
+        if record is None:
+            raise NotFound(f"no token {token_id!r}", field="token")
+        return record
+
+    async def tokens(self, scheme: str | None, *, after: str, limit: int) -> list[TokenRecord]:
+        async with self._read.connect() as conn:
+            return await conn.run_sync(storage.list_tokens, scheme, after, limit)
+
+    async def revoke(self, token_id: str) -> TokenRecord:
+        async with self._engine.begin() as conn:
+            await conn.run_sync(storage.revoke_token, token_id, self._clock())
+        self._cache.pop(token_id, None)
+        return await self.token(token_id)
+
+    async def revoke_member(self, scheme: str, member: str) -> None:
+        async with self._engine.begin() as conn:
+            ids = await conn.run_sync(storage.revoke_member_tokens, scheme, member, self._clock())
+        for token_id in ids:
+            self._cache.pop(token_id, None)

@@ -1,0 +1,33 @@
+"""The API under test: the real ASGI app on a real SQLite file, driven over HTTP by httpx."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from api.app import Config, create_app
+from ledger import verify_database
+from ledger.storage import sqlite_url
+from tests.conftest import Clock
+
+ADMIN = "admin-bootstrap-secret"
+
+
+@pytest.fixture
+async def app_client(tmp_path: Path, clock: Clock) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the app; on leaving, the ledger must verify."""
+    db = tmp_path / "api.db"
+    config = Config(
+        url=sqlite_url(str(db)), key_dir=tmp_path / "keys", bootstrap_admin=ADMIN,
+        schedule_seconds=0, clock=clock,
+    )  # fmt: skip
+    app = create_app(config)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://tb.test") as client:
+            yield client
+    report = await verify_database(sqlite_url(str(db), read_only=True))
+    assert report.ok, report.summary()
