@@ -3,6 +3,30 @@
 Problems are reported by line number and field. Each row gets a stable idempotency key (its
 content and how many identical rows came before it), so importing the same file twice writes
 nothing the second time. Pure: parsing and checking only; `service.TimeBank` does the writing.
+
+TimeOverflow (github.com/coopdevs/timeoverflow) exports, as read from its source:
+
+* Members, "Users" report (`app/decorators/report/member_decorator.rb`, headers from
+  `config/locales/en.yml`): `N,Name,Email,Phone,Alternative Phone,Created,Last login,Locale,
+  Balance` (older versions stop after `Alternative Phone` or `Last login`; `Locale` has no
+  English label, so Rails shows the humanised attribute name). `N` is the member number
+  (`member_uid`): our id becomes `to-<N>`; Email and phones become the contact. `Created`,
+  `Last login`, `Locale` and `Balance` are not imported (balances come from the transfers).
+  Only active members are exported. The export carries no roles, so everyone comes in as a
+  member; coordinators are set up here.
+* Transfers, "All transfers" report (`app/decorators/report/transfer_decorator.rb`):
+  `Date,From,To,Post,Quantity`, newest first. `Date` is Rails' `created_at.to_s`
+  (`2024-03-05 14:22:01 +0100`, or `... UTC`); its calendar day is the day imported. `From`
+  and `To` come from `TransfersHelper#accounts_from_movements`: a member as `Name (N)`, the
+  bank's own account as the organisation's name, otherwise "The user isn't active" or "The
+  user no longer exists". `Quantity` is `seconds_to_hm(seconds, 0)`: `H:MM` with the seconds
+  dropped, or `0`. `From` is the account debited (the member who was helped and pays the
+  hours), `To` the account credited (the member who did the work), so `To` becomes our
+  `member` and `From` our `receiver`, which keeps every balance as it was. The export has no
+  reason column and no category: the note is the post's title, if any.
+* Lines whose `From` or `To` is not a member (the organisation's account, an inactive or
+  deleted member) are refused as line problems: there is no member to give or take the hours.
+  Headers are the English ones; an export made in another language is refused by column.
 """
 
 from __future__ import annotations
@@ -10,15 +34,28 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from typing import TypeVar
 
 from .schemes import Member, Role, member_problems
 
 MAX_ROWS = 50_000
 MEMBER_COLUMNS = ("id", "display_name", "roles", "contact", "card_number")
 HOURS_COLUMNS = ("member", "activity", "date", "minutes", "receiver", "note")
+TO_MEMBER_COLUMNS = ("N", "Name", "Email", "Phone", "Alternative Phone", "Created",
+                     "Last login", "Locale", "Balance")  # fmt: skip
+TO_TRANSFER_COLUMNS = ("Date", "From", "To", "Post", "Quantity")
+TO_INACTIVE = "The user isn't active"
+TO_DELETED = "The user no longer exists"
+_TO_DATE = re.compile(r"(\d{4}-\d{2}-\d{2})(?: \d{2}:\d{2}:\d{2} (?:UTC|[+-]\d{4}))?", re.ASCII)
+_TO_QUANTITY = re.compile(r"(\d{1,6}):([0-5]\d)", re.ASCII)
+_TO_NUMBER = re.compile(r"\d{1,30}", re.ASCII)  # so that `to-<N>` is a valid member id
+_TO_MEMBER = re.compile(r"(.*) \((\d{1,30})\)", re.ASCII | re.DOTALL)
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,3 +157,188 @@ def parse_hours(text: str) -> list[HoursRow]:
     if problems:
         raise ImportRefused(problems)
     return out
+
+
+def hours_csv(rows: list[HoursRow]) -> str:
+    """`rows` as an hours CSV (`HOURS_COLUMNS`), in their order, for `TimeBank.import_hours`.
+
+    `parse_hours` of the result gives back the same rows and keys; its line n is `rows[n - 2]`.
+    """
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(HOURS_COLUMNS)
+    for r in rows:
+        writer.writerow([r.member, r.activity, r.day.isoformat(), r.minutes, r.receiver or "",
+                         r.note])  # fmt: skip
+    return out.getvalue()
+
+
+def source_lines(problems: list[LineProblem], rows: list[HoursRow]) -> list[LineProblem]:
+    """Problems found in `hours_csv(rows)`, renumbered to the lines `rows` were read from."""
+    return [
+        LineProblem(rows[p.line - 2].line, p.field, p.message)
+        if 2 <= p.line < len(rows) + 2 else p
+        for p in problems
+    ]  # fmt: skip
+
+
+def parse_timeoverflow_members(scheme_id: str, text: str) -> list[Member]:
+    """Members from TimeOverflow's "Users" CSV export (see the module's notes)."""
+    rows, problems = _export_rows(text, TO_MEMBER_COLUMNS, ("N", "Name"))
+    members: list[Member] = []
+    ids: dict[str, int] = {}
+    for line, row in rows:
+        m = _to_member(scheme_id, row)
+        problems += [LineProblem(line, f, msg) for f, msg in _to_member_problems(m, row["N"])]
+        if m.id in ids:
+            problems.append(LineProblem(line, "N", f"the same member number as line {ids[m.id]}"))
+        ids.setdefault(m.id, line)
+        members.append(m)
+    if problems:
+        raise ImportRefused(problems)
+    return members
+
+
+def parse_timeoverflow_transfers(text: str, *, activity: str) -> list[HoursRow]:
+    """Hours from TimeOverflow's "All transfers" CSV export, all booked to `activity`.
+
+    Rows come oldest first (TimeOverflow lists newest first), so a replay passes through the
+    balances members really had; `HoursRow.line` is still the export's line. Keys are those
+    `parse_hours(hours_csv(rows))` gives, so re-importing the same export writes nothing.
+    """
+    if not activity or activity != activity.strip():
+        raise ImportRefused([LineProblem(0, "activity", "an activity code")])
+    rows, problems = _export_rows(text, TO_TRANSFER_COLUMNS, TO_TRANSFER_COLUMNS)
+    mapped: list[tuple[int, dict[str, str]]] = []
+    for line, row in rows:
+        fields, found = _transfer_fields(row, activity)
+        problems += [LineProblem(line, f, msg) for f, msg in found]
+        if fields is not None:
+            mapped.append((line, fields))
+    if problems:
+        raise ImportRefused(problems)
+    mapped.sort(key=lambda lr: (lr[1]["date"], -lr[0]))
+    keys = _keys("import", mapped)
+    return [_hours_row(line, key, f) for (line, f), key in zip(mapped, keys, strict=True)]
+
+
+def _records(text: str) -> list[list[str]]:
+    """The non-blank CSV records of `text`, header first; refused past MAX_ROWS rows."""
+    out: list[list[str]] = []
+    try:
+        for record in csv.reader(io.StringIO(text.removeprefix("\ufeff"))):
+            if not record:
+                continue
+            if len(out) > MAX_ROWS:
+                raise ImportRefused([LineProblem(len(out) + 1, "", f"more than {MAX_ROWS} rows")])
+            out.append(record)
+    except csv.Error as e:
+        raise ImportRefused([LineProblem(len(out) + 1, "", f"not readable as CSV: {e}")]) from None
+    return out
+
+
+def _export_rows(
+    text: str, known: tuple[str, ...], required: tuple[str, ...]
+) -> tuple[list[tuple[int, dict[str, str]]], list[LineProblem]]:
+    """Rows keyed by header, after the header is checked; and lines of the wrong width."""
+    records = _records(text)
+    header = [h.strip() for h in records[0]] if records else []
+    bad = [LineProblem(1, c, "missing column") for c in required if c not in header]
+    bad += [LineProblem(1, h, f"not a column of this export ({', '.join(known)})")
+            for h in header if h not in known]  # fmt: skip
+    bad += [LineProblem(1, h, "a second column of this name")
+            for i, h in enumerate(header) if h in header[:i]]  # fmt: skip
+    if bad:
+        raise ImportRefused(bad)
+    rows: list[tuple[int, dict[str, str]]] = []
+    problems: list[LineProblem] = []
+    for line, record in enumerate(records[1:], start=2):
+        if len(record) != len(header):
+            problems.append(LineProblem(line, "", f"{len(record)} fields, not {len(header)}"))
+            continue
+        rows.append((line, {h: v.strip() for h, v in zip(header, record, strict=True)}))
+    return rows, problems
+
+
+def _to_member(scheme_id: str, row: dict[str, str]) -> Member:
+    contacts = (row.get(c, "") for c in ("Email", "Phone", "Alternative Phone"))
+    return Member(scheme_id, f"to-{row['N']}", row["Name"], frozenset({Role.MEMBER}),
+                  "; ".join(c for c in contacts if c))  # fmt: skip
+
+
+def _to_member_problems(m: Member, number: str) -> list[tuple[str, str]]:
+    out = [("Name" if f == "display_name" else f, msg)
+           for f, msg in member_problems(m) if f != "id"]  # fmt: skip
+    if not _TO_NUMBER.fullmatch(number):
+        out.insert(0, ("N", "a TimeOverflow member number (digits)"))
+    return out
+
+
+def _transfer_fields(
+    row: dict[str, str], activity: str
+) -> tuple[dict[str, str] | None, list[tuple[str, str]]]:
+    """One transfer as the columns of our hours CSV, or why it cannot be."""
+    found: list[tuple[str, str]] = []
+    day = _attempt(found, "Date", _to_day, row["Date"])
+    minutes = _attempt(found, "Quantity", _to_minutes, row["Quantity"])
+    helped = _attempt(found, "From", _to_member_id, row["From"])
+    helper = _attempt(found, "To", _to_member_id, row["To"])
+    if helper is not None and helper == helped:
+        found.append(("To", "the same member as From"))
+    if found or day is None or minutes is None or helped is None or helper is None:
+        return None, found
+    note = " ".join(row["Post"].split())
+    return {"member": helper, "activity": activity, "date": day.isoformat(),
+            "minutes": str(minutes), "receiver": helped, "note": note}, []  # fmt: skip
+
+
+def _attempt(
+    found: list[tuple[str, str]], field: str, parse: Callable[[str], _T], text: str
+) -> _T | None:
+    try:
+        return parse(text)
+    except ValueError as e:
+        found.append((field, str(e)))
+        return None
+
+
+def _to_day(text: str) -> date:
+    m = _TO_DATE.fullmatch(text)
+    try:
+        if m:
+            return date.fromisoformat(m[1])
+    except ValueError:
+        pass
+    raise ValueError("a TimeOverflow date, like 2024-03-05 14:22:01 +0100")
+
+
+def _to_minutes(text: str) -> int:
+    if text == "0":
+        raise ValueError("no time to import (TimeOverflow shows under a minute as 0)")
+    m = _TO_QUANTITY.fullmatch(text)
+    if not m:
+        raise ValueError("hours and minutes, like 1:30")
+    return int(m[1]) * 60 + int(m[2])
+
+
+def _to_member_id(text: str) -> str:
+    if text == TO_INACTIVE:
+        raise ValueError(
+            "an inactive member: the export does not say who; reactivate them in TimeOverflow "
+            "and export again, or leave the line out"
+        )
+    if text == TO_DELETED:
+        raise ValueError("a deleted member: the export does not say who; leave the line out")
+    m = _TO_MEMBER.fullmatch(text)
+    if not m:
+        raise ValueError(
+            f"{text!r} is not a member (shown as 'Name (number)'): most likely the time bank's "
+            "own account, which has no counterpart here; leave the line out or move the hours "
+            "to a member in TimeOverflow"
+        )
+    return f"to-{m[2]}"
+
+
+def _hours_row(line: int, key: str, f: dict[str, str]) -> HoursRow:
+    return HoursRow(line, key, f["member"], f["activity"], date.fromisoformat(f["date"]),
+                    int(f["minutes"]), f["receiver"] or None, f["note"])  # fmt: skip

@@ -54,6 +54,7 @@ from .imports import (
     parse_timeoverflow_transfers,
     source_lines,
 )
+from .market import Market
 from .policies import burnout_flags, expiring_minutes, week_start
 from .schemes import (
     EXPIRED_ACCOUNT,
@@ -97,8 +98,11 @@ class TimeBank:
         self._engine = engine  # writes: the write lock at BEGIN
         self._read = reader  # reads: deferred transactions, never waiting on writers
         self._clock = clock
-        # more personal data to erase with a member (e.g. their offers): sync (conn, scheme, id)
-        self.erasure_hooks: list[Callable[[Connection, str, str], None]] = []
+        self.market = Market(engine, reader, clock)  # offers and requests for help
+        # personal data to erase with a member, beyond the register: sync (conn, scheme, id)
+        self.erasure_hooks: list[Callable[[Connection, str, str], None]] = [
+            storage.erase_member_exchanges
+        ]
 
     @classmethod
     async def open(

@@ -13,6 +13,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -36,6 +37,7 @@ from .activities import (
     Voluntariness,
 )
 from .claims import Claim, ClaimRules, ClaimStatus, LoggedClaim, SchemeModel
+from .matching import HelpRequest, Offer
 from .schemes import Member, Role, Scheme
 
 metadata = MetaData()
@@ -63,6 +65,7 @@ members = Table(
     Column("contact", Text, nullable=False),
     Column("card_number", String(40), nullable=False),
     Column("attributes", Text, nullable=False),
+    Column("erased", Boolean, nullable=False, default=False),
     PrimaryKeyConstraint("scheme", "id"),
 )
 activities = Table(
@@ -97,6 +100,7 @@ claims = Table(
     Column("minutes", Integer, nullable=False),
     Column("receiver", String(40), nullable=True),
     Column("note", Text, nullable=False),
+    Column("note_salt", LargeBinary(16), nullable=True),  # NULL once erased: the hash unlinks
     Column("status", String(16), nullable=False),
     Column("duplicate", Boolean, nullable=False),
     Column("reason", Text, nullable=False),
@@ -128,12 +132,18 @@ def read_scheme(conn: Connection, scheme_id: str) -> Scheme | None:
     return Scheme(r.id, r.name, rules, r.member_floor, r.credit_expiry_months, r.auto_accept_hours)
 
 
+def list_schemes(conn: Connection) -> list[Scheme]:
+    ids = conn.execute(select(schemes.c.id).order_by(schemes.c.id)).scalars()
+    found = (read_scheme(conn, scheme_id) for scheme_id in ids)
+    return [s for s in found if s is not None]
+
+
 def insert_member(conn: Connection, m: Member) -> None:
     conn.execute(
         members.insert().values(
             scheme=m.scheme, id=m.id, display_name=m.display_name,
             roles=",".join(sorted(m.roles)), contact=m.contact, card_number=m.card_number,
-            attributes=json.dumps(m.attributes, sort_keys=True),
+            attributes=json.dumps(m.attributes, sort_keys=True), erased=m.erased,
         )
     )  # fmt: skip
 
@@ -145,7 +155,9 @@ def read_member(conn: Connection, scheme_id: str, member_id: str) -> Member | No
         return None
     roles = frozenset(Role(x) for x in r.roles.split(",") if x)
     attrs = json.loads(r.attributes)
-    return Member(r.scheme, r.id, r.display_name, roles, r.contact, r.card_number, attrs)
+    return Member(
+        r.scheme, r.id, r.display_name, roles, r.contact, r.card_number, attrs, bool(r.erased)
+    )
 
 
 def insert_activity(conn: Connection, scheme_id: str, a: Activity) -> None:
@@ -177,7 +189,7 @@ def _claim(r: Any) -> Claim:
     return Claim(
         r.scheme, r.id, r.member, r.logged_by, r.on_behalf, r.activity, date.fromisoformat(r.day),
         r.minutes, r.receiver, r.note, ClaimStatus(r.status), r.duplicate, r.reason,
-        r.decided_by, r.entry_seq, r.reversal_seq, r.attempts,
+        r.decided_by, r.entry_seq, r.reversal_seq, r.attempts, r.note_salt or b"",
     )  # fmt: skip
 
 
@@ -187,6 +199,7 @@ def insert_claim(conn: Connection, c: Claim, request_hash: bytes, now_us: int) -
             scheme=c.scheme, id=c.id, request_hash=request_hash, member=c.member,
             logged_by=c.logged_by, on_behalf=c.on_behalf, activity=c.activity,
             day=c.day.isoformat(), minutes=c.minutes, receiver=c.receiver, note=c.note,
+            note_salt=c.note_salt or None,
             status=c.status.value, duplicate=c.duplicate, reason=c.reason,
             decided_by=c.decided_by, entry_seq=c.entry_seq, reversal_seq=c.reversal_seq,
             attempts=c.attempts, created_us=now_us,
@@ -221,6 +234,80 @@ def update_claim(conn: Connection, c: Claim) -> None:
     )  # fmt: skip
 
 
+def list_members(conn: Connection, scheme_id: str, after: str, limit: int) -> list[Member]:
+    stmt = (
+        select(members.c.id)
+        .where(members.c.scheme == scheme_id, members.c.id > after)
+        .order_by(members.c.id)
+        .limit(limit)
+    )
+    found = (read_member(conn, scheme_id, member_id) for member_id in conn.execute(stmt).scalars())
+    return [m for m in found if m is not None]
+
+
+def member_by_card(conn: Connection, scheme_id: str, card_number: str) -> Member | None:
+    stmt = select(members.c.id).where(
+        members.c.scheme == scheme_id, members.c.card_number == card_number
+    )
+    member_id = conn.execute(stmt).scalars().first()
+    return read_member(conn, scheme_id, member_id) if member_id is not None else None
+
+
+def erase_member(conn: Connection, scheme_id: str, member_id: str) -> None:
+    """Right to erasure: blank the person's details and their claims' notes and note salts.
+
+    The pseudonymous id stays, so the ledger's entries and the claims' history still add up.
+    """
+    conn.execute(
+        update(members)
+        .where(members.c.scheme == scheme_id, members.c.id == member_id)
+        .values(display_name="(erased)", contact="", card_number="", attributes="{}", erased=True)
+    )
+    conn.execute(
+        update(claims)
+        .where(claims.c.scheme == scheme_id, claims.c.member == member_id)
+        .values(note="", note_salt=None)
+    )
+
+
+def list_activities(conn: Connection, scheme_id: str) -> list[Activity]:
+    stmt = select(activities.c.code).where(activities.c.scheme == scheme_id)
+    codes = conn.execute(stmt.order_by(activities.c.code)).scalars()
+    found = (read_activity(conn, scheme_id, code) for code in codes)
+    return [a for a in found if a is not None]
+
+
+def retire_activity(conn: Connection, scheme_id: str, code: str) -> None:
+    conn.execute(
+        update(activities)
+        .where(activities.c.scheme == scheme_id, activities.c.code == code)
+        .values(retired=True)
+    )
+
+
+def list_claims(
+    conn: Connection,
+    scheme_id: str,
+    *,
+    member: str | None,
+    status: ClaimStatus | None,
+    after: tuple[int, str],
+    limit: int,
+) -> list[tuple[int, Claim]]:
+    """(created_us, claim) in the order they were logged, after the cursor `after`."""
+    c = claims.c
+    stmt = select(claims).where(
+        c.scheme == scheme_id,
+        (c.created_us > after[0]) | ((c.created_us == after[0]) & (c.id > after[1])),
+    )
+    if member is not None:
+        stmt = stmt.where((c.member == member) | (c.receiver == member))
+    if status is not None:
+        stmt = stmt.where(c.status == status.value)
+    stmt = stmt.order_by(c.created_us, c.id).limit(limit)
+    return [(r.created_us, _claim(r)) for r in conn.execute(stmt)]
+
+
 def pending_claims_before(conn: Connection, scheme_id: str, before_us: int) -> list[str]:
     """Ids of the scheme's claims still pending that were logged before `before_us`."""
     stmt = (
@@ -251,3 +338,138 @@ def confirmed_hours_since(
         claims.c.day >= since.isoformat(),
     )
     return [(r.member, date.fromisoformat(r.day), r.minutes) for r in conn.execute(stmt)]
+
+
+# ---- offers and requests for help (timebank/matching.py) -------------------------------------
+
+offers = Table(
+    "tb_offers",
+    metadata,
+    Column("scheme", String(63), nullable=False),
+    Column("id", String(32), nullable=False),
+    Column("request_hash", LargeBinary(32), nullable=False),
+    Column("member", String(40), nullable=False),
+    Column("skills", Text, nullable=False),  # comma-separated skill slugs
+    Column("area", String(40), nullable=False),
+    Column("availability", Text, nullable=False),
+    Column("note", Text, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    PrimaryKeyConstraint("scheme", "id"),
+    Index("ix_tb_offers_member", "scheme", "member"),
+)
+help_requests = Table(
+    "tb_requests",
+    metadata,
+    Column("scheme", String(63), nullable=False),
+    Column("id", String(32), nullable=False),
+    Column("request_hash", LargeBinary(32), nullable=False),
+    Column("member", String(40), nullable=False),
+    Column("skills", Text, nullable=False),
+    Column("area", String(40), nullable=False),
+    Column("when", Text, nullable=False),
+    Column("note", Text, nullable=False),
+    Column("open", Boolean, nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    PrimaryKeyConstraint("scheme", "id"),
+    Index("ix_tb_requests_member", "scheme", "member"),
+)
+
+
+def _offer(r: Any) -> Offer:
+    skills = tuple(s for s in r.skills.split(",") if s)
+    return Offer(r.scheme, r.id, r.member, skills, r.area, r.availability, r.note, r.active,
+                 r.created_us)  # fmt: skip
+
+
+def _help_request(r: Any) -> HelpRequest:
+    skills = tuple(s for s in r.skills.split(",") if s)
+    return HelpRequest(r.scheme, r.id, r.member, skills, r.area, r.when, r.note, r.open,
+                       r.created_us)  # fmt: skip
+
+
+def insert_offer(conn: Connection, o: Offer, request_hash: bytes) -> None:
+    conn.execute(
+        offers.insert().values(
+            scheme=o.scheme, id=o.id, request_hash=request_hash, member=o.member,
+            skills=",".join(o.skills), area=o.area, availability=o.availability, note=o.note,
+            active=o.active, created_us=o.created_us,
+        )
+    )  # fmt: skip
+
+
+def insert_help_request(conn: Connection, r: HelpRequest, request_hash: bytes) -> None:
+    conn.execute(
+        help_requests.insert().values(
+            scheme=r.scheme, id=r.id, request_hash=request_hash, member=r.member,
+            skills=",".join(r.skills), area=r.area, when=r.when, note=r.note, open=r.open,
+            created_us=r.created_us,
+        )
+    )  # fmt: skip
+
+
+def read_offer(conn: Connection, scheme_id: str, offer_id: str) -> tuple[Offer, bytes] | None:
+    stmt = select(offers).where(offers.c.scheme == scheme_id, offers.c.id == offer_id)
+    r = conn.execute(stmt).first()
+    return (_offer(r), r.request_hash) if r is not None else None
+
+
+def read_help_request(
+    conn: Connection, scheme_id: str, request_id: str
+) -> tuple[HelpRequest, bytes] | None:
+    t = help_requests
+    r = conn.execute(select(t).where(t.c.scheme == scheme_id, t.c.id == request_id)).first()
+    return (_help_request(r), r.request_hash) if r is not None else None
+
+
+def _page(
+    conn: Connection, t: Table, scheme_id: str, member: str | None, after_id: str, limit: int
+) -> list[Any]:
+    stmt = select(t).where(t.c.scheme == scheme_id, t.c.id > after_id)
+    if member is not None:
+        stmt = stmt.where(t.c.member == member)
+    return list(conn.execute(stmt.order_by(t.c.id).limit(limit)))
+
+
+def list_offers(
+    conn: Connection, scheme_id: str, member: str | None = None, after_id: str = "",
+    limit: int = 50,
+) -> list[Offer]:  # fmt: skip
+    """A page of the scheme's offers (withdrawn ones too), by id, after `after_id`."""
+    return [_offer(r) for r in _page(conn, offers, scheme_id, member, after_id, limit)]
+
+
+def list_help_requests(
+    conn: Connection, scheme_id: str, member: str | None = None, after_id: str = "",
+    limit: int = 50,
+) -> list[HelpRequest]:  # fmt: skip
+    """A page of the scheme's requests (closed ones too), by id, after `after_id`."""
+    rows = _page(conn, help_requests, scheme_id, member, after_id, limit)
+    return [_help_request(r) for r in rows]
+
+
+def active_offers(conn: Connection, scheme_id: str) -> list[Offer]:
+    stmt = select(offers).where(offers.c.scheme == scheme_id, offers.c.active.is_(True))
+    return [_offer(r) for r in conn.execute(stmt.order_by(offers.c.id))]
+
+
+def open_help_requests(conn: Connection, scheme_id: str) -> list[HelpRequest]:
+    t = help_requests
+    stmt = select(t).where(t.c.scheme == scheme_id, t.c.open.is_(True)).order_by(t.c.id)
+    return [_help_request(r) for r in conn.execute(stmt)]
+
+
+def set_offer_active(conn: Connection, scheme_id: str, offer_id: str, active: bool) -> None:
+    stmt = update(offers).where(offers.c.scheme == scheme_id, offers.c.id == offer_id)
+    conn.execute(stmt.values(active=active))
+
+
+def close_help_request(conn: Connection, scheme_id: str, request_id: str) -> None:
+    t = help_requests
+    conn.execute(update(t).where(t.c.scheme == scheme_id, t.c.id == request_id).values(open=False))
+
+
+def erase_member_exchanges(conn: Connection, scheme_id: str, member_id: str) -> None:
+    """Delete a member's offers and requests (right to erasure: a `TimeBank.erasure_hooks`)."""
+    for t in (offers, help_requests):
+        conn.execute(t.delete().where(t.c.scheme == scheme_id, t.c.member == member_id))
