@@ -21,7 +21,7 @@ from starlette.routing import BaseRoute, Route
 from ledger import KeyRing, LedgerError, LedgerStore
 from timebank.service import TimeBank
 
-from . import claims, imports, ledger, members, schemes
+from . import claims, imports, ledger, members, offers, schemes
 from .endpoints import Endpoint, Services
 from .openapi import docs_page, document
 from .problems import Problem, handle_http, problem_response
@@ -34,6 +34,7 @@ ENDPOINTS: list[Endpoint] = [
     *claims.ENDPOINTS,
     *ledger.ENDPOINTS,
     *imports.ENDPOINTS,
+    *offers.ENDPOINTS,
 ]
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from api.auth import ApiRole, Principal, grant_problem
 from ledger import (
     BundleError,
     KeyRing,
@@ -27,9 +29,11 @@ from ledger.proofs import receipt_problem
 from ledger.records import RecordError, key_json, parse_receipt, receipt_json
 from ledger.verify import Report
 
-from .demo import CREDITS, P2P, build_demo, demo_clock
+from .demo import CREDITS, ELDERS, P2P, TENANTS, build_demo, demo_clock
 from .service import TimeBank
 from .settings import Settings
+
+CLI = Principal("cli", ApiRole.ADMIN, None, None)  # whoever runs the command owns the database
 
 
 class UsageError(Exception):
@@ -37,7 +41,11 @@ class UsageError(Exception):
 
 
 def _db_args(p: argparse.ArgumentParser, keys: bool = False) -> None:
-    p.add_argument("--db", help="SQLite database file (default: $TIMEBANK_DB or timebank.db)")
+    p.add_argument(
+        "--db",
+        help="SQLite file or database URL (default: $TIMEBANK_DATABASE_URL, $TIMEBANK_DB, "
+        "timebank.db)",
+    )
     if keys:
         p.add_argument("--keys", help="key directory (default: $TIMEBANK_KEY_DIR or <db>.keys)")
 
@@ -69,9 +77,27 @@ def _parser() -> argparse.ArgumentParser:
         "person-to-person claims, expire old credit",
     )
     _db_args(p, keys=True)
-    p = sub.add_parser("rotate-key", help="start signing a ledger with a new key")
+    p = sub.add_parser("rotate-key", help="start signing a ledger with a new key (= keys rotate)")
     _db_args(p, keys=True)
     p.add_argument("--ledger", required=True)
+    p = sub.add_parser("serve", help="run the HTTP API (uvicorn)")
+    _db_args(p, keys=True)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument(
+        "--schedule-seconds", type=float, default=300.0,
+        help="how often to sign checkpoints and accept unanswered claims (0: never)",
+    )  # fmt: skip
+    p = sub.add_parser("init", help="create the database's tables and a deployment admin token")
+    _db_args(p, keys=True)
+    p = sub.add_parser("token", help="bearer tokens for the API")
+    tok = p.add_subparsers(dest="action", required=True)
+    p = tok.add_parser("create", help="make a token and print it (shown only this once)")
+    _db_args(p, keys=True)
+    p.add_argument("--role", required=True, choices=[r.value for r in ApiRole])
+    p.add_argument("--scheme", help="the scheme it acts in (not for --role admin)")
+    p.add_argument("--member", help="the member it acts as (member, coordinator, scheme-admin)")
+    p.add_argument("--label", default="", help="a note of who holds it")
     p = sub.add_parser("receipt", help="print a member's receipt for one entry (JSON)")
     _db_args(p)
     p.add_argument("--ledger", required=True)
@@ -81,15 +107,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--trusted-keys", type=Path, help="trusted key list (JSON Lines from `timebank keys`)"
     )
-    p = sub.add_parser("keys", help="print a ledger's published public keys as JSON Lines")
-    _db_args(p)
+    p = sub.add_parser(
+        "keys", help="print a ledger's public keys as JSON Lines, or rotate its signing key"
+    )
+    p.add_argument("action", nargs="?", choices=["list", "rotate"], default="list")
+    _db_args(p, keys=True)
     p.add_argument("--ledger", required=True)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if getattr(args, "action", None) == "rotate":
+        args.command = "rotate-key"
     try:
+        if args.command == "serve":
+            return _serve(args)
         return asyncio.run(_run(args))
     except (BundleError, RecordError) as exc:
         print(f"FAILED bundle: {exc}", file=sys.stderr)
@@ -108,12 +141,16 @@ async def _run(args: argparse.Namespace) -> int:
     settings = Settings.from_env(getattr(args, "db", None), getattr(args, "keys", None))
     if args.command == "demo":
         return await _demo(settings, args.entries)
+    if args.command in ("init", "token"):
+        return await _tokens(args, settings)
     if args.command == "verify-receipt":
         return _verify_receipt(args.receipt, args.trusted_keys)
     if args.command == "verify" and args.bundle is not None:
         trusted = read_public_keys(args.trusted_keys) if args.trusted_keys else None
         source = bundle_sources(args.bundle)
         return _report(await verify_sources(source, workers=args.workers, trusted=trusted))
+    if not settings.is_sqlite:
+        raise UsageError(f"{args.command} works on a SQLite file for now; serve takes a URL")
     if not settings.db_path.exists():
         raise UsageError(f"no database at {settings.db_path}")
     db = str(settings.db_path)
@@ -198,7 +235,7 @@ async def _scheme_jobs(store: LedgerStore, ledgers: list[str], now: datetime) ->
 async def _demo(settings: Settings, entries: int) -> int:
     settings.db_path.parent.mkdir(parents=True, exist_ok=True)
     clock = demo_clock()
-    url = storage.sqlite_url(str(settings.db_path))
+    url = settings.url
     store = await LedgerStore.open(url, KeyRing.from_env(settings.key_dir), clock=clock)
     bank = await TimeBank.open(url, store, clock)
     try:
@@ -210,10 +247,98 @@ async def _demo(settings: Settings, entries: int) -> int:
                 f"built demo ledgers {CREDITS} and {P2P} in {settings.db_path} "
                 f"(signing keys in {settings.key_dir})"
             )
+        tokens = await _demo_tokens(bank)
     finally:
         await bank.close()
         await store.close()
+    path = f"{settings.db_path}.tokens.json"
+    _write_private(path, json.dumps(tokens, indent=1) + "\n")
+    print(f"demo API tokens (one per role) in {path}")
     return _report(await verify_database(storage.sqlite_url(str(settings.db_path), read_only=True)))
+
+
+def _write_private(path: str, text: str) -> None:
+    """Write a file only its owner can read."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+
+
+async def _demo_tokens(bank: TimeBank) -> dict[str, str]:
+    """Fresh bearer tokens for trying the demo's API, one per kind of user (demo only: kept
+    in a file beside the database so `scripts/run` can show them)."""
+    from api.tokens import TokenBook
+
+    book = await TokenBook.open(bank.ledger.url, bank.clock)
+    wanted = {
+        "admin": (ApiRole.ADMIN, None, None),
+        f"{CREDITS} coordinator C1": (ApiRole.COORDINATOR, CREDITS, "C1"),
+        f"{CREDITS} tenant {TENANTS[0]}": (ApiRole.MEMBER, CREDITS, TENANTS[0]),
+        f"{CREDITS} commissioner": (ApiRole.COMMISSIONER, CREDITS, None),
+        f"{P2P} coordinator C1": (ApiRole.COORDINATOR, P2P, "C1"),
+        f"{P2P} member {ELDERS[0]}": (ApiRole.MEMBER, P2P, ELDERS[0]),
+    }
+    out = {}
+    try:
+        for label, (role, scheme, member) in wanted.items():
+            _, token = await book.create(
+                role, scheme, member, f"demo: {label}", created_by="demo",
+                idempotency_key=str(uuid.uuid4()),
+            )  # fmt: skip
+            assert token is not None
+            out[label] = token
+    finally:
+        await book.close()
+    return out
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import Config, create_app
+
+    settings = Settings.from_env(args.db, args.keys)
+    if settings.is_sqlite and not settings.db_path.parent.exists():
+        raise UsageError(f"no directory {settings.db_path.parent}")
+    config = Config(settings.url, settings.key_dir, settings.admin_token, args.schedule_seconds)
+    print(f"timebank API on http://{args.host}:{args.port}/api/v1 (docs: /api/v1/docs)")
+    uvicorn.run(create_app(config), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+async def _tokens(args: argparse.Namespace, settings: Settings) -> int:
+    """init (tables and an admin token) and token create."""
+    from api.tokens import TokenBook
+
+    store = await LedgerStore.open(settings.url, KeyRing.from_env(settings.key_dir))
+    bank = await TimeBank.open(settings.url, store)
+    book = await TokenBook.open(settings.url, bank.clock)
+    try:
+        if args.command == "init":
+            role, scheme, member, label = ApiRole.ADMIN, None, None, "timebank init"
+        else:
+            role, scheme, member, label = ApiRole(args.role), args.scheme, args.member, args.label
+            if role is ApiRole.ADMIN and scheme:
+                raise UsageError("an admin token has no --scheme")
+            if role is not ApiRole.ADMIN:
+                if not scheme:
+                    raise UsageError(f"a {role} token needs --scheme")
+                await bank.scheme(scheme)
+                roles = frozenset((await bank.member(scheme, member)).roles) if member else None
+                why = grant_problem(CLI, role, scheme, roles)
+                if why:
+                    raise UsageError(why[1])
+        _, token = await book.create(
+            role, scheme, member, label, created_by="cli", idempotency_key=str(uuid.uuid4())
+        )
+    finally:
+        await book.close()
+        await bank.close()
+        await store.close()
+    where = f" in {scheme}" if scheme else ""
+    print(f"{role} token{where} (shown only now; keep it secret):", file=sys.stderr)
+    print(token)
+    return 0
 
 
 def _verify_receipt(path: Path, keys_file: Path | None) -> int:

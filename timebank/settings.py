@@ -1,4 +1,11 @@
-"""Configuration from TIMEBANK_* environment variables, with safe defaults. Secrets never logged."""
+"""Configuration from TIMEBANK_* environment variables, with safe defaults. Secrets never logged.
+
+- `TIMEBANK_DATABASE_URL` or `TIMEBANK_DB`: a SQLAlchemy database URL or a SQLite file path
+  (default `timebank.db`); `--db` on the command line wins over both.
+- `TIMEBANK_KEY_DIR`: the ledger's signing keys (default `<db>.keys` beside a SQLite file,
+  `timebank.keys` for a server database).
+- `TIMEBANK_ADMIN_TOKEN`: a bootstrap secret accepted as the deployment admin's bearer token.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +13,33 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ledger import storage
+
 
 @dataclass(frozen=True)
 class Settings:
-    db_path: Path
+    db_path: Path  # the SQLite file (for a server database: a placeholder, see `is_sqlite`)
     key_dir: Path
+    url: str  # the SQLAlchemy URL everything connects with
+    admin_token: str | None = None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.startswith("sqlite")
 
     @classmethod
     def from_env(cls, db: str | None = None, keys: str | None = None) -> Settings:
-        """Explicit arguments win, then TIMEBANK_DB / TIMEBANK_KEY_DIR, then defaults.
+        """Explicit arguments win, then the environment, then defaults.
 
         The default key directory sits beside the database (`<db>.keys/`), never inside it.
         """
-        db_path = Path(db or os.environ.get("TIMEBANK_DB") or "timebank.db")
-        key_dir = keys or os.environ.get("TIMEBANK_KEY_DIR") or f"{db_path}.keys"
-        return cls(db_path=db_path, key_dir=Path(key_dir))
+        env = os.environ
+        where = db or env.get("TIMEBANK_DATABASE_URL") or env.get("TIMEBANK_DB") or "timebank.db"
+        admin = env.get("TIMEBANK_ADMIN_TOKEN") or None
+        if "://" in where:
+            key_dir = keys or env.get("TIMEBANK_KEY_DIR") or "timebank.keys"
+            path = Path(where.split("///", 1)[1]) if where.startswith("sqlite") else Path("-")
+            return cls(path, Path(key_dir), where, admin)
+        db_path = Path(where)
+        key_dir = keys or env.get("TIMEBANK_KEY_DIR") or f"{db_path}.keys"
+        return cls(db_path, Path(key_dir), storage.sqlite_url(str(db_path)), admin)
