@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -12,6 +13,9 @@ from api.app import Config, create_app
 from ledger import verify_database
 from ledger.storage import sqlite_url
 from tests.conftest import Clock
+
+if TYPE_CHECKING:
+    from tests.api.world import World
 
 ADMIN = "admin-bootstrap-secret"
 
@@ -31,3 +35,11 @@ async def app_client(tmp_path: Path, clock: Clock) -> AsyncIterator[httpx.AsyncC
             yield client
     report = await verify_database(sqlite_url(str(db), read_only=True))
     assert report.ok, report.summary()
+
+
+@pytest.fixture
+async def world(app_client: httpx.AsyncClient) -> World:
+    """Two schemes with a token for every role (see tests/api/world.py)."""
+    from tests.api.world import build
+
+    return await build(app_client)

@@ -1,0 +1,85 @@
+"""A small world for API tests: two schemes of the two kinds, with a token for every role.
+
+`taff` is a time-credit scheme, `m2m` person-to-person with a -600 minute floor. Each has a
+scheme admin (A1), a coordinator (C1), members M1 and M2, one activity, and tokens for every
+role; `world.tokens[(scheme, role)]` is the token's header dict, `world.admin` the deployment
+admin's. Everything is made through the API itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import httpx
+
+from tests.api.conftest import ADMIN
+
+SCHEMES = ("taff", "m2m")
+ROLES = ("scheme-admin", "coordinator", "member", "partner-staff", "commissioner")
+ACTIVITY = {
+    "code": "garden", "title": "Residents' garden", "form": "co-delivery",
+    "subform": "co-performing", "contribution": "time-and-effort", "area": "housing",
+    "mode": "collective", "relation": "supplements-staff", "proxy_code": "gardener",
+}  # fmt: skip
+LIFT = ACTIVITY | {"code": "lift", "title": "A lift", "subform": "mutual-aid", "mode": "individual"}
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@dataclass
+class World:
+    admin: dict[str, str] = field(default_factory=lambda: bearer(ADMIN))
+    tokens: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    members: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)  # (scheme, id)
+
+    def as_(self, scheme: str, role: str) -> dict[str, str]:
+        return self.tokens[(scheme, role)]
+
+
+async def ok(response: httpx.Response, status: int = 200) -> dict[str, object]:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert isinstance(body, dict)
+    return body
+
+
+async def build(client: httpx.AsyncClient) -> World:
+    w = World()
+    schemes = {
+        "taff": {"id": "taff", "name": "Taff Housing", "model": "time-credits"},
+        "m2m": {"id": "m2m", "name": "Member to Member", "model": "person-to-person",
+                "member_floor": -600, "auto_accept_hours": 72},
+    }  # fmt: skip
+    for scheme, body in schemes.items():
+        await ok(await client.post("/api/v1/schemes", json=body, headers=w.admin), 201)
+        people = {"A1": ["scheme-admin"], "C1": ["coordinator"], "M1": ["member"],
+                  "M2": ["member"]}  # fmt: skip
+        for member_id, roles in people.items():
+            body = {"id": member_id, "display_name": f"{member_id} of {scheme}", "roles": roles,
+                    "card_number": f"{scheme}-{member_id}"}  # fmt: skip
+            await ok(
+                await client.post(f"/api/v1/schemes/{scheme}/members", json=body,
+                                  headers=w.admin), 201,
+            )  # fmt: skip
+        for role in ROLES:
+            member = {"scheme-admin": "A1", "coordinator": "C1", "member": "M1"}.get(role)
+            body = {"role": role, "member": member} if member else {"role": role}
+            made = await ok(
+                await client.post(f"/api/v1/schemes/{scheme}/tokens", json=body,
+                                  headers=w.admin), 201,
+            )  # fmt: skip
+            w.tokens[(scheme, role)] = bearer(str(made["token"]))
+        made = await ok(
+            await client.post(f"/api/v1/schemes/{scheme}/tokens",
+                              json={"role": "member", "member": "M2"}, headers=w.admin), 201,
+        )  # fmt: skip
+        w.members[(scheme, "M2")] = bearer(str(made["token"]))
+        w.members[(scheme, "M1")] = w.tokens[(scheme, "member")]
+        activity = ACTIVITY if scheme == "taff" else LIFT
+        await ok(
+            await client.post(f"/api/v1/schemes/{scheme}/activities", json=activity,
+                              headers=w.as_(scheme, "coordinator")), 201,
+        )  # fmt: skip
+    return w
