@@ -162,6 +162,23 @@ async def build_demo(bank: TimeBank, clock: SimClock, entries: int = 3000) -> No
             await ledger.rotate_key(CREDITS, idempotency_key="demo:rotate")
     for lg in (CREDITS, P2P):
         await ledger.checkpoint(lg, idempotency_key=f"demo:final:{lg}")
+    await _offers_and_requests(bank, random.Random(11))
+
+
+SKILLS = ("driving", "shopping", "befriending", "gardening", "reading", "phone-calls", "cooking")
+AREAS = ("BK-11", "BK-12", "BK-14", "BK-15")  # Brooklyn community districts
+
+
+async def _offers_and_requests(bank: TimeBank, rng: random.Random) -> None:
+    """What members of the person-to-person bank can offer and need, by skill and area."""
+    for n, member in enumerate(ELDERS):
+        skills, area = rng.sample(SKILLS, 2), rng.choice(AREAS)
+        if n % 3 != 2:
+            await bank.market.add_offer(P2P, member, skills, area, "weekday mornings", "",
+                                        idempotency_key=f"demo:offer:{member}")  # fmt: skip
+        if n % 4 == 0:
+            await bank.market.add_request(P2P, member, skills[:1], area, "this week", "",
+                                          idempotency_key=f"demo:request:{member}")  # fmt: skip
 
 
 async def _size(ledger: LedgerStore) -> int:
