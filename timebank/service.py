@@ -98,6 +98,7 @@ class TimeBank:
         self._engine = engine  # writes: the write lock at BEGIN
         self._read = reader  # reads: deferred transactions, never waiting on writers
         self._clock = clock
+        self._schemes: dict[str, Scheme] = {}
         self.market = Market(engine, reader, clock)  # offers and requests for help
         # personal data to erase with a member, beyond the register: sync (conn, scheme, id)
         self.erasure_hooks: list[Callable[[Connection, str, str], None]] = [
@@ -152,10 +153,15 @@ class TimeBank:
             return await conn.run_sync(storage.list_schemes)
 
     async def scheme(self, scheme_id: str) -> Scheme:
+        """A scheme's settings. They never change once made, so each process caches them."""
+        found = self._schemes.get(scheme_id)
+        if found is not None:
+            return found
         async with self._read.connect() as conn:
             found = await conn.run_sync(storage.read_scheme, scheme_id)
         if found is None:
             raise NotFound(f"no scheme {scheme_id!r}", field="scheme")
+        self._schemes[scheme_id] = found
         return found
 
     async def add_member(self, member: Member) -> Member:
@@ -221,21 +227,27 @@ class TimeBank:
                    draft.minutes, draft.receiver, draft.logged_by_coordinator, note]  # fmt: skip
         digest = hashlib.sha256(json.dumps(content).encode()).digest()
         claim_id = _claim_id(scheme_id, idempotency_key)
-        async with self._read.connect() as conn:
+        people = {"member": draft.member, "logged_by": draft.logged_by, "receiver": draft.receiver}
+        async with self._read.connect() as conn:  # one connection for every read before writing
             prior = await conn.run_sync(storage.read_claim, scheme_id, claim_id)
-        if prior is not None:
-            if prior[1] != digest:
-                raise Conflict(
-                    "idempotency key already used for another claim", field="idempotency_key"
-                )
-            return prior[0]
-        for who, field_name in ((draft.member, "member"), (draft.logged_by, "logged_by")):
-            if await self._member(scheme_id, who) is None:
-                raise NotFound(f"no member {who!r}", field=field_name)
-        if draft.receiver is not None and await self._member(scheme_id, draft.receiver) is None:
-            raise NotFound(f"no member {draft.receiver!r}", field="receiver")
-        if draft.logged_by_coordinator:
-            await self._require_coordinator(scheme_id, draft.logged_by)
+            if prior is not None:
+                if prior[1] != digest:
+                    raise Conflict(
+                        "idempotency key already used for another claim", field="idempotency_key"
+                    )
+                return prior[0]
+            found = {
+                role: await conn.run_sync(storage.read_member, scheme_id, who)
+                for role, who in people.items()
+                if who is not None
+            }
+        for role, person in found.items():
+            if person is None or person.erased:
+                raise NotFound(f"no member {people[role]!r}", field=role)
+        logger = found["logged_by"]
+        coordinator = {Role.COORDINATOR, Role.SCHEME_ADMIN}
+        if draft.logged_by_coordinator and not (logger and logger.roles & coordinator):
+            raise Forbidden(f"{draft.logged_by} is not a coordinator of {scheme_id}", field="by")
         async with self._engine.begin() as conn:
             activity = await conn.run_sync(storage.read_activity, scheme_id, draft.activity)
             if activity is None or activity.retired:
