@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from .auth import STAFF
+from timebank.imports import parse_members
+from timebank.schemes import Role
+
+from .auth import STAFF, ApiRole
 from .endpoints import Call, Endpoint
 from .members import acting_member
 from .models import Out, Query
+from .problems import Problem
 
 
 class ImportOut(Out):
@@ -23,6 +27,10 @@ class TimeOverflowQuery(Query):
 
 
 async def members_csv(call: Call) -> ImportOut:
+    if call.who.role is ApiRole.COORDINATOR and any(
+        Role.SCHEME_ADMIN in m.roles for m in parse_members(call.scheme, call.body)
+    ):
+        raise Problem(403, "a coordinator cannot make scheme admins", field="roles")
     return ImportOut(added=await call.bank.import_members(call.scheme, call.body))
 
 

@@ -50,7 +50,10 @@ async def create_token(call: Call) -> TokenOut:
     role = ApiRole(b.role)
     roles = None
     if b.member is not None:
-        roles = frozenset((await call.bank.member(call.scheme, b.member)).roles)
+        member = await call.bank.member(call.scheme, b.member)
+        if member.erased:
+            raise Problem(409, f"member {b.member} was erased", code="conflict", field="member")
+        roles = frozenset(member.roles)
     scheme = None if role is ApiRole.ADMIN else call.scheme
     why = grant_problem(call.who, role, scheme, roles)
     if why is not None:

@@ -324,7 +324,10 @@ async def _tokens(args: argparse.Namespace, settings: Settings) -> int:
                 if not scheme:
                     raise UsageError(f"a {role} token needs --scheme")
                 await bank.scheme(scheme)
-                roles = frozenset((await bank.member(scheme, member)).roles) if member else None
+                person = await bank.member(scheme, member) if member else None
+                if person is not None and person.erased:
+                    raise UsageError(f"member {member} was erased")
+                roles = frozenset(person.roles) if person else None
                 why = grant_problem(CLI, role, scheme, roles)
                 if why:
                     raise UsageError(why[1])

@@ -608,9 +608,12 @@ class TimeBank:
     async def erase_member(self, scheme_id: str, member_id: str, *, by: str) -> Member:
         """Right to erasure: the member's name, contact, card, monitoring answers, claim notes
         and offers go; their pseudonymous account and the ledger stay whole and verifiable."""
+        target = await self.member(scheme_id, member_id)
         if by != member_id:
-            await self._require_coordinator(scheme_id, by)
-        await self.member(scheme_id, member_id)
+            actor = await self._require_coordinator(scheme_id, by)
+            staff = target.roles & {Role.COORDINATOR, Role.SCHEME_ADMIN}
+            if staff and Role.SCHEME_ADMIN not in actor.roles:
+                raise Forbidden("only a scheme admin erases a coordinator or admin", field="by")
         async with self._engine.begin() as conn:
             await conn.run_sync(storage.erase_member, scheme_id, member_id)
             for hook in self.erasure_hooks:
