@@ -102,7 +102,7 @@ class Endpoint:
             raise Problem(403, f"a {who.role} may not {self.summary.lower()}", field="role")
         call = Call(
             services, who, scheme, dict(request.path_params), _query(request, self.query),
-            await _body(request, self), _idempotency_key(request) if self.writes else "",
+            await _body(request, self), _idempotency_key(request, who) if self.writes else "",
         )  # fmt: skip
         result = await self.handler(call)
         if isinstance(result, Response):
@@ -162,14 +162,15 @@ async def _body(request: Request, ep: Endpoint) -> Any:
     return ep.body.model_validate_json(bytes(raw))
 
 
-def _idempotency_key(request: Request) -> str:
-    """The client's Idempotency-Key; without one, a fresh key (so a retry is not recognised)."""
+def _idempotency_key(request: Request, who: Principal) -> str:
+    """The client's Idempotency-Key, scoped to the caller (the member they act as, else their
+    token), so two callers' keys never meet; without one, a fresh key (a retry is not known)."""
     key = request.headers.get("idempotency-key")
     if key is None:
         return f"auto:{uuid.uuid4()}"
     if not _KEY.fullmatch(key):
         raise Problem(422, "1-200 printable ASCII characters", field="idempotency-key")
-    return f"client:{key}"
+    return f"client:{who.member or who.token_id}:{key}"
 
 
 def encode_cursor(position: Any) -> str:
@@ -184,8 +185,10 @@ def decode_cursor(cursor: str, default: Any) -> Any:
         value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (binascii.Error, ValueError):
         raise Problem(422, "not a cursor this API gave out", field="cursor") from None
-    if type(value) is not type(default) or (
-        isinstance(value, list) and [type(v) for v in value] != [type(v) for v in default]
-    ):
+    parts = value if isinstance(value, list) else [value]
+    shapes = default if isinstance(default, list) else [default]
+    if type(value) is not type(default) or [type(v) for v in parts] != [type(v) for v in shapes]:
+        raise Problem(422, "not a cursor this API gave out", field="cursor")
+    if any(isinstance(v, int) and not 0 <= v < 2**63 for v in parts):
         raise Problem(422, "not a cursor this API gave out", field="cursor")
     return value

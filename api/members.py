@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from ledger.records import receipt_json
 from timebank.schemes import Member, Role
 
@@ -85,7 +87,7 @@ async def receipt(call: Call) -> JsonObject:
     member_id = call.params["member"]
     self_or_staff(call, member_id)
     seq = call.params["seq"]
-    if not seq.isdigit() or not 0 < int(seq) < 2**53:
+    if not re.fullmatch(r"[0-9]{1,15}", seq) or int(seq) == 0:
         raise Problem(422, "an entry's sequence number", field="seq")
     found = await call.bank.receipt(call.scheme, member_id, int(seq))
     return JsonObject.model_validate(receipt_json(found))

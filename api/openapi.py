@@ -27,8 +27,9 @@ def document(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
         ref_template=REF,
     )  # fmt: skip
     paths: dict[str, dict[str, Any]] = {}
+    schemas: dict[str, Any] = defs.get("$defs", {})
     for ep in endpoints:
-        op = _operation(ep, {m: refs[(m, mode)] for (m, mode) in refs})
+        op = _operation(ep, {m: refs[(m, mode)] for (m, mode) in refs}, schemas)
         paths.setdefault("/api/v1" + ep.path, {})[ep.method.lower()] = op
     return {
         "openapi": "3.1.0",
@@ -40,7 +41,7 @@ def document(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
         },
         "paths": paths,
         "components": {
-            "schemas": defs.get("$defs", {}),
+            "schemas": schemas,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "security": [{"bearer": []}],
@@ -51,13 +52,14 @@ def _is_model(m: Any) -> bool:
     return isinstance(m, type) and issubclass(m, BaseModel)
 
 
-def _operation(ep: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
+def _operation(ep: Endpoint, refs: dict[Any, Any], schemas: dict[str, Any]) -> dict[str, Any]:
     params: list[dict[str, Any]] = [
         {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
         for n in _PARAM.findall(ep.path)
     ]
     if ep.query is not None:
-        schema = ep.query.model_json_schema()
+        schema = ep.query.model_json_schema(ref_template=REF)
+        schemas.update(schema.get("$defs", {}))  # enums the parameters refer to
         for name, prop in schema.get("properties", {}).items():
             required = name in schema.get("required", [])
             params.append({"name": name, "in": "query", "required": required, "schema": prop})

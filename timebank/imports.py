@@ -86,16 +86,31 @@ class ImportRefused(ValueError):
 
 
 def _rows(text: str, required: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in reader.fieldnames or []]
-    missing = [c for c in required if c not in header]
-    if missing:
-        raise ImportRefused([LineProblem(1, c, "missing column") for c in missing])
-    out = []
-    for n, row in enumerate(reader, start=2):
-        if n - 1 > MAX_ROWS:
-            raise ImportRefused([LineProblem(n, "", f"more than {MAX_ROWS} rows")])
-        out.append((n, {k.strip(): (v or "").strip() for k, v in row.items() if k}))
+    """The file's lines as (line number, {column: value}); the header, a line with more fields
+    than columns, or one csv cannot read is refused with its number."""
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = [h.strip() for h in next(reader, [])]
+        doubled = sorted({h for h in header if header.count(h) > 1})
+        missing = [c for c in required if c not in header]
+        if missing or doubled:
+            raise ImportRefused(
+                [LineProblem(1, c, "missing column") for c in missing]
+                + [LineProblem(1, c, "the same column twice") for c in doubled]
+            )
+        out = []
+        for n, fields in enumerate(reader, start=2):
+            if n - 1 > MAX_ROWS:
+                raise ImportRefused([LineProblem(n, "", f"more than {MAX_ROWS} rows")])
+            if any(f.strip() for f in fields[len(header) :]):  # empty extra fields are harmless
+                message = f"{len(fields)} fields but {len(header)} columns (quote commas)"
+                raise ImportRefused([LineProblem(n, "", message)])
+            if fields:
+                values = [f.strip() for f in fields[: len(header)]]
+                values += [""] * (len(header) - len(values))
+                out.append((n, dict(zip(header, values, strict=True))))
+    except csv.Error as exc:
+        raise ImportRefused([LineProblem(reader.line_num, "", f"unreadable CSV: {exc}")]) from None
     return out
 
 
@@ -112,8 +127,13 @@ def _keys(prefix: str, rows: list[tuple[int, dict[str, str]]]) -> list[str]:
 
 def parse_members(scheme: str, text: str) -> list[Member]:
     """Members from CSV (`id,display_name,roles,contact,card_number`; roles `;`-separated)."""
+    return [m for _, m in parse_members_at(scheme, text)]
+
+
+def parse_members_at(scheme: str, text: str) -> list[tuple[int, Member]]:
+    """`parse_members`, each member with the line it was read from."""
     problems: list[LineProblem] = []
-    members: list[Member] = []
+    members: list[tuple[int, Member]] = []
     ids: dict[str, int] = {}
     for line, row in _rows(text, ("id", "display_name")):
         try:
@@ -129,7 +149,7 @@ def parse_members(scheme: str, text: str) -> list[Member]:
         if m.id in ids:
             problems.append(LineProblem(line, "id", f"the same id as line {ids[m.id]}"))
         ids.setdefault(m.id, line)
-        members.append(m)
+        members.append((line, m))
     if problems:
         raise ImportRefused(problems)
     return members
@@ -146,7 +166,7 @@ def parse_hours(text: str) -> list[HoursRow]:
         except ValueError:
             problems.append(LineProblem(line, "date", "a date as YYYY-MM-DD"))
             continue
-        if not row["minutes"].isdigit():
+        if not re.fullmatch(r"[0-9]{1,5}", row["minutes"]):
             problems.append(LineProblem(line, "minutes", "a whole number of minutes"))
             continue
         for field_name in ("member", "activity"):
@@ -184,8 +204,13 @@ def source_lines(problems: list[LineProblem], rows: list[HoursRow]) -> list[Line
 
 def parse_timeoverflow_members(scheme_id: str, text: str) -> list[Member]:
     """Members from TimeOverflow's "Users" CSV export (see the module's notes)."""
+    return [m for _, m in parse_timeoverflow_members_at(scheme_id, text)]
+
+
+def parse_timeoverflow_members_at(scheme_id: str, text: str) -> list[tuple[int, Member]]:
+    """`parse_timeoverflow_members`, each member with the export's line it was read from."""
     rows, problems = _export_rows(text, TO_MEMBER_COLUMNS, ("N", "Name"))
-    members: list[Member] = []
+    members: list[tuple[int, Member]] = []
     ids: dict[str, int] = {}
     for line, row in rows:
         m = _to_member(scheme_id, row)
@@ -193,7 +218,7 @@ def parse_timeoverflow_members(scheme_id: str, text: str) -> list[Member]:
         if m.id in ids:
             problems.append(LineProblem(line, "N", f"the same member number as line {ids[m.id]}"))
         ids.setdefault(m.id, line)
-        members.append(m)
+        members.append((line, m))
     if problems:
         raise ImportRefused(problems)
     return members

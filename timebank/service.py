@@ -49,8 +49,8 @@ from .imports import (
     LineProblem,
     hours_csv,
     parse_hours,
-    parse_members,
-    parse_timeoverflow_members,
+    parse_members_at,
+    parse_timeoverflow_members_at,
     parse_timeoverflow_transfers,
     source_lines,
 )
@@ -144,8 +144,12 @@ class TimeBank:
             await self.ledger.open_account(
                 scheme.id, account, kind=kind, floor=None, idempotency_key=f"{key}:{account}"
             )
-        async with self._engine.begin() as conn:
-            await conn.run_sync(storage.insert_scheme, scheme)
+        async with self._engine.begin() as conn:  # a twin request may have got here first
+            found = await conn.run_sync(storage.read_scheme, scheme.id)
+            if found is None:
+                await conn.run_sync(storage.insert_scheme, scheme)
+        if found is not None and found != scheme:
+            raise Conflict(f"scheme {scheme.id!r} exists with other settings", field="id")
         return scheme
 
     async def schemes(self) -> list[Scheme]:
@@ -177,8 +181,12 @@ class TimeBank:
             scheme.id, member.account, kind="member", floor=scheme.member_floor,
             idempotency_key=f"member:{member.id}",
         )  # fmt: skip
-        async with self._engine.begin() as conn:
-            await conn.run_sync(storage.insert_member, member)
+        async with self._engine.begin() as conn:  # a twin request may have got here first
+            existing = await conn.run_sync(storage.read_member, member.scheme, member.id)
+            if existing is None:
+                await conn.run_sync(storage.insert_member, member)
+        if existing is not None and existing != member:
+            raise Conflict(f"member {member.id!r} exists with other details", field="id")
         return member
 
     async def _member(self, scheme_id: str, member_id: str) -> Member | None:
@@ -249,6 +257,13 @@ class TimeBank:
         if draft.logged_by_coordinator and not (logger and logger.roles & coordinator):
             raise Forbidden(f"{draft.logged_by} is not a coordinator of {scheme_id}", field="by")
         async with self._engine.begin() as conn:
+            twin = await conn.run_sync(storage.read_claim, scheme_id, claim_id)
+            if twin is not None:  # the same request, in flight at the same time, won
+                if twin[1] != digest:
+                    raise Conflict(
+                        "idempotency key already used for another claim", field="idempotency_key"
+                    )
+                return twin[0]
             activity = await conn.run_sync(storage.read_activity, scheme_id, draft.activity)
             if activity is None or activity.retired:
                 raise NotFound(f"no current activity {draft.activity!r}", field="activity")
@@ -401,11 +416,12 @@ class TimeBank:
 
     async def import_members(self, scheme_id: str, text: str) -> int:
         """Add the members of a CSV file, all checked first; returns how many were new."""
-        return await self._add_members(scheme_id, parse_members(scheme_id, text))
+        return await self._add_members(scheme_id, parse_members_at(scheme_id, text))
 
     async def import_timeoverflow_members(self, scheme_id: str, text: str) -> int:
         """Add the members of TimeOverflow's "Users" export; returns how many were new."""
-        return await self._add_members(scheme_id, parse_timeoverflow_members(scheme_id, text))
+        found = parse_timeoverflow_members_at(scheme_id, text)
+        return await self._add_members(scheme_id, found)
 
     async def import_timeoverflow_transfers(
         self, scheme_id: str, text: str, *, activity: str, by: str, today: date
@@ -418,15 +434,16 @@ class TimeBank:
         except ImportRefused as refused:
             raise ImportRefused(source_lines(refused.problems, rows)) from None
 
-    async def _add_members(self, scheme_id: str, wanted: list[Member]) -> int:
+    async def _add_members(self, scheme_id: str, wanted: list[tuple[int, Member]]) -> int:
         await self.scheme(scheme_id)
         conflicts, new = [], []
-        for m in wanted:
+        for line, m in wanted:
             found = await self._member(scheme_id, m.id)
             if found is None:
                 new.append(m)
             elif found != m:
-                conflicts.append(LineProblem(0, "id", f"member {m.id} exists with other details"))
+                message = f"member {m.id} exists with other details"
+                conflicts.append(LineProblem(line, "id", message))
         if conflicts:
             raise ImportRefused(conflicts)
         for m in new:
@@ -434,7 +451,8 @@ class TimeBank:
         return len(new)
 
     async def import_hours(self, scheme_id: str, text: str, *, by: str, today: date) -> list[Claim]:
-        """Historic hours from a CSV file, logged and confirmed by coordinator `by`.
+        """Historic hours from a CSV file, logged and confirmed by coordinator `by`; returns the
+        claims this run confirmed.
 
         Every line is checked against the scheme's rules (and against the file's own earlier
         lines) before anything is written; a re-run of the same file writes nothing new.
@@ -476,7 +494,8 @@ class TimeBank:
             claim = await self.log_claim(
                 scheme_id, draft, today=today, idempotency_key=r.key, note=r.note
             )
-            done.append(await self.confirm_claim(scheme_id, claim.id, by=by))
+            if claim.status is ClaimStatus.PENDING:  # not confirmed by an earlier run
+                done.append(await self.confirm_claim(scheme_id, claim.id, by=by))
         return done
 
     async def burnout_flags(

@@ -254,7 +254,8 @@ def member_by_card(conn: Connection, scheme_id: str, card_number: str) -> Member
 
 
 def erase_member(conn: Connection, scheme_id: str, member_id: str) -> None:
-    """Right to erasure: blank the person's details and their claims' notes and note salts.
+    """Right to erasure: blank the person's details, and the notes (and note salts) of claims
+    they gave or received.
 
     The pseudonymous id stays, so the ledger's entries and the claims' history still add up.
     """
@@ -265,7 +266,10 @@ def erase_member(conn: Connection, scheme_id: str, member_id: str) -> None:
     )
     conn.execute(
         update(claims)
-        .where(claims.c.scheme == scheme_id, claims.c.member == member_id)
+        .where(
+            claims.c.scheme == scheme_id,
+            (claims.c.member == member_id) | (claims.c.receiver == member_id),
+        )
         .values(note="", note_salt=None)
     )
 

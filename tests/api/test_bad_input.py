@@ -612,15 +612,9 @@ async def test_checks_run_in_order_auth_scheme_role_input(
     assert snapshot(tmp_path) == before
 
 
-# ---- bugs -------------------------------------------------------------------------------------
+# ---- once 500s, now refused plainly ----------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: api/endpoints.py decode_cursor accepts any JSON int, so a well-formed cursor "
-    "holding an int past SQLite's 64 bits reaches the query and raises OverflowError: a 500 "
-    "for GET .../claims and GET .../members/{member}/entries, where it should be 422 cursor",
-)
 @pytest.mark.parametrize(
     ("path", "position"),
     [("/schemes/taff/claims", [10**40, ""]), ("/schemes/taff/members/M1/entries", 10**40)],
@@ -633,11 +627,6 @@ async def test_cursor_holding_a_huge_number_is_a_422_not_a_500(
     assert refusal(r, 422, "cursor") is None, r.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: api/members.py receipt checks the path's seq with str.isdigit(), true for "
-    "'²' and for a 5000-digit number, then int(seq) raises ValueError: a 500, not 422 seq",
-)
 @pytest.mark.parametrize("seq", ["%C2%B2", "9" * 5000])
 async def test_receipt_seq_that_only_looks_like_digits_is_a_422_not_a_500(
     app_client: httpx.AsyncClient, world: World, seq: str

@@ -8,7 +8,6 @@ from datetime import date, timedelta
 from typing import Any
 
 import httpx
-import pytest
 
 from ledger import from_us
 from tests.api.world import World
@@ -418,13 +417,6 @@ async def test_same_idempotency_key_and_body_returns_the_same_claim_and_logs_onc
     assert len(await all_claims(c, w.as_("taff", "coordinator"), "taff")) == 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: timebank/service.py TimeBank.log_claim looks for the key's earlier claim on "
-    "the read engine, before and outside the write transaction that inserts the claim: two "
-    "identical requests in flight together (a client retrying a slow request) both miss it, "
-    "and the second INSERT fails tb_claims' primary key: IntegrityError, a 500",
-)
 async def test_concurrent_retries_with_one_idempotency_key_get_the_same_claim(
     app_client: httpx.AsyncClient, world: World, clock: Clock
 ) -> None:
@@ -442,14 +434,6 @@ async def test_concurrent_retries_with_one_idempotency_key_get_the_same_claim(
     assert len(await all_claims(c, w.as_("taff", "coordinator"), "taff")) == 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a claim's id is sha256(scheme, Idempotency-Key) (timebank/service.py "
-    "_claim_id), not scoped to the caller as tokens' are (api/auth.py new_token: creator and "
-    "key), so a member whose app sends the same key another member's app once sent is "
-    "refused 409 'idempotency key already used for another claim' (offers and requests, "
-    "timebank/market.py _id, likewise)",
-)
 async def test_idempotency_keys_of_different_members_do_not_collide(
     app_client: httpx.AsyncClient, world: World, clock: Clock
 ) -> None:

@@ -159,12 +159,6 @@ async def test_hours_csv_logs_and_confirms_once(
     assert len((await c.get(f"{V1}/taff/claims", headers=coord)).json()["items"]) == 4
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: timebank/service.py TimeBank.import_hours returns every line's claim, imported "
-    "before or not, so the API's `added` counts the whole file on a re-run, for our hours "
-    "CSV and TimeOverflow transfers alike (the members imports count only members new)",
-)
 async def test_hours_csv_rerun_reports_only_the_lines_added(
     app_client: httpx.AsyncClient, world: World, clock: Clock
 ) -> None:
@@ -215,11 +209,6 @@ async def test_hours_csv_with_problems_lists_them_by_line_and_writes_nothing(
     assert snapshot(tmp_path) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: timebank/service.py TimeBank._add_members reports a member who exists with "
-    "other details as LineProblem(0, 'id', ...): line 0, not the file's line",
-)
 async def test_members_csv_conflict_with_an_existing_member_names_its_line(
     app_client: httpx.AsyncClient, world: World, clock: Clock, tmp_path: Path
 ) -> None:
@@ -232,12 +221,6 @@ async def test_members_csv_conflict_with_an_existing_member_names_its_line(
     assert problems(p) == {("3", "id")}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: timebank/imports.py _rows reads our CSV formats with csv.DictReader and does "
-    "not catch csv.Error: a field over csv's 131072-character limit is a 500, not a line "
-    "problem (the TimeOverflow reader, _records, does catch it)",
-)
 async def test_members_csv_with_an_overlong_field_is_a_line_problem_not_a_500(
     app_client: httpx.AsyncClient, world: World, clock: Clock, tmp_path: Path
 ) -> None:
@@ -249,12 +232,6 @@ async def test_members_csv_with_an_overlong_field_is_a_line_problem_not_a_500(
     assert snapshot(tmp_path) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: timebank/imports.py parse_hours checks minutes with str.isdigit(), which is "
-    "true for '²' and for 5000-digit numbers, then int() raises ValueError: a 500, not a line "
-    "problem",
-)
 @pytest.mark.parametrize("minutes", ["²", "9" * 5000])
 async def test_hours_csv_with_odd_digits_in_minutes_is_a_line_problem_not_a_500(
     app_client: httpx.AsyncClient, world: World, clock: Clock, tmp_path: Path, minutes: str
@@ -267,12 +244,6 @@ async def test_hours_csv_with_odd_digits_in_minutes_is_a_line_problem_not_a_500(
     assert snapshot(tmp_path) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: timebank/imports.py _rows drops the fields of a line beyond the header's "
-    "columns without a word: an unquoted comma in a note imports a truncated note (the "
-    "TimeOverflow reader refuses such lines as 'N fields, not M')",
-)
 async def test_hours_csv_line_with_more_fields_than_columns_is_refused(
     app_client: httpx.AsyncClient, world: World, clock: Clock, tmp_path: Path
 ) -> None:

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from ledger import from_us, receipt_problem, verify_database
 from ledger.records import parse_receipt
@@ -96,13 +95,6 @@ async def test_monitoring_attributes_are_kept_only_with_consent(
     problem(await c.get(f"{V1}/taff/members/P2", headers=coord), 404, "member")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: timebank/service.py TimeBank.add_member checks for an existing member on the "
-    "read engine, outside the transaction that inserts: the same registration sent twice at "
-    "once (a retry) fails tb_members' primary key in the second: IntegrityError, a 500 (the "
-    "method is documented as idempotent)",
-)
 async def test_concurrent_identical_registrations_add_the_member_once(
     app_client: httpx.AsyncClient, world: World
 ) -> None:

@@ -7,7 +7,6 @@ import html
 from typing import Any
 
 import httpx
-import pytest
 
 from api.app import ENDPOINTS
 from tests.api.world import World
@@ -114,12 +113,6 @@ async def test_every_body_and_response_reference_resolves_in_components(
             assert schemas[ep.body.__name__]["additionalProperties"] is False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: api/openapi.py _operation copies each query parameter's schema out of "
-    "model_json_schema() without its $defs: GET /schemes/{scheme}/claims's `status` "
-    "parameter refers to '#/$defs/ClaimStatus', which is nowhere in the document",
-)
 async def test_every_reference_anywhere_in_openapi_resolves(
     app_client: httpx.AsyncClient,
 ) -> None:
