@@ -261,7 +261,7 @@ async def test_an_export_imports_with_timeoverflows_balances_and_a_rerun_writes_
     # From pays, To earns, as in TimeOverflow: Anna -90 +60 +30, Bernat -60 -60, Carme +60 +90 -30
     assert balances == {"to-1": 0, "to-2": -120, "to-3": 120}
     size = await bank.ledger.size("tob")
-    assert await import_export(bank, MEMBERS, TRANSFERS) == 4  # replayed, not written again
+    assert await import_export(bank, MEMBERS, TRANSFERS) == 0  # nothing new: not written again
     assert await bank.ledger.size("tob") == size
     assert {m: await bank.balance("tob", m) for m in balances} == balances
 
