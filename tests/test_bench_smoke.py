@@ -96,3 +96,33 @@ def test_verify_benchmark_reuses_a_database(tmp_path: Path) -> None:
     again = _run("ledger_verify.py", "--db", str(db))
     assert again["entries"] == 200 and again["build_s"] is None
     _positive(again, "entries_per_s", "floor_entries_per_s", "peak_rss_mb_large")
+
+
+def test_api_claims_benchmark_runs_and_reports(tmp_path: Path) -> None:
+    result = _run("api_claims.py", "--claims", "64", "--warmup", "8", "--dir", str(tmp_path))
+    _positive(
+        result,
+        "claims_per_s",
+        "requests_per_s",
+        "p50_ms",
+        "p99_ms",
+        "create_p99_ms",
+        "confirm_p99_ms",
+        "direct_appends_per_s",
+        "direct_p50_ms",
+        "direct_p99_ms",
+        "ratio",
+    )
+    _described(result)
+    assert result["claims"] == 64 and result["concurrency"] == 32 and result["client"] == "httpx"
+    assert result["entries_verified"] == 64 + 8, "every claim confirmed became one entry"
+    assert result["target_claims_per_s"] == 1000 and result["target_p99_ms"] == 100
+    assert isinstance(result["meets_target"], bool)
+    assert result["p50_ms"] <= result["p99_ms"]
+    raw = _run(
+        "api_claims.py", "--claims", "16", "--warmup", "0", "--client", "raw",
+        "--dir", str(tmp_path),
+    )  # fmt: skip
+    assert list(tmp_path.iterdir()) == [], "the temp databases are removed"
+    assert raw["claims"] == 16 and raw["client"] == "raw" and raw["entries_verified"] == 16
+    _positive(raw, "claims_per_s", "floor_requests_per_s", "p99_ms")
