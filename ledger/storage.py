@@ -168,12 +168,14 @@ def make_engine(url: str, *, read_only: bool = False, deferred: bool = False) ->
     return engine
 
 
-def make_sync_engine(url: str, *, read_only: bool = False) -> Engine:
-    """A sync engine for work done on a thread of its own, one connection, write lock at BEGIN.
+def make_sync_engine(url: str, *, read_only: bool = False, readers: int = 0) -> Engine:
+    """A sync engine for work done on a thread of its own, one connection, write lock at BEGIN;
+    or, with `readers`, a pool of that many connections for deferred (read) transactions.
 
     The writer runs a whole group commit (reads, checks, signing, inserts, COMMIT) in one call
     to its thread, instead of one hop to a driver thread per statement; verify reads the stored
-    Merkle nodes on another thread while it streams the entries.
+    Merkle nodes on another thread while it streams the entries; services read a request's rows
+    in one call to a reader thread.
     """
     sync_url = make_url(url)
     if sync_url.drivername == "sqlite+aiosqlite":
@@ -181,10 +183,12 @@ def make_sync_engine(url: str, *, read_only: bool = False) -> Engine:
     else:  # PostgreSQL will bring its own driver mapping (issue 7)
         raise NotImplementedError(f"no writer for {sync_url.drivername} yet")
     args: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
-    if not read_only:
+    if readers:
+        args |= {"pool_size": readers, "max_overflow": 0}
+    elif not read_only:
         args["poolclass"] = StaticPool  # the writer's one connection
     engine = create_engine(sync_url, **args)
-    _prepare_sqlite(engine, read_only=read_only, deferred=False)
+    _prepare_sqlite(engine, read_only=read_only, deferred=readers > 0)
     return engine
 
 

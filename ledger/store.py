@@ -6,8 +6,9 @@ import asyncio
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import cast
+from typing import TypeVar, cast
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from . import merkle, storage
@@ -32,7 +33,9 @@ from .model import (
     to_us,
 )
 from .rules import reserve_debit
-from .writer import Request, Result, Writer
+from .writer import Ran, Request, Result, Writer
+
+T = TypeVar("T")
 
 INTERNAL_KEYS = "ledger:"  # idempotency keys the ledger itself uses (expiry)
 
@@ -119,16 +122,32 @@ class LedgerStore:
         *,
         meta: dict[str, str] | None = None,
         idempotency_key: str,
+        then: Callable[[Connection, Entry], None] | None = None,
     ) -> Entry:
-        """Append a balanced entry: `postings` are (account, signed minutes) summing to zero."""
+        """Append a balanced entry: `postings` are (account, signed minutes) summing to zero.
+
+        `then(conn, entry)`, if given, runs in the same transaction once the entry is written
+        (not when a retry finds it already there): the caller's own rows commit with it or not
+        at all. It must be quick and must not fail.
+        """
         req = Request(
             EntryKind.TRANSFER.value,
             check_ledger_id(ledger),
             idempotency_key,
             postings=normalise_postings(postings),
             meta=normalise_meta(meta),
+            then=then,
         )
         return cast(Entry, await self._submit(req))
+
+    async def run(self, work: Callable[[Connection], T]) -> T:
+        """Run `work(conn)` on the writer's thread in its next group commit: the caller's own
+        tables written in the ledger's transaction, durable when this returns. `work` runs in a
+        savepoint, so an exception undoes only its writes (and is raised here). It holds up
+        every other write while it runs: keep it to a few indexed statements."""
+        ran = await self._writer.submit(Request("run", "", "", work=work))
+        assert isinstance(ran, Ran)
+        return cast(T, ran.value)
 
     async def reserve(
         self,

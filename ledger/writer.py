@@ -55,7 +55,16 @@ SIGN_SPLIT = 16  # batches of at least twice this many entries are signed in two
 # retry gets the same answer even if the state has changed since (invariant 8).
 REMEMBERED_REFUSALS = (Conflict, FloorBreached, NotFound)
 REFUSAL_BY_CODE: dict[str, type[LedgerError]] = {c.code: c for c in REMEMBERED_REFUSALS}
-Result = Entry | Account | PublicKey | Checkpoint
+
+
+@dataclass(frozen=True, slots=True)
+class Ran:
+    """What a caller's unit of work (op "run") returned."""
+
+    value: Any
+
+
+Result = Entry | Account | PublicKey | Checkpoint | Ran
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +83,9 @@ class Request:
     expires_us: int = 0
     ref: int = 0
     meta: tuple[tuple[str, str], ...] = ()
+    # Not part of the request's content: work of the caller's done in the same transaction.
+    work: Callable[[Connection], Any] | None = field(default=None, compare=False)  # op "run"
+    then: Callable[[Connection, Entry], None] | None = field(default=None, compare=False)
 
     @property
     def scope(self) -> str:
@@ -128,6 +140,7 @@ class _Batch:
         self.referenced: dict[tuple[str, int], int] = {}
         self.checkpoints: dict[tuple[str, int], Checkpoint] = {}
         self.unsigned: list[tuple[Entry, Signer]] = []  # new entries, in order, to sign
+        self.then: list[tuple[Callable[[Connection, Entry], None], Entry]] = []  # after insert
 
 
 class Writer:
@@ -230,11 +243,14 @@ class Writer:
                 if isinstance(item.result, Entry) and not item.result.signature:
                     item.result = signed[(item.result.ledger, item.result.seq)]
             storage.write_batch(conn, batch.writes)
+            for then, entry in batch.then:  # callers' work on their new entries, same commit
+                then(conn, signed.get((entry.ledger, entry.seq), entry))
         self._states.update(batch.states)  # committed: the batch's view is now the truth
 
     # ---- loading -------------------------------------------------------------------------
 
     def _preload(self, conn: Connection, batch: _Batch, reqs: list[Request]) -> None:
+        reqs = [r for r in reqs if r.op != "run"]
         by_scope: dict[str, list[str]] = {}
         for r in reqs:
             by_scope.setdefault(r.scope, []).append(r.idempotency_key)
@@ -278,6 +294,9 @@ class Writer:
     # ---- applying one request --------------------------------------------------------------
 
     def _apply(self, conn: Connection, batch: _Batch, req: Request) -> Result:
+        if req.work is not None:  # a caller's unit of work: rolled back alone if it fails
+            with conn.begin_nested():
+                return Ran(req.work(conn))
         digest = req.digest()
         seen = batch.idem.get((req.scope, req.idempotency_key))
         if seen is not None:
@@ -299,6 +318,8 @@ class Writer:
                 self._remember(batch, req, digest, exc)
             raise
         self._remember(batch, req, digest, result)
+        if req.then is not None and isinstance(result, Entry):
+            batch.then.append((req.then, result))
         return result
 
     def _remember(
@@ -556,4 +577,5 @@ def _result_ref(result: Result | LedgerError) -> str:
         return f"account:{result.code}"
     if isinstance(result, PublicKey):
         return f"key:{result.key_id}"
+    assert isinstance(result, Checkpoint), "a caller's own work is never remembered"
     return f"checkpoint:{result.size}"

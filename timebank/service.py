@@ -7,14 +7,17 @@ between the ledger write and the claim update finds the same entry and finishes 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
 import secrets
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import date, timedelta
+from typing import Any, TypeVar
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -67,6 +70,8 @@ from .schemes import (
     scheme_problems,
 )
 
+T = TypeVar("T")
+READERS = 2  # reader threads (and connections) per time bank
 AUTO = "auto"  # who confirms a claim that was accepted automatically
 
 
@@ -78,6 +83,13 @@ class Forbidden(LedgerError):
 
 def _claim_id(scheme_id: str, idempotency_key: str) -> str:
     return hashlib.sha256(f"{scheme_id}\0{idempotency_key}".encode()).hexdigest()[:24]
+
+
+def _replayed(stored: tuple[Claim, bytes], digest: bytes) -> Claim:
+    """The claim a repeated request made, if it really is the same request."""
+    if stored[1] != digest:
+        raise Conflict("idempotency key already used for another claim", field="idempotency_key")
+    return stored[0]
 
 
 def _refuse(problems: list[tuple[str, str]]) -> None:
@@ -97,6 +109,10 @@ class TimeBank:
         self.ledger = ledger
         self._engine = engine  # writes: the write lock at BEGIN
         self._read = reader  # reads: deferred transactions, never waiting on writers
+        # A request's reads run in one call to a reader thread (not one hop per statement);
+        # its writes go to the ledger's writer, in the ledger's group commit (`ledger.run`).
+        self._sync_read = ledger_storage.make_sync_engine(ledger.url, readers=READERS)
+        self._readers = ThreadPoolExecutor(READERS, thread_name_prefix="timebank-read")
         self._clock = clock
         self._schemes: dict[str, Scheme] = {}
         self.market = Market(engine, reader, clock)  # offers and requests for help
@@ -126,14 +142,24 @@ class TimeBank:
     async def close(self) -> None:
         await self._engine.dispose()
         await self._read.dispose()
+        await asyncio.get_running_loop().run_in_executor(self._readers, self._sync_read.dispose)
+        self._readers.shutdown()
+
+    async def _query(self, read: Callable[..., T], *args: Any) -> T:
+        """`read(conn, *args)` on a reader thread, in one snapshot."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, self._in_snapshot, read, args)
+
+    def _in_snapshot(self, read: Callable[..., T], args: tuple[Any, ...]) -> T:
+        with self._sync_read.connect() as conn, conn.begin():
+            return read(conn, *args)
 
     # ---- schemes, members, activities ------------------------------------------------------
 
     async def create_scheme(self, scheme: Scheme) -> Scheme:
         """Create a scheme and its ledger (with its issuance and expiry accounts). Idempotent."""
         _refuse(scheme_problems(scheme))
-        async with self._read.connect() as conn:
-            found = await conn.run_sync(storage.read_scheme, scheme.id)
+        found = await self._query(storage.read_scheme, scheme.id)
         if found is not None:
             if found != scheme:
                 raise Conflict(f"scheme {scheme.id!r} exists with other settings", field="id")
@@ -144,25 +170,27 @@ class TimeBank:
             await self.ledger.open_account(
                 scheme.id, account, kind=kind, floor=None, idempotency_key=f"{key}:{account}"
             )
-        async with self._engine.begin() as conn:  # a twin request may have got here first
-            found = await conn.run_sync(storage.read_scheme, scheme.id)
+
+        def insert(conn: Connection) -> Scheme | None:  # a twin request may have got here first
+            found = storage.read_scheme(conn, scheme.id)
             if found is None:
-                await conn.run_sync(storage.insert_scheme, scheme)
+                storage.insert_scheme(conn, scheme)
+            return found
+
+        found = await self.ledger.run(insert)
         if found is not None and found != scheme:
             raise Conflict(f"scheme {scheme.id!r} exists with other settings", field="id")
         return scheme
 
     async def schemes(self) -> list[Scheme]:
-        async with self._read.connect() as conn:
-            return await conn.run_sync(storage.list_schemes)
+        return await self._query(storage.list_schemes)
 
     async def scheme(self, scheme_id: str) -> Scheme:
         """A scheme's settings. They never change once made, so each process caches them."""
         found = self._schemes.get(scheme_id)
         if found is not None:
             return found
-        async with self._read.connect() as conn:
-            found = await conn.run_sync(storage.read_scheme, scheme_id)
+        found = await self._query(storage.read_scheme, scheme_id)
         if found is None:
             raise NotFound(f"no scheme {scheme_id!r}", field="scheme")
         self._schemes[scheme_id] = found
@@ -181,17 +209,20 @@ class TimeBank:
             scheme.id, member.account, kind="member", floor=scheme.member_floor,
             idempotency_key=f"member:{member.id}",
         )  # fmt: skip
-        async with self._engine.begin() as conn:  # a twin request may have got here first
-            existing = await conn.run_sync(storage.read_member, member.scheme, member.id)
+
+        def insert(conn: Connection) -> Member | None:  # a twin request may have got here first
+            existing = storage.read_member(conn, member.scheme, member.id)
             if existing is None:
-                await conn.run_sync(storage.insert_member, member)
+                storage.insert_member(conn, member)
+            return existing
+
+        existing = await self.ledger.run(insert)
         if existing is not None and existing != member:
             raise Conflict(f"member {member.id!r} exists with other details", field="id")
         return member
 
     async def _member(self, scheme_id: str, member_id: str) -> Member | None:
-        async with self._read.connect() as conn:
-            return await conn.run_sync(storage.read_member, scheme_id, member_id)
+        return await self._query(storage.read_member, scheme_id, member_id)
 
     async def member(self, scheme_id: str, member_id: str) -> Member:
         found = await self._member(scheme_id, member_id)
@@ -203,11 +234,16 @@ class TimeBank:
         """Add an activity to a scheme's catalogue: coordinators only. Idempotent."""
         await self._require_coordinator(scheme_id, by)
         _refuse(activity_problems(activity))
-        async with self._engine.begin() as conn:
-            found = await conn.run_sync(storage.read_activity, scheme_id, activity.code)
+
+        def insert(conn: Connection) -> Activity | None:
+            found = storage.read_activity(conn, scheme_id, activity.code)
             if found is None:
-                await conn.run_sync(storage.insert_activity, scheme_id, activity)
-                return activity
+                storage.insert_activity(conn, scheme_id, activity)
+            return found
+
+        found = await self.ledger.run(insert)
+        if found is None:
+            return activity
         if found != activity:
             raise Conflict(f"activity {activity.code!r} exists with other details", field="code")
         return found
@@ -236,19 +272,15 @@ class TimeBank:
         digest = hashlib.sha256(json.dumps(content).encode()).digest()
         claim_id = _claim_id(scheme_id, idempotency_key)
         people = {"member": draft.member, "logged_by": draft.logged_by, "receiver": draft.receiver}
-        async with self._read.connect() as conn:  # one connection for every read before writing
-            prior = await conn.run_sync(storage.read_claim, scheme_id, claim_id)
-            if prior is not None:
-                if prior[1] != digest:
-                    raise Conflict(
-                        "idempotency key already used for another claim", field="idempotency_key"
-                    )
-                return prior[0]
-            found = {
-                role: await conn.run_sync(storage.read_member, scheme_id, who)
-                for role, who in people.items()
-                if who is not None
-            }
+
+        def look(conn: Connection) -> tuple[Any, dict[str, Member | None]]:
+            prior = storage.read_claim(conn, scheme_id, claim_id)
+            found = {r: storage.read_member(conn, scheme_id, w) for r, w in people.items() if w}
+            return prior, found
+
+        prior, found = await self._query(look)  # one hop for every read before writing
+        if prior is not None:
+            return _replayed(prior, digest)
         for role, person in found.items():
             if person is None or person.erased:
                 raise NotFound(f"no member {people[role]!r}", field=role)
@@ -256,35 +288,32 @@ class TimeBank:
         coordinator = {Role.COORDINATOR, Role.SCHEME_ADMIN}
         if draft.logged_by_coordinator and not (logger and logger.roles & coordinator):
             raise Forbidden(f"{draft.logged_by} is not a coordinator of {scheme_id}", field="by")
-        async with self._engine.begin() as conn:
-            twin = await conn.run_sync(storage.read_claim, scheme_id, claim_id)
+        salt = secrets.token_bytes(16) if note else b""
+        now = self._clock()
+
+        def insert(conn: Connection) -> Claim:  # on the ledger's writer, in its group commit
+            twin = storage.read_claim(conn, scheme_id, claim_id)
             if twin is not None:  # the same request, in flight at the same time, won
-                if twin[1] != digest:
-                    raise Conflict(
-                        "idempotency key already used for another claim", field="idempotency_key"
-                    )
-                return twin[0]
-            activity = await conn.run_sync(storage.read_activity, scheme_id, draft.activity)
+                return _replayed(twin, digest)
+            activity = storage.read_activity(conn, scheme_id, draft.activity)
             if activity is None or activity.retired:
                 raise NotFound(f"no current activity {draft.activity!r}", field="activity")
-            same_day = await conn.run_sync(
-                storage.claims_on_day, scheme_id, draft.member, draft.day
-            )
+            same_day = storage.claims_on_day(conn, scheme_id, draft.member, draft.day)
             problems = claim_problems(draft, scheme.rules, today, same_day)
             if problems:
                 raise InvalidRequest(problems[0].message, field=problems[0].field)
             claim = Claim(
                 scheme_id, claim_id, draft.member, draft.logged_by, draft.logged_by != draft.member,
                 draft.activity, draft.day, draft.minutes, draft.receiver, note,
-                ClaimStatus.PENDING, is_duplicate(draft, same_day),
-                note_salt=secrets.token_bytes(16) if note else b"",
+                ClaimStatus.PENDING, is_duplicate(draft, same_day), note_salt=salt,
             )  # fmt: skip
-            await conn.run_sync(storage.insert_claim, claim, digest, self._clock())
-        return claim
+            storage.insert_claim(conn, claim, digest, now)
+            return claim
+
+        return await self.ledger.run(insert)
 
     async def claim(self, scheme_id: str, claim_id: str) -> Claim:
-        async with self._read.connect() as conn:
-            found = await conn.run_sync(storage.read_claim, scheme_id, claim_id)
+        found = await self._query(storage.read_claim, scheme_id, claim_id)
         if found is None:
             raise NotFound(f"no claim {claim_id!r} in scheme {scheme_id!r}", field="claim")
         return found[0]
@@ -311,8 +340,7 @@ class TimeBank:
         if scheme.auto_accept_hours is None:
             return []
         before = now_us - scheme.auto_accept_hours * 3_600_000_000
-        async with self._read.connect() as conn:
-            due = await conn.run_sync(storage.pending_claims_before, scheme_id, before)
+        due = await self._query(storage.pending_claims_before, scheme_id, before)
         done = []
         for claim_id in due:
             claim = await self.claim(scheme_id, claim_id)
@@ -335,21 +363,23 @@ class TimeBank:
         # The key is stable across a crash (a retry finds the entry already written) but moves
         # on after a refusal, which the ledger remembers under its key: a claim refused for the
         # receiver's floor can be confirmed once they have the hours.
+        done = replace(claim, status=ClaimStatus.CONFIRMED, decided_by=by)
+
+        def record(conn: Connection, entry: Entry) -> None:  # committed with the entry
+            storage.update_claim(conn, replace(done, entry_seq=entry.seq))
+
         try:
             entry = await self.ledger.transfer(
                 scheme_id, postings, meta=meta,
-                idempotency_key=f"claim:{claim.id}:{claim.attempts}",
+                idempotency_key=f"claim:{claim.id}:{claim.attempts}", then=record,
             )  # fmt: skip
         except (FloorBreached, Conflict, NotFound):
             await self._save(replace(claim, attempts=claim.attempts + 1))
             raise
-        done = replace(claim, status=ClaimStatus.CONFIRMED, decided_by=by, entry_seq=entry.seq)
-        await self._save(done)
-        return done
+        return replace(done, entry_seq=entry.seq)
 
     async def _save(self, claim: Claim) -> None:
-        async with self._engine.begin() as conn:
-            await conn.run_sync(storage.update_claim, claim)
+        await self.ledger.run(lambda conn: storage.update_claim(conn, claim))
 
     async def reject_claim(self, scheme_id: str, claim_id: str, *, by: str, reason: str) -> Claim:
         if not reason.strip():
@@ -392,8 +422,7 @@ class TimeBank:
         months = scheme.credit_expiry_months
         if months is None:
             return {}
-        async with self._read.connect() as conn:
-            ids = await conn.run_sync(storage.member_ids, scheme_id)
+        ids = await self._query(storage.member_ids, scheme_id)
         expired: dict[str, int] = {}
         for member_id in ids:
             account = member_account(member_id)
@@ -463,18 +492,16 @@ class TimeBank:
         problems: list[LineProblem] = []
         day_totals: dict[tuple[str, date], list[LoggedClaim]] = {}
         for r in rows:
-            async with self._read.connect() as conn:
-                if await conn.run_sync(storage.read_claim, scheme_id, _claim_id(scheme_id, r.key)):
-                    continue  # imported before: a re-run replays it
+            if await self._query(storage.read_claim, scheme_id, _claim_id(scheme_id, r.key)):
+                continue  # imported before: a re-run replays it
             for who, name in ((r.member, "member"), (r.receiver, "receiver")):
                 if who is not None and await self._member(scheme_id, who) is None:
                     problems.append(LineProblem(r.line, name, f"no member {who!r}"))
-            async with self._read.connect() as conn:
-                act = await conn.run_sync(storage.read_activity, scheme_id, r.activity)
-                if (r.member, r.day) not in day_totals:
-                    day_totals[(r.member, r.day)] = await conn.run_sync(
-                        storage.claims_on_day, scheme_id, r.member, r.day
-                    )
+            act = await self._query(storage.read_activity, scheme_id, r.activity)
+            if (r.member, r.day) not in day_totals:
+                day_totals[(r.member, r.day)] = await self._query(
+                    storage.claims_on_day, scheme_id, r.member, r.day
+                )
             if act is None:
                 problems.append(LineProblem(r.line, "activity", f"no activity {r.activity!r}"))
             draft = ClaimDraft(r.member, by, r.activity, r.day, r.minutes, r.receiver, True)
@@ -505,8 +532,7 @@ class TimeBank:
         coordinators only, never shown publicly."""
         await self._require_coordinator(scheme_id, by)
         since = week_start(today) - timedelta(weeks=weeks - 1)
-        async with self._read.connect() as conn:
-            hours = await conn.run_sync(storage.confirmed_hours_since, scheme_id, since)
+        hours = await self._query(storage.confirmed_hours_since, scheme_id, since)
         return burnout_flags(hours, today, hours_per_week * 60, weeks)
 
     async def balance(self, scheme_id: str, member_id: str) -> int:
@@ -516,30 +542,30 @@ class TimeBank:
     # ---- lists, lookups, group sessions, receipts and erasure ---------------------------------
 
     async def members(self, scheme_id: str, *, after: str = "", limit: int = 50) -> list[Member]:
-        async with self._read.connect() as conn:
-            return await conn.run_sync(storage.list_members, scheme_id, after, min(limit, 500))
+        return await self._query(storage.list_members, scheme_id, after, min(limit, 500))
 
     async def member_by_card(self, scheme_id: str, card_number: str) -> Member:
         """Find a member by their printed card number (members without a phone)."""
-        async with self._read.connect() as conn:
-            found = await conn.run_sync(storage.member_by_card, scheme_id, card_number)
+        found = await self._query(storage.member_by_card, scheme_id, card_number)
         if found is None or not card_number:
             raise NotFound("no member holds that card", field="card_number")
         return found
 
     async def activities(self, scheme_id: str) -> list[Activity]:
-        async with self._read.connect() as conn:
-            return await conn.run_sync(storage.list_activities, scheme_id)
+        return await self._query(storage.list_activities, scheme_id)
 
     async def retire_activity(self, scheme_id: str, code: str, *, by: str) -> Activity:
         """Stop new claims for an activity; it stays in the catalogue for history."""
         await self._require_coordinator(scheme_id, by)
-        async with self._engine.begin() as conn:
-            found = await conn.run_sync(storage.read_activity, scheme_id, code)
+
+        def retire(conn: Connection) -> Activity:
+            found = storage.read_activity(conn, scheme_id, code)
             if found is None:
                 raise NotFound(f"no activity {code!r}", field="code")
-            await conn.run_sync(storage.retire_activity, scheme_id, code)
-        return replace(found, retired=True)
+            storage.retire_activity(conn, scheme_id, code)
+            return replace(found, retired=True)
+
+        return await self.ledger.run(retire)
 
     async def claims(
         self,
@@ -551,12 +577,11 @@ class TimeBank:
         limit: int = 50,
     ) -> list[tuple[int, Claim]]:
         """Claims in the order logged, as (logged at µs, claim): the position is the cursor."""
-        async with self._read.connect() as conn:
-            return await conn.run_sync(
-                lambda c: storage.list_claims(
-                    c, scheme_id, member=member, status=status, after=after, limit=min(limit, 500)
-                )
+        return await self._query(
+            lambda c: storage.list_claims(
+                c, scheme_id, member=member, status=status, after=after, limit=min(limit, 500)
             )
+        )
 
     async def log_group(
         self,
@@ -578,18 +603,14 @@ class TimeBank:
         if not 1 <= len(members) <= 200 or len(set(members)) != len(members):
             raise InvalidRequest("1 to 200 different members", field="members")
         scheme = await self.scheme(scheme_id)
-        async with self._read.connect() as conn:
-            for member_id in members:
-                if await conn.run_sync(storage.read_member, scheme_id, member_id) is None:
-                    raise NotFound(f"no member {member_id!r}", field="members")
-                draft = ClaimDraft(member_id, by, activity, day, minutes, None, True)
-                same_day = await conn.run_sync(storage.claims_on_day, scheme_id, member_id, day)
-                _refuse(
-                    [
-                        (p.field, p.message)
-                        for p in claim_problems(draft, scheme.rules, today, same_day)
-                    ]
-                )
+        for member_id in members:
+            if await self._member(scheme_id, member_id) is None:
+                raise NotFound(f"no member {member_id!r}", field="members")
+            draft = ClaimDraft(member_id, by, activity, day, minutes, None, True)
+            same_day = await self._query(storage.claims_on_day, scheme_id, member_id, day)
+            _refuse(
+                [(p.field, p.message) for p in claim_problems(draft, scheme.rules, today, same_day)]
+            )
         done = []
         for member_id in members:
             draft = ClaimDraft(member_id, by, activity, day, minutes, None, True)
@@ -633,8 +654,11 @@ class TimeBank:
             staff = target.roles & {Role.COORDINATOR, Role.SCHEME_ADMIN}
             if staff and Role.SCHEME_ADMIN not in actor.roles:
                 raise Forbidden("only a scheme admin erases a coordinator or admin", field="by")
-        async with self._engine.begin() as conn:
-            await conn.run_sync(storage.erase_member, scheme_id, member_id)
+
+        def erase(conn: Connection) -> None:
+            storage.erase_member(conn, scheme_id, member_id)
             for hook in self.erasure_hooks:
-                await conn.run_sync(hook, scheme_id, member_id)
+                hook(conn, scheme_id, member_id)
+
+        await self.ledger.run(erase)
         return await self.member(scheme_id, member_id)
