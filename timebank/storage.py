@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     select,
     update,
 )
@@ -110,7 +111,30 @@ claims = Table(
     Column("attempts", Integer, nullable=False),
     Column("created_us", BigInteger, nullable=False),
     PrimaryKeyConstraint("scheme", "id"),
+    Index("tb_claims_by_member_day", "scheme", "member", "day"),  # the day's total, duplicates
+    Index("tb_claims_by_time", "scheme", "created_us", "id"),  # lists, auto-accept
 )
+
+# The hot paths' statements, built once: SQLAlchemy then reuses their compiled form instead of
+# rebuilding and re-keying a statement per call. Parameters are bound by name at execution.
+_P = bindparam
+READ_MEMBER = select(members).where(members.c.scheme == _P("s"), members.c.id == _P("m"))
+READ_ACTIVITY = select(activities).where(
+    activities.c.scheme == _P("s"), activities.c.code == _P("code")
+)
+READ_CLAIM = select(claims).where(claims.c.scheme == _P("s"), claims.c.id == _P("cid"))
+CLAIMS_ON_DAY = select(claims.c.activity, claims.c.minutes, claims.c.status).where(
+    claims.c.scheme == _P("s"), claims.c.member == _P("m"), claims.c.day == _P("d")
+)
+INSERT_CLAIM = claims.insert()
+UPDATE_CLAIM = (
+    update(claims)
+    .where(claims.c.scheme == _P("s"), claims.c.id == _P("cid"))
+    .values(
+        status=_P("status"), reason=_P("reason"), decided_by=_P("decided_by"),
+        entry_seq=_P("entry_seq"), reversal_seq=_P("reversal_seq"), attempts=_P("attempts"),
+    )
+)  # fmt: skip
 
 
 def insert_scheme(conn: Connection, s: Scheme) -> None:
@@ -149,8 +173,7 @@ def insert_member(conn: Connection, m: Member) -> None:
 
 
 def read_member(conn: Connection, scheme_id: str, member_id: str) -> Member | None:
-    stmt = select(members).where(members.c.scheme == scheme_id, members.c.id == member_id)
-    r = conn.execute(stmt).first()
+    r = conn.execute(READ_MEMBER, {"s": scheme_id, "m": member_id}).first()
     if r is None:
         return None
     roles = frozenset(Role(x) for x in r.roles.split(",") if x)
@@ -173,8 +196,7 @@ def insert_activity(conn: Connection, scheme_id: str, a: Activity) -> None:
 
 
 def read_activity(conn: Connection, scheme_id: str, code: str) -> Activity | None:
-    stmt = select(activities).where(activities.c.scheme == scheme_id, activities.c.code == code)
-    r = conn.execute(stmt).first()
+    r = conn.execute(READ_ACTIVITY, {"s": scheme_id, "code": code}).first()
     if r is None:
         return None
     return Activity(
@@ -195,42 +217,39 @@ def _claim(r: Any) -> Claim:
 
 def insert_claim(conn: Connection, c: Claim, request_hash: bytes, now_us: int) -> None:
     conn.execute(
-        claims.insert().values(
-            scheme=c.scheme, id=c.id, request_hash=request_hash, member=c.member,
-            logged_by=c.logged_by, on_behalf=c.on_behalf, activity=c.activity,
-            day=c.day.isoformat(), minutes=c.minutes, receiver=c.receiver, note=c.note,
-            note_salt=c.note_salt or None,
-            status=c.status.value, duplicate=c.duplicate, reason=c.reason,
-            decided_by=c.decided_by, entry_seq=c.entry_seq, reversal_seq=c.reversal_seq,
-            attempts=c.attempts, created_us=now_us,
-        )
+        INSERT_CLAIM,
+        {
+            "scheme": c.scheme, "id": c.id, "request_hash": request_hash, "member": c.member,
+            "logged_by": c.logged_by, "on_behalf": c.on_behalf, "activity": c.activity,
+            "day": c.day.isoformat(), "minutes": c.minutes, "receiver": c.receiver,
+            "note": c.note, "note_salt": c.note_salt or None, "status": c.status.value,
+            "duplicate": c.duplicate, "reason": c.reason, "decided_by": c.decided_by,
+            "entry_seq": c.entry_seq, "reversal_seq": c.reversal_seq, "attempts": c.attempts,
+            "created_us": now_us,
+        },
     )  # fmt: skip
 
 
 def read_claim(conn: Connection, scheme_id: str, claim_id: str) -> tuple[Claim, bytes] | None:
-    stmt = select(claims).where(claims.c.scheme == scheme_id, claims.c.id == claim_id)
-    r = conn.execute(stmt).first()
+    r = conn.execute(READ_CLAIM, {"s": scheme_id, "cid": claim_id}).first()
     return (_claim(r), r.request_hash) if r is not None else None
 
 
 def claims_on_day(conn: Connection, scheme_id: str, member_id: str, day: date) -> list[LoggedClaim]:
-    stmt = select(claims.c.activity, claims.c.minutes, claims.c.status).where(
-        claims.c.scheme == scheme_id, claims.c.member == member_id, claims.c.day == day.isoformat()
-    )
+    found = conn.execute(CLAIMS_ON_DAY, {"s": scheme_id, "m": member_id, "d": day.isoformat()})
     return [
-        LoggedClaim(member_id, r.activity, day, r.minutes, ClaimStatus(r.status))
-        for r in conn.execute(stmt)
+        LoggedClaim(member_id, r.activity, day, r.minutes, ClaimStatus(r.status)) for r in found
     ]
 
 
 def update_claim(conn: Connection, c: Claim) -> None:
     conn.execute(
-        update(claims)
-        .where(claims.c.scheme == c.scheme, claims.c.id == c.id)
-        .values(
-            status=c.status.value, reason=c.reason, decided_by=c.decided_by,
-            entry_seq=c.entry_seq, reversal_seq=c.reversal_seq, attempts=c.attempts,
-        )
+        UPDATE_CLAIM,
+        {
+            "s": c.scheme, "cid": c.id, "status": c.status.value, "reason": c.reason,
+            "decided_by": c.decided_by, "entry_seq": c.entry_seq, "reversal_seq": c.reversal_seq,
+            "attempts": c.attempts,
+        },
     )  # fmt: skip
 
 
