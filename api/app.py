@@ -28,10 +28,10 @@ from .problems import Problem, handle_http, problem_response
 from .tokens import TokenBook
 
 log = logging.getLogger("timebank.api")
-ENDPOINTS: list[Endpoint] = [
+ENDPOINTS: list[Endpoint] = [  # routes are tried in order: the busiest (claims) first
+    *claims.ENDPOINTS,
     *schemes.ENDPOINTS,
     *members.ENDPOINTS,
-    *claims.ENDPOINTS,
     *ledger.ENDPOINTS,
     *imports.ENDPOINTS,
     *offers.ENDPOINTS,

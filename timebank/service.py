@@ -273,28 +273,28 @@ class TimeBank:
         claim_id = _claim_id(scheme_id, idempotency_key)
         people = {"member": draft.member, "logged_by": draft.logged_by, "receiver": draft.receiver}
 
-        def look(conn: Connection) -> tuple[Any, dict[str, Member | None]]:
-            prior = storage.read_claim(conn, scheme_id, claim_id)
-            found = {r: storage.read_member(conn, scheme_id, w) for r, w in people.items() if w}
-            return prior, found
-
-        prior, found = await self._query(look)  # one hop for every read before writing
-        if prior is not None:
-            return _replayed(prior, digest)
-        for role, person in found.items():
-            if person is None or person.erased:
-                raise NotFound(f"no member {people[role]!r}", field=role)
-        logger = found["logged_by"]
         coordinator = {Role.COORDINATOR, Role.SCHEME_ADMIN}
-        if draft.logged_by_coordinator and not (logger and logger.roles & coordinator):
-            raise Forbidden(f"{draft.logged_by} is not a coordinator of {scheme_id}", field="by")
+
+        def check_people(conn: Connection) -> None:
+            found = {r: storage.read_member(conn, scheme_id, w) for r, w in people.items() if w}
+            for role, person in found.items():
+                if person is None or person.erased:
+                    raise NotFound(f"no member {people[role]!r}", field=role)
+            logger = found["logged_by"]
+            if draft.logged_by_coordinator and not (logger and logger.roles & coordinator):
+                raise Forbidden(
+                    f"{draft.logged_by} is not a coordinator of {scheme_id}", field="by"
+                )
+
         salt = secrets.token_bytes(16) if note else b""
         now = self._clock()
 
-        def insert(conn: Connection) -> Claim:  # on the ledger's writer, in its group commit
+        def insert(conn: Connection) -> Claim:  # on the ledger's writer, in its group commit:
+            # every check and the insert in one hop, in the transaction that writes
             twin = storage.read_claim(conn, scheme_id, claim_id)
-            if twin is not None:  # the same request, in flight at the same time, won
+            if twin is not None:  # logged before (or by a twin request in flight with it)
                 return _replayed(twin, digest)
+            check_people(conn)
             activity = storage.read_activity(conn, scheme_id, draft.activity)
             if activity is None or activity.retired:
                 raise NotFound(f"no current activity {draft.activity!r}", field="activity")
@@ -321,12 +321,21 @@ class TimeBank:
     async def confirm_claim(self, scheme_id: str, claim_id: str, *, by: str) -> Claim:
         """Confirm a pending claim: its hours become one signed ledger entry."""
         scheme = await self.scheme(scheme_id)
-        claim = await self.claim(scheme_id, claim_id)
+
+        def look(conn: Connection) -> tuple[tuple[Claim, bytes] | None, Member | None]:
+            claim = storage.read_claim(conn, scheme_id, claim_id)
+            return claim, storage.read_member(conn, scheme_id, by)
+
+        found, confirmer = await self._query(look)  # one hop for both
+        if found is None:
+            raise NotFound(f"no claim {claim_id!r} in scheme {scheme_id!r}", field="claim")
+        claim = found[0]
         if claim.status is ClaimStatus.CONFIRMED:
             return claim
         if claim.status is not ClaimStatus.PENDING:
             raise Conflict(f"claim {claim_id} is {claim.status}", field="claim")
-        confirmer = await self.member(scheme_id, by)
+        if confirmer is None:
+            raise NotFound(f"no member {by!r} in scheme {scheme_id!r}", field="member")
         coordinator = bool(confirmer.roles & {Role.COORDINATOR, Role.SCHEME_ADMIN})
         why = confirmer_problem(scheme.rules, claim.member, claim.receiver, by, coordinator)
         if why:
