@@ -90,8 +90,11 @@ async def get_claim(call: Call) -> ClaimOut:
 
 
 async def confirm(call: Call) -> ClaimOut:
-    claim = await _claim_seen_by(call)
-    return ClaimOut.of(await call.bank.confirm_claim(call.scheme, claim.id, by=acting_member(call)))
+    done = await call.bank.confirm_claim(
+        call.scheme, call.params["claim"], by=acting_member(call),
+        involved_only=call.who.role not in STAFF,
+    )  # fmt: skip
+    return ClaimOut.of(done)
 
 
 async def reject(call: Call) -> ClaimOut:

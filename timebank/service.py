@@ -276,7 +276,9 @@ class TimeBank:
         coordinator = {Role.COORDINATOR, Role.SCHEME_ADMIN}
 
         def check_people(conn: Connection) -> None:
-            found = {r: storage.read_member(conn, scheme_id, w) for r, w in people.items() if w}
+            ids = {w for w in people.values() if w}
+            by_id = {w: storage.read_member(conn, scheme_id, w) for w in ids}  # each read once
+            found = {r: by_id[w] for r, w in people.items() if w}
             for role, person in found.items():
                 if person is None or person.erased:
                     raise NotFound(f"no member {people[role]!r}", field=role)
@@ -318,8 +320,11 @@ class TimeBank:
             raise NotFound(f"no claim {claim_id!r} in scheme {scheme_id!r}", field="claim")
         return found[0]
 
-    async def confirm_claim(self, scheme_id: str, claim_id: str, *, by: str) -> Claim:
-        """Confirm a pending claim: its hours become one signed ledger entry."""
+    async def confirm_claim(
+        self, scheme_id: str, claim_id: str, *, by: str, involved_only: bool = False
+    ) -> Claim:
+        """Confirm a pending claim: its hours become one signed ledger entry. With
+        `involved_only`, `by` must be the claim's member or receiver (a member, not staff)."""
         scheme = await self.scheme(scheme_id)
 
         def look(conn: Connection) -> tuple[tuple[Claim, bytes] | None, Member | None]:
@@ -330,6 +335,8 @@ class TimeBank:
         if found is None:
             raise NotFound(f"no claim {claim_id!r} in scheme {scheme_id!r}", field="claim")
         claim = found[0]
+        if involved_only and by not in (claim.member, claim.receiver):
+            raise Forbidden("only your own records, or a coordinator", field="member")
         if claim.status is ClaimStatus.CONFIRMED:
             return claim
         if claim.status is not ClaimStatus.PENDING:
