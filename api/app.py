@@ -73,7 +73,7 @@ def create_app(config: Config) -> Starlette:
         )
         bank = await TimeBank.open(config.url, store, config.clock)
         tokens = await TokenBook.open(config.url, bank.clock, config.bootstrap_admin)
-        box.services = Services(bank, tokens)
+        box.services = _app.state.services = Services(bank, tokens)
         job = None
         if config.schedule_seconds > 0:
             job = asyncio.create_task(_schedule(bank, config.schedule_seconds))

@@ -298,7 +298,9 @@ def _serve(args: argparse.Namespace) -> int:
     from api.app import Config, create_app
 
     settings = Settings.from_env(args.db, args.keys)
-    if settings.is_sqlite and not settings.db_path.parent.exists():
+    if not settings.is_sqlite:
+        raise UsageError("serve runs on SQLite for now; PostgreSQL comes with its backend")
+    if not settings.db_path.parent.exists():
         raise UsageError(f"no directory {settings.db_path.parent}")
     config = Config(settings.url, settings.key_dir, settings.admin_token, args.schedule_seconds)
     print(f"timebank API on http://{args.host}:{args.port}/api/v1 (docs: /api/v1/docs)")

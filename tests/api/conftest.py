@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+from starlette.applications import Starlette
 
 from api.app import Config, create_app
 from ledger import verify_database
@@ -21,20 +22,26 @@ ADMIN = "admin-bootstrap-secret"
 
 
 @pytest.fixture
-async def app_client(tmp_path: Path, clock: Clock) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of the app; on leaving, the ledger must verify."""
+async def app(tmp_path: Path, clock: Clock) -> AsyncIterator[Starlette]:
+    """The app, started, on a SQLite file; on leaving, the ledger must verify."""
     db = tmp_path / "api.db"
     config = Config(
         url=sqlite_url(str(db)), key_dir=tmp_path / "keys", bootstrap_admin=ADMIN,
         schedule_seconds=0, clock=clock,
     )  # fmt: skip
-    app = create_app(config)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://tb.test") as client:
-            yield client
+    started = create_app(config)
+    async with started.router.lifespan_context(started):
+        yield started
     report = await verify_database(sqlite_url(str(db), read_only=True))
     assert report.ok, report.summary()
+
+
+@pytest.fixture
+async def app_client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the app over HTTP (httpx's ASGI transport)."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://tb.test") as client:
+        yield client
 
 
 @pytest.fixture

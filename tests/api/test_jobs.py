@@ -1,0 +1,40 @@
+"""The service's scheduled jobs: checkpoints of ledgers that grew, unanswered claims accepted."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+from starlette.applications import Starlette
+
+from api.app import run_jobs
+from ledger import from_us
+from tests.api.world import World
+from tests.conftest import Clock
+from timebank.service import TimeBank
+
+
+async def test_jobs_sign_a_checkpoint_only_when_a_ledger_grew_and_accept_unanswered_claims(
+    app: Starlette, app_client: httpx.AsyncClient, world: World, clock: Clock
+) -> None:
+    bank: TimeBank = app.state.services.bank
+    day = (from_us(clock()) - timedelta(days=1)).date().isoformat()
+    body = {"activity": "lift", "date": day, "minutes": 60, "receiver": "M2"}
+    made = await app_client.post("/api/v1/schemes/m2m/claims", json=body,
+                                 headers=world.as_("m2m", "member"))  # fmt: skip
+    assert made.status_code == 201, made.text
+    await run_jobs(bank)
+    assert await bank.ledger.checkpoints("m2m") == []  # nothing on the ledger yet
+    clock.advance(73 * 3600)  # past the scheme's auto_accept_hours (72)
+    await run_jobs(bank)
+    claim = await app_client.get(f"/api/v1/schemes/m2m/claims/{made.json()['id']}",
+                                 headers=world.as_("m2m", "coordinator"))  # fmt: skip
+    assert claim.json()["status"] == "confirmed" and claim.json()["decided_by"] == "auto"
+    await run_jobs(bank)  # the entry the last run made is now checkpointed
+    checkpoints = await bank.ledger.checkpoints("m2m")
+    assert [cp.size for cp in checkpoints] == [1]
+    await run_jobs(bank)
+    assert len(await bank.ledger.checkpoints("m2m")) == 1  # no growth, no new checkpoint
+    latest = await app_client.get("/api/v1/schemes/m2m/checkpoints/latest",
+                                  headers=world.as_("m2m", "commissioner"))  # fmt: skip
+    assert latest.json()["size"] == 1
