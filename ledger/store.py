@@ -36,6 +36,7 @@ from .rules import reserve_debit
 from .writer import Ran, Request, Result, Writer
 
 T = TypeVar("T")
+Then = Callable[[Connection, Entry], None]  # a caller's rows, written with the new entry
 
 INTERNAL_KEYS = "ledger:"  # idempotency keys the ledger itself uses (expiry)
 
@@ -122,7 +123,7 @@ class LedgerStore:
         *,
         meta: dict[str, str] | None = None,
         idempotency_key: str,
-        then: Callable[[Connection, Entry], None] | None = None,
+        then: Then | None = None,
     ) -> Entry:
         """Append a balanced entry: `postings` are (account, signed minutes) summing to zero.
 
@@ -159,8 +160,10 @@ class LedgerStore:
         expires_at: datetime,
         meta: dict[str, str] | None = None,
         idempotency_key: str,
+        then: Then | None = None,
     ) -> Entry:
-        """Reserve `amount` minutes of `debit` for `target` until `expires_at` (phase one)."""
+        """Reserve `amount` minutes of `debit` for `target` until `expires_at` (phase one).
+        `then` as for `transfer`."""
         req = Request(
             EntryKind.RESERVE.value,
             check_ledger_id(ledger),
@@ -170,6 +173,7 @@ class LedgerStore:
             amount=check_amount(amount, positive=True),
             expires_us=to_us(expires_at),
             meta=normalise_meta(meta),
+            then=then,
         )
         return cast(Entry, await self._submit(req))
 
@@ -181,10 +185,13 @@ class LedgerStore:
         meta: dict[str, str] | None,
         key: str,
         internal: bool = False,
+        then: Then | None = None,
     ) -> Entry:
         if isinstance(ref, bool) or not isinstance(ref, int) or ref < 1:
             raise InvalidRequest("must be the sequence number of an entry", field="ref")
-        req = Request(kind.value, check_ledger_id(ledger), key, ref=ref, meta=normalise_meta(meta))
+        req = Request(
+            kind.value, check_ledger_id(ledger), key, ref=ref, meta=normalise_meta(meta), then=then
+        )
         return cast(Entry, await self._submit(req, internal=internal))
 
     async def post(
@@ -194,9 +201,12 @@ class LedgerStore:
         *,
         meta: dict[str, str] | None = None,
         idempotency_key: str,
+        then: Then | None = None,
     ) -> Entry:
-        """Complete a reservation: its minutes move to the target."""
-        return await self._resolve(EntryKind.POST, ledger, reservation, meta, idempotency_key)
+        """Complete a reservation: its minutes move to the target. `then` as for `transfer`."""
+        return await self._resolve(
+            EntryKind.POST, ledger, reservation, meta, idempotency_key, then=then
+        )
 
     async def void(
         self,
@@ -205,9 +215,13 @@ class LedgerStore:
         *,
         meta: dict[str, str] | None = None,
         idempotency_key: str,
+        then: Then | None = None,
     ) -> Entry:
-        """Cancel a reservation: its minutes return to the debit account."""
-        return await self._resolve(EntryKind.VOID, ledger, reservation, meta, idempotency_key)
+        """Cancel a reservation: its minutes return to the debit account (`then`: see
+        `transfer`)."""
+        return await self._resolve(
+            EntryKind.VOID, ledger, reservation, meta, idempotency_key, then=then
+        )
 
     async def expire(self, ledger: str, reservation: int) -> Entry:
         """Release a reservation whose expiry has passed (idempotent by its sequence number)."""
