@@ -145,7 +145,7 @@ class TimeBank:
         await asyncio.get_running_loop().run_in_executor(self._readers, self._sync_read.dispose)
         self._readers.shutdown()
 
-    async def _query(self, read: Callable[..., T], *args: Any) -> T:
+    async def query(self, read: Callable[..., T], *args: Any) -> T:
         """`read(conn, *args)` on a reader thread, in one snapshot."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._readers, self._in_snapshot, read, args)
@@ -159,7 +159,7 @@ class TimeBank:
     async def create_scheme(self, scheme: Scheme) -> Scheme:
         """Create a scheme and its ledger (with its issuance and expiry accounts). Idempotent."""
         _refuse(scheme_problems(scheme))
-        found = await self._query(storage.read_scheme, scheme.id)
+        found = await self.query(storage.read_scheme, scheme.id)
         if found is not None:
             if found != scheme:
                 raise Conflict(f"scheme {scheme.id!r} exists with other settings", field="id")
@@ -183,14 +183,14 @@ class TimeBank:
         return scheme
 
     async def schemes(self) -> list[Scheme]:
-        return await self._query(storage.list_schemes)
+        return await self.query(storage.list_schemes)
 
     async def scheme(self, scheme_id: str) -> Scheme:
         """A scheme's settings. They never change once made, so each process caches them."""
         found = self._schemes.get(scheme_id)
         if found is not None:
             return found
-        found = await self._query(storage.read_scheme, scheme_id)
+        found = await self.query(storage.read_scheme, scheme_id)
         if found is None:
             raise NotFound(f"no scheme {scheme_id!r}", field="scheme")
         self._schemes[scheme_id] = found
@@ -222,7 +222,7 @@ class TimeBank:
         return member
 
     async def _member(self, scheme_id: str, member_id: str) -> Member | None:
-        return await self._query(storage.read_member, scheme_id, member_id)
+        return await self.query(storage.read_member, scheme_id, member_id)
 
     async def member(self, scheme_id: str, member_id: str) -> Member:
         found = await self._member(scheme_id, member_id)
@@ -315,7 +315,7 @@ class TimeBank:
         return await self.ledger.run(insert)
 
     async def claim(self, scheme_id: str, claim_id: str) -> Claim:
-        found = await self._query(storage.read_claim, scheme_id, claim_id)
+        found = await self.query(storage.read_claim, scheme_id, claim_id)
         if found is None:
             raise NotFound(f"no claim {claim_id!r} in scheme {scheme_id!r}", field="claim")
         return found[0]
@@ -331,7 +331,7 @@ class TimeBank:
             claim = storage.read_claim(conn, scheme_id, claim_id)
             return claim, storage.read_member(conn, scheme_id, by)
 
-        found, confirmer = await self._query(look)  # one hop for both
+        found, confirmer = await self.query(look)  # one hop for both
         if found is None:
             raise NotFound(f"no claim {claim_id!r} in scheme {scheme_id!r}", field="claim")
         claim = found[0]
@@ -356,7 +356,7 @@ class TimeBank:
         if scheme.auto_accept_hours is None:
             return []
         before = now_us - scheme.auto_accept_hours * 3_600_000_000
-        due = await self._query(storage.pending_claims_before, scheme_id, before)
+        due = await self.query(storage.pending_claims_before, scheme_id, before)
         done = []
         for claim_id in due:
             claim = await self.claim(scheme_id, claim_id)
@@ -438,7 +438,7 @@ class TimeBank:
         months = scheme.credit_expiry_months
         if months is None:
             return {}
-        ids = await self._query(storage.member_ids, scheme_id)
+        ids = await self.query(storage.member_ids, scheme_id)
         expired: dict[str, int] = {}
         for member_id in ids:
             account = member_account(member_id)
@@ -508,14 +508,14 @@ class TimeBank:
         problems: list[LineProblem] = []
         day_totals: dict[tuple[str, date], list[LoggedClaim]] = {}
         for r in rows:
-            if await self._query(storage.read_claim, scheme_id, _claim_id(scheme_id, r.key)):
+            if await self.query(storage.read_claim, scheme_id, _claim_id(scheme_id, r.key)):
                 continue  # imported before: a re-run replays it
             for who, name in ((r.member, "member"), (r.receiver, "receiver")):
                 if who is not None and await self._member(scheme_id, who) is None:
                     problems.append(LineProblem(r.line, name, f"no member {who!r}"))
-            act = await self._query(storage.read_activity, scheme_id, r.activity)
+            act = await self.query(storage.read_activity, scheme_id, r.activity)
             if (r.member, r.day) not in day_totals:
-                day_totals[(r.member, r.day)] = await self._query(
+                day_totals[(r.member, r.day)] = await self.query(
                     storage.claims_on_day, scheme_id, r.member, r.day
                 )
             if act is None:
@@ -548,7 +548,7 @@ class TimeBank:
         coordinators only, never shown publicly."""
         await self._require_coordinator(scheme_id, by)
         since = week_start(today) - timedelta(weeks=weeks - 1)
-        hours = await self._query(storage.confirmed_hours_since, scheme_id, since)
+        hours = await self.query(storage.confirmed_hours_since, scheme_id, since)
         return burnout_flags(hours, today, hours_per_week * 60, weeks)
 
     async def balance(self, scheme_id: str, member_id: str) -> int:
@@ -558,17 +558,17 @@ class TimeBank:
     # ---- lists, lookups, group sessions, receipts and erasure ---------------------------------
 
     async def members(self, scheme_id: str, *, after: str = "", limit: int = 50) -> list[Member]:
-        return await self._query(storage.list_members, scheme_id, after, min(limit, 500))
+        return await self.query(storage.list_members, scheme_id, after, min(limit, 500))
 
     async def member_by_card(self, scheme_id: str, card_number: str) -> Member:
         """Find a member by their printed card number (members without a phone)."""
-        found = await self._query(storage.member_by_card, scheme_id, card_number)
+        found = await self.query(storage.member_by_card, scheme_id, card_number)
         if found is None or not card_number:
             raise NotFound("no member holds that card", field="card_number")
         return found
 
     async def activities(self, scheme_id: str) -> list[Activity]:
-        return await self._query(storage.list_activities, scheme_id)
+        return await self.query(storage.list_activities, scheme_id)
 
     async def retire_activity(self, scheme_id: str, code: str, *, by: str) -> Activity:
         """Stop new claims for an activity; it stays in the catalogue for history."""
@@ -593,7 +593,7 @@ class TimeBank:
         limit: int = 50,
     ) -> list[tuple[int, Claim]]:
         """Claims in the order logged, as (logged at µs, claim): the position is the cursor."""
-        return await self._query(
+        return await self.query(
             lambda c: storage.list_claims(
                 c, scheme_id, member=member, status=status, after=after, limit=min(limit, 500)
             )
@@ -623,7 +623,7 @@ class TimeBank:
             if await self._member(scheme_id, member_id) is None:
                 raise NotFound(f"no member {member_id!r}", field="members")
             draft = ClaimDraft(member_id, by, activity, day, minutes, None, True)
-            same_day = await self._query(storage.claims_on_day, scheme_id, member_id, day)
+            same_day = await self.query(storage.claims_on_day, scheme_id, member_id, day)
             _refuse(
                 [(p.field, p.message) for p in claim_problems(draft, scheme.rules, today, same_day)]
             )

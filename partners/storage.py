@@ -1,0 +1,199 @@
+"""The partners' SQL: organisations, venues, offers, agreements, vouchers and settlements.
+
+Functions take a sync `Connection`; they run on the time bank's reader threads (`TimeBank.query`)
+or in the ledger writer's transaction (`LedgerStore.run`, or `then=` on a voucher's entry).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    select,
+)
+from sqlalchemy.engine import Connection
+
+from .model import Agreement, Offer, Partner, Sector, Venue, Voucher
+
+metadata = MetaData()
+
+partners = Table(
+    "pt_partners",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("sector", String(20), nullable=False),
+)
+venues = Table(
+    "pt_venues",
+    metadata,
+    Column("partner", String(40), nullable=False),
+    Column("id", String(40), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("area", String(40), nullable=False),
+    PrimaryKeyConstraint("partner", "id"),
+)
+offers = Table(
+    "pt_offers",
+    metadata,
+    Column("partner", String(40), nullable=False),
+    Column("id", String(40), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("credits", Integer, nullable=False),
+    Column("cash_price_pence", Integer, nullable=False),
+    Column("starts", String(10), nullable=False),
+    Column("ends", String(10), nullable=True),
+    PrimaryKeyConstraint("partner", "id"),
+)
+agreements = Table(
+    "pt_agreements",
+    metadata,
+    Column("scheme", String(63), nullable=False),
+    Column("partner", String(40), nullable=False),
+    Column("offers", Text, nullable=False),  # ids, comma-separated
+    Column("venues", Text, nullable=False),
+    Column("starts", String(10), nullable=False),
+    Column("ends", String(10), nullable=True),
+    Column("voucher_hours", Integer, nullable=False),
+    PrimaryKeyConstraint("scheme", "partner"),
+)
+vouchers = Table(
+    "pt_vouchers",
+    metadata,
+    Column("scheme", String(63), nullable=False),
+    Column("code", String(9), nullable=False),
+    Column("member", String(40), nullable=False),
+    Column("partner", String(40), nullable=False),
+    Column("offer", String(40), nullable=False),
+    Column("minutes", Integer, nullable=False),
+    Column("reservation", BigInteger, nullable=False),
+    Column("expires_us", BigInteger, nullable=False),
+    PrimaryKeyConstraint("scheme", "code"),
+    UniqueConstraint("scheme", "reservation"),
+)
+settlements = Table(
+    "pt_settlements",
+    metadata,
+    Column("scheme", String(63), nullable=False),
+    Column("code", String(9), nullable=False),
+    Column("venue", String(40), nullable=False),
+    Column("entry_seq", BigInteger, nullable=False),
+    Column("signature", Text, nullable=False),  # the partner's detached signature, if it sent one
+    PrimaryKeyConstraint("scheme", "code"),
+)
+
+
+def _day(text: str | None) -> date | None:
+    return date.fromisoformat(text) if text else None
+
+
+def insert_partner(conn: Connection, p: Partner) -> None:
+    conn.execute(partners.insert().values(id=p.id, name=p.name, sector=p.sector.value))
+
+
+def read_partner(conn: Connection, partner_id: str) -> Partner | None:
+    r = conn.execute(select(partners).where(partners.c.id == partner_id)).first()
+    return Partner(r.id, r.name, Sector(r.sector)) if r else None
+
+
+def insert_venue(conn: Connection, v: Venue) -> None:
+    conn.execute(venues.insert().values(partner=v.partner, id=v.id, name=v.name, area=v.area))
+
+
+def read_venue(conn: Connection, partner_id: str, venue_id: str) -> Venue | None:
+    stmt = select(venues).where(venues.c.partner == partner_id, venues.c.id == venue_id)
+    r = conn.execute(stmt).first()
+    return Venue(r.partner, r.id, r.name, r.area) if r else None
+
+
+def insert_offer(conn: Connection, o: Offer) -> None:
+    conn.execute(
+        offers.insert().values(
+            partner=o.partner, id=o.id, title=o.title, credits=o.credits,
+            cash_price_pence=o.cash_price_pence, starts=o.starts.isoformat(),
+            ends=o.ends.isoformat() if o.ends else None,
+        )
+    )  # fmt: skip
+
+
+def read_offer(conn: Connection, partner_id: str, offer_id: str) -> Offer | None:
+    stmt = select(offers).where(offers.c.partner == partner_id, offers.c.id == offer_id)
+    r = conn.execute(stmt).first()
+    if r is None:
+        return None
+    starts = date.fromisoformat(r.starts)
+    return Offer(r.partner, r.id, r.title, r.credits, r.cash_price_pence, starts, _day(r.ends))
+
+
+def upsert_agreement(conn: Connection, a: Agreement) -> None:
+    conn.execute(
+        agreements.delete().where(
+            agreements.c.scheme == a.scheme, agreements.c.partner == a.partner
+        )
+    )
+    conn.execute(
+        agreements.insert().values(
+            scheme=a.scheme, partner=a.partner, offers=",".join(sorted(a.offers)),
+            venues=",".join(sorted(a.venues)), starts=a.starts.isoformat(),
+            ends=a.ends.isoformat() if a.ends else None, voucher_hours=a.voucher_hours,
+        )
+    )  # fmt: skip
+
+
+def read_agreement(conn: Connection, scheme: str, partner_id: str) -> Agreement | None:
+    c = agreements.c
+    r = conn.execute(select(agreements).where(c.scheme == scheme, c.partner == partner_id)).first()
+    if r is None:
+        return None
+    return Agreement(
+        r.scheme, r.partner, frozenset(r.offers.split(",")), frozenset(r.venues.split(",")),
+        date.fromisoformat(r.starts), _day(r.ends), r.voucher_hours,
+    )  # fmt: skip
+
+
+def insert_voucher(conn: Connection, v: Voucher) -> None:
+    conn.execute(
+        vouchers.insert().values(
+            scheme=v.scheme, code=v.code, member=v.member, partner=v.partner, offer=v.offer,
+            minutes=v.minutes, reservation=v.reservation, expires_us=v.expires_us,
+        )
+    )  # fmt: skip
+
+
+def _voucher(r: Any, settled: Any) -> Voucher:
+    return Voucher(
+        r.scheme, r.code, r.member, r.partner, r.offer, r.minutes, r.reservation, r.expires_us,
+        venue=settled.venue if settled else None,
+        settled_by=settled.entry_seq if settled else None,
+    )  # fmt: skip
+
+
+def read_voucher(conn: Connection, scheme: str, code: str, reservation: int = 0) -> Voucher | None:
+    """A voucher by its code or by its reservation's sequence number (state not filled in)."""
+    where = vouchers.c.code == code if code else vouchers.c.reservation == reservation
+    r = conn.execute(select(vouchers).where(vouchers.c.scheme == scheme, where)).first()
+    if r is None:
+        return None
+    s = settlements.c
+    settled = conn.execute(select(settlements).where(s.scheme == scheme, s.code == r.code)).first()
+    return _voucher(r, settled)
+
+
+def insert_settlement(
+    conn: Connection, scheme: str, code: str, venue: str, entry_seq: int, signature: str
+) -> None:
+    conn.execute(
+        settlements.insert().values(
+            scheme=scheme, code=code, venue=venue, entry_seq=entry_seq, signature=signature
+        )
+    )
