@@ -89,6 +89,7 @@ class Voucher:
     state: VoucherState = VoucherState.PENDING
     venue: str | None = None  # where it was settled
     settled_by: int | None = None  # the ledger entry that settled it
+    settled_us: int | None = None  # when (the settling entry's time)
 
 
 def partner_account(partner_id: str) -> str:

@@ -176,8 +176,7 @@ class Partners:
             raise Conflict(f"venue {venue_id!r} is not under the agreement", field="venue")
 
         def record(conn: Connection, entry: Entry) -> None:  # committed with the posting
-            storage.insert_settlement(conn, scheme_id, voucher.code, venue_id, entry.seq,
-                                      signature)  # fmt: skip
+            storage.insert_settlement(conn, scheme_id, voucher.code, venue_id, entry, signature)
 
         try:
             await self.ledger.post(

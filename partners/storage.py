@@ -23,6 +23,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
+from ledger import Entry
+
 from .model import Agreement, Offer, Partner, Sector, Venue, Voucher
 
 metadata = MetaData()
@@ -88,6 +90,7 @@ settlements = Table(
     Column("code", String(9), nullable=False),
     Column("venue", String(40), nullable=False),
     Column("entry_seq", BigInteger, nullable=False),
+    Column("settled_us", BigInteger, nullable=False),
     Column("signature", Text, nullable=False),  # the partner's detached signature, if it sent one
     PrimaryKeyConstraint("scheme", "code"),
 )
@@ -175,6 +178,7 @@ def _voucher(r: Any, settled: Any) -> Voucher:
         r.scheme, r.code, r.member, r.partner, r.offer, r.minutes, r.reservation, r.expires_us,
         venue=settled.venue if settled else None,
         settled_by=settled.entry_seq if settled else None,
+        settled_us=settled.settled_us if settled else None,
     )  # fmt: skip
 
 
@@ -190,10 +194,11 @@ def read_voucher(conn: Connection, scheme: str, code: str, reservation: int = 0)
 
 
 def insert_settlement(
-    conn: Connection, scheme: str, code: str, venue: str, entry_seq: int, signature: str
+    conn: Connection, scheme: str, code: str, venue: str, entry: Entry, signature: str
 ) -> None:
     conn.execute(
         settlements.insert().values(
-            scheme=scheme, code=code, venue=venue, entry_seq=entry_seq, signature=signature
+            scheme=scheme, code=code, venue=venue, entry_seq=entry.seq, settled_us=entry.time_us,
+            signature=signature,
         )
-    )
+    )  # fmt: skip
