@@ -129,7 +129,9 @@ class LedgerStore:
 
         `then(conn, entry)`, if given, runs in the same transaction once the entry is written
         (not when a retry finds it already there): the caller's own rows commit with it or not
-        at all. It must be quick and must not fail.
+        at all. It must be quick. It may refuse the entry by raising a `LedgerError` (a cap
+        reached, say): nothing is written and the caller gets that error; the batch it was in
+        is then retried request by request, so such refusals should be the exception.
         """
         req = Request(
             EntryKind.TRANSFER.value,

@@ -56,6 +56,9 @@ class Offer:
     cash_price_pence: int  # the venue's usual price: what members received, never a credit's value
     starts: date
     ends: date | None = None
+    per_day: int | None = None  # vouchers issued per day at most (voided ones don't count)
+    per_week: int | None = None  # ... per ISO week (Monday to Sunday)
+    eligibility: str = ""  # who may take it, in words shown to members
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,7 @@ class Agreement:
     starts: date
     ends: date | None = None
     voucher_hours: int = 48  # how long a voucher is valid
+    monthly_cap: int | None = None  # credits the partner takes per calendar month at most
 
     def covers(self, offer: str, day: date) -> bool:
         return (
@@ -110,6 +114,11 @@ def offer_problems(o: Offer) -> list[tuple[str, str]]:
         out.append(("cash_price_pence", f"0 to {MAX_PENCE} pence"))
     if o.ends is not None and o.ends < o.starts:
         out.append(("ends", "ends before it starts"))
+    for name, cap in (("per_day", o.per_day), ("per_week", o.per_week)):
+        if cap is not None and not 1 <= cap <= 100_000:
+            out.append((name, "1 to 100000, or none"))
+    if len(o.eligibility) > 500:
+        out.append(("eligibility", "at most 500 characters"))
     return out
 
 
@@ -123,4 +132,18 @@ def agreement_problems(a: Agreement) -> list[tuple[str, str]]:
         out.append(("ends", "ends before it starts"))
     if not 1 <= a.voucher_hours <= 24 * 90:
         out.append(("voucher_hours", "1 to 2160 hours"))
+    if a.monthly_cap is not None and not 1 <= a.monthly_cap <= 1_000_000:
+        out.append(("monthly_cap", "1 to 1000000 credits, or none"))
     return out
+
+
+def day_bounds_us(day: date, days: int = 1) -> tuple[int, int]:
+    """[start, end) of `days` days from `day`, in µs since the epoch (UTC)."""
+    start = (day.toordinal() - date(1970, 1, 1).toordinal()) * 86_400_000_000
+    return start, start + days * 86_400_000_000
+
+
+def month_bounds_us(day: date) -> tuple[int, int]:
+    first = day.replace(day=1)
+    following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    return day_bounds_us(first)[0], day_bounds_us(following)[0]

@@ -30,7 +30,9 @@ from .model import (
     Voucher,
     VoucherState,
     agreement_problems,
+    day_bounds_us,
     id_problem,
+    month_bounds_us,
     offer_problems,
     partner_account,
 )
@@ -138,9 +140,10 @@ class Partners:
         minutes = offer.credits * 60
 
         def record(conn: Connection, entry: Entry) -> None:  # committed with the reservation
+            _check_capacity(conn, offer, today)  # in the writer's transaction: no race
             voucher = Voucher(scheme_id, code, member_id, partner_id, offer_id, minutes,
                               entry.seq, expires_us)  # fmt: skip
-            storage.insert_voucher(conn, voucher)
+            storage.insert_voucher(conn, voucher, entry.time_us)
 
         entry = await self.ledger.reserve(
             scheme_id, debit=member_account(member_id), target=partner_account(partner_id),
@@ -176,6 +179,12 @@ class Partners:
             raise Conflict(f"venue {venue_id!r} is not under the agreement", field="venue")
 
         def record(conn: Connection, entry: Entry) -> None:  # committed with the posting
+            if agreement.monthly_cap is not None:
+                start, end = month_bounds_us(from_us(entry.time_us).date())
+                taken = storage.minutes_settled(conn, scheme_id, partner_id, start, end)
+                if taken + voucher.minutes > agreement.monthly_cap * 60:
+                    raise Conflict("the partner's monthly cap for this scheme is reached",
+                                   field="code")  # fmt: skip
             storage.insert_settlement(conn, scheme_id, voucher.code, venue_id, entry, signature)
 
         try:
@@ -185,6 +194,8 @@ class Partners:
             )  # fmt: skip
         except Conflict:
             done = await self.voucher(scheme_id, voucher.code)
+            if done.state is VoucherState.PENDING:
+                raise  # refused for another reason: the partner's cap
             raise Conflict(f"the voucher is already {done.state}", field="code") from None
         return await self.voucher(scheme_id, voucher.code)
 
@@ -193,8 +204,9 @@ class Partners:
         voucher = await self.voucher(scheme_id, typed_code)
         try:
             await self.ledger.void(
-                scheme_id, voucher.reservation, idempotency_key=f"void:{voucher.code}"
-            )
+                scheme_id, voucher.reservation, idempotency_key=f"void:{voucher.code}",
+                then=lambda conn, _entry: storage.mark_voided(conn, scheme_id, voucher.code),
+            )  # fmt: skip
         except Conflict:
             done = await self.voucher(scheme_id, voucher.code)
             if done.state is not VoucherState.VOIDED:
@@ -210,6 +222,18 @@ class Partners:
     async def _with_state(self, voucher: Voucher) -> Voucher:
         reservation = await self.ledger.reservation(voucher.scheme, voucher.reservation)
         return replace(voucher, state=VoucherState(reservation.state))
+
+
+def _check_capacity(conn: Connection, offer: Offer, day: date) -> None:
+    """Refuse a voucher past the offer's vouchers per day or per ISO week."""
+    week_start = date.fromordinal(day.toordinal() - day.weekday())
+    for cap, (start, end), period in (
+        (offer.per_day, day_bounds_us(day), "today"),
+        (offer.per_week, day_bounds_us(week_start, 7), "this week"),
+    ):
+        if cap is not None and storage.vouchers_issued(conn, offer.partner, offer.id,
+                                                       start, end) >= cap:  # fmt: skip
+            raise Conflict(f"no more vouchers for {offer.title!r} {period}", field="offer")
 
 
 def _on(offer: Offer, day: date) -> bool:

@@ -11,7 +11,9 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
+    Index,
     Integer,
     MetaData,
     PrimaryKeyConstraint,
@@ -19,7 +21,9 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
     select,
+    update,
 )
 from sqlalchemy.engine import Connection
 
@@ -55,6 +59,9 @@ offers = Table(
     Column("cash_price_pence", Integer, nullable=False),
     Column("starts", String(10), nullable=False),
     Column("ends", String(10), nullable=True),
+    Column("per_day", Integer, nullable=True),
+    Column("per_week", Integer, nullable=True),
+    Column("eligibility", Text, nullable=False),
     PrimaryKeyConstraint("partner", "id"),
 )
 agreements = Table(
@@ -67,6 +74,7 @@ agreements = Table(
     Column("starts", String(10), nullable=False),
     Column("ends", String(10), nullable=True),
     Column("voucher_hours", Integer, nullable=False),
+    Column("monthly_cap", Integer, nullable=True),
     PrimaryKeyConstraint("scheme", "partner"),
 )
 vouchers = Table(
@@ -80,8 +88,11 @@ vouchers = Table(
     Column("minutes", Integer, nullable=False),
     Column("reservation", BigInteger, nullable=False),
     Column("expires_us", BigInteger, nullable=False),
+    Column("issued_us", BigInteger, nullable=False),
+    Column("voided", Boolean, nullable=False),
     PrimaryKeyConstraint("scheme", "code"),
     UniqueConstraint("scheme", "reservation"),
+    Index("pt_vouchers_by_offer", "partner", "offer", "issued_us"),
 )
 settlements = Table(
     "pt_settlements",
@@ -124,7 +135,8 @@ def insert_offer(conn: Connection, o: Offer) -> None:
         offers.insert().values(
             partner=o.partner, id=o.id, title=o.title, credits=o.credits,
             cash_price_pence=o.cash_price_pence, starts=o.starts.isoformat(),
-            ends=o.ends.isoformat() if o.ends else None,
+            ends=o.ends.isoformat() if o.ends else None, per_day=o.per_day,
+            per_week=o.per_week, eligibility=o.eligibility,
         )
     )  # fmt: skip
 
@@ -134,8 +146,10 @@ def read_offer(conn: Connection, partner_id: str, offer_id: str) -> Offer | None
     r = conn.execute(stmt).first()
     if r is None:
         return None
-    starts = date.fromisoformat(r.starts)
-    return Offer(r.partner, r.id, r.title, r.credits, r.cash_price_pence, starts, _day(r.ends))
+    return Offer(
+        r.partner, r.id, r.title, r.credits, r.cash_price_pence, date.fromisoformat(r.starts),
+        _day(r.ends), r.per_day, r.per_week, r.eligibility,
+    )  # fmt: skip
 
 
 def upsert_agreement(conn: Connection, a: Agreement) -> None:
@@ -149,6 +163,7 @@ def upsert_agreement(conn: Connection, a: Agreement) -> None:
             scheme=a.scheme, partner=a.partner, offers=",".join(sorted(a.offers)),
             venues=",".join(sorted(a.venues)), starts=a.starts.isoformat(),
             ends=a.ends.isoformat() if a.ends else None, voucher_hours=a.voucher_hours,
+            monthly_cap=a.monthly_cap,
         )
     )  # fmt: skip
 
@@ -160,17 +175,45 @@ def read_agreement(conn: Connection, scheme: str, partner_id: str) -> Agreement 
         return None
     return Agreement(
         r.scheme, r.partner, frozenset(r.offers.split(",")), frozenset(r.venues.split(",")),
-        date.fromisoformat(r.starts), _day(r.ends), r.voucher_hours,
+        date.fromisoformat(r.starts), _day(r.ends), r.voucher_hours, r.monthly_cap,
     )  # fmt: skip
 
 
-def insert_voucher(conn: Connection, v: Voucher) -> None:
+def insert_voucher(conn: Connection, v: Voucher, issued_us: int) -> None:
     conn.execute(
         vouchers.insert().values(
             scheme=v.scheme, code=v.code, member=v.member, partner=v.partner, offer=v.offer,
             minutes=v.minutes, reservation=v.reservation, expires_us=v.expires_us,
+            issued_us=issued_us, voided=False,
         )
     )  # fmt: skip
+
+
+def mark_voided(conn: Connection, scheme: str, code: str) -> None:
+    c = vouchers.c
+    conn.execute(update(vouchers).where(c.scheme == scheme, c.code == code).values(voided=True))
+
+
+def vouchers_issued(conn: Connection, partner: str, offer: str, start_us: int, end_us: int) -> int:
+    """Vouchers for an offer issued in [start, end), in every scheme, voided ones not counted."""
+    c = vouchers.c
+    stmt = select(func.count()).where(
+        c.partner == partner, c.offer == offer, c.issued_us >= start_us, c.issued_us < end_us,
+        c.voided.is_(False),
+    )  # fmt: skip
+    return int(conn.execute(stmt).scalar_one())
+
+
+def minutes_settled(conn: Connection, scheme: str, partner: str, start_us: int, end_us: int) -> int:
+    """Minutes a partner took from a scheme in settlements in [start, end)."""
+    v, s = vouchers.c, settlements.c
+    stmt = (
+        select(func.coalesce(func.sum(v.minutes), 0))
+        .select_from(vouchers.join(settlements, (v.scheme == s.scheme) & (v.code == s.code)))
+        .where(v.scheme == scheme, v.partner == partner, s.settled_us >= start_us,
+               s.settled_us < end_us)
+    )  # fmt: skip
+    return int(conn.execute(stmt).scalar_one())
 
 
 def _voucher(r: Any, settled: Any) -> Voucher:

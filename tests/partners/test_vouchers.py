@@ -138,3 +138,44 @@ async def test_50_tills_settling_one_code_at_once_settle_it_exactly_once(
     assert len(settled) == 1 and all(isinstance(r, Conflict) for r in results if r not in settled)
     assert (await partners.bank.ledger.account(SCHEME, "partner:gate")).balance == 60
     assert await partners.bank.balance(SCHEME, "T1") == 540
+
+
+async def test_an_offers_daily_capacity_holds_under_concurrency_and_voids_free_a_place(
+    partners: Partners,
+) -> None:
+    today = from_us(partners.bank.clock()).date()
+    await partners.add_offer(Offer("gate", "matinee", "Matinee", 1, 500, today, per_day=3))
+    await partners.agree(Agreement(SCHEME, "gate", frozenset({"cinema", "matinee"}),
+                                   frozenset({"keppoch-st"}), today))  # fmt: skip
+    results = await asyncio.gather(
+        *(partners.issue(SCHEME, "T1", "gate", "matinee", idempotency_key=f"m{i}")
+          for i in range(10)),
+        return_exceptions=True,
+    )  # fmt: skip
+    issued = [r for r in results if not isinstance(r, BaseException)]
+    assert len(issued) == 3
+    assert all(isinstance(r, Conflict) and r.field == "offer" for r in results if r not in issued)
+    assert await partners.bank.balance(SCHEME, "T1") == 600 - 3 * 60  # refusals reserve nothing
+    await partners.void(SCHEME, issued[0].code, idempotency_key="v")
+    assert (await partners.issue(SCHEME, "T1", "gate", "matinee", idempotency_key="m-again")).code
+
+
+async def test_a_partners_monthly_cap_refuses_the_settlement_that_would_pass_it(
+    partners: Partners,
+) -> None:
+    today = from_us(partners.bank.clock()).date()
+    await partners.agree(Agreement(SCHEME, "gate", frozenset({"cinema"}),
+                                   frozenset({"keppoch-st"}), today, monthly_cap=2))  # fmt: skip
+    vouchers = [
+        await partners.issue(SCHEME, "T1", "gate", "cinema", idempotency_key=f"c{i}")
+        for i in range(3)
+    ]
+    for v in vouchers[:2]:
+        await partners.settle(SCHEME, v.code, partner_id="gate", venue_id="keppoch-st",
+                              idempotency_key="t")  # fmt: skip
+    with pytest.raises(Conflict) as refused:
+        await partners.settle(SCHEME, vouchers[2].code, partner_id="gate",
+                              venue_id="keppoch-st", idempotency_key="t")  # fmt: skip
+    assert "monthly cap" in refused.value.message
+    assert (await partners.voucher(SCHEME, vouchers[2].code)).state is VoucherState.PENDING
+    assert (await partners.bank.ledger.account(SCHEME, "partner:gate")).balance == 120
