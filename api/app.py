@@ -19,9 +19,10 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ledger import KeyRing, LedgerError, LedgerStore
+from partners.service import Partners
 from timebank.service import TimeBank
 
-from . import claims, imports, ledger, members, offers, schemes
+from . import claims, imports, ledger, members, offers, partners, schemes, vouchers
 from .endpoints import Endpoint, Services
 from .openapi import docs_page, document
 from .problems import Problem, handle_http, problem_response
@@ -35,6 +36,8 @@ ENDPOINTS: list[Endpoint] = [  # routes are tried in order: the busiest (claims)
     *ledger.ENDPOINTS,
     *imports.ENDPOINTS,
     *offers.ENDPOINTS,
+    *vouchers.ENDPOINTS,
+    *partners.ENDPOINTS,
 ]
 
 
@@ -73,7 +76,9 @@ def create_app(config: Config) -> Starlette:
         )
         bank = await TimeBank.open(config.url, store, config.clock)
         tokens = await TokenBook.open(config.url, bank.clock, config.bootstrap_admin)
-        box.services = _app.state.services = Services(bank, tokens)
+        partners = Partners(bank)
+        await partners.create_tables()
+        box.services = _app.state.services = Services(bank, tokens, partners)
         job = None
         if config.schedule_seconds > 0:
             job = asyncio.create_task(_schedule(bank, config.schedule_seconds))

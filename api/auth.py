@@ -40,6 +40,7 @@ class Principal:
     role: ApiRole
     scheme: str | None  # None only for the deployment admin
     member: str | None  # the member a person's token acts as
+    partner: str | None = None  # the partner organisation a partner-staff token acts for
 
     @property
     def is_admin(self) -> bool:
@@ -57,9 +58,10 @@ class TokenRecord:
     created_by: str
     created_us: int
     revoked_us: int | None = None
+    partner: str | None = None
 
     def principal(self) -> Principal:
-        return Principal(self.id, self.role, self.scheme, self.member)
+        return Principal(self.id, self.role, self.scheme, self.member, self.partner)
 
 
 def new_token(scope: str) -> tuple[str, str, str]:

@@ -25,6 +25,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ledger import NotFound
+from partners.service import Partners
 from timebank.service import TimeBank
 
 from .auth import ApiRole, Principal
@@ -38,10 +39,11 @@ _KEY = re.compile(r"[\x21-\x7e]{1,200}")
 
 @dataclass(frozen=True)
 class Services:
-    """What handlers work with: the time bank (and its ledger) and the token book."""
+    """What handlers work with: the time bank (and its ledger), partners and the token book."""
 
     bank: TimeBank
     tokens: TokenBook
+    partners: Partners
 
 
 @dataclass
@@ -54,7 +56,13 @@ class Call:
     params: dict[str, str]
     query: Any
     body: Any
-    idempotency_key: str
+    idempotency_key: str  # scoped to the caller
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def client_key(self) -> str:
+        """The Idempotency-Key as the client sent it ("" if none): what a partner signs."""
+        return self.headers.get("idempotency-key", "")
 
     @property
     def bank(self) -> TimeBank:
@@ -103,6 +111,7 @@ class Endpoint:
         call = Call(
             services, who, scheme, dict(request.path_params), _query(request, self.query),
             await _body(request, self), _idempotency_key(request, who) if self.writes else "",
+            dict(request.headers),
         )  # fmt: skip
         result = await self.handler(call)
         if isinstance(result, Response):

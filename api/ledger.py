@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from datetime import date
 from typing import Any
 
 from ledger import Checkpoint, NotFound, from_us
 from ledger.records import key_json
+from timebank.books import scheme_books
 
 from .auth import ALL_SCHEME_ROLES, STAFF, ApiRole
 from .endpoints import Call, Endpoint
-from .models import CheckpointOut, Page
+from .models import CheckpointOut, JsonObject, Page, Query
 
 
 def _out(call: Call, cp: Checkpoint) -> CheckpointOut:
@@ -48,3 +51,25 @@ ENDPOINTS = [
     Endpoint("GET", "/schemes/{scheme}/keys", public_keys, "List the ledger's public keys",
              ALL_SCHEME_ROLES | {ApiRole.ADMIN}, tag="ledger"),
 ]  # fmt: skip
+
+
+class BooksQuery(Query):
+    start: date
+    end: date
+
+
+async def books(call: Call) -> JsonObject:
+    """The scheme's books for a period: issued - redeemed - expired - reversed = outstanding,
+    with what each member and each partner holds at the close."""
+    q: BooksQuery = call.query
+    found = await scheme_books(call.bank.ledger, call.scheme, q.start, q.end)
+    body = asdict(found)
+    body["start"], body["end"] = q.start.isoformat(), q.end.isoformat()
+    return JsonObject.model_validate(body)
+
+
+ENDPOINTS.append(
+    Endpoint("GET", "/schemes/{scheme}/books", books, "Show the scheme's books for a period",
+             STAFF | {ApiRole.COMMISSIONER}, query=BooksQuery, response=JsonObject,
+             tag="ledger")
+)  # fmt: skip

@@ -25,6 +25,7 @@ from timebank.schemes import Member, Role, Scheme
 T = TypeVar("T")
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
 MemberId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,39}$")]
+PartnerId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")]
 Text = Annotated[str, Field(max_length=1000)]
 Reason = Annotated[str, Field(min_length=1, max_length=1000)]
 
@@ -266,6 +267,7 @@ class JsonObject(Out):
 class TokenIn(In):
     role: Literal["admin", "scheme-admin", "coordinator", "member", "partner-staff", "commissioner"]
     member: MemberId | None = None
+    partner: PartnerId | None = Field(None, description="partner-staff: the organisation")
     label: Annotated[str, Field(max_length=200)] = ""
 
 
@@ -274,6 +276,7 @@ class TokenOut(Out):
     role: str
     scheme: str | None
     member: str | None
+    partner: str | None = None
     label: str
     revoked: bool
     token: Annotated[str | None, Field(description="the bearer token: shown once, when made")] = (
@@ -286,6 +289,7 @@ class MeOut(Out):
     role: str
     scheme: str | None
     member: str | None
+    partner: str | None = None
 
 
 def dump(model: BaseModel) -> Any:

@@ -6,7 +6,7 @@ from ledger import NotFound
 from timebank.claims import ClaimRules
 from timebank.schemes import Scheme
 
-from .auth import ALL_SCHEME_ROLES, ApiRole, grant_problem
+from .auth import ALL_SCHEME_ROLES, ApiRole, TokenRecord, grant_problem
 from .endpoints import Call, Endpoint, decode_cursor, encode_cursor
 from .models import MeOut, Page, PageQuery, SchemeIn, SchemeOut, TokenIn, TokenOut
 from .problems import Problem
@@ -19,7 +19,9 @@ TOKEN_KEEPERS = frozenset({ApiRole.ADMIN, ApiRole.SCHEME_ADMIN})
 
 async def me(call: Call) -> MeOut:
     w = call.who
-    return MeOut(token_id=w.token_id, role=w.role, scheme=w.scheme, member=w.member)
+    return MeOut(
+        token_id=w.token_id, role=w.role, scheme=w.scheme, member=w.member, partner=w.partner
+    )
 
 
 async def create_scheme(call: Call) -> SchemeOut:
@@ -58,32 +60,29 @@ async def create_token(call: Call) -> TokenOut:
     why = grant_problem(call.who, role, scheme, roles)
     if why is not None:
         raise Problem(403 if why[0] == "role" else 422, why[1], field=why[0])
+    if (role is ApiRole.PARTNER_STAFF) != (b.partner is not None):
+        raise Problem(422, "partner-staff tokens, and only they, name a partner", field="partner")
+    if b.partner is not None:
+        await call.services.partners.agreement(call.scheme, b.partner)  # 404 without one
     record, token = await call.services.tokens.create(
         role, scheme, b.member, b.label, created_by=call.who.token_id,
-        idempotency_key=call.idempotency_key,
+        idempotency_key=call.idempotency_key, partner=b.partner,
     )  # fmt: skip
-    out = TokenOut(
-        id=record.id, role=record.role, scheme=record.scheme, member=record.member,
-        label=record.label, revoked=record.revoked_us is not None, token=token,
+    return _token_out(record, token)
+
+
+def _token_out(t: TokenRecord, token: str | None = None) -> TokenOut:
+    return TokenOut(
+        id=t.id, role=t.role, scheme=t.scheme, member=t.member, partner=t.partner,
+        label=t.label, revoked=t.revoked_us is not None, token=token,
     )  # fmt: skip
-    return out
 
 
 async def list_tokens(call: Call) -> Page[TokenOut]:
     q: PageQuery = call.query
     after = decode_cursor(q.cursor, "")
     found = await call.services.tokens.tokens(call.scheme, after=after, limit=q.limit)
-    items = [
-        TokenOut(
-            id=t.id,
-            role=t.role,
-            scheme=t.scheme,
-            member=t.member,
-            label=t.label,
-            revoked=t.revoked_us is not None,
-        )
-        for t in found
-    ]
+    items = [_token_out(t) for t in found]
     more = encode_cursor(found[-1].id) if len(found) == q.limit else None
     return Page(items=items, next_cursor=more)
 
@@ -93,10 +92,7 @@ async def revoke_token(call: Call) -> TokenOut:
     record = await tokens.token(call.params["token"])
     if record.scheme != call.scheme:
         raise NotFound(f"no token {record.id!r}", field="token")
-    t = await tokens.revoke(record.id)
-    return TokenOut(
-        id=t.id, role=t.role, scheme=t.scheme, member=t.member, label=t.label, revoked=True
-    )
+    return _token_out(await tokens.revoke(record.id))
 
 
 ENDPOINTS = [

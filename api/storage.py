@@ -22,6 +22,7 @@ tokens = Table(
     Column("role", String(20), nullable=False),
     Column("scheme", String(63), nullable=True, index=True),
     Column("member", String(40), nullable=True),
+    Column("partner", String(40), nullable=True),
     Column("label", String(200), nullable=False),
     Column("created_by", String(32), nullable=False),
     Column("created_us", BigInteger, nullable=False),
@@ -32,7 +33,7 @@ tokens = Table(
 def _record(r: Any) -> TokenRecord:
     return TokenRecord(
         r.id, r.secret_sha256, ApiRole(r.role), r.scheme, r.member, r.label, r.created_by,
-        r.created_us, r.revoked_us,
+        r.created_us, r.revoked_us, r.partner,
     )  # fmt: skip
 
 
@@ -41,7 +42,7 @@ def insert_token(conn: Connection, t: TokenRecord) -> None:
         tokens.insert().values(
             id=t.id, secret_sha256=t.secret_sha256, role=t.role.value, scheme=t.scheme,
             member=t.member, label=t.label, created_by=t.created_by, created_us=t.created_us,
-            revoked_us=t.revoked_us,
+            revoked_us=t.revoked_us, partner=t.partner,
         )
     )  # fmt: skip
 

@@ -89,6 +89,7 @@ class TokenBook:
         *,
         created_by: str,
         idempotency_key: str,
+        partner: str | None = None,
     ) -> tuple[TokenRecord, str | None]:
         """Store a new token; returns its record and the token itself, shown only this once.
 
@@ -96,15 +97,16 @@ class TokenBook:
         """
         token_id, token, secret_hash = new_token(f"{created_by}\0{idempotency_key}")
         record = TokenRecord(
-            token_id, secret_hash, role, scheme, member, label, created_by, self._clock()
-        )
+            token_id, secret_hash, role, scheme, member, label, created_by, self._clock(),
+            partner=partner,
+        )  # fmt: skip
         async with self._engine.begin() as conn:
             prior = await conn.run_sync(storage.read_token, token_id)
             if prior is None:
                 await conn.run_sync(storage.insert_token, record)
                 return record, token
-        same = (prior.role, prior.scheme, prior.member, prior.label) == (
-            role, scheme, member, label,
+        same = (prior.role, prior.scheme, prior.member, prior.label, prior.partner) == (
+            role, scheme, member, label, partner,
         )  # fmt: skip
         if not same:
             raise IdempotencyConflict(

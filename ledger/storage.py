@@ -425,6 +425,19 @@ def read_referrers(conn: Connection, ledger: str, seqs: Iterable[int]) -> dict[i
     return {row.ref: row.seq for row in conn.execute(stmt)}
 
 
+def reservation_states(conn: Connection, ledger: str, seqs: Iterable[int]) -> dict[int, str]:
+    """For each of `seqs` (reservations), how it was resolved: posted, voided or expired;
+    pending ones are left out. One indexed read, for callers that need only the state."""
+    wanted = list(set(seqs))
+    if not wanted:
+        return {}
+    states = {"post": "posted", "void": "voided", "expire": "expired"}
+    stmt = select(entries.c.ref, entries.c.kind).where(
+        entries.c.ledger_id == ledger, entries.c.ref.in_(wanted)
+    )
+    return {row.ref: states[row.kind] for row in conn.execute(stmt) if row.kind in states}
+
+
 def read_nodes(
     conn: Connection, ledger: str, nodes: Iterable[tuple[int, int]]
 ) -> dict[tuple[int, int], bytes]:

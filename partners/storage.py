@@ -6,6 +6,7 @@ or in the ledger writer's transaction (`LedgerStore.run`, or `then=` on a vouche
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -29,7 +30,7 @@ from sqlalchemy.engine import Connection
 
 from ledger import Entry
 
-from .model import Agreement, Offer, Partner, Sector, Venue, Voucher
+from .model import Agreement, Offer, Partner, Sector, Venue, Voucher, VoucherState
 
 metadata = MetaData()
 
@@ -107,6 +108,35 @@ settlements = Table(
 )
 
 
+partner_keys = Table(
+    "pt_partner_keys",
+    metadata,
+    Column("partner", String(40), nullable=False),
+    Column("key_id", String(16), nullable=False),
+    Column("public_key", String(64), nullable=False),  # hex of the raw 32 bytes
+    PrimaryKeyConstraint("partner", "key_id"),
+)
+uploads = Table(
+    "pt_reconciliations",
+    metadata,
+    Column("scheme", String(63), nullable=False),
+    Column("partner", String(40), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("uploaded_us", BigInteger, nullable=False),
+    PrimaryKeyConstraint("scheme", "partner", "digest"),
+)
+
+
+retirements = Table(
+    "pt_retirements",
+    metadata,
+    Column("scheme", String(63), nullable=False),
+    Column("request", String(300), nullable=False),  # the retire request's idempotency key
+    Column("entry_seq", BigInteger, nullable=False),
+    PrimaryKeyConstraint("scheme", "request"),
+)
+
+
 def _day(text: str | None) -> date | None:
     return date.fromisoformat(text) if text else None
 
@@ -179,6 +209,13 @@ def read_agreement(conn: Connection, scheme: str, partner_id: str) -> Agreement 
     )  # fmt: skip
 
 
+def list_agreements(conn: Connection, scheme: str) -> list[Agreement]:
+    c = agreements.c
+    ids = conn.execute(select(c.partner).where(c.scheme == scheme).order_by(c.partner)).scalars()
+    found = (read_agreement(conn, scheme, partner_id) for partner_id in ids)
+    return [a for a in found if a is not None]
+
+
 def insert_voucher(conn: Connection, v: Voucher, issued_us: int) -> None:
     conn.execute(
         vouchers.insert().values(
@@ -245,3 +282,69 @@ def insert_settlement(
             signature=signature,
         )
     )  # fmt: skip
+
+
+def list_venues(conn: Connection, partner_id: str) -> list[Venue]:
+    stmt = select(venues).where(venues.c.partner == partner_id).order_by(venues.c.id)
+    return [Venue(r.partner, r.id, r.name, r.area) for r in conn.execute(stmt)]
+
+
+def list_offers(conn: Connection, partner_id: str) -> list[Offer]:
+    ids = conn.execute(select(offers.c.id).where(offers.c.partner == partner_id)).scalars()
+    found = (read_offer(conn, partner_id, offer_id) for offer_id in ids)
+    return [o for o in found if o is not None]
+
+
+def settled_vouchers(
+    conn: Connection, scheme: str, partner: str, start_us: int, end_us: int
+) -> list[Voucher]:
+    """A partner's vouchers settled in [start, end] (their state: posted)."""
+    v, s = vouchers.c, settlements.c
+    stmt = (
+        select(vouchers, s.venue, s.entry_seq, s.settled_us)
+        .select_from(vouchers.join(settlements, (v.scheme == s.scheme) & (v.code == s.code)))
+        .where(v.scheme == scheme, v.partner == partner, s.settled_us >= start_us,
+               s.settled_us <= end_us)
+        .order_by(s.settled_us)
+    )  # fmt: skip
+    return [replace(_voucher(r, r), state=VoucherState.SETTLED) for r in conn.execute(stmt)]
+
+
+def insert_key(conn: Connection, partner: str, key_id: str, public_key: bytes) -> None:
+    c = partner_keys.c
+    found = conn.execute(select(c.key_id).where(c.partner == partner, c.key_id == key_id)).first()
+    if found is None:
+        conn.execute(
+            partner_keys.insert().values(
+                partner=partner, key_id=key_id, public_key=public_key.hex()
+            )
+        )
+
+
+def read_keys(conn: Connection, partner: str) -> list[tuple[str, bytes]]:
+    c = partner_keys.c
+    stmt = select(c.key_id, c.public_key).where(c.partner == partner).order_by(c.key_id)
+    return [(r.key_id, bytes.fromhex(r.public_key)) for r in conn.execute(stmt)]
+
+
+def record_upload(conn: Connection, scheme: str, partner: str, digest: str, now_us: int) -> bool:
+    """Remember an uploaded till file; False if the same file was uploaded before."""
+    c = uploads.c
+    where = (c.scheme == scheme) & (c.partner == partner) & (c.digest == digest)
+    if conn.execute(select(c.digest).where(where)).first() is not None:
+        return False
+    conn.execute(
+        uploads.insert().values(scheme=scheme, partner=partner, digest=digest, uploaded_us=now_us)
+    )
+    return True
+
+
+def record_retirement(conn: Connection, scheme: str, request: str, entry_seq: int) -> None:
+    conn.execute(retirements.insert().values(scheme=scheme, request=request, entry_seq=entry_seq))
+
+
+def read_retirement(conn: Connection, scheme: str, request: str) -> int | None:
+    c = retirements.c
+    stmt = select(c.entry_seq).where(c.scheme == scheme, c.request == request)
+    found = conn.execute(stmt).scalar()
+    return int(found) if found is not None else None

@@ -127,3 +127,37 @@ def test_api_claims_benchmark_runs_and_reports(tmp_path: Path) -> None:
     assert other["claims"] == 16 and other["client"] == "httpx"
     assert other["entries_verified"] == 16
     _positive(other, "claims_per_s", "floor_requests_per_s", "p99_ms")
+
+
+def test_redeem_benchmark_runs_and_reports(tmp_path: Path) -> None:
+    result = _run("redeem.py", "--pairs", "64", "--warmup", "8", "--dir", str(tmp_path))
+    _positive(
+        result,
+        "pairs_per_s",
+        "requests_per_s",
+        "p50_ms",
+        "p99_ms",
+        "reserve_p99_ms",
+        "settle_p99_ms",
+        "direct_pairs_per_s",
+        "direct_p50_ms",
+        "direct_p99_ms",
+        "ratio",
+        "server_cpu_ms_per_pair",
+    )
+    _described(result)
+    assert result["benchmark"] == "redeem"
+    assert result["pairs"] == 64 and result["concurrency"] == 32 and result["client"] == "raw"
+    assert result["vouchers_settled"] == 64 + 8, "the partner's statement counts every voucher"
+    assert result["entries_verified"] >= 2 * (64 + 8), "a reservation and a posting each"
+    assert result["target_pairs_per_s"] == 500 and result["target_p99_ms"] == 100
+    assert isinstance(result["meets_target"], bool)
+    assert result["p50_ms"] <= result["p99_ms"]
+    other = _run(
+        "redeem.py", "--pairs", "16", "--warmup", "0", "--client", "httpx",
+        "--dir", str(tmp_path),
+    )  # fmt: skip
+    assert list(tmp_path.iterdir()) == [], "the temp databases are removed"
+    assert other["pairs"] == 16 and other["client"] == "httpx"
+    assert other["vouchers_settled"] == 16
+    _positive(other, "pairs_per_s", "floor_requests_per_s", "p99_ms")

@@ -72,3 +72,14 @@ def test_readme_cli_examples_run_and_succeed(tmp_path: Path) -> None:
         assert done.returncode == 0, (line, done.stderr)
         if out is not None:
             Path(out).write_text(done.stdout, encoding="utf-8")
+
+
+def test_readme_keeps_every_section_the_brief_asks_for() -> None:
+    headings = re.findall(r"^## (.+)$", README, re.M)
+    for wanted in ("The ledger", "The HTTP API", "Personal data", "Configuration", "The CLI",
+                   "Verifying the ledger", "Benchmarks", "Tests", "Dependencies", "PostgreSQL",
+                   "Layout"):  # fmt: skip
+        assert wanted in headings, wanted
+    for words in ("**Auth.**", "**Roles, per scheme.**", "**Errors**", "**Idempotency.**",
+                  "**Pagination.**", "**Append-only in the database too.**"):  # fmt: skip
+        assert words in README, words

@@ -97,6 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--role", required=True, choices=[r.value for r in ApiRole])
     p.add_argument("--scheme", help="the scheme it acts in (not for --role admin)")
     p.add_argument("--member", help="the member it acts as (member, coordinator, scheme-admin)")
+    p.add_argument("--partner", help="the partner organisation (partner-staff)")
     p.add_argument("--label", default="", help="a note of who holds it")
     p = sub.add_parser("receipt", help="print a member's receipt for one entry (JSON)")
     _db_args(p)
@@ -275,15 +276,17 @@ async def _demo_tokens(bank: TimeBank) -> dict[str, str]:
         f"{CREDITS} coordinator C1": (ApiRole.COORDINATOR, CREDITS, "C1"),
         f"{CREDITS} tenant {TENANTS[0]}": (ApiRole.MEMBER, CREDITS, TENANTS[0]),
         f"{CREDITS} commissioner": (ApiRole.COMMISSIONER, CREDITS, None),
+        f"{CREDITS} partner staff gate-arts": (ApiRole.PARTNER_STAFF, CREDITS, None),
         f"{P2P} coordinator C1": (ApiRole.COORDINATOR, P2P, "C1"),
         f"{P2P} member {ELDERS[0]}": (ApiRole.MEMBER, P2P, ELDERS[0]),
     }
     out = {}
     try:
         for label, (role, scheme, member) in wanted.items():
+            partner = "gate-arts" if role is ApiRole.PARTNER_STAFF else None
             _, token = await book.create(
                 role, scheme, member, f"demo: {label}", created_by="demo",
-                idempotency_key=str(uuid.uuid4()),
+                idempotency_key=str(uuid.uuid4()), partner=partner,
             )  # fmt: skip
             assert token is not None
             out[label] = token
@@ -311,11 +314,14 @@ def _serve(args: argparse.Namespace) -> int:
 async def _tokens(args: argparse.Namespace, settings: Settings) -> int:
     """init (tables and an admin token) and token create."""
     from api.tokens import TokenBook
+    from partners.service import Partners
 
     store = await LedgerStore.open(settings.url, KeyRing.from_env(settings.key_dir))
     bank = await TimeBank.open(settings.url, store)
+    await Partners(bank).create_tables()
     book = await TokenBook.open(settings.url, bank.clock)
     try:
+        partner = None if args.command == "init" else args.partner
         if args.command == "init":
             role, scheme, member, label = ApiRole.ADMIN, None, None, "timebank init"
         else:
@@ -333,9 +339,14 @@ async def _tokens(args: argparse.Namespace, settings: Settings) -> int:
                 why = grant_problem(CLI, role, scheme, roles)
                 if why:
                     raise UsageError(why[1])
+            if (role is ApiRole.PARTNER_STAFF) != (partner is not None):
+                raise UsageError("partner-staff tokens, and only they, take --partner")
+            if partner is not None:
+                await Partners(bank).agreement(scheme, partner)
         _, token = await book.create(
-            role, scheme, member, label, created_by="cli", idempotency_key=str(uuid.uuid4())
-        )
+            role, scheme, member, label, created_by="cli", idempotency_key=str(uuid.uuid4()),
+            partner=partner,
+        )  # fmt: skip
     finally:
         await book.close()
         await bank.close()

@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from ledger import Conflict, FloorBreached, InvalidRequest, LedgerStore
+from partners.model import Agreement, Offer, Partner, Sector, Venue
+from partners.service import Partners
 
 from .activities import (
     Activity,
@@ -30,7 +32,16 @@ from .service import Forbidden, TimeBank
 
 CREDITS = "taff-housing"
 P2P = "member-to-member"
-PARTNERS = ("partner:cardiff-leisure", "partner:cardiff-blues", "partner:gate-arts")
+# Where Taff tenants spend credits "instead of cash": (partner, name, sector, venue, venue name,
+# offer, title, credits, the venue's usual price in pence)
+PARTNERS = (
+    ("cardiff-leisure", "Cardiff leisure centres", "public", "pentwyn", "Pentwyn Leisure Centre",
+     "swim", "A swim", 1, 450),
+    ("cardiff-blues", "Cardiff Blues", "private", "arms-park", "Cardiff Arms Park",
+     "match-ticket", "A home match ticket", 2, 1500),
+    ("gate-arts", "The Gate arts centre", "third-sector", "keppoch-street", "The Gate",
+     "cinema", "A film", 1, 750),
+)  # fmt: skip
 TENANTS = tuple(f"T{n:04d}" for n in range(1, 61))
 ELDERS = tuple(f"E{n:04d}" for n in range(1, 41))
 GROUP = 32  # steps run concurrently, so the ledger's writer can group-commit them
@@ -99,9 +110,14 @@ async def _set_up(bank: TimeBank) -> None:
                             area, Mode.INDIVIDUAL, Voluntariness.VOLUNTARY,
                             RelationToPaidWork.NEW, True, code)  # fmt: skip
         await bank.add_activity(P2P, activity, by="C1")
-    for partner in PARTNERS:
-        await bank.ledger.open_account(CREDITS, partner, kind="partner", floor=0,
-                                       idempotency_key=f"demo:{partner}")  # fmt: skip
+    partners = Partners(bank)
+    await partners.create_tables()
+    for pid, name, sector, venue, venue_name, offer, title, credits, pence in PARTNERS:
+        await partners.add_partner(Partner(pid, name, Sector(sector)))
+        await partners.add_venue(Venue(pid, venue, venue_name))
+        await partners.add_offer(Offer(pid, offer, title, credits, pence, date(2020, 1, 1)))
+        await partners.agree(Agreement(CREDITS, pid, frozenset({offer}), frozenset({venue}),
+                                       date(2020, 1, 1), voucher_hours=6))  # fmt: skip
 
 
 async def _step(bank: TimeBank, clock: SimClock, rng: random.Random, key: str) -> None:
@@ -126,16 +142,17 @@ async def _step(bank: TimeBank, clock: SimClock, rng: random.Random, key: str) -
                            rng.choice([30, 60, 120]), receiver)  # fmt: skip
         claim = await bank.log_claim(P2P, draft, today=today, idempotency_key=key)
         await bank.confirm_claim(P2P, claim.id, by=receiver)
-    else:  # a voucher at a partner venue: reserve, then settle, void or let it expire
-        res = await bank.ledger.reserve(
-            CREDITS, debit=f"member:{rng.choice(TENANTS)}", target=rng.choice(PARTNERS),
-            amount=60, expires_at=clock.now + timedelta(hours=6), idempotency_key=key,
-        )  # fmt: skip
+    else:  # a voucher at a partner venue: reserved, then settled, voided or left to expire
+        partners = Partners(bank)
+        pid, *_, venue, _name, offer, _title, _credits, _pence = rng.choice(PARTNERS)
+        voucher = await partners.issue(CREDITS, rng.choice(TENANTS), pid, offer,
+                                       idempotency_key=key)  # fmt: skip
         fate = rng.random()
         if fate < 0.75:
-            await bank.ledger.post(CREDITS, res.seq, idempotency_key=f"{key}:settle")
+            await partners.settle(CREDITS, voucher.code, partner_id=pid, venue_id=venue,
+                                  idempotency_key=f"{key}:till")  # fmt: skip
         elif fate < 0.9:
-            await bank.ledger.void(CREDITS, res.seq, idempotency_key=f"{key}:void")
+            await partners.void(CREDITS, voucher.code, idempotency_key=f"{key}:void")
 
 
 async def _guarded(bank: TimeBank, clock: SimClock, seed: int, key: str) -> None:

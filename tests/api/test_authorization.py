@@ -14,13 +14,18 @@ import itertools
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from starlette.applications import Starlette
 
 from api.app import ENDPOINTS
-from tests.api.world import ACTIVITY, LIFT, SCHEMES, World, bearer
+from partners.codes import display, new_code
+from tests.api.world import ACTIVITY, LIFT, OFFER, SCHEMES, World, bearer
 
 ADMIN, SA, CO, MEM, PS, COM = (
     "admin", "scheme-admin", "coordinator", "member", "partner-staff", "commissioner",
@@ -34,7 +39,9 @@ CODE = {"taff": ACTIVITY["code"], "m2m": LIFT["code"]}
 
 # Y: allowed. o: allowed on the caller's own records only (another member's: 403, field
 # "member"). .: refused for the role (403, field "role").
-# A person's token acts as one member: "member" is M1; staff act on M2's records.
+# A person's token acts as one member: "member" is M1; staff act on M2's records. Partner staff
+# act for their scheme's partner, p-<scheme>: its vouchers, statement and agreement (another
+# partner's: see the tests of partner staff below). /partners... is outside any scheme.
 MATRIX = """
                                                        admin  s-adm  coord  membr  p-stf  comm
 GET  /me                                                 Y      Y      Y      Y      Y      Y
@@ -79,6 +86,24 @@ GET  /schemes/{scheme}/requests                          .      Y      Y      Y 
 POST /schemes/{scheme}/requests/{request}/close          .      Y      Y      o      .      .
 GET  /schemes/{scheme}/requests/{request}/matches        .      Y      Y      Y      .      .
 GET  /schemes/{scheme}/needs                             .      Y      Y      .      .      .
+GET  /schemes/{scheme}/books                             .      Y      Y      .      .      Y
+POST /partners                                           Y      .      .      .      .      .
+POST /partners/{partner}/venues                          Y      .      .      .      .      .
+POST /partners/{partner}/offers                          Y      .      .      .      .      .
+POST /schemes/{scheme}/partner/venues                    .      .      .      .      Y      .
+POST /schemes/{scheme}/partner/offers                    .      .      .      .      Y      .
+POST /schemes/{scheme}/agreements                        Y      Y      .      .      .      .
+GET  /schemes/{scheme}/agreements                        Y      Y      Y      .      Y      .
+POST /schemes/{scheme}/agreements/{partner}/retire       Y      Y      .      .      .      .
+GET  /schemes/{scheme}/partner-offers                    .      Y      Y      Y      Y      Y
+GET  /schemes/{scheme}/partner/statement                 .      Y      Y      .      Y      .
+POST /schemes/{scheme}/partner/reconciliations           .      .      .      .      Y      .
+POST /schemes/{scheme}/partner/keys                      .      .      .      .      Y      .
+POST /schemes/{scheme}/vouchers                          .      Y      Y      o      .      .
+GET  /schemes/{scheme}/vouchers/{code}                   .      Y      Y      o      Y      .
+GET  /schemes/{scheme}/vouchers/{code}/qr                .      Y      Y      o      Y      .
+POST /schemes/{scheme}/vouchers/{code}/settle            .      .      .      .      Y      .
+POST /schemes/{scheme}/vouchers/{code}/void              .      Y      Y      o      Y      .
 """
 
 Route = tuple[str, str]
@@ -233,6 +258,30 @@ class Ctx:
             await self.post(f"/schemes/{scheme}/checkpoints", self.world.admin)
             self._made[("checkpoint", scheme)] = "made"
 
+    async def earn(self, scheme: str, member: str, minutes: int) -> None:
+        """`member` earns `minutes`: a claim of theirs (a day of its own) that C1 confirms."""
+        day = date.fromisoformat(DAY) - timedelta(days=self.n())
+        body: dict[str, Any] = {"activity": CODE[scheme], "date": day.isoformat(),
+                                "minutes": minutes}  # fmt: skip
+        if scheme == "m2m":
+            body["receiver"] = "A1"
+        claim = await self.post(f"/schemes/{scheme}/claims", self.person(scheme, member), body)
+        await self.post(f"/schemes/{scheme}/claims/{claim['id']}/confirm",
+                        self.headers(scheme, CO), status=200)  # fmt: skip
+
+    async def voucher(self, scheme: str, member: str) -> str:
+        """A pending voucher of `member`'s for p-<scheme>'s swim (after earning its credit)."""
+        await self.earn(scheme, member, 60)
+        body = {"partner": f"p-{scheme}", "offer": "swim"}
+        made = await self.post(f"/schemes/{scheme}/vouchers", self.person(scheme, member), body)
+        return str(made["code"])
+
+    async def settled(self, scheme: str) -> None:
+        """p-<scheme> takes a credit: a voucher of M2's settled at its till."""
+        code = await self.voucher(scheme, "M2")
+        await self.post(f"/schemes/{scheme}/vouchers/{code}/settle", self.headers(scheme, PS),
+                        {"venue": "hall"}, status=200)  # fmt: skip
+
     async def offer(self, scheme: str, member: str) -> str:
         body = {"skills": ["gardening"], "area": "CF10"}
         made = await self.post(f"/schemes/{scheme}/offers", self.person(scheme, member), body)
@@ -268,7 +317,8 @@ _no_params(
     ("GET", "/me"), ("GET", "/schemes"), ("GET", P), ("GET", P + "/tokens"),
     ("GET", P + "/members"), ("GET", P + "/activities"), ("GET", P + "/burnout"),
     ("POST", P + "/checkpoints"), ("GET", P + "/keys"), ("GET", P + "/offers"),
-    ("GET", P + "/requests"), ("GET", P + "/needs"),
+    ("GET", P + "/requests"), ("GET", P + "/needs"), ("GET", P + "/agreements"),
+    ("GET", P + "/partner-offers"),
 )  # fmt: skip
 
 
@@ -474,6 +524,90 @@ async def _matches(ctx: Ctx, t: Target) -> Req:
     return Req({"request": await ctx.once(Target(t.scheme, CO, True, False), ("open",), make)})
 
 
+@builds("GET", P + "/books")
+async def _books(ctx: Ctx, t: Target) -> Req:
+    return Req(query={"start": DAY, "end": "2026-01-01"})
+
+
+@builds("POST", "/partners")
+async def _new_partner(ctx: Ctx, t: Target) -> Req:
+    return Req(json={"id": f"p-new-{ctx.n()}", "name": "New", "sector": "private"})
+
+
+@builds("POST", "/partners/{partner}/venues")
+async def _new_venue(ctx: Ctx, t: Target) -> Req:
+    return Req({"partner": f"p-{t.scheme}"}, json={"id": f"v{ctx.n()}", "name": "A venue"})
+
+
+@builds("POST", "/partners/{partner}/offers")
+async def _new_partner_offer(ctx: Ctx, t: Target) -> Req:
+    return Req({"partner": f"p-{t.scheme}"}, json=OFFER | {"id": f"o{ctx.n()}"})
+
+
+@builds("POST", P + "/partner/venues")
+async def _own_venue(ctx: Ctx, t: Target) -> Req:
+    return Req(json={"id": f"v{ctx.n()}", "name": "A venue"})
+
+
+@builds("POST", P + "/partner/offers")
+async def _own_offer(ctx: Ctx, t: Target) -> Req:
+    return Req(json=OFFER | {"id": f"o{ctx.n()}"})
+
+
+@builds("POST", P + "/agreements")
+async def _agree(ctx: Ctx, t: Target) -> Req:
+    return Req(json={"partner": f"p-{t.scheme}", "offers": ["swim"], "venues": ["hall"],
+                     "starts": "2020-01-01"})  # fmt: skip
+
+
+@builds("POST", P + "/agreements/{partner}/retire")
+async def _retire_credits(ctx: Ctx, t: Target) -> Req:
+    if t.fresh:  # the partner must hold something to retire
+        await ctx.settled(t.scheme)
+    return Req({"partner": f"p-{t.scheme}"})
+
+
+@builds("GET", P + "/partner/statement")
+async def _statement(ctx: Ctx, t: Target) -> Req:
+    return Req(query={"start": DAY, "end": "2026-01-01", "partner": f"p-{t.scheme}"})
+
+
+@builds("POST", P + "/partner/reconciliations")
+async def _reconcile(ctx: Ctx, t: Target) -> Req:
+    return Req(csv="code,datetime,offer,venue\n")
+
+
+@builds("POST", P + "/partner/keys")
+async def _key(ctx: Ctx, t: Target) -> Req:
+    raw = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return Req(json={"public_key": raw.hex()})
+
+
+@builds("POST", P + "/vouchers")
+async def _take_voucher(ctx: Ctx, t: Target) -> Req:
+    if t.fresh:
+        await ctx.earn(t.scheme, t.owner, 60)
+    return Req(json={"partner": f"p-{t.scheme}", "offer": "swim", "member": t.owner})
+
+
+for _path in ("", "/qr", "/void"):
+
+    @builds("GET" if _path != "/void" else "POST", P + "/vouchers/{code}" + _path)
+    async def _a_voucher(ctx: Ctx, t: Target) -> Req:
+        async def make() -> str:
+            return await ctx.voucher(t.scheme, t.owner)
+
+        return Req({"code": await ctx.once(t, ("voucher", t.owner), make)})
+
+
+@builds("POST", P + "/vouchers/{code}/settle")
+async def _settle(ctx: Ctx, t: Target) -> Req:
+    async def make() -> str:
+        return await ctx.voucher(t.scheme, "M2")
+
+    return Req({"code": await ctx.once(t, ("voucher", "M2"), make)}, json={"venue": "hall"})
+
+
 async def send(
     client: httpx.AsyncClient,
     route: Route,
@@ -594,7 +728,7 @@ async def test_requests_without_a_good_token_are_401_before_anything_else(
         "revoked": bearer(revoked_token),
     }
     params = {"token": "0" * 16, "member": "M1", "card": "taff-M1", "seq": "1", "code": "garden",
-              "claim": "0" * 24, "offer": "x", "request": "x"}  # fmt: skip
+              "claim": "0" * 24, "offer": "x", "request": "x", "partner": "p-taff"}  # fmt: skip
     wrong: list[str] = []
     for method, path in TABLE:
         for scheme in ("taff", GHOST):  # the token is checked before the scheme
@@ -635,7 +769,10 @@ async def test_me_and_the_scheme_list_show_only_the_callers_scheme(
             me = (await app_client.get("/api/v1/me", headers=headers)).json()
             listed = (await app_client.get("/api/v1/schemes", headers=headers)).json()
             ids = [s["id"] for s in listed["items"]]
-            if (me["role"], me["scheme"]) != (role, scheme) or ids != [scheme]:
+            partner = f"p-{scheme}" if role == PS else None
+            if (me["role"], me["scheme"], me["partner"]) != (role, scheme, partner) or ids != [
+                scheme
+            ]:
                 wrong.append(f"  {role} of {scheme}: /me {me}, /schemes {ids}")
     listed = (await app_client.get("/api/v1/schemes", headers=world.admin)).json()
     if sorted(s["id"] for s in listed["items"]) != sorted(SCHEMES):
@@ -644,18 +781,27 @@ async def test_me_and_the_scheme_list_show_only_the_callers_scheme(
 
 
 async def test_another_schemes_ids_are_not_found_like_ids_that_never_existed(
-    app_client: httpx.AsyncClient, world: World
+    app: Starlette, app_client: httpx.AsyncClient, world: World
 ) -> None:
-    """In taff's own paths, m2m's real ids (claims, offers, requests, tokens, cards, activities)
-    are as unknown as made-up ones of the same shape, and nothing of m2m's changes."""
+    """In taff's own paths, m2m's real ids (claims, offers, requests, tokens, cards, activities,
+    vouchers, partners) are as unknown as made-up ones of the same shape, and nothing of m2m's
+    changes."""
     ctx = Ctx(app_client, world)
     claim = str((await ctx.claim("m2m", "M2", "M1"))["id"])
     confirmed = str((await ctx.claim("m2m", "M1", "C1", confirmed=True))["id"])
     offer = await ctx.offer("m2m", "M2")
     request = await ctx.help_request("m2m", "M2")
     token = await ctx.post("/schemes/m2m/tokens", world.admin, {"role": "commissioner"})
+    code = await ctx.voucher("m2m", "M2")
+    await ctx.settled("m2m")  # p-m2m holds a credit of m2m's
     reason = {"reason": "because"}
+    venue = {"venue": "hall"}
     probes: list[tuple[Route, str, dict[str, Any] | None]] = [
+        (("GET", P + "/vouchers/{code}"), code, None),
+        (("GET", P + "/vouchers/{code}/qr"), code, None),
+        (("POST", P + "/vouchers/{code}/void"), code, None),
+        (("POST", P + "/vouchers/{code}/settle"), code, venue),
+        (("POST", P + "/agreements/{partner}/retire"), "p-m2m", None),
         (("GET", P + "/claims/{claim}"), claim, None),
         (("POST", P + "/claims/{claim}/confirm"), claim, None),
         (("POST", P + "/claims/{claim}/reject"), claim, reason),
@@ -668,12 +814,14 @@ async def test_another_schemes_ids_are_not_found_like_ids_that_never_existed(
         (("POST", P + "/activities/{code}/retire"), "lift", None),
     ]
     wrong: list[str] = []
-    for role in (ADMIN, SA, CO, MEM):
+    made_up_code = display(new_code())  # well-formed: not refused as a typo
+    for role in (ADMIN, SA, CO, MEM, PS):
         headers = ctx.headers("taff", role)
         for route, real, body in probes:
             if TABLE[route][role] != "Y":
                 continue
             made_up = "zzz-M1" if real.startswith("m2m") else "z" * len(real)
+            made_up = made_up_code if real == code else made_up
             seen = []
             for ident in (real, made_up):
                 url = "/api/v1" + re.sub(r"\{(?!scheme)\w+\}", ident, route[1])
@@ -699,6 +847,10 @@ async def test_another_schemes_ids_are_not_found_like_ids_that_never_existed(
     codes = [a for a in (await app_client.get(f"{m2m}/activities", headers=coordinator)).json()[
         "items"] if a["code"] == "lift"]  # fmt: skip
     assert [a["retired"] for a in codes] == [False]
+    got = (await app_client.get(f"{m2m}/vouchers/{code}", headers=coordinator)).json()
+    assert got["state"] == "pending", got
+    held = await app.state.services.bank.ledger.account("m2m", "partner:p-m2m")
+    assert held.balance == 60
     assert not wrong, "\n" + "\n".join(wrong)
 
 
@@ -710,11 +862,13 @@ async def test_lists_in_a_scheme_hold_nothing_of_another(
     offer = await ctx.offer("m2m", "M2")
     request = await ctx.help_request("m2m", "M2")
     await ctx.post("/schemes/m2m/members", world.admin, {"id": "ONLY-M2M", "display_name": "X"})
-    foreign = {claim, offer, request, "ONLY-M2M", "lift", "m2m"}
+    foreign = {claim, offer, request, "ONLY-M2M", "lift", "m2m", "p-m2m"}
     wrong: list[str] = []
     for path, role in (("/claims", SA), ("/offers", SA), ("/requests", SA), ("/members", SA),
                        ("/activities", COM), ("/tokens", SA), ("/needs", CO), ("/claims", MEM),
-                       ("/offers", MEM), ("/requests", MEM)):  # fmt: skip
+                       ("/offers", MEM), ("/requests", MEM), ("/agreements", SA),
+                       ("/agreements", PS), ("/partner-offers", MEM),
+                       ("/partner-offers", PS)):  # fmt: skip
         r = await app_client.get(f"/api/v1/schemes/taff{path}", headers=world.as_("taff", role))
         assert r.status_code == 200, r.text
         text = r.text
@@ -797,3 +951,148 @@ async def test_only_a_scheme_admin_erases_a_coordinator_or_scheme_admin(
         "/api/v1/schemes/taff/members/C1/erase", headers=world.as_("taff", "scheme-admin")
     )
     assert r.status_code == 200 and r.json()["erased"] is True, r.text
+
+
+# ---- partner staff act only for their own partner ------------------------------------------
+
+
+async def second_partner(ctx: Ctx, scheme: str = "taff") -> dict[str, str]:
+    """p-two: another partner agreed with `scheme` (venue hall, offer swim); its staff's token."""
+    admin = ctx.world.admin
+    await ctx.post("/partners", admin, {"id": "p-two", "name": "Two", "sector": "private"})
+    await ctx.post("/partners/p-two/venues", admin, {"id": "hall", "name": "Two's hall"})
+    await ctx.post("/partners/p-two/offers", admin, OFFER)
+    await ctx.post(
+        f"/schemes/{scheme}/agreements",
+        admin,
+        {"partner": "p-two", "offers": ["swim"], "venues": ["hall"], "starts": "2020-01-01"},
+    )
+    made = await ctx.post(f"/schemes/{scheme}/tokens", admin,
+                          {"role": PS, "partner": "p-two", "label": "two's till"})  # fmt: skip
+    return bearer(str(made["token"]))
+
+
+async def test_partner_staff_see_only_their_own_partners_vouchers(
+    app: Starlette, app_client: httpx.AsyncClient, world: World
+) -> None:
+    """A voucher for p-taff is, to p-two's staff, as unknown as a code never issued: to look
+    up, to show as a QR code, to void and to settle; and the other way round."""
+    ctx = Ctx(app_client, world)
+    two = await second_partner(ctx)
+    taffs = await ctx.voucher("taff", "M1")
+    await ctx.earn("taff", "M2", 60)
+    made = await ctx.post("/schemes/taff/vouchers", ctx.person("taff", "M2"),
+                          {"partner": "p-two", "offer": "swim"})  # fmt: skip
+    twos = str(made["code"])
+    never = display(new_code())
+    wrong: list[str] = []
+    for headers, theirs in ((two, taffs), (world.as_("taff", PS), twos)):
+        for method, suffix, body in (("GET", "", None), ("GET", "/qr", None),
+                                     ("POST", "/void", None),
+                                     ("POST", "/settle", {"venue": "hall"})):  # fmt: skip
+            seen = []
+            for code in (theirs, never):
+                url = f"/api/v1/schemes/taff/vouchers/{code}{suffix}"
+                r = await app_client.request(method, url, json=body, headers=headers)
+                seen.append((r, hidden(r, code)))
+            (r, real_seen), (_, never_seen) = seen
+            if mismatch(r, Expect(404, "code")) or real_seen != never_seen:
+                wrong.append(report(PS, (method, "/vouchers/{code}" + suffix), r,
+                                    f"as for a code never issued: {never_seen}"))  # fmt: skip
+    assert not wrong, "\n" + "\n".join(wrong)
+    coordinator = world.as_("taff", CO)
+    for code in (taffs, twos):
+        got = await app_client.get(f"/api/v1/schemes/taff/vouchers/{code}", headers=coordinator)
+        assert got.json()["state"] == "pending", got.text
+    ledger = app.state.services.bank.ledger
+    assert [(await ledger.account("taff", f"partner:{p}")).balance
+            for p in ("p-taff", "p-two")] == [0, 0]  # fmt: skip
+    # each partner's own staff do see and settle theirs
+    for headers, code in ((world.as_("taff", PS), taffs), (two, twos)):
+        r = await app_client.get(f"/api/v1/schemes/taff/vouchers/{code}", headers=headers)
+        assert r.status_code == 200, r.text
+        r = await app_client.post(f"/api/v1/schemes/taff/vouchers/{code}/settle",
+                                  json={"venue": "hall"}, headers=headers)  # fmt: skip
+        assert r.status_code == 200 and r.json()["state"] == "posted", r.text
+
+
+async def test_a_signed_settle_of_another_partners_voucher_is_404_like_an_unknown_code(
+    app_client: httpx.AsyncClient, world: World
+) -> None:
+    """A signature is checked only on the caller's own partner's vouchers: a bad one on
+    another's must not tell that code apart from one never issued (once it did: 422)."""
+    ctx = Ctx(app_client, world)
+    two = await second_partner(ctx)
+    taffs = await ctx.voucher("taff", "M1")
+    header = {"Signature": f"keyid={'0' * 16}, sig={'A' * 86}=="}
+    for code in (taffs, display(new_code())):
+        r = await app_client.post(f"/api/v1/schemes/taff/vouchers/{code}/settle",
+                                  json={"venue": "hall"}, headers=two | header)  # fmt: skip
+        assert (r.status_code, r.json().get("field")) == (404, "code"), r.text
+
+
+async def test_partner_staff_see_only_their_own_partners_agreements(
+    app_client: httpx.AsyncClient, world: World
+) -> None:
+    ctx = Ctx(app_client, world)
+    two = await second_partner(ctx)
+    url = "/api/v1/schemes/taff/agreements"
+    for headers, partners in ((two, ["p-two"]), (world.as_("taff", PS), ["p-taff"]),
+                              (world.as_("taff", CO), ["p-taff", "p-two"]),
+                              (world.as_("taff", SA), ["p-taff", "p-two"]),
+                              (world.admin, ["p-taff", "p-two"])):  # fmt: skip
+        r = await app_client.get(url, headers=headers)
+        assert r.status_code == 200, r.text
+        assert [a["partner"] for a in r.json()["items"]] == partners, r.text
+        assert {a["scheme"] for a in r.json()["items"]} == {"taff"}
+    r = await app_client.get("/api/v1/schemes/m2m/agreements", headers=world.as_("m2m", PS))
+    assert [a["partner"] for a in r.json()["items"]] == ["p-m2m"], r.text
+
+
+async def test_partner_staff_statements_are_their_own_partners(
+    app_client: httpx.AsyncClient, world: World
+) -> None:
+    ctx = Ctx(app_client, world)
+    two = await second_partner(ctx)
+    await ctx.settled("taff")  # p-taff takes a credit
+    url = "/api/v1/schemes/taff/partner/statement"
+    period = {"start": DAY, "end": "2026-01-01"}
+    own = (await app_client.get(url, params=period, headers=two)).json()
+    assert (own["partner"], own["vouchers"], own["minutes"]) == ("p-two", 0, 0), own
+    taffs = await app_client.get(url, params=period, headers=world.as_("taff", PS))
+    assert (taffs.json()["partner"], taffs.json()["vouchers"]) == ("p-taff", 1), taffs.text
+    # asking for p-taff's, p-two's staff never see p-taff's figures
+    r = await app_client.get(url, params=period | {"partner": "p-taff"}, headers=two)
+    assert r.status_code in (200, 404), r.text
+    assert '"p-taff"' not in r.text and r.json().get("vouchers", 0) == 0, r.text
+
+
+async def test_partner_staff_asking_for_another_partners_statement_get_404(
+    app_client: httpx.AsyncClient, world: World
+) -> None:
+    ctx = Ctx(app_client, world)
+    two = await second_partner(ctx)
+    r = await app_client.get(
+        "/api/v1/schemes/taff/partner/statement",
+        headers=two,
+        params={"start": DAY, "end": "2026-01-01", "partner": "p-taff"},
+    )
+    assert (r.status_code, r.json().get("field")) == (404, "partner"), r.text
+
+
+async def test_partner_staff_add_venues_offers_and_keys_only_to_their_own_partner(
+    app_client: httpx.AsyncClient, world: World
+) -> None:
+    ctx = Ctx(app_client, world)
+    two = await second_partner(ctx)
+    base = "/schemes/taff/partner"
+    venue = await ctx.post(f"{base}/venues", two, {"id": "annexe", "name": "Annexe"})
+    offer = await ctx.post(f"{base}/offers", two, OFFER | {"id": "gym"})
+    raw = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    key = await ctx.post(f"{base}/keys", two, {"public_key": raw.hex()})
+    assert [venue["partner"], offer["partner"], key["partner"]] == ["p-two"] * 3
+    # p-taff's own paths stay the admin's: its staff no more than p-two's
+    for headers in (two, world.as_("taff", PS)):
+        r = await app_client.post("/api/v1/partners/p-taff/venues", headers=headers,
+                                  json={"id": "x", "name": "X"})  # fmt: skip
+        assert (r.status_code, r.json().get("field")) == (403, "role"), r.text

@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 from api.app import ENDPOINTS
 from api.endpoints import MAX_CSV_BYTES, MAX_JSON_BYTES
 from ledger import from_us
+from partners.codes import check_symbol, display
 from tests.api.world import ACTIVITY, World
 from tests.conftest import Clock
 
@@ -86,7 +87,8 @@ def day(clock: Clock, offset: int) -> str:
 @dataclass(frozen=True)
 class Case:
     role: str
-    path: str  # under /api/v1; "{pending}" and "{confirmed}" stand for claim ids
+    path: str  # under /api/v1; "{pending}" and "{confirmed}" stand for claim ids, "{code}" for
+    # a pending voucher's code
     body: Any
     status: int
     field: str | None
@@ -96,21 +98,30 @@ class Case:
 class Targets:
     pending: str
     confirmed: str
+    code: str  # a pending voucher of M1's for p-taff's swim
+
+    def fill(self, template: str) -> str:
+        return template.format(pending=self.pending, confirmed=self.confirmed, code=self.code)
 
 
 async def claims_to_act_on(c: httpx.AsyncClient, w: World, clock: Clock) -> Targets:
-    """A pending claim and a confirmed one in taff, for the reject and reverse cases."""
+    """A pending claim and a confirmed one in taff, for the reject and reverse cases, and a
+    pending voucher (M1 earns 2 hours first, on a day of their own)."""
     ids = []
-    for minutes in (30, 45):
+    for minutes, when in ((30, -1), (45, -1), (120, -2)):
         r = await c.post(f"{V1}/schemes/taff/claims", headers=w.members[("taff", "M1")],
-                         json={"activity": "garden", "date": day(clock, -1),
+                         json={"activity": "garden", "date": day(clock, when),
                                "minutes": minutes})  # fmt: skip
         assert r.status_code == 201, r.text
         ids.append(r.json()["id"])
-    r = await c.post(f"{V1}/schemes/taff/claims/{ids[1]}/confirm",
-                     headers=w.as_("taff", "coordinator"))  # fmt: skip
-    assert r.status_code == 200, r.text
-    return Targets(ids[0], ids[1])
+    for confirmed in ids[1:]:
+        r = await c.post(f"{V1}/schemes/taff/claims/{confirmed}/confirm",
+                         headers=w.as_("taff", "coordinator"))  # fmt: skip
+        assert r.status_code == 200, r.text
+    r = await c.post(f"{V1}/schemes/taff/vouchers", headers=w.members[("taff", "M1")],
+                     json={"partner": "p-taff", "offer": "swim"})  # fmt: skip
+    assert r.status_code == 201, r.text
+    return Targets(ids[0], ids[1], r.json()["code"])
 
 
 async def run_cases(
@@ -118,7 +129,7 @@ async def run_cases(
 ) -> None:
     failures = []
     for case in cases:
-        path = V1 + case.path.format(pending=targets.pending, confirmed=targets.confirmed)
+        path = V1 + targets.fill(case.path)
         before = snapshot(tmp_path)
         r = await c.post(path, content=json.dumps(case.body).encode(),
                          headers=who(w, case.role) | JSON)  # fmt: skip
@@ -352,6 +363,214 @@ def market_cases() -> list[Case]:
     return out
 
 
+PARTNER = {"id": "p-new", "name": "New partner", "sector": "private"}
+VENUE = {"id": "pool", "name": "The pool"}
+PARTNER_OFFER = {"id": "sauna", "title": "Sauna", "credits": 2, "cash_price_pence": 900,
+                 "starts": "2026-01-01"}  # fmt: skip
+AGREEMENT = {"partner": "p-taff", "offers": ["swim"], "venues": ["hall"], "starts": "2020-01-01"}
+VOUCHER = {"partner": "p-taff", "offer": "swim"}
+KEY = {"public_key": "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"}
+
+
+def partner_cases() -> list[Case]:
+    def c(body: Any, field: str | None, status: int = 422) -> Case:
+        return Case("admin", "/partners", body, status, field)
+
+    return [
+        c(PARTNER | {"id": "Bad Id"}, "id"),
+        c(PARTNER | {"id": "x" * 41}, "id"),
+        c(PARTNER | {"id": "-lead"}, "id"),
+        c(PARTNER | {"name": ""}, "name"),
+        c(PARTNER | {"name": "x" * 201}, "name"),
+        c(PARTNER | {"sector": "charity"}, "sector"),
+        c({"id": "p-new", "name": "New"}, "sector"),
+        c(PARTNER | {"vat": "GB1"}, "vat"),
+        c(PARTNER | {"id": "p-taff"}, "id", 409),  # exists, with other details
+        c([PARTNER], "body"),
+        Case("taff:scheme-admin", "/partners", PARTNER, 403, "role"),
+        Case("taff:partner-staff", "/partners", PARTNER, 403, "role"),
+    ]
+
+
+def venue_and_offer_cases() -> list[Case]:
+    out = []
+    for role, base in (
+        ("admin", "/partners/p-taff"),
+        ("taff:partner-staff", "/schemes/taff/partner"),
+    ):
+
+        def v(body: Any, field: str | None, status: int = 422, role: str = role,
+              base: str = base) -> Case:  # fmt: skip
+            return Case(role, f"{base}/venues", body, status, field)
+
+        def o(body: Any, field: str | None, status: int = 422, role: str = role,
+              base: str = base) -> Case:  # fmt: skip
+            return Case(role, f"{base}/offers", body, status, field)
+
+        out += [
+            v(VENUE | {"id": ""}, "id"),
+            v(VENUE | {"id": "Pool"}, "id"),
+            v(VENUE | {"name": ""}, "name"),
+            v(VENUE | {"area": "x" * 41}, "area"),
+            v(VENUE | {"capacity": 5}, "capacity"),
+            v({"id": "hall", "name": "Another hall"}, "id", 409),
+            o(PARTNER_OFFER | {"credits": 0}, "credits"),
+            o(PARTNER_OFFER | {"credits": 101}, "credits"),
+            o(PARTNER_OFFER | {"credits": 1.5}, "credits"),
+            o(PARTNER_OFFER | {"credits": "2"}, "credits"),
+            o(PARTNER_OFFER | {"cash_price_pence": -1}, "cash_price_pence"),
+            o(PARTNER_OFFER | {"cash_price_pence": 10_000_001}, "cash_price_pence"),
+            o(PARTNER_OFFER | {"starts": "2026-02-30"}, "starts"),
+            o(PARTNER_OFFER | {"starts": "soon"}, "starts"),
+            o({k: v for k, v in PARTNER_OFFER.items() if k != "starts"}, "starts"),
+            o(PARTNER_OFFER | {"ends": "2025-12-31"}, "ends"),  # before it starts
+            o(PARTNER_OFFER | {"per_day": 0}, "per_day"),
+            o(PARTNER_OFFER | {"per_week": 100_001}, "per_week"),
+            o(PARTNER_OFFER | {"eligibility": "x" * 501}, "eligibility"),
+            o(PARTNER_OFFER | {"title": ""}, "title"),
+            o(PARTNER_OFFER | {"id": "Sauna"}, "id"),
+            o(PARTNER_OFFER | {"id": "swim"}, "id", 409),  # exists, with other details
+        ]
+    out += [
+        Case("admin", "/partners/p-none/venues", VENUE, 404, "partner"),
+        Case("admin", "/partners/p-none/offers", PARTNER_OFFER, 404, "partner"),
+        Case("taff:coordinator", "/schemes/taff/partner/venues", VENUE, 403, "role"),
+        Case("admin", "/schemes/taff/partner/offers", PARTNER_OFFER, 403, "role"),
+    ]
+    return out
+
+
+def agreement_cases() -> list[Case]:
+    def c(body: Any, field: str | None, status: int = 422) -> Case:
+        return Case("taff:scheme-admin", "/schemes/taff/agreements", body, status, field)
+
+    return [
+        c(AGREEMENT | {"offers": []}, "offers"),
+        c(AGREEMENT | {"venues": []}, "venues"),
+        c(AGREEMENT | {"offers": "swim"}, "offers"),
+        c(AGREEMENT | {"offers": ["Swim!"]}, "offers.0"),
+        c(AGREEMENT | {"venues": ["pool"]}, "venues", 404),
+        c(AGREEMENT | {"partner": "p-none"}, "partner", 404),
+        c(AGREEMENT | {"partner": "Bad"}, "partner"),
+        c(AGREEMENT | {"ends": "2019-12-31"}, "ends"),
+        c(AGREEMENT | {"starts": "2020-13-01"}, "starts"),
+        c(AGREEMENT | {"voucher_hours": 0}, "voucher_hours"),
+        c(AGREEMENT | {"voucher_hours": 2161}, "voucher_hours"),
+        c(AGREEMENT | {"monthly_cap": 0}, "monthly_cap"),
+        c(AGREEMENT | {"monthly_cap": -5}, "monthly_cap"),
+        c(AGREEMENT | {"scheme": "m2m"}, "scheme"),
+        c({k: v for k, v in AGREEMENT.items() if k != "partner"}, "partner"),
+        Case("taff:coordinator", "/schemes/taff/agreements", AGREEMENT, 403, "role"),
+        Case("taff:partner-staff", "/schemes/taff/agreements", AGREEMENT, 403, "role"),
+        Case("m2m:scheme-admin", "/schemes/taff/agreements", AGREEMENT, 404, "scheme"),
+    ]
+
+
+def voucher_cases() -> list[Case]:
+    def c(body: Any, field: str | None, status: int = 422, role: str = "taff:M1") -> Case:
+        return Case(role, "/schemes/taff/vouchers", body, status, field)
+
+    settle = "/schemes/taff/vouchers/{code}/settle"
+
+    def s(body: Any, field: str | None, status: int = 422, path: str = settle) -> Case:
+        return Case("taff:partner-staff", path, body, status, field)
+
+    return [
+        c({"offer": "swim"}, "partner"),
+        c({"partner": "p-taff"}, "offer"),
+        c(VOUCHER | {"partner": "P-TAFF"}, "partner"),
+        c(VOUCHER | {"offer": 5}, "offer"),
+        c(VOUCHER | {"member": "bad id!"}, "member"),
+        c(VOUCHER | {"member": "M2"}, "member", 403),  # members take vouchers for themselves
+        c(VOUCHER | {"credits": 1}, "credits"),
+        c(VOUCHER | {"offer": "sauna"}, "offer", 404),
+        c(VOUCHER | {"partner": "p-m2m"}, "partner", 404),  # no agreement with this scheme
+        c(VOUCHER | {"member": "Z9"}, "member", 404, "taff:coordinator"),
+        c(None, "body"),
+        Case("taff:partner-staff", "/schemes/taff/vouchers", VOUCHER, 403, "role"),
+        s({}, "venue"),
+        s({"venue": "Hall"}, "venue"),
+        s({"venue": 5}, "venue"),
+        s({"venue": "hall", "minutes": 60}, "minutes"),
+        s({"venue": "nowhere"}, "venue", 409),  # not under the agreement
+        s({"venue": "hall"}, "code", path="/schemes/taff/vouchers/ABCD-EFGH-U/settle"),
+        s({"venue": "hall"}, "code", path="/schemes/taff/vouchers/x/settle"),
+        s({"venue": "hall"}, "code", 404, "/schemes/taff/vouchers/0000-0000-0/settle"),
+        Case("taff:coordinator", settle, {"venue": "hall"}, 403, "role"),
+        Case("taff:M1", settle, {"venue": "hall"}, 403, "role"),
+    ]
+
+
+def key_cases() -> list[Case]:
+    def c(body: Any, field: str | None, status: int = 422) -> Case:
+        return Case("taff:partner-staff", "/schemes/taff/partner/keys", body, status, field)
+
+    return [
+        c({}, "public_key"),
+        c({"public_key": ""}, "public_key"),
+        c({"public_key": 5}, "public_key"),
+        c({"public_key": "x" * 101}, "public_key"),
+        c({"public_key": "zz" * 32}, "public_key"),
+        c({"public_key": "00" * 31}, "public_key"),
+        c({"public_key": "00" * 32}, "public_key"),  # a weak (small-order) key
+        c({"public_key": "AAAA"}, "public_key"),
+        c(KEY | {"partner": "p-m2m"}, "partner"),
+        Case("taff:scheme-admin", "/schemes/taff/partner/keys", KEY, 403, "role"),
+    ]
+
+
+async def test_bad_partner_agreement_voucher_and_key_bodies_are_refused_and_change_nothing(
+    app_client: httpx.AsyncClient, world: World, tmp_path: Path, targets: Targets
+) -> None:
+    cases = (partner_cases() + venue_and_offer_cases() + agreement_cases() + voucher_cases()
+             + key_cases())  # fmt: skip
+    await run_cases(app_client, world, tmp_path, cases, targets)
+
+
+async def test_an_agreement_naming_an_unknown_offer_names_the_offers_field(
+    app_client: httpx.AsyncClient, world: World, tmp_path: Path, targets: Targets
+) -> None:
+    case = Case("taff:scheme-admin", "/schemes/taff/agreements",
+                AGREEMENT | {"offers": ["swim", "sauna"]}, 404, "offers")  # fmt: skip
+    await run_cases(app_client, world, tmp_path, [case], targets)
+
+
+async def test_bad_till_files_are_refused_line_by_line_and_change_nothing(
+    app_client: httpx.AsyncClient, world: World, tmp_path: Path
+) -> None:
+    c, w = app_client, world
+    h = w.as_("taff", "partner-staff") | {"Content-Type": "text/csv"}
+    good = "0000-0000-0,2026-01-01T10:00:00,swim,hall"
+    other = display("00000001" + check_symbol("00000001"))
+    failures = []
+    for text, errors in (
+        ("", [("1", "code"), ("1", "datetime"), ("1", "offer"), ("1", "venue")]),
+        ("code,offer,venue\n", [("1", "datetime")]),
+        ("code,datetime,offer,venue,code\n", [("1", "code")]),
+        (f"code,datetime,offer,venue\n{good}\n0000-0000-1,2026-01-01T10:00:00,swim,hall\n",
+         [("3", "code")]),
+        (f"code,datetime,offer,venue\n{good}\n{good}\n", [("3", "code")]),
+        (f"code,datetime,offer,venue\n{good}\n{other},01/01/2026 10:00,swim,hall\n",
+         [("3", "datetime")]),
+        (f"code,datetime,offer,venue\n\n{good},extra\n", [("3", "")]),
+        (f"code,datetime,offer,venue\n{other},2026-01-01T25:00:00,Swim,hall hall\n",
+         [("2", "datetime"), ("2", "offer"), ("2", "venue")]),
+    ):  # fmt: skip
+        before = snapshot(tmp_path)
+        r = await c.post(f"{V1}/schemes/taff/partner/reconciliations", content=text.encode(),
+                         headers=h)  # fmt: skip
+        why = refusal(r, 422, errors[0][1] or None)
+        if why is None:
+            got = [(e["line"], e["field"]) for e in r.json()["errors"]]
+            if got != errors:
+                why = f"errors {got}, not {errors}"
+        if why is None and snapshot(tmp_path) != before:
+            why = "the database changed"
+        if why:
+            failures.append(f"{text[:60]!r}: {why}")
+    assert failures == []
+
+
 async def test_bad_scheme_member_and_activity_bodies_are_refused_and_change_nothing(
     app_client: httpx.AsyncClient, world: World, tmp_path: Path, targets: Targets
 ) -> None:
@@ -390,13 +609,26 @@ def json_writes(clock: Clock) -> list[tuple[str, str, dict[str, Any]]]:
         ("taff:scheme-admin", "/schemes/taff/tokens", {"role": "member", "member": "M2"}),
         ("taff:M1", "/schemes/taff/offers", OFFER),
         ("taff:M1", "/schemes/taff/requests", OFFER),
+        ("admin", "/partners", PARTNER),
+        ("admin", "/partners/p-taff/venues", VENUE),
+        ("admin", "/partners/p-taff/offers", PARTNER_OFFER),
+        ("taff:partner-staff", "/schemes/taff/partner/venues", VENUE),
+        ("taff:partner-staff", "/schemes/taff/partner/offers", PARTNER_OFFER),
+        ("taff:scheme-admin", "/schemes/taff/agreements", AGREEMENT),
+        ("taff:partner-staff", "/schemes/taff/partner/keys", KEY),
+        ("taff:M1", "/schemes/taff/vouchers", VOUCHER),
+        ("taff:partner-staff", "/schemes/taff/vouchers/{code}/settle", {"venue": "hall"}),
     ]  # fmt: skip
 
 
 def test_the_json_write_table_covers_every_json_endpoint() -> None:
     clock = Clock()
-    covered = {path.replace("{pending}", "{claim}").replace("{confirmed}", "{claim}")
-               for _, path, _ in json_writes(clock)}  # fmt: skip
+    covered = {
+        path.replace("{pending}", "{claim}")
+        .replace("{confirmed}", "{claim}")
+        .replace("/p-taff/", "/{partner}/")
+        for _, path, _ in json_writes(clock)
+    }
     with_body = {ep.path.replace("{scheme}", "taff") for ep in ENDPOINTS if ep.body is not None}
     assert covered == with_body
 
@@ -412,7 +644,7 @@ async def test_every_json_endpoint_refuses_bad_framing_and_changes_nothing(
     c, w = app_client, world
     failures = []
     for role, template, valid in json_writes(clock):
-        path = V1 + template.format(pending=targets.pending, confirmed=targets.confirmed)
+        path = V1 + targets.fill(template)
         h = who(w, role)
         good = json.dumps(valid).encode()
         huge = json.dumps(valid | {"note": "x" * MAX_JSON_BYTES}).encode()
@@ -463,6 +695,10 @@ async def test_bodyless_writes_refuse_bodies_query_parameters_and_bad_keys(
             ("taff:M1", "/schemes/taff/requests/nope/close"),
         "/schemes/{scheme}/tokens/{token}/revoke":
             ("taff:scheme-admin", "/schemes/taff/tokens/nope/revoke"),
+        "/schemes/{scheme}/vouchers/{code}/void":
+            ("taff:M1", f"/schemes/taff/vouchers/{targets.code}/void"),
+        "/schemes/{scheme}/agreements/{partner}/retire":
+            ("taff:scheme-admin", "/schemes/taff/agreements/p-taff/retire"),
     }  # fmt: skip
     assert set(writes) == {ep.path for ep in ENDPOINTS if ep.writes and ep.body is None
                            and not ep.csv}  # fmt: skip
@@ -491,13 +727,14 @@ async def test_csv_endpoints_refuse_huge_files_other_media_types_and_bad_text(
     app_client: httpx.AsyncClient, world: World, tmp_path: Path
 ) -> None:
     c, w = app_client, world
-    h = w.as_("m2m", "coordinator")
     csv_paths = ["/schemes/m2m" + ep.path.removeprefix("/schemes/{scheme}")
                  for ep in ENDPOINTS if ep.csv]  # fmt: skip
-    assert len(csv_paths) == 4
+    assert len(csv_paths) == 5
     huge = b"id,display_name\n" + b"N1,x\n" * (MAX_CSV_BYTES // 5 + 1)
     failures = []
     for path in csv_paths:
+        till = path.endswith("/partner/reconciliations")  # the partner's staff upload these
+        h = w.as_("m2m", "partner-staff" if till else "coordinator")
         params = {"activity": "lift"} if "transfers" in path else {}
         attempts: list[tuple[str, dict[str, Any], int, str]] = [
             ("huge", {"content": huge, "headers": h | {"Content-Type": "text/csv"}}, 413,
@@ -663,6 +900,7 @@ DAYS = st.dates(date(2025, 1, 1), date(2026, 2, 1)).map(date.isoformat) | st.tex
 MEMBERS = st.sampled_from(["M1", "M2", "C1", "A1", "Z9", "", "m1"])
 SKILLS = st.lists(st.text(max_size=12) | st.sampled_from(["diy", "Gardening", "home repairs"]),
                   max_size=4)  # fmt: skip
+PARTNERS = st.sampled_from(["p-taff", "p-m2m", "p-none", "", "P-TAFF"])
 CLAIM = plausible({
     "member": MEMBERS, "activity": st.sampled_from(["garden", "lift", "knitting"]),
     "date": DAYS, "minutes": st.integers(-10, 1500), "receiver": MEMBERS,
@@ -690,7 +928,18 @@ BODIES: list[tuple[str, str, st.SearchStrategy[Any]]] = [
         "when": st.text(max_size=20)})),
     ("/schemes/{s}/tokens", "scheme-admin", plausible({
         "role": st.sampled_from(["member", "coordinator", "admin", "partner-staff", "x"]),
-        "member": MEMBERS, "label": st.text(max_size=20)})),
+        "member": MEMBERS, "label": st.text(max_size=20), "partner": PARTNERS})),
+    ("/schemes/{s}/vouchers", "member", plausible({
+        "partner": PARTNERS, "offer": st.sampled_from(["swim", "sauna", "", "Swim"]),
+        "member": MEMBERS})),
+    ("/schemes/{s}/agreements", "scheme-admin", plausible({
+        "partner": PARTNERS, "offers": st.lists(st.sampled_from(["swim", "x", ""]), max_size=3),
+        "venues": st.lists(st.sampled_from(["hall", "x", ""]), max_size=3), "starts": DAYS,
+        "ends": DAYS, "voucher_hours": st.integers(-5, 3000),
+        "monthly_cap": st.integers(-5, 5)})),
+    ("/schemes/{s}/partner/keys", "partner-staff", plausible({
+        "public_key": st.text(max_size=70) | st.binary(min_size=30, max_size=34).map(bytes.hex)
+        | st.binary(min_size=30, max_size=34).map(lambda b: base64.b64encode(b).decode())})),
 ]  # fmt: skip
 
 

@@ -264,7 +264,7 @@ async def test_tokens_are_made_listed_and_revoked(
     assert (made["role"], made["scheme"], made["member"]) == ("member", "taff", "M2")
     me = await c.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
     assert me.json() == {"token_id": made["id"], "role": "member", "scheme": "taff",
-                         "member": "M2"}  # fmt: skip
+                         "member": "M2", "partner": None}  # fmt: skip
 
     listed: list[dict[str, Any]] = []
     params: dict[str, Any] = {"limit": 3}

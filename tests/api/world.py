@@ -3,7 +3,9 @@
 `taff` is a time-credit scheme, `m2m` person-to-person with a -600 minute floor. Each has a
 scheme admin (A1), a coordinator (C1), members M1 and M2, one activity, and tokens for every
 role; `world.tokens[(scheme, role)]` is the token's header dict, `world.admin` the deployment
-admin's. Everything is made through the API itself.
+admin's. Each scheme also has an agreement with its own partner, `p-<scheme>` (venue `hall`,
+offer `swim` for 1 credit), whose staff hold the scheme's partner-staff token. Everything is
+made through the API itself.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ ACTIVITY = {
     "subform": "co-performing", "contribution": "time-and-effort", "area": "housing",
     "mode": "collective", "relation": "supplements-staff", "proxy_code": "gardener",
 }  # fmt: skip
+OFFER = {"id": "swim", "title": "A swim", "credits": 1, "cash_price_pence": 450,
+         "starts": "2020-01-01"}  # fmt: skip
 LIFT = ACTIVITY | {"code": "lift", "title": "A lift", "subform": "mutual-aid", "mode": "individual"}
 
 
@@ -63,9 +67,23 @@ async def build(client: httpx.AsyncClient) -> World:
                 await client.post(f"/api/v1/schemes/{scheme}/members", json=body,
                                   headers=w.admin), 201,
             )  # fmt: skip
+        partner = f"p-{scheme}"  # a partner organisation with a venue and an offer, agreed
+        await ok(await client.post("/api/v1/partners", headers=w.admin,
+                                   json={"id": partner, "name": f"Venue of {scheme}",
+                                         "sector": "third-sector"}), 201)  # fmt: skip
+        await ok(await client.post(f"/api/v1/partners/{partner}/venues", headers=w.admin,
+                                   json={"id": "hall", "name": "The hall"}), 201)  # fmt: skip
+        await ok(await client.post(f"/api/v1/partners/{partner}/offers", headers=w.admin,
+                                   json=OFFER), 201)  # fmt: skip
+        await ok(await client.post(f"/api/v1/schemes/{scheme}/agreements", headers=w.admin,
+                                   json={"partner": partner, "offers": ["swim"],
+                                         "venues": ["hall"], "starts": "2020-01-01"}),
+                 201)  # fmt: skip
         for role in ROLES:
             member = {"scheme-admin": "A1", "coordinator": "C1", "member": "M1"}.get(role)
             body = {"role": role, "member": member} if member else {"role": role}
+            if role == "partner-staff":
+                body["partner"] = partner
             made = await ok(
                 await client.post(f"/api/v1/schemes/{scheme}/tokens", json=body,
                                   headers=w.admin), 201,

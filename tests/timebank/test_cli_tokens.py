@@ -38,7 +38,7 @@ async def test_init_prints_an_admin_token_the_api_accepts(tmp_path: Path) -> Non
     assert token.startswith("tb_") and "shown only now" in made.stderr
     me = await _me(db, token)
     assert me.status_code == 200 and me.json()["role"] == "admin"
-    assert token.split("_")[2] not in db.read_bytes().decode("latin-1")  # only its hash is kept
+    assert token.split("_", 2)[2] not in db.read_bytes().decode("latin-1")  # only its hash kept
 
 
 async def test_token_create_checks_scheme_member_and_role(tmp_path: Path) -> None:
@@ -49,7 +49,7 @@ async def test_token_create_checks_scheme_member_and_role(tmp_path: Path) -> Non
     assert made.returncode == 0, made.stderr
     me = await _me(db, made.stdout.strip())
     assert me.json() == {"token_id": me.json()["token_id"], "role": "coordinator",
-                         "scheme": "taff-housing", "member": "C1"}  # fmt: skip
+                         "scheme": "taff-housing", "member": "C1", "partner": None}  # fmt: skip
     refused = [
         ("--role", "coordinator", "--scheme", "taff-housing", "--member", "T0001"),  # not held
         ("--role", "member", "--scheme", "nowhere", "--member", "T0001"),
