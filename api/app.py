@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ledger import KeyRing, LedgerError, LedgerStore
+from ledger import KeyRing, LedgerError, LedgerStore, from_us
 from partners.service import Partners
 from timebank.service import TimeBank
 
@@ -106,7 +106,7 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 
 
 async def _schedule(bank: TimeBank, every: float) -> None:
-    """Scheduled jobs: sign a checkpoint of each ledger that grew, accept unanswered claims."""
+    """The scheduled jobs (`run_jobs`), every `every` seconds."""
     while True:
         await asyncio.sleep(every)
         try:
@@ -116,9 +116,12 @@ async def _schedule(bank: TimeBank, every: float) -> None:
 
 
 async def run_jobs(bank: TimeBank) -> None:
+    """Release reservations (vouchers) past their expiry, accept unanswered claims, and sign a
+    checkpoint of each ledger that grew."""
     for scheme in await bank.schemes():
+        await bank.ledger.expire_due(scheme.id, now=from_us(bank.clock()))
+        await bank.auto_accept_due(scheme.id, now_us=bank.clock())
         size = await bank.ledger.size(scheme.id)
         done = await bank.ledger.checkpoints(scheme.id)
         if size and (not done or done[-1].size < size):
             await bank.ledger.checkpoint(scheme.id, idempotency_key=f"checkpoint:{size}")
-        await bank.auto_accept_due(scheme.id, now_us=bank.clock())

@@ -38,3 +38,23 @@ async def test_jobs_sign_a_checkpoint_only_when_a_ledger_grew_and_accept_unanswe
     latest = await app_client.get("/api/v1/schemes/m2m/checkpoints/latest",
                                   headers=world.as_("m2m", "commissioner"))  # fmt: skip
     assert latest.json()["size"] == 1
+
+
+async def test_jobs_release_vouchers_past_their_expiry(
+    app: Starlette, app_client: httpx.AsyncClient, world: World, clock: Clock
+) -> None:
+    bank: TimeBank = app.state.services.bank
+    member = world.as_("m2m", "member")  # a person-to-person bank: M1 may go to -600
+    made = await app_client.post("/api/v1/schemes/m2m/vouchers", headers=member,
+                                 json={"partner": "p-m2m", "offer": "swim"})  # fmt: skip
+    assert made.status_code == 201, made.text
+    code = made.json()["code"]
+    await run_jobs(bank)
+    seen = await app_client.get(f"/api/v1/schemes/m2m/vouchers/{code}", headers=member)
+    assert seen.json()["state"] == "pending"
+    clock.advance(49 * 3600)  # past the agreement's 48 hours
+    await run_jobs(bank)
+    seen = await app_client.get(f"/api/v1/schemes/m2m/vouchers/{code}", headers=member)
+    assert seen.json()["state"] == "expired"
+    balance = await app_client.get("/api/v1/schemes/m2m/members/M1/balance", headers=member)
+    assert balance.json()["minutes"] == 0
