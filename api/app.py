@@ -29,14 +29,14 @@ from .problems import Problem, handle_http, problem_response
 from .tokens import TokenBook
 
 log = logging.getLogger("timebank.api")
-ENDPOINTS: list[Endpoint] = [  # routes are tried in order: the busiest (claims) first
+ENDPOINTS: list[Endpoint] = [  # Starlette tries routes in order: the busiest first
     *claims.ENDPOINTS,
+    *vouchers.ENDPOINTS,
     *schemes.ENDPOINTS,
     *members.ENDPOINTS,
     *ledger.ENDPOINTS,
     *imports.ENDPOINTS,
     *offers.ENDPOINTS,
-    *vouchers.ENDPOINTS,
     *partners.ENDPOINTS,
 ]
 

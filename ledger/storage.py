@@ -432,10 +432,13 @@ def reservation_states(conn: Connection, ledger: str, seqs: Iterable[int]) -> di
     if not wanted:
         return {}
     states = {"post": "posted", "void": "voided", "expire": "expired"}
-    stmt = select(entries.c.ref, entries.c.kind).where(
-        entries.c.ledger_id == ledger, entries.c.ref.in_(wanted)
-    )
-    return {row.ref: states[row.kind] for row in conn.execute(stmt) if row.kind in states}
+    found = conn.execute(_RESOLUTIONS, {"ledger": ledger, "refs": wanted})
+    return {row.ref: states[row.kind] for row in found if row.kind in states}
+
+
+_RESOLUTIONS = select(entries.c.ref, entries.c.kind).where(
+    entries.c.ledger_id == bindparam("ledger"), entries.c.ref.in_(bindparam("refs", expanding=True))
+)
 
 
 def read_nodes(

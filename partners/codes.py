@@ -25,7 +25,8 @@ def check_symbol(body: str) -> str:
 
 
 def new_code() -> str:
-    body = "".join(secrets.choice(ALPHABET) for _ in range(BODY))
+    bits = int.from_bytes(secrets.token_bytes(5), "big")  # 40 random bits: 8 symbols of 5
+    body = "".join(ALPHABET[(bits >> shift) & 31] for shift in range(35, -1, -5))
     return body + check_symbol(body)
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    bindparam,
     func,
     select,
     update,
@@ -137,6 +138,24 @@ retirements = Table(
 )
 
 
+# The busy statements, built once (SQLAlchemy then reuses their compiled form); parameters bound
+# by name at execution.
+_P = bindparam
+READ_OFFER = select(offers).where(offers.c.partner == _P("p"), offers.c.id == _P("o"))
+READ_AGREEMENT = select(agreements).where(
+    agreements.c.scheme == _P("s"), agreements.c.partner == _P("p")
+)
+VOUCHER_BY_CODE = select(vouchers).where(vouchers.c.scheme == _P("s"), vouchers.c.code == _P("c"))
+VOUCHER_BY_RESERVATION = select(vouchers).where(
+    vouchers.c.scheme == _P("s"), vouchers.c.reservation == _P("r")
+)
+READ_SETTLEMENT = select(settlements).where(
+    settlements.c.scheme == _P("s"), settlements.c.code == _P("c")
+)
+INSERT_VOUCHER = vouchers.insert()
+INSERT_SETTLEMENT = settlements.insert()
+
+
 def _day(text: str | None) -> date | None:
     return date.fromisoformat(text) if text else None
 
@@ -172,8 +191,7 @@ def insert_offer(conn: Connection, o: Offer) -> None:
 
 
 def read_offer(conn: Connection, partner_id: str, offer_id: str) -> Offer | None:
-    stmt = select(offers).where(offers.c.partner == partner_id, offers.c.id == offer_id)
-    r = conn.execute(stmt).first()
+    r = conn.execute(READ_OFFER, {"p": partner_id, "o": offer_id}).first()
     if r is None:
         return None
     return Offer(
@@ -199,8 +217,7 @@ def upsert_agreement(conn: Connection, a: Agreement) -> None:
 
 
 def read_agreement(conn: Connection, scheme: str, partner_id: str) -> Agreement | None:
-    c = agreements.c
-    r = conn.execute(select(agreements).where(c.scheme == scheme, c.partner == partner_id)).first()
+    r = conn.execute(READ_AGREEMENT, {"s": scheme, "p": partner_id}).first()
     if r is None:
         return None
     return Agreement(
@@ -218,11 +235,12 @@ def list_agreements(conn: Connection, scheme: str) -> list[Agreement]:
 
 def insert_voucher(conn: Connection, v: Voucher, issued_us: int) -> None:
     conn.execute(
-        vouchers.insert().values(
-            scheme=v.scheme, code=v.code, member=v.member, partner=v.partner, offer=v.offer,
-            minutes=v.minutes, reservation=v.reservation, expires_us=v.expires_us,
-            issued_us=issued_us, voided=False,
-        )
+        INSERT_VOUCHER,
+        {
+            "scheme": v.scheme, "code": v.code, "member": v.member, "partner": v.partner,
+            "offer": v.offer, "minutes": v.minutes, "reservation": v.reservation,
+            "expires_us": v.expires_us, "issued_us": issued_us, "voided": False,
+        },
     )  # fmt: skip
 
 
@@ -264,12 +282,13 @@ def _voucher(r: Any, settled: Any) -> Voucher:
 
 def read_voucher(conn: Connection, scheme: str, code: str, reservation: int = 0) -> Voucher | None:
     """A voucher by its code or by its reservation's sequence number (state not filled in)."""
-    where = vouchers.c.code == code if code else vouchers.c.reservation == reservation
-    r = conn.execute(select(vouchers).where(vouchers.c.scheme == scheme, where)).first()
+    if code:
+        r = conn.execute(VOUCHER_BY_CODE, {"s": scheme, "c": code}).first()
+    else:
+        r = conn.execute(VOUCHER_BY_RESERVATION, {"s": scheme, "r": reservation}).first()
     if r is None:
         return None
-    s = settlements.c
-    settled = conn.execute(select(settlements).where(s.scheme == scheme, s.code == r.code)).first()
+    settled = conn.execute(READ_SETTLEMENT, {"s": scheme, "c": r.code}).first()
     return _voucher(r, settled)
 
 
@@ -277,10 +296,11 @@ def insert_settlement(
     conn: Connection, scheme: str, code: str, venue: str, entry: Entry, signature: str
 ) -> None:
     conn.execute(
-        settlements.insert().values(
-            scheme=scheme, code=code, venue=venue, entry_seq=entry.seq, settled_us=entry.time_us,
-            signature=signature,
-        )
+        INSERT_SETTLEMENT,
+        {
+            "scheme": scheme, "code": code, "venue": venue, "entry_seq": entry.seq,
+            "settled_us": entry.time_us, "signature": signature,
+        },
     )  # fmt: skip
 
 

@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import json
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -113,6 +114,8 @@ class TimeBank:
         # its writes go to the ledger's writer, in the ledger's group commit (`ledger.run`).
         self._sync_read = ledger_storage.make_sync_engine(ledger.url, readers=READERS)
         self._readers = ThreadPoolExecutor(READERS, thread_name_prefix="timebank-read")
+        self._local = threading.local()
+        self._reader_conns: list[Connection] = []
         self._clock = clock
         self._schemes: dict[str, Scheme] = {}
         self.market = Market(engine, reader, clock)  # offers and requests for help
@@ -142,8 +145,10 @@ class TimeBank:
     async def close(self) -> None:
         await self._engine.dispose()
         await self._read.dispose()
-        await asyncio.get_running_loop().run_in_executor(self._readers, self._sync_read.dispose)
-        self._readers.shutdown()
+        self._readers.shutdown()  # waits for reads in progress
+        for conn in self._reader_conns:
+            conn.close()
+        self._sync_read.dispose()
 
     async def query(self, read: Callable[..., T], *args: Any) -> T:
         """`read(conn, *args)` on a reader thread, in one snapshot."""
@@ -151,7 +156,11 @@ class TimeBank:
         return await loop.run_in_executor(self._readers, self._in_snapshot, read, args)
 
     def _in_snapshot(self, read: Callable[..., T], args: tuple[Any, ...]) -> T:
-        with self._sync_read.connect() as conn, conn.begin():
+        conn = getattr(self._local, "conn", None)
+        if conn is None:  # each reader thread keeps one connection: no pool round trip per read
+            conn = self._local.conn = self._sync_read.connect()
+            self._reader_conns.append(conn)
+        with conn.begin():
             return read(conn, *args)
 
     # ---- schemes, members, activities ------------------------------------------------------
