@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from sqlalchemy.engine import Connection
 
-from ledger import Conflict, Entry, InvalidRequest, NotFound, from_us
+from ledger import Conflict, Entry, FloorBreached, InvalidRequest, NotFound, from_us
 from ledger import storage as ledger_storage
 from timebank import storage as tb_storage
 from timebank.books import RETIRED_ACCOUNT
@@ -170,12 +170,17 @@ class Partners:
             storage.insert_voucher(conn, voucher, entry.time_us)
             made.append(voucher)
 
-        entry = await self.ledger.reserve(
-            scheme_id, debit=member_account(member_id), target=partner_account(partner_id),
-            amount=minutes, expires_at=from_us(expires_us),
-            meta={"offer": f"{partner_id}/{offer_id}"},
-            idempotency_key=f"voucher:{member_id}:{idempotency_key}", then=record,
-        )  # fmt: skip
+        try:
+            entry = await self.ledger.reserve(
+                scheme_id, debit=member_account(member_id), target=partner_account(partner_id),
+                amount=minutes, expires_at=from_us(expires_us),
+                meta={"offer": f"{partner_id}/{offer_id}"},
+                idempotency_key=f"voucher:{member_id}:{idempotency_key}", then=record,
+            )  # fmt: skip
+        except FloorBreached:  # the ledger names its account; the caller knows a member
+            raise FloorBreached(
+                f"{member_id} has not enough credits for {offer.title!r}", field="member"
+            ) from None
         if made:  # written just now (a retry instead finds the first attempt's voucher)
             return made[0]
         found = await self.bank.query(_voucher_with_state, scheme_id, "", entry.seq)

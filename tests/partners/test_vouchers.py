@@ -179,3 +179,13 @@ async def test_a_partners_monthly_cap_refuses_the_settlement_that_would_pass_it(
     assert "monthly cap" in refused.value.message
     assert (await partners.voucher(SCHEME, vouchers[2].code)).state is VoucherState.PENDING
     assert (await partners.bank.ledger.account(SCHEME, "partner:gate")).balance == 120
+
+
+async def test_a_voucher_refused_for_credit_names_the_member(partners: Partners) -> None:
+    today = from_us(partners.bank.clock()).date()
+    await partners.add_offer(Offer("gate", "season", "Season ticket", 20, 9000, today))
+    await partners.agree(Agreement(SCHEME, "gate", frozenset({"cinema", "season"}),
+                                   frozenset({"keppoch-st"}), today))  # fmt: skip
+    with pytest.raises(FloorBreached) as refused:
+        await partners.issue(SCHEME, "T1", "gate", "season", idempotency_key="s")
+    assert refused.value.field == "member" and "T1" in refused.value.message
