@@ -39,20 +39,13 @@ import asyncio
 import cProfile
 import hashlib
 import json
-import math
-import os
-import platform
 import pstats
-import shutil
 import sqlite3
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +53,9 @@ from ledger import Entry, EntryKind, KeyRing, LedgerStore, Posting, Report, veri
 from ledger.encoding import entry_hash
 from ledger.signing import Signer
 from ledger.storage import sqlite_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for bench.harness
+from bench.harness import environment, header, ledger_code_version, percentile, work_dir
 
 LEDGER = "bench"
 ISSUER = "issuance"
@@ -74,45 +70,6 @@ def member(i: int) -> str:
 
 def postings_for(i: int) -> list[tuple[str, int]]:
     return [(ISSUER, -MINUTES), (member(i), MINUTES)]
-
-
-def percentile(sorted_values: list[float], p: float) -> float:
-    """Nearest-rank percentile of an already sorted, non-empty list."""
-    rank = max(1, math.ceil(p / 100 * len(sorted_values)))
-    return sorted_values[rank - 1]
-
-
-def machine() -> str:
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{platform.platform()}, {model}, {os.cpu_count()} cpus"
-
-
-def code_version() -> str:
-    """The git commit and a digest of ledger/*.py as run (the ledger may hold uncommitted work)."""
-    import ledger
-
-    root = Path(ledger.__file__).resolve().parent
-    digest = hashlib.sha256()
-    for path in sorted(root.glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.strip()
-    except OSError:
-        commit = ""
-    return f"{commit or 'unknown'}+ledger:{digest.hexdigest()[:12]}"
 
 
 # ---- through the ledger API ---------------------------------------------------------------
@@ -381,25 +338,15 @@ def main(argv: list[str] | None = None) -> int:
     single: int = args.single if args.single is not None else max(1, min(1000, n // 20))
     if n < 1 or single < 1 or args.repeat < 1:
         parser.error("--entries, --single and --repeat must be positive")
-    if args.dir is not None:
-        args.dir.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="ledger-append-", dir=args.dir))
-    try:
+    with work_dir("ledger-append-", args.dir, args.keep) as work:
         if args.profile is not None:
             profile_grouped(work, n, args.profile, args.top)
             return 0
         return run(work, n, single, args.repeat)
-    finally:
-        if args.keep:
-            print(f"databases kept in {work}", file=sys.stderr)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 def run(work: Path, n: int, single: int, repeat: int) -> int:
-    load_before = round(os.getloadavg()[0], 2)  # other work on the machine skews every figure
-    print(f"ledger append benchmark: {machine()}, Python {platform.python_version()}, ", end="")
-    print(f"SQLite {sqlite3.sqlite_version}, databases in {work}, load average {load_before}")
+    load_before = header("ledger append benchmark", work)
 
     single_s, latencies = asyncio.run(
         bench_single(work / "single.db", work / "single.keys", single)
@@ -466,14 +413,7 @@ def run(work: Path, n: int, single: int, repeat: int) -> int:
         "repeat": repeat,
         "group": GROUP,
         "writer_transactions": transactions[0] if transactions else None,
-        "load_avg_before": load_before,
-        "load_avg_after": round(os.getloadavg()[0], 2),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
-        "code": code_version(),
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
+        **environment(load_before, ledger_code_version()),
     }
     print(json.dumps(result))
     return 0

@@ -37,15 +37,12 @@ import multiprocessing as mp
 import os
 import platform
 import resource
-import shutil
 import sqlite3
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
 from typing import Any
@@ -58,6 +55,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from ledger import KeyRing, LedgerStore, verify_database
 from ledger.storage import sqlite_url
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for bench.harness
+from bench.harness import environment, ledger_code_version, machine, work_dir
+
 LEDGER = "bench"
 ISSUER = "issuance"
 MEMBERS = 100
@@ -68,39 +68,6 @@ SPEED_SAMPLE = 20000  # signatures for the one-core cryptography vs PyNaCl compa
 
 def member(i: int) -> str:
     return f"m{i % MEMBERS:03d}"
-
-
-def machine() -> str:
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{platform.platform()}, {model}, {os.cpu_count()} cpus"
-
-
-def code_version() -> str:
-    """The git commit and a digest of ledger/*.py as run (the ledger may hold uncommitted work)."""
-    import ledger
-
-    root = Path(ledger.__file__).resolve().parent
-    digest = hashlib.sha256()
-    for path in sorted(root.glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.strip()
-    except OSError:
-        commit = ""
-    return f"{commit or 'unknown'}+ledger:{digest.hexdigest()[:12]}"
 
 
 def say(text: str) -> None:
@@ -451,16 +418,8 @@ def main(argv: list[str] | None = None) -> int:
         db: Path = args.db.resolve()
         db.parent.mkdir(parents=True, exist_ok=True)
         return run(db, db.with_name(db.name + ".keys"), args.entries, workers)
-    if args.dir is not None:
-        args.dir.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="ledger-verify-", dir=args.dir))
-    try:
+    with work_dir("ledger-verify-", args.dir, args.keep) as work:
         return run(work / "ledger.db", work / "keys", args.entries, workers)
-    finally:
-        if args.keep:
-            print(f"databases kept in {work}", file=sys.stderr)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 def run(db: Path, key_dir: Path, n: int, workers: int) -> int:
@@ -525,14 +484,7 @@ def run(db: Path, key_dir: Path, n: int, workers: int) -> int:
         "build_s": None if built_s is None else round(built_s, 1),
         "build_entries_per_s": None if built_s is None else round(built_n / built_s, 1),
         "workers": workers,
-        "load_avg_before": load_before,
-        "load_avg_after": round(os.getloadavg()[0], 2),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
-        "code": code_version(),
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
+        **environment(load_before, ledger_code_version()),
     }
     print(json.dumps(result))
     return 0
