@@ -398,8 +398,12 @@ class TimeBank:
                 scheme_id, postings, meta=meta,
                 idempotency_key=f"claim:{claim.id}:{claim.attempts}", then=record,
             )  # fmt: skip
-        except (FloorBreached, Conflict, NotFound):
+        except (FloorBreached, Conflict, NotFound) as refused:
             await self._save(replace(claim, attempts=claim.attempts + 1))
+            if isinstance(refused, FloorBreached) and claim.receiver:  # the ledger names its
+                raise FloorBreached(  # account; the caller knows the member who was helped
+                    f"{claim.receiver} would go below the scheme's limit", field="receiver"
+                ) from None
             raise
         return replace(done, entry_seq=entry.seq)
 

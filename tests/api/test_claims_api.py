@@ -373,7 +373,7 @@ async def test_person_to_person_floor_of_minus_600_is_enforced(
     await act(c, "m2m", to_floor["id"], "confirm", m2)
     assert await balance(c, w, "m2m", "M2") == -600  # exactly at the floor is allowed
     p = await act(c, "m2m", over["id"], "confirm", m2, 409)
-    assert p["code"] == "floor_breached"
+    assert (p["code"], p["field"]) == ("floor_breached", "receiver")
     # nothing moved, and the claim waits
     assert await balance(c, w, "m2m", "M2") == -600
     assert await balance(c, w, "m2m", "M1") == 600

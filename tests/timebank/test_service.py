@@ -134,8 +134,9 @@ async def test_a_person_to_person_member_stops_at_the_schemes_floor(bank: TimeBa
         await bank.confirm_claim(M2M.id, claim.id, by="B")
     draft = logged("A", activity="lifts", receiver="B", minutes=60, day=TODAY - timedelta(11))
     claim = await bank.log_claim(M2M.id, draft, today=TODAY, idempotency_key="k-over")
-    with pytest.raises(FloorBreached):
+    with pytest.raises(FloorBreached) as refused:
         await bank.confirm_claim(M2M.id, claim.id, by="B")
+    assert refused.value.field == "receiver"
     assert await bank.balance(M2M.id, "B") == -600
     # once B has given an hour back, the same claim can be confirmed
     back = logged("B", activity="lifts", receiver="A", minutes=60, day=TODAY)
