@@ -7,10 +7,9 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -48,7 +47,6 @@ class Config:
     bootstrap_admin: str | None = None  # TIMEBANK_ADMIN_TOKEN: accepted as the deployment admin
     schedule_seconds: float = 300.0  # checkpoints and auto-accepts; 0 turns the schedule off
     clock: Callable[[], int] | None = None  # µs since the epoch; tests pass a simulated one
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class _Box:

@@ -20,6 +20,13 @@ class InvalidRequest(LedgerError):
     code = "invalid_request"
 
 
+def refuse(problems: list[tuple[str, str]]) -> None:
+    """Raise `InvalidRequest` for the first of a validator's (field, message) problems, if any."""
+    if problems:
+        field, message = problems[0]
+        raise InvalidRequest(message, field=field)
+
+
 class NotFound(LedgerError):
     """A ledger, account, entry or checkpoint that does not exist."""
 

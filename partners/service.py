@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 
 from ledger import Conflict, Entry, FloorBreached, InvalidRequest, NotFound, from_us
 from ledger import storage as ledger_storage
+from ledger.errors import refuse
 from timebank import storage as tb_storage
 from timebank.books import RETIRED_ACCOUNT
 from timebank.schemes import Member, member_account
@@ -43,11 +44,6 @@ from .model import (
 T = TypeVar("T")
 
 
-def _refuse(problems: list[tuple[str, str]]) -> None:
-    if problems:
-        raise InvalidRequest(problems[0][1], field=problems[0][0])
-
-
 class Partners:
     def __init__(self, bank: TimeBank) -> None:
         self.bank = bank
@@ -59,7 +55,7 @@ class Partners:
     # ---- partners, venues, offers, agreements ---------------------------------------------
 
     async def add_partner(self, partner: Partner) -> Partner:
-        _refuse([p for p in [id_problem(partner.id, "id")] if p])
+        refuse([p for p in [id_problem(partner.id, "id")] if p])
 
         def add(conn: Connection) -> Partner | None:
             found = storage.read_partner(conn, partner.id)
@@ -70,7 +66,7 @@ class Partners:
         return _same(await self.ledger.run(add), partner, "partner")
 
     async def add_venue(self, venue: Venue) -> Venue:
-        _refuse([p for p in [id_problem(venue.id, "id")] if p])
+        refuse([p for p in [id_problem(venue.id, "id")] if p])
         await self.partner(venue.partner)
 
         def add(conn: Connection) -> Venue | None:
@@ -82,7 +78,7 @@ class Partners:
         return _same(await self.ledger.run(add), venue, "venue")
 
     async def add_offer(self, offer: Offer) -> Offer:
-        _refuse(offer_problems(offer))
+        refuse(offer_problems(offer))
         await self.partner(offer.partner)
 
         def add(conn: Connection) -> Offer | None:
@@ -95,7 +91,7 @@ class Partners:
 
     async def agree(self, agreement: Agreement) -> Agreement:
         """Make or change a scheme's agreement with a partner; opens the partner's account."""
-        _refuse(agreement_problems(agreement))
+        refuse(agreement_problems(agreement))
         await self.bank.scheme(agreement.scheme)
         await self.partner(agreement.partner)
         for offer_id in agreement.offers:

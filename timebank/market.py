@@ -17,6 +17,7 @@ from typing import TypeVar
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ledger import Conflict, InvalidRequest, NotFound
+from ledger.errors import refuse
 
 from . import storage
 from .matching import (
@@ -47,12 +48,6 @@ def _digest(*content: object) -> bytes:
     return hashlib.sha256(json.dumps(content).encode()).digest()
 
 
-def _refuse(problems: list[tuple[str, str]]) -> None:
-    if problems:
-        field, message = problems[0]
-        raise InvalidRequest(message, field=field)
-
-
 def _check_limit(limit: int, most: int) -> None:
     if not 1 <= limit <= most:
         raise InvalidRequest(f"a limit of 1 to {most}", field="limit")
@@ -77,7 +72,7 @@ class Market:
             normalise_skills(skills), normalise_area(area), availability.strip(), note.strip(),
             True, 0,
         )  # fmt: skip
-        _refuse(offer_problems(offer))
+        refuse(offer_problems(offer))
         digest = _digest(member_id, offer.skills, offer.area, offer.availability, offer.note)
         async with self._engine.begin() as conn:
             prior = await conn.run_sync(storage.read_offer, scheme_id, offer.id)
@@ -125,7 +120,7 @@ class Market:
             scheme_id, _id(scheme_id, "request", idempotency_key), member_id,
             normalise_skills(skills), normalise_area(area), when.strip(), note.strip(), True, 0,
         )  # fmt: skip
-        _refuse(request_problems(request))
+        refuse(request_problems(request))
         digest = _digest(member_id, request.skills, request.area, request.when, request.note)
         async with self._engine.begin() as conn:
             prior = await conn.run_sync(storage.read_help_request, scheme_id, request.id)

@@ -34,7 +34,7 @@ from ledger import (
     from_us,
 )
 from ledger import storage as ledger_storage
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, refuse
 
 from . import storage
 from .activities import Activity, activity_problems
@@ -91,12 +91,6 @@ def _replayed(stored: tuple[Claim, bytes], digest: bytes) -> Claim:
     if stored[1] != digest:
         raise Conflict("idempotency key already used for another claim", field="idempotency_key")
     return stored[0]
-
-
-def _refuse(problems: list[tuple[str, str]]) -> None:
-    if problems:
-        field, message = problems[0]
-        raise InvalidRequest(message, field=field)
 
 
 class TimeBank:
@@ -167,7 +161,7 @@ class TimeBank:
 
     async def create_scheme(self, scheme: Scheme) -> Scheme:
         """Create a scheme and its ledger (with its issuance and expiry accounts). Idempotent."""
-        _refuse(scheme_problems(scheme))
+        refuse(scheme_problems(scheme))
         found = await self.query(storage.read_scheme, scheme.id)
         if found is not None:
             if found != scheme:
@@ -207,7 +201,7 @@ class TimeBank:
 
     async def add_member(self, member: Member) -> Member:
         """Add a member and open their (pseudonymous) ledger account. Idempotent."""
-        _refuse(member_problems(member))
+        refuse(member_problems(member))
         scheme = await self.scheme(member.scheme)
         existing = await self._member(member.scheme, member.id)
         if existing is not None:
@@ -242,7 +236,7 @@ class TimeBank:
     async def add_activity(self, scheme_id: str, activity: Activity, *, by: str) -> Activity:
         """Add an activity to a scheme's catalogue: coordinators only. Idempotent."""
         await self._require_coordinator(scheme_id, by)
-        _refuse(activity_problems(activity))
+        refuse(activity_problems(activity))
 
         def insert(conn: Connection) -> Activity | None:
             found = storage.read_activity(conn, scheme_id, activity.code)
@@ -637,7 +631,7 @@ class TimeBank:
                 raise NotFound(f"no member {member_id!r}", field="members")
             draft = ClaimDraft(member_id, by, activity, day, minutes, None, True)
             same_day = await self.query(storage.claims_on_day, scheme_id, member_id, day)
-            _refuse(
+            refuse(
                 [(p.field, p.message) for p in claim_problems(draft, scheme.rules, today, same_day)]
             )
         done = []
