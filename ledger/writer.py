@@ -47,6 +47,7 @@ from .model import (
     Posting,
     PublicKey,
 )
+from .prepared import raw
 from .signing import Signer
 
 MAX_BATCH = 512
@@ -523,14 +524,14 @@ class Writer:
 def _in_savepoint(conn: Connection, work: Callable[[Connection], Any]) -> Any:
     """`work(conn)`, its writes undone if it raises. Plain SQL savepoints (the same in SQLite
     and PostgreSQL): a fraction of the cost of a nested transaction object per unit."""
-    conn.exec_driver_sql("SAVEPOINT caller_work")
+    raw(conn, "SAVEPOINT caller_work")
     try:
         value = work(conn)
     except BaseException:
-        conn.exec_driver_sql("ROLLBACK TO SAVEPOINT caller_work")
-        conn.exec_driver_sql("RELEASE SAVEPOINT caller_work")
+        raw(conn, "ROLLBACK TO SAVEPOINT caller_work")
+        raw(conn, "RELEASE SAVEPOINT caller_work")
         raise
-    conn.exec_driver_sql("RELEASE SAVEPOINT caller_work")
+    raw(conn, "RELEASE SAVEPOINT caller_work")
     return value
 
 

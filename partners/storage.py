@@ -23,13 +23,16 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     bindparam,
+    false,
     func,
+    literal_column,
     select,
     update,
 )
 from sqlalchemy.engine import Connection
 
 from ledger import Entry
+from ledger.prepared import Prepared
 
 from .model import Agreement, Offer, Partner, Sector, Venue, Voucher, VoucherState
 
@@ -138,22 +141,46 @@ retirements = Table(
 )
 
 
-# The busy statements, built once (SQLAlchemy then reuses their compiled form); parameters bound
-# by name at execution.
+# The busy statements: prepared (ledger/prepared.py), so rows come back untyped; parameters
+# bound by name at execution.
 _P = bindparam
-READ_OFFER = select(offers).where(offers.c.partner == _P("p"), offers.c.id == _P("o"))
-READ_AGREEMENT = select(agreements).where(
-    agreements.c.scheme == _P("s"), agreements.c.partner == _P("p")
+READ_OFFER = Prepared(select(offers).where(offers.c.partner == _P("p"), offers.c.id == _P("o")))
+READ_AGREEMENT = Prepared(
+    select(agreements).where(agreements.c.scheme == _P("s"), agreements.c.partner == _P("p"))
 )
-VOUCHER_BY_CODE = select(vouchers).where(vouchers.c.scheme == _P("s"), vouchers.c.code == _P("c"))
-VOUCHER_BY_RESERVATION = select(vouchers).where(
-    vouchers.c.scheme == _P("s"), vouchers.c.reservation == _P("r")
+VOUCHER_BY_CODE = Prepared(
+    select(vouchers).where(vouchers.c.scheme == _P("s"), vouchers.c.code == _P("c"))
 )
-READ_SETTLEMENT = select(settlements).where(
-    settlements.c.scheme == _P("s"), settlements.c.code == _P("c")
+VOUCHER_BY_RESERVATION = Prepared(
+    select(vouchers).where(vouchers.c.scheme == _P("s"), vouchers.c.reservation == _P("r"))
 )
-INSERT_VOUCHER = vouchers.insert()
-INSERT_SETTLEMENT = settlements.insert()
+READ_SETTLEMENT = Prepared(
+    select(settlements).where(settlements.c.scheme == _P("s"), settlements.c.code == _P("c"))
+)
+INSERT_VOUCHER = Prepared(vouchers.insert().values({c.name: _P(c.name) for c in vouchers.c}))
+INSERT_SETTLEMENT = Prepared(
+    settlements.insert().values({c.name: _P(c.name) for c in settlements.c})
+)
+VOUCHERS_ISSUED = Prepared(
+    select(func.count()).where(
+        vouchers.c.partner == _P("p"), vouchers.c.offer == _P("o"),
+        vouchers.c.issued_us >= _P("start"), vouchers.c.issued_us < _P("end"),
+        vouchers.c.voided == false(),
+    )
+)  # fmt: skip
+MINUTES_SETTLED = Prepared(
+    select(func.coalesce(func.sum(vouchers.c.minutes), literal_column("0")))
+    .select_from(
+        vouchers.join(
+            settlements,
+            (vouchers.c.scheme == settlements.c.scheme) & (vouchers.c.code == settlements.c.code),
+        )
+    )
+    .where(
+        vouchers.c.scheme == _P("s"), vouchers.c.partner == _P("p"),
+        settlements.c.settled_us >= _P("start"), settlements.c.settled_us < _P("end"),
+    )
+)  # fmt: skip
 
 
 def _day(text: str | None) -> date | None:
@@ -191,7 +218,7 @@ def insert_offer(conn: Connection, o: Offer) -> None:
 
 
 def read_offer(conn: Connection, partner_id: str, offer_id: str) -> Offer | None:
-    r = conn.execute(READ_OFFER, {"p": partner_id, "o": offer_id}).first()
+    r = READ_OFFER.first(conn, {"p": partner_id, "o": offer_id})
     if r is None:
         return None
     return Offer(
@@ -217,7 +244,7 @@ def upsert_agreement(conn: Connection, a: Agreement) -> None:
 
 
 def read_agreement(conn: Connection, scheme: str, partner_id: str) -> Agreement | None:
-    r = conn.execute(READ_AGREEMENT, {"s": scheme, "p": partner_id}).first()
+    r = READ_AGREEMENT.first(conn, {"s": scheme, "p": partner_id})
     if r is None:
         return None
     return Agreement(
@@ -234,8 +261,8 @@ def list_agreements(conn: Connection, scheme: str) -> list[Agreement]:
 
 
 def insert_voucher(conn: Connection, v: Voucher, issued_us: int) -> None:
-    conn.execute(
-        INSERT_VOUCHER,
+    INSERT_VOUCHER.run(
+        conn,
         {
             "scheme": v.scheme, "code": v.code, "member": v.member, "partner": v.partner,
             "offer": v.offer, "minutes": v.minutes, "reservation": v.reservation,
@@ -251,24 +278,16 @@ def mark_voided(conn: Connection, scheme: str, code: str) -> None:
 
 def vouchers_issued(conn: Connection, partner: str, offer: str, start_us: int, end_us: int) -> int:
     """Vouchers for an offer issued in [start, end), in every scheme, voided ones not counted."""
-    c = vouchers.c
-    stmt = select(func.count()).where(
-        c.partner == partner, c.offer == offer, c.issued_us >= start_us, c.issued_us < end_us,
-        c.voided.is_(False),
-    )  # fmt: skip
-    return int(conn.execute(stmt).scalar_one())
+    found = VOUCHERS_ISSUED.first(
+        conn, {"p": partner, "o": offer, "start": start_us, "end": end_us}
+    )
+    return int(found[0])
 
 
 def minutes_settled(conn: Connection, scheme: str, partner: str, start_us: int, end_us: int) -> int:
     """Minutes a partner took from a scheme in settlements in [start, end)."""
-    v, s = vouchers.c, settlements.c
-    stmt = (
-        select(func.coalesce(func.sum(v.minutes), 0))
-        .select_from(vouchers.join(settlements, (v.scheme == s.scheme) & (v.code == s.code)))
-        .where(v.scheme == scheme, v.partner == partner, s.settled_us >= start_us,
-               s.settled_us < end_us)
-    )  # fmt: skip
-    return int(conn.execute(stmt).scalar_one())
+    params = {"s": scheme, "p": partner, "start": start_us, "end": end_us}
+    return int(MINUTES_SETTLED.first(conn, params)[0])
 
 
 def _voucher(r: Any, settled: Any) -> Voucher:
@@ -283,20 +302,20 @@ def _voucher(r: Any, settled: Any) -> Voucher:
 def read_voucher(conn: Connection, scheme: str, code: str, reservation: int = 0) -> Voucher | None:
     """A voucher by its code or by its reservation's sequence number (state not filled in)."""
     if code:
-        r = conn.execute(VOUCHER_BY_CODE, {"s": scheme, "c": code}).first()
+        r = VOUCHER_BY_CODE.first(conn, {"s": scheme, "c": code})
     else:
-        r = conn.execute(VOUCHER_BY_RESERVATION, {"s": scheme, "r": reservation}).first()
+        r = VOUCHER_BY_RESERVATION.first(conn, {"s": scheme, "r": reservation})
     if r is None:
         return None
-    settled = conn.execute(READ_SETTLEMENT, {"s": scheme, "c": r.code}).first()
+    settled = READ_SETTLEMENT.first(conn, {"s": scheme, "c": r.code})
     return _voucher(r, settled)
 
 
 def insert_settlement(
     conn: Connection, scheme: str, code: str, venue: str, entry: Entry, signature: str
 ) -> None:
-    conn.execute(
-        INSERT_SETTLEMENT,
+    INSERT_SETTLEMENT.run(
+        conn,
         {
             "scheme": scheme, "code": code, "venue": venue, "entry_seq": entry.seq,
             "settled_us": entry.time_us, "signature": signature,

@@ -27,6 +27,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
+from ledger.prepared import Prepared
+
 from .activities import (
     Activity,
     CoForm,
@@ -118,16 +120,20 @@ claims = Table(
 # The hot paths' statements, built once: SQLAlchemy then reuses their compiled form instead of
 # rebuilding and re-keying a statement per call. Parameters are bound by name at execution.
 _P = bindparam
-READ_MEMBER = select(members).where(members.c.scheme == _P("s"), members.c.id == _P("m"))
-READ_ACTIVITY = select(activities).where(
-    activities.c.scheme == _P("s"), activities.c.code == _P("code")
+# The statements every claim runs (mostly on the ledger's writer thread): prepared, see
+# ledger/prepared.py. Rows come back untyped, so Booleans are read with bool().
+READ_MEMBER = Prepared(select(members).where(members.c.scheme == _P("s"), members.c.id == _P("m")))
+READ_ACTIVITY = Prepared(
+    select(activities).where(activities.c.scheme == _P("s"), activities.c.code == _P("code"))
 )
-READ_CLAIM = select(claims).where(claims.c.scheme == _P("s"), claims.c.id == _P("cid"))
-CLAIMS_ON_DAY = select(claims.c.activity, claims.c.minutes, claims.c.status).where(
-    claims.c.scheme == _P("s"), claims.c.member == _P("m"), claims.c.day == _P("d")
+READ_CLAIM = Prepared(select(claims).where(claims.c.scheme == _P("s"), claims.c.id == _P("cid")))
+CLAIMS_ON_DAY = Prepared(
+    select(claims.c.activity, claims.c.minutes, claims.c.status).where(
+        claims.c.scheme == _P("s"), claims.c.member == _P("m"), claims.c.day == _P("d")
+    )
 )
-INSERT_CLAIM = claims.insert()
-UPDATE_CLAIM = (
+INSERT_CLAIM = Prepared(claims.insert().values({c.name: _P(c.name) for c in claims.c}))
+UPDATE_CLAIM = Prepared(
     update(claims)
     .where(claims.c.scheme == _P("s"), claims.c.id == _P("cid"))
     .values(
@@ -173,7 +179,7 @@ def insert_member(conn: Connection, m: Member) -> None:
 
 
 def read_member(conn: Connection, scheme_id: str, member_id: str) -> Member | None:
-    r = conn.execute(READ_MEMBER, {"s": scheme_id, "m": member_id}).first()
+    r = READ_MEMBER.first(conn, {"s": scheme_id, "m": member_id})
     if r is None:
         return None
     roles = frozenset(Role(x) for x in r.roles.split(",") if x)
@@ -196,28 +202,29 @@ def insert_activity(conn: Connection, scheme_id: str, a: Activity) -> None:
 
 
 def read_activity(conn: Connection, scheme_id: str, code: str) -> Activity | None:
-    r = conn.execute(READ_ACTIVITY, {"s": scheme_id, "code": code}).first()
+    r = READ_ACTIVITY.first(conn, {"s": scheme_id, "code": code})
     if r is None:
         return None
     return Activity(
         r.code, r.title, CoForm(r.form), CoSubform(r.subform) if r.subform else None,
         Contribution(r.contribution), ServiceArea(r.area), Mode(r.mode),
-        Voluntariness(r.voluntariness), RelationToPaidWork(r.relation), r.safeguarding_check,
-        r.proxy_code, r.retired,
+        Voluntariness(r.voluntariness), RelationToPaidWork(r.relation),
+        bool(r.safeguarding_check), r.proxy_code, bool(r.retired),
     )  # fmt: skip
 
 
 def _claim(r: Any) -> Claim:
     return Claim(
-        r.scheme, r.id, r.member, r.logged_by, r.on_behalf, r.activity, date.fromisoformat(r.day),
-        r.minutes, r.receiver, r.note, ClaimStatus(r.status), r.duplicate, r.reason,
-        r.decided_by, r.entry_seq, r.reversal_seq, r.attempts, r.note_salt or b"",
+        r.scheme, r.id, r.member, r.logged_by, bool(r.on_behalf), r.activity,
+        date.fromisoformat(r.day), r.minutes, r.receiver, r.note, ClaimStatus(r.status),
+        bool(r.duplicate), r.reason, r.decided_by, r.entry_seq, r.reversal_seq, r.attempts,
+        bytes(r.note_salt or b""),
     )  # fmt: skip
 
 
 def insert_claim(conn: Connection, c: Claim, request_hash: bytes, now_us: int) -> None:
-    conn.execute(
-        INSERT_CLAIM,
+    INSERT_CLAIM.run(
+        conn,
         {
             "scheme": c.scheme, "id": c.id, "request_hash": request_hash, "member": c.member,
             "logged_by": c.logged_by, "on_behalf": c.on_behalf, "activity": c.activity,
@@ -231,20 +238,20 @@ def insert_claim(conn: Connection, c: Claim, request_hash: bytes, now_us: int) -
 
 
 def read_claim(conn: Connection, scheme_id: str, claim_id: str) -> tuple[Claim, bytes] | None:
-    r = conn.execute(READ_CLAIM, {"s": scheme_id, "cid": claim_id}).first()
-    return (_claim(r), r.request_hash) if r is not None else None
+    r = READ_CLAIM.first(conn, {"s": scheme_id, "cid": claim_id})
+    return (_claim(r), bytes(r.request_hash)) if r is not None else None
 
 
 def claims_on_day(conn: Connection, scheme_id: str, member_id: str, day: date) -> list[LoggedClaim]:
-    found = conn.execute(CLAIMS_ON_DAY, {"s": scheme_id, "m": member_id, "d": day.isoformat()})
+    found = CLAIMS_ON_DAY.all(conn, {"s": scheme_id, "m": member_id, "d": day.isoformat()})
     return [
         LoggedClaim(member_id, r.activity, day, r.minutes, ClaimStatus(r.status)) for r in found
     ]
 
 
 def update_claim(conn: Connection, c: Claim) -> None:
-    conn.execute(
-        UPDATE_CLAIM,
+    UPDATE_CLAIM.run(
+        conn,
         {
             "s": c.scheme, "cid": c.id, "status": c.status.value, "reason": c.reason,
             "decided_by": c.decided_by, "entry_seq": c.entry_seq, "reversal_seq": c.reversal_seq,
