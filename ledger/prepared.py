@@ -49,7 +49,7 @@ class Prepared:
 
     def run(self, conn: Connection, params: dict[str, Any] | None = None) -> Any:
         """Execute once; the driver's cursor (for rowcount), or rows via first()/all()."""
-        assert conn.in_transaction(), "prepared statements run inside the caller's transaction"
+        _autobegin(conn)
         sql, pick, _row = self._compile(conn.dialect)
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         cursor.execute(sql, pick(params or {}))
@@ -67,12 +67,19 @@ class Prepared:
 
     def many(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         """executemany: one statement, many parameter sets (inserts, updates)."""
-        assert conn.in_transaction(), "prepared statements run inside the caller's transaction"
         if not rows:
             return
+        _autobegin(conn)
         sql, pick, _row = self._compile(conn.dialect)
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         cursor.executemany(sql, [pick(r) for r in rows])
+
+
+def _autobegin(conn: Connection) -> None:
+    """Begin a transaction if none is open, as Core's execute does: a statement never runs
+    outside one (it ends with the caller's, or is rolled back when the connection closes)."""
+    if not conn.in_transaction():
+        conn.begin()
 
 
 def raw(conn: Connection, sql: str) -> None:

@@ -43,6 +43,7 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql import Select
 
 from .model import Account, Checkpoint, Entry, EntryKind, Posting, PublicKey
+from .prepared import Prepared, raw
 
 SCHEMA_VERSION = 1
 metadata = MetaData()
@@ -207,9 +208,11 @@ def _prepare_sqlite(engine: Engine, *, read_only: bool, deferred: bool) -> None:
             cur.execute("PRAGMA synchronous = FULL")
         cur.close()
 
+    begin = "BEGIN" if read_only or deferred else "BEGIN IMMEDIATE"
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN" if read_only or deferred else "BEGIN IMMEDIATE")
+        raw(conn, begin)
 
 
 async def create_schema(engine: AsyncEngine) -> None:
@@ -344,14 +347,17 @@ class Head:
     key_count: int
 
 
+_HEAD = select(
+    ledgers.c.head_seq, ledgers.c.head_hash, ledgers.c.head_time_us, ledgers.c.key_count
+).where(ledgers.c.id == bindparam("l"))
+_READ_HEAD = Prepared(_HEAD)
+_LOCK_HEAD = Prepared(_HEAD.with_for_update())  # PostgreSQL: writers queue on the head row
+
+
 def read_head(conn: Connection, ledger: str) -> Head | None:
-    stmt = select(
-        ledgers.c.head_seq, ledgers.c.head_hash, ledgers.c.head_time_us, ledgers.c.key_count
-    ).where(ledgers.c.id == ledger)
-    if conn.dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    row = (conn.execute(stmt)).first()
-    return Head(row[0], row[1], row[2], row[3]) if row else None
+    read = _LOCK_HEAD if conn.dialect.name == "postgresql" else _READ_HEAD
+    row = read.first(conn, {"l": ledger})
+    return Head(row[0], bytes(row[1]), row[2], row[3]) if row else None
 
 
 def read_accounts(conn: Connection, ledger: str, codes: Iterable[str]) -> dict[str, Account]:
@@ -396,33 +402,41 @@ def read_keys(conn: Connection, ledger: str) -> list[PublicKey]:
 
 
 def read_entries(conn: Connection, ledger: str, seqs: Iterable[int]) -> dict[int, Entry]:
-    wanted = sorted(set(seqs))
+    """Entries by sequence number: one prepared read each for the entry and its postings
+    (the writer's preload reads a batch's referenced entries; prepared, that is the cheap way)."""
     out: dict[int, Entry] = {}
-    for i in range(0, len(wanted), 500):
-        chunk = wanted[i : i + 500]
-        posts: dict[int, list[Posting]] = {}
-        pstmt = (
-            select(postings.c.seq, postings.c.account, postings.c.amount)
-            .where(postings.c.ledger_id == ledger, postings.c.seq.in_(chunk))
-            .order_by(postings.c.seq, postings.c.idx)
-        )
-        for p in conn.execute(pstmt):
-            posts.setdefault(p.seq, []).append(Posting(p.account, p.amount))
-        stmt = select(entries).where(entries.c.ledger_id == ledger, entries.c.seq.in_(chunk))
-        for row in conn.execute(stmt):
-            out[row.seq] = _entry(row, posts.get(row.seq, []))
+    for seq in sorted(set(seqs)):
+        row = _ENTRY.first(conn, {"l": ledger, "s": seq})
+        if row is not None:
+            posts = [
+                Posting(p.account, p.amount) for p in _POSTINGS.all(conn, {"l": ledger, "s": seq})
+            ]
+            out[seq] = _entry(row, posts)
     return out
 
 
 def read_referrers(conn: Connection, ledger: str, seqs: Iterable[int]) -> dict[int, int]:
     """For each of `seqs` already resolved or reversed, the seq of the entry that did it."""
-    wanted = list(set(seqs))
-    if not wanted:
-        return {}
-    stmt = select(entries.c.ref, entries.c.seq).where(
-        entries.c.ledger_id == ledger, entries.c.ref.in_(wanted)
+    out: dict[int, int] = {}
+    for ref in set(seqs):
+        for row in _RESOLUTION.all(conn, {"ledger": ledger, "ref": ref}):
+            out[row.ref] = row.seq
+    return out
+
+
+_ENTRY = Prepared(
+    select(entries).where(entries.c.ledger_id == bindparam("l"), entries.c.seq == bindparam("s"))
+)
+_POSTINGS = Prepared(
+    select(postings.c.account, postings.c.amount)
+    .where(postings.c.ledger_id == bindparam("l"), postings.c.seq == bindparam("s"))
+    .order_by(postings.c.idx)
+)
+_RESOLUTION = Prepared(  # the entry, if any, that resolved or reversed entry `ref`
+    select(entries.c.ref, entries.c.seq, entries.c.kind).where(
+        entries.c.ledger_id == bindparam("ledger"), entries.c.ref == bindparam("ref")
     )
-    return {row.ref: row.seq for row in conn.execute(stmt)}
+)
 
 
 def reservation_states(conn: Connection, ledger: str, seqs: Iterable[int]) -> dict[int, str]:
@@ -431,8 +445,11 @@ def reservation_states(conn: Connection, ledger: str, seqs: Iterable[int]) -> di
     wanted = list(set(seqs))
     if not wanted:
         return {}
+    if len(wanted) == 1:  # one voucher's state: the common case, prepared
+        found: list[Any] = _RESOLUTION.all(conn, {"ledger": ledger, "ref": wanted[0]})
+    else:
+        found = list(conn.execute(_RESOLUTIONS, {"ledger": ledger, "refs": wanted}))
     states = {"post": "posted", "void": "voided", "expire": "expired"}
-    found = conn.execute(_RESOLUTIONS, {"ledger": ledger, "refs": wanted})
     return {row.ref: states[row.kind] for row in found if row.kind in states}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.engine import Engine
 
 from ledger import storage
 from ledger.prepared import Prepared, raw
@@ -36,14 +38,14 @@ RENAME = Prepared(update(things).where(things.c.id == bindparam("i")).values(nam
 
 
 @pytest.fixture
-def engine(tmp_path: Path):  # type: ignore[no-untyped-def]
+def engine(tmp_path: Path) -> Iterator[Engine]:
     made = storage.make_sync_engine(storage.sqlite_url(str(tmp_path / "p.db")))
     metadata.create_all(made)
     yield made
     made.dispose()
 
 
-def test_rows_round_trip_with_named_columns(engine) -> None:  # type: ignore[no-untyped-def]
+def test_rows_round_trip_with_named_columns(engine: Engine) -> None:
     with engine.begin() as conn:
         INSERT.many(conn, [{"id": 1, "name": "a", "flag": True, "blob": b"\x00\x01"},
                            {"id": 2, "name": "a", "flag": False, "blob": None}])  # fmt: skip
@@ -56,7 +58,7 @@ def test_rows_round_trip_with_named_columns(engine) -> None:  # type: ignore[no-
         assert BY_NAME.first(conn, {"n": "nobody"}) is None
 
 
-def test_updates_report_their_rowcount_and_commit_with_the_transaction(engine) -> None:  # type: ignore[no-untyped-def]
+def test_updates_report_their_rowcount_and_commit_with_the_transaction(engine: Engine) -> None:
     with engine.begin() as conn:
         INSERT.run(conn, {"id": 1, "name": "a", "flag": True, "blob": None})
         assert RENAME.run(conn, {"i": 1, "n": "b"}).rowcount == 1
@@ -65,7 +67,7 @@ def test_updates_report_their_rowcount_and_commit_with_the_transaction(engine) -
         assert BY_NAME.first(conn, {"n": "b"}).id == 1
 
 
-def test_a_rolled_back_transaction_takes_prepared_writes_with_it(engine) -> None:  # type: ignore[no-untyped-def]
+def test_a_rolled_back_transaction_takes_prepared_writes_with_it(engine: Engine) -> None:
     with pytest.raises(RuntimeError), engine.begin() as conn:
         INSERT.run(conn, {"id": 1, "name": "a", "flag": True, "blob": None})
         raise RuntimeError("refused")
@@ -73,7 +75,7 @@ def test_a_rolled_back_transaction_takes_prepared_writes_with_it(engine) -> None
         assert BY_NAME.all(conn, {"n": "a"}) == []
 
 
-def test_a_savepoint_undoes_only_its_own_writes(engine) -> None:  # type: ignore[no-untyped-def]
+def test_a_savepoint_undoes_only_its_own_writes(engine: Engine) -> None:
     with engine.begin() as conn:
         INSERT.run(conn, {"id": 1, "name": "a", "flag": True, "blob": None})
         raw(conn, "SAVEPOINT s")
@@ -84,17 +86,27 @@ def test_a_savepoint_undoes_only_its_own_writes(engine) -> None:  # type: ignore
         assert [r.id for r in BY_NAME.all(conn, {"n": "a"})] == [1]
 
 
-def test_a_missing_parameter_is_an_error_not_a_null(engine) -> None:  # type: ignore[no-untyped-def]
+def test_a_missing_parameter_is_an_error_not_a_null(engine: Engine) -> None:
     with engine.begin() as conn, pytest.raises(KeyError):
         INSERT.run(conn, {"id": 1, "name": "a"})
 
 
-def test_prepared_statements_refuse_to_run_outside_a_transaction(engine) -> None:  # type: ignore[no-untyped-def]
-    with engine.connect() as conn, pytest.raises(AssertionError):
-        BY_NAME.all(conn, {"n": "a"})
+def test_like_core_a_statement_outside_a_transaction_begins_one_that_close_rolls_back(
+    engine: Engine,
+) -> None:
+    with engine.connect() as conn:
+        INSERT.run(conn, {"id": 1, "name": "a", "flag": True, "blob": None})
+        assert conn.in_transaction()
+    with engine.begin() as conn:
+        assert BY_NAME.all(conn, {"n": "a"}) == []
+    with engine.connect() as conn:
+        INSERT.run(conn, {"id": 2, "name": "a", "flag": True, "blob": None})
+        conn.commit()
+    with engine.connect() as conn:
+        assert [r.id for r in BY_NAME.all(conn, {"n": "a"})] == [2]
 
 
-def test_a_literal_in_the_statement_is_refused_when_first_compiled(engine) -> None:  # type: ignore[no-untyped-def]
+def test_a_literal_in_the_statement_is_refused_when_first_compiled(engine: Engine) -> None:
     literal = Prepared(select(things).where(things.c.id == 1))
     with engine.begin() as conn, pytest.raises(AssertionError, match="named bindparams"):
         literal.all(conn)
