@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -58,13 +59,13 @@ class _Box:
 def create_app(config: Config) -> Starlette:
     box = _Box()
     doc = document(ENDPOINTS, version("timebank"))
-    routes: list[BaseRoute] = [ep.route_in(box) for ep in ENDPOINTS]
-    routes += [
+    routes: list[BaseRoute] = [  # health first: load balancers ask it most often
+        Route("/api/v1/health", lambda _r: Response('{"status":"ok"}', 200,
+              media_type="application/json")),
+        *(ep.route_in(box) for ep in ENDPOINTS),
         Route("/api/v1/openapi.json", lambda _r: Response(json.dumps(doc), 200,
               media_type="application/json")),
         Route("/api/v1/docs", lambda _r: HTMLResponse(docs_page(doc))),
-        Route("/api/v1/health", lambda _r: Response('{"status":"ok"}', 200,
-              media_type="application/json")),
     ]  # fmt: skip
 
     @contextlib.asynccontextmanager
@@ -77,6 +78,7 @@ def create_app(config: Config) -> Starlette:
         partners = Partners(bank)
         await partners.create_tables()
         box.services = _app.state.services = Services(bank, tokens, partners)
+        gc.freeze()  # what startup made lives as long as the app: the collector skips it
         job = None
         if config.schedule_seconds > 0:
             job = asyncio.create_task(_schedule(bank, config.schedule_seconds))
