@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncGenerator, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import cast
 
@@ -71,6 +71,7 @@ class Books:
     balanced: bool
     by_member: dict[str, int]
     by_partner: dict[str, int]
+    redeemed_by_partner: dict[str, int] = field(default_factory=dict)  # in the period
 
     def __post_init__(self) -> None:
         assert self.balanced == (
@@ -87,7 +88,7 @@ def day_start_us(day: date) -> int:
 class _Fold:
     """The books folded from a ledger's entries in sequence order, one entry at a time."""
 
-    def __init__(self, scheme: str, start: date, end: date) -> None:
+    def __init__(self, scheme: str, start: date, end: date, size: int | None = None) -> None:
         check_ledger_id(scheme, "scheme")
         if end < start:
             raise InvalidRequest("the period ends before it starts", field="end")
@@ -95,6 +96,8 @@ class _Fold:
         self.start_us = day_start_us(start)
         self.end_us = day_start_us(end) + DAY_US  # exclusive
         self.last_seq = 0
+        self.size = size  # fold entries up to this sequence number only (a checkpoint's size)
+        self.partner_flows: dict[str, int] = {}  # minutes each partner redeemed in the period
         self.last_time_us = 0
         self.outstanding = 0
         self.opening: int | None = None  # fixed at the first entry of (or after) the period
@@ -109,7 +112,7 @@ class _Fold:
         assert e.ledger == self.scheme, f"entry {e.seq} is of ledger {e.ledger!r}"
         assert e.seq > self.last_seq, f"entries out of order: {e.seq} after {self.last_seq}"
         assert e.time_us >= self.last_time_us, f"entry {e.seq} is dated before entry {e.seq - 1}"
-        if e.time_us >= self.end_us:
+        if e.time_us >= self.end_us or (self.size is not None and e.seq > self.size):
             return False
         if self.opening is None and e.time_us >= self.start_us:
             self.opening = self.outstanding
@@ -144,6 +147,9 @@ class _Fold:
         self.outstanding += held
         if e.time_us < self.start_us:
             return True  # before the period: only the opening balances move
+        for p in e.postings if e.kind is EntryKind.POST else ():  # vouchers settled
+            if p.account.startswith(PARTNER_PREFIX):
+                self.partner_flows[p.account] = self.partner_flows.get(p.account, 0) + p.amount
         if e.kind is EntryKind.REVERSE:
             self.reversed -= held
         else:
@@ -192,6 +198,7 @@ class _Fold:
             self.expired, self.reversed, self.retired, closing, balanced,
             dict(sorted(by_member.items())),
             {a.removeprefix(PARTNER_PREFIX): b for a, b in sorted(self.partners.items())},
+            {a.removeprefix(PARTNER_PREFIX): b for a, b in sorted(self.partner_flows.items())},
         )  # fmt: skip
 
 
@@ -205,11 +212,14 @@ def books_from_entries(scheme: str, start: date, end: date, entries: Iterable[En
     return fold.books()
 
 
-async def scheme_books(ledger: LedgerStore, scheme: str, start: date, end: date) -> Books:
+async def scheme_books(
+    ledger: LedgerStore, scheme: str, start: date, end: date, *, size: int | None = None
+) -> Books:
     """The books of `scheme` for UTC days `start`..`end` (inclusive), streamed from its ledger
     in one read snapshot; memory is bounded by the accounts and pending reservations, not by
-    the entries. The stream stops at the period's end (entry times never go back)."""
-    fold = _Fold(scheme, start, end)
+    the entries. The stream stops at the period's end (entry times never go back), or after
+    entry `size` when given (a report's checkpoint)."""
+    fold = _Fold(scheme, start, end, size)
     engine = ledger_storage.make_engine(ledger.url, deferred=True)
     try:
         async with engine.connect() as conn:

@@ -151,12 +151,19 @@ async def test_the_books_reconcile_month_by_month_and_over_the_quarter(
     assert mar.opening_outstanding == feb.closing_outstanding
     assert (mar.issued, mar.redeemed, mar.expired, mar.reversed, mar.retired) == (0, 60, 0, 0, 0)
     assert mar.by_partner == {"gate": 60}
+    # What each partner redeemed in the period: settlements only (the retirement is not one).
+    assert (jan.redeemed_by_partner, feb.redeemed_by_partner) == ({"gate": 60}, {})
+    assert mar.redeemed_by_partner == {"gate": 60}
     # The quarter's flows are the months' flows.
     q = await scheme_books(ledger, TAFF.id, JAN[0], MAR[1])
     assert q.balanced and q.opening_outstanding == 0
     assert q.closing_outstanding == mar.closing_outstanding and q.by_member == mar.by_member
     for name in ("issued", "redeemed", "expired", "reversed", "retired"):
         assert getattr(q, name) == sum(getattr(b, name) for b in (jan, feb, mar)), name
+    # Pinned to a checkpoint's size, the books stop there, whatever the period says.
+    head = await ledger.size(TAFF.id)
+    pinned = await scheme_books(ledger, TAFF.id, JAN[0], MAR[1], size=head - 1)
+    assert pinned.balanced and pinned.redeemed == q.redeemed - 60  # March's settlement is last
     # ... and so are the days' (each period's opening is the previous one's closing).
     days = [
         await scheme_books(ledger, TAFF.id, d, d)

@@ -1,0 +1,64 @@
+"""Collect a report's facts from the database, at a signed checkpoint, in one read snapshot."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy.engine import Connection
+
+from ledger import InvalidRequest, NotFound, from_us
+from ledger.model import Checkpoint as LedgerCheckpoint
+
+from ..service import TimeBank
+from . import storage
+from .facts import Checkpoint, Facts
+
+MAX_DAYS = 366 * 16  # a 15-year horizon and a little: bounded, like everything else
+
+
+async def report_checkpoint(bank: TimeBank, scheme: str, size: int | None) -> LedgerCheckpoint:
+    """The checkpoint of `size`, or (None) one at the ledger's head, made now if there is none."""
+    found = await bank.ledger.checkpoints(scheme)
+    if size is not None:
+        for cp in found:
+            if cp.size == size:
+                return cp
+        raise NotFound(f"no checkpoint of size {size} in {scheme!r}", field="checkpoint")
+    head = await bank.ledger.size(scheme)
+    if found and found[-1].size == head:
+        return found[-1]
+    return await bank.ledger.checkpoint(scheme, idempotency_key=f"checkpoint:{head}")
+
+
+async def gather(
+    bank: TimeBank, scheme_id: str, start: date, end: date, *, size: int | None = None
+) -> Facts:
+    """The facts of `scheme_id` for the days `start`..`end`, at checkpoint `size` (None: now)."""
+    if end < start:
+        raise InvalidRequest("the period ends before it starts", field="to")
+    if (end - start).days > MAX_DAYS:
+        raise InvalidRequest(f"a report covers at most {MAX_DAYS} days", field="to")
+    scheme = await bank.scheme(scheme_id)
+    cp = await report_checkpoint(bank, scheme_id, size)
+
+    def read(conn: Connection) -> Facts:
+        at = cp.size
+        cells = storage.activity_months(conn, scheme_id, at, start, end)
+        members = storage.member_totals(conn, scheme_id, at, start, end)
+        unique, by_activity, by_month = storage.unique_members(conn, scheme_id, at, start, end)
+        givers = {m.member for m in members if m.given}
+        return Facts(
+            scheme=scheme_id, scheme_name=scheme.name, model=scheme.rules.model.value,
+            start=start, end=end, checkpoint=_checkpoint(cp),
+            activities=tuple(storage.activity_table(conn, scheme_id)), cells=tuple(cells),
+            members=tuple(members), unique_members=unique, members_by_activity=by_activity,
+            members_by_month=by_month,
+            attributes=storage.monitoring_answers(conn, scheme_id, givers),
+        )  # fmt: skip
+
+    return await bank.query(read)
+
+
+def _checkpoint(cp: LedgerCheckpoint) -> Checkpoint:
+    time = from_us(cp.time_us).isoformat().replace("+00:00", "Z")
+    return Checkpoint(cp.size, cp.root.hex(), time, cp.key_id, cp.signature.hex())
