@@ -11,6 +11,8 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from api.auth import ApiRole, Principal, grant_problem
 from ledger import (
     BundleError,
@@ -30,6 +32,7 @@ from ledger.records import RecordError, key_json, parse_receipt, receipt_json
 from ledger.verify import Report
 
 from .demo import CREDITS, ELDERS, P2P, TENANTS, build_demo, demo_clock
+from .journal import write_journal
 from .service import TimeBank
 from .settings import Settings
 
@@ -69,6 +72,13 @@ def _parser() -> argparse.ArgumentParser:
     _db_args(p)
     p.add_argument("--out", type=Path, required=True, help="bundle file to write (JSON Lines)")
     p.add_argument("--ledger", action="append", help="only this ledger (repeatable)")
+    p = sub.add_parser(
+        "export-journal",
+        help="write the ledger as a plain-text accounting journal that hledger reads",
+    )
+    _db_args(p, keys=True)
+    p.add_argument("--scheme", action="append", help="only this scheme (repeatable; default: all)")
+    p.add_argument("-o", "--out", required=True, help="journal file to write ('-': stdout)")
     p = sub.add_parser("checkpoint", help="sign a checkpoint of every ledger (a scheduled job)")
     _db_args(p, keys=True)
     p = sub.add_parser(
@@ -159,7 +169,7 @@ async def _run(args: argparse.Namespace) -> int:
         trusted = read_public_keys(args.trusted_keys) if args.trusted_keys else None
         url = storage.sqlite_url(db, read_only=True)
         return _report(await verify_database(url, workers=args.workers, trusted=trusted))
-    if args.command in ("export-log", "keys"):
+    if args.command in ("export-log", "export-journal", "keys"):
         return await _read_only(args, db)
     store = await LedgerStore.open(storage.sqlite_url(db), KeyRing.from_env(settings.key_dir))
     try:
@@ -169,14 +179,22 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 async def _read_only(args: argparse.Namespace, db: str) -> int:
-    """export-log and keys: read one snapshot of the database, opened read-only."""
+    """export-log, export-journal and keys: read one snapshot of the database, opened
+    read-only."""
     engine = storage.make_engine(storage.sqlite_url(db, read_only=True), read_only=True)
     try:
         async with engine.connect() as conn, conn.begin():
-            wanted = args.ledger if args.command == "export-log" else [args.ledger]
+            journal = args.command == "export-journal"
+            if args.command == "export-log":
+                wanted = args.ledger
+            else:
+                wanted = args.scheme if journal else [args.ledger]
             unknown = sorted(set(wanted or []) - set(await conn.run_sync(storage.list_ledgers)))
             if unknown:
-                raise UsageError(f"no ledger {', '.join(map(repr, unknown))} in {db}")
+                noun = "scheme" if journal else "ledger"
+                raise UsageError(f"no {noun} {', '.join(map(repr, unknown))} in {db}")
+            if journal:
+                return await _export_journal(conn, args.out, list(dict.fromkeys(wanted or [])))
             if args.command == "keys":
                 for key in await conn.run_sync(storage.read_keys, args.ledger):
                     print(json.dumps(key_json(key), separators=(",", ":")))
@@ -186,6 +204,27 @@ async def _read_only(args: argparse.Namespace, db: str) -> int:
     finally:
         await engine.dispose()
     print(f"wrote {count} entries to {args.out}")
+    return 0
+
+
+async def _export_journal(conn: AsyncConnection, out: str, schemes: list[str]) -> int:
+    """Write the journal to a temporary file renamed into place once whole (or to stdout)."""
+    now = datetime.now(UTC)
+    if out == "-":
+        count = await conn.run_sync(write_journal, sys.stdout, schemes, exported_at=now)
+        print(f"wrote {count} entries to standard output", file=sys.stderr)
+        return 0
+    path = Path(out)
+    if not path.parent.is_dir():
+        raise UsageError(f"no directory {path.parent} for {path.name}")
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        with partial.open("w", encoding="utf-8") as handle:
+            count = await conn.run_sync(write_journal, handle, schemes, exported_at=now)
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+    print(f"wrote {count} entries to {path}")
     return 0
 
 
