@@ -8,7 +8,7 @@ import json
 import os
 import sys
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -33,6 +33,9 @@ from ledger.verify import Report
 
 from .demo import CREDITS, ELDERS, P2P, TENANTS, build_demo, demo_clock
 from .journal import write_journal
+from .reports import FORMATS as REPORT_FORMATS
+from .reports import make_report, render, verify_report
+from .reports.engine import HORIZONS, Parameters
 from .service import TimeBank
 from .settings import Settings
 
@@ -79,6 +82,21 @@ def _parser() -> argparse.ArgumentParser:
     _db_args(p, keys=True)
     p.add_argument("--scheme", action="append", help="only this scheme (repeatable; default: all)")
     p.add_argument("-o", "--out", required=True, help="journal file to write ('-': stdout)")
+    p = sub.add_parser(
+        "report",
+        help="write a scheme's valued-contribution report, or (report verify FILE) recompute "
+        "a JSON report from the database and compare every number",
+    )
+    p.add_argument("action", nargs="?", choices=["verify"], help="verify FILE instead")
+    p.add_argument("file", nargs="?", type=Path, help="the JSON report to verify")
+    _db_args(p, keys=True)
+    p.add_argument("--scheme")
+    p.add_argument("--from", dest="start", type=date.fromisoformat, help="first day (YYYY-MM-DD)")
+    p.add_argument("--to", dest="end", type=date.fromisoformat, help="last day (YYYY-MM-DD)")
+    p.add_argument("--format", default="json", choices=list(REPORT_FORMATS))
+    p.add_argument("-o", "--out", help="file to write ('-' or none: standard output)")
+    p.add_argument("--k", type=int, default=10, help="suppress equality cells under k members")
+    p.add_argument("--horizon", type=int, default=1, choices=list(HORIZONS), help="years")
     p = sub.add_parser("checkpoint", help="sign a checkpoint of every ledger (a scheduled job)")
     _db_args(p, keys=True)
     p = sub.add_parser(
@@ -234,6 +252,8 @@ async def _with_store(args: argparse.Namespace, store: LedgerStore) -> int:
     named: str = getattr(args, "ledger", None) or ""
     if named and named not in ledgers:
         raise UsageError(f"no ledger {named!r}")
+    if args.command == "report":
+        return await _report_command(args, store)
     if args.command == "receipt":
         receipt = await store.receipt(named, args.seq)
         print(json.dumps(receipt_json(receipt), indent=1))
@@ -250,6 +270,43 @@ async def _with_store(args: argparse.Namespace, store: LedgerStore) -> int:
             done = await store.expire_due(ledger, now=now)
             print(f"{ledger}: {len(done)} reservations expired")
         await _scheme_jobs(store, ledgers, now)
+    return 0
+
+
+async def _report_command(args: argparse.Namespace, store: LedgerStore) -> int:
+    """report (write one) and report verify FILE (recompute it and compare)."""
+    bank = await TimeBank.open(store.url, store)
+    try:
+        if args.action == "verify":
+            if args.file is None:
+                raise UsageError("report verify takes the JSON report's file")
+            report = json.loads(await asyncio.to_thread(args.file.read_text, encoding="utf-8"))
+            found = await verify_report(bank, report)
+            for line in found:
+                print(f"DIFFERS {line}")
+            size = report["checkpoint"]["size"]
+            if found:
+                print(f"FAILED {args.file}: {len(found)} differences at checkpoint {size}")
+                return 1
+            print(f"OK {args.file}: every number matches, recomputed at checkpoint {size}")
+            return 0
+        if not (args.scheme and args.start and args.end):
+            raise UsageError("report needs --scheme, --from and --to")
+        if args.scheme not in await store.ledgers():
+            raise UsageError(f"no scheme {args.scheme!r}")
+        params = Parameters(k=args.k, horizon_years=args.horizon)
+        data = render(await make_report(bank, args.scheme, args.start, args.end, params),
+                      args.format)  # fmt: skip
+    finally:
+        await bank.close()
+    if args.out in (None, "-"):
+        sys.stdout.buffer.write(data)
+        return 0
+    path = Path(args.out)
+    if not path.parent.is_dir():
+        raise UsageError(f"no directory {path.parent} for {path.name}")
+    await asyncio.to_thread(path.write_bytes, data)
+    print(f"wrote the {args.format} report to {path}", file=sys.stderr)
     return 0
 
 

@@ -1,0 +1,71 @@
+"""Valued-contribution reports: make one from the database, render it, verify it.
+
+report = await make_report(bank, "taff-housing", date(2026, 1, 1), date(2026, 3, 31))
+data = render(report, "csv")
+assert await verify_report(bank, report) == []   # recomputed: every number matches
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from ledger import InvalidRequest
+
+from ..books import scheme_books
+from ..service import TimeBank
+from .compare import differences
+from .engine import Parameters, build
+from .gather import gather
+from .tables import to_csv
+
+FORMATS = ("json", "csv")
+
+
+async def make_report(
+    bank: TimeBank,
+    scheme: str,
+    start: date,
+    end: date,
+    params: Parameters | None = None,
+    *,
+    size: int | None = None,
+) -> dict[str, Any]:
+    """The report of `scheme` for the days `start`..`end`, at the checkpoint of `size` (None:
+    the ledger's head, checkpointed now if it has grown since the last checkpoint)."""
+    facts = await gather(bank, scheme, start, end, size=size)
+    books = await scheme_books(bank.ledger, scheme, start, end, size=facts.checkpoint.size)
+    return build(facts, books, params or Parameters())
+
+
+def render(report: dict[str, Any], fmt: str) -> bytes:
+    if fmt == "json":
+        return (json.dumps(report, indent=1, ensure_ascii=False) + "\n").encode()
+    if fmt == "csv":
+        return to_csv(report).encode()
+    raise InvalidRequest(f"a report's format is one of {', '.join(FORMATS)}", field="format")
+
+
+def parameters_of(report: dict[str, Any]) -> Parameters:
+    """The parameters a report states it was run with."""
+    given = dict(report["parameters"])
+    for name in ("productivity", "oncost"):
+        given[name] = Decimal(given[name])
+    return Parameters(**given)
+
+
+async def verify_report(bank: TimeBank, report: dict[str, Any]) -> list[str]:
+    """Recompute `report` from the database at the checkpoint it names, with the parameters it
+    states; the differences (empty when every number matches)."""
+    try:
+        scheme = report["scheme"]["id"]
+        start = date.fromisoformat(report["period"]["from"])
+        end = date.fromisoformat(report["period"]["to"])
+        size = int(report["checkpoint"]["size"])
+        params = parameters_of(report)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidRequest(f"not a report this engine wrote: {exc}", field="report") from None
+    again = await make_report(bank, scheme, start, end, params, size=size)
+    return differences(again, report)

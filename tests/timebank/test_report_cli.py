@@ -1,0 +1,125 @@
+"""`timebank report` and `timebank report verify` end to end, on a demo database."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ledger import KeyRing, LedgerStore
+from ledger.storage import sqlite_url
+from timebank.claims import ClaimDraft
+from timebank.service import TimeBank
+
+DEMO_PERSONAL = ("Tenant 0001", "Member 0001", "Coordinator")  # display names in the demo
+
+
+def _timebank(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "timebank.cli", *args], capture_output=True, text=True, check=False
+    )
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    db = tmp_path_factory.mktemp("report") / "demo.db"
+    made = _timebank("demo", "--db", str(db), "--entries", "600")
+    assert made.returncode == 0, made.stderr
+    return db
+
+
+def _report(db: Path, out: Path, *extra: str) -> dict[str, object]:
+    done = _timebank("report", "--db", str(db), "--scheme", "taff-housing", "--from",
+                     "2020-01-01", "--to", "2030-12-31", "-o", str(out), *extra)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return json.loads(out.read_text()) if out.suffix == ".json" else {}
+
+
+def test_a_json_report_verifies_against_the_database_it_came_from(
+    demo: Path, tmp_path: Path
+) -> None:
+    report = _report(demo, tmp_path / "r.json")
+
+    checked = _timebank("report", "verify", str(tmp_path / "r.json"), "--db", str(demo))
+
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.stdout.startswith("OK ") and "every number matches" in checked.stdout
+    assert report["report"] == "valued-contribution"
+    assert not any(name in (tmp_path / "r.json").read_text() for name in DEMO_PERSONAL)
+
+
+def test_verify_names_each_number_that_was_changed_and_exits_1(demo: Path, tmp_path: Path) -> None:
+    report = _report(demo, tmp_path / "r.json")
+    report["headline"]["minutes"] += 60  # type: ignore[index]
+    (tmp_path / "forged.json").write_text(json.dumps(report))
+
+    checked = _timebank("report", "verify", str(tmp_path / "forged.json"), "--db", str(demo))
+
+    assert checked.returncode == 1
+    assert "DIFFERS $.headline.minutes" in checked.stdout and "FAILED" in checked.stdout
+
+
+def test_a_report_still_verifies_after_the_ledger_grows_since_it_is_pinned_to_its_checkpoint(
+    demo: Path, tmp_path: Path
+) -> None:
+    before = _report(demo, tmp_path / "before.json")
+    asyncio.run(_one_more_claim(demo))  # more hours confirmed afterwards
+
+    after = _report(demo, tmp_path / "after.json")
+    checked = _timebank("report", "verify", str(tmp_path / "before.json"), "--db", str(demo))
+
+    assert checked.returncode == 0, checked.stdout
+    assert after["headline"]["minutes"] == before["headline"]["minutes"] + 45  # type: ignore[index]
+    assert after["checkpoint"]["size"] > before["checkpoint"]["size"]  # type: ignore[index]
+
+
+async def _one_more_claim(db: Path) -> None:
+    url = sqlite_url(str(db))
+    store = await LedgerStore.open(url, KeyRing(Path(f"{db}.keys")))
+    bank = await TimeBank.open(url, store)
+    try:
+        draft = ClaimDraft("T0001", "T0001", "residents-garden", bank.today(), 45)
+        claim = await bank.log_claim("taff-housing", draft, today=bank.today(),
+                                     idempotency_key="one-more")  # fmt: skip
+        await bank.confirm_claim("taff-housing", claim.id, by="C1")
+    finally:
+        await bank.close()
+        await store.close()
+
+
+def test_the_csv_report_has_one_row_per_figure_and_agrees_with_the_json(
+    demo: Path, tmp_path: Path
+) -> None:
+    report = _report(demo, tmp_path / "r.json")
+    _report(demo, tmp_path / "r.csv", "--format", "csv")
+
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "r.csv").read_text())))
+
+    headline = {r["measure"]: r["value"] for r in rows if r["view"] == "headline"}
+    assert headline["minutes"] == str(report["headline"]["minutes"])  # type: ignore[index]
+    by_activity = [
+        r for r in rows if r["view"] == "outputs.by_activity" and r["measure"] == "minutes"
+    ]
+    assert sum(int(r["value"]) for r in by_activity) == report["headline"]["minutes"]  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--scheme", "nope", "--from", "2026-01-01", "--to", "2026-02-01"], "no scheme 'nope'"),
+        (["--scheme", "taff-housing", "--from", "2026-01-01"], "needs --scheme, --from and --to"),
+        (["--scheme", "taff-housing", "--from", "2026-02-01", "--to", "2026-01-01"],
+         "the period ends before it starts"),
+    ],
+)  # fmt: skip
+def test_a_report_asked_for_wrongly_is_refused_with_one_line(
+    demo: Path, args: list[str], says: str
+) -> None:
+    done = _timebank("report", "--db", str(demo), *args)
+    assert done.returncode in (1, 2) and says in done.stderr and done.stdout == ""
