@@ -117,6 +117,55 @@ claims = Table(
     Index("tb_claims_by_time", "scheme", "created_us", "id"),  # lists, auto-accept
 )
 
+# What reports read besides hours (timebank/reports): recorded once, never edited.
+outcome_records = Table(
+    "rp_outcomes",
+    metadata,
+    Column("scheme", String(63), nullable=False),
+    Column("id", String(64), nullable=False),
+    Column("outcome", String(64), nullable=False),
+    Column("start", String(10), nullable=False),
+    Column("end", String(10), nullable=False),
+    Column("people", Integer, nullable=False),
+    Column("evidence", String(16), nullable=False),
+    Column("evidence_note", Text, nullable=False),
+    Column("change", String(24), nullable=True),  # a Decimal, as text: never a float
+    Column("recorded_by", String(40), nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    PrimaryKeyConstraint("scheme", "id"),
+)
+costs = Table(
+    "rp_costs",
+    metadata,
+    Column("scheme", String(63), nullable=False),
+    Column("id", String(64), nullable=False),
+    Column("funder", String(40), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("start", String(10), nullable=False),
+    Column("end", String(10), nullable=False),
+    Column("amount", String(24), nullable=False),  # a Decimal, as text
+    Column("currency", String(3), nullable=False),
+    Column("price_year", String(7), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("recorded_by", String(40), nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    PrimaryKeyConstraint("scheme", "id"),
+)
+ratings = Table(
+    "rp_ratings",
+    metadata,
+    Column("scheme", String(63), nullable=False),
+    Column("id", String(64), nullable=False),
+    Column("member", String(40), nullable=False),
+    Column("subject", String(16), nullable=False),
+    Column("subject_id", String(64), nullable=False),
+    Column("score", Integer, nullable=False),
+    Column("day", String(10), nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    PrimaryKeyConstraint("scheme", "id"),
+)
+
+
 # The hot paths' statements, built once: SQLAlchemy then reuses their compiled form instead of
 # rebuilding and re-keying a statement per call. Parameters are bound by name at execution.
 _P = bindparam
