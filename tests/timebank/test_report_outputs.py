@@ -21,6 +21,7 @@ from tests.conftest import Clock
 from tests.timebank.helpers import activity, open_bank
 from timebank.activities import RelationToPaidWork, Voluntariness
 from timebank.books import scheme_books
+from timebank.catalogue import shipped_catalogue
 from timebank.claims import ClaimDraft, ClaimRules, SchemeModel
 from timebank.reports import outputs
 from timebank.reports.engine import Parameters, build
@@ -175,7 +176,7 @@ async def test_the_report_states_its_checkpoint_and_puts_hours_and_credits_first
     books = await scheme_books(bank.ledger, TAFF.id, JAN1, date(2026, 3, 10),
                                size=facts.checkpoint.size)  # fmt: skip
 
-    report = build(facts, books, Parameters())
+    report = build(facts, books, Parameters(), shipped_catalogue())
 
     checkpoints = await bank.ledger.checkpoints(TAFF.id)
     assert report["checkpoint"]["size"] == checkpoints[-1].size == facts.checkpoint.size

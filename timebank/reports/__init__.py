@@ -15,6 +15,7 @@ from typing import Any
 from ledger import InvalidRequest
 
 from ..books import scheme_books
+from ..catalogue import Catalogue, shipped_catalogue
 from ..service import TimeBank
 from .compare import differences
 from .engine import Parameters, build
@@ -32,12 +33,14 @@ async def make_report(
     params: Parameters | None = None,
     *,
     size: int | None = None,
+    catalogue: Catalogue | None = None,
 ) -> dict[str, Any]:
     """The report of `scheme` for the days `start`..`end`, at the checkpoint of `size` (None:
-    the ledger's head, checkpointed now if it has grown since the last checkpoint)."""
+    the ledger's head, checkpointed now if it has grown since the last checkpoint), valued with
+    `catalogue` (None: the shipped one)."""
     facts = await gather(bank, scheme, start, end, size=size)
     books = await scheme_books(bank.ledger, scheme, start, end, size=facts.checkpoint.size)
-    return build(facts, books, params or Parameters())
+    return build(facts, books, params or Parameters(), catalogue or shipped_catalogue())
 
 
 def render(report: dict[str, Any], fmt: str) -> bytes:
@@ -65,7 +68,12 @@ async def verify_report(bank: TimeBank, report: dict[str, Any]) -> list[str]:
         end = date.fromisoformat(report["period"]["to"])
         size = int(report["checkpoint"]["size"])
         params = parameters_of(report)
+        wanted = report["catalogue"]["hash"]
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidRequest(f"not a report this engine wrote: {exc}", field="report") from None
-    again = await make_report(bank, scheme, start, end, params, size=size)
+    catalogue = shipped_catalogue()
+    if catalogue.content_hash != wanted:
+        return [f"$.catalogue.hash: the report was valued with {wanted}, which this engine "
+                f"does not hold (it ships {catalogue.content_hash})"]  # fmt: skip
+    again = await make_report(bank, scheme, start, end, params, size=size, catalogue=catalogue)
     return differences(again, report)

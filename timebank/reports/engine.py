@@ -13,8 +13,10 @@ from decimal import Decimal
 from typing import Any
 
 from ..books import Books
+from ..catalogue import Catalogue
 from . import outputs
 from .facts import Facts
+from .lens_hours import sources_used, valued_hours
 
 FORMAT_VERSION = 1
 HORIZONS = (1, 3, 5, 10, 15)
@@ -69,10 +71,16 @@ def credits_view(books: Books) -> dict[str, Any]:
     }
 
 
-def build(facts: Facts, books: Books, params: Parameters) -> dict[str, Any]:
-    """The report for `facts` (and `books`, at the same checkpoint) under `params`."""
+def build(facts: Facts, books: Books, params: Parameters, catalogue: Catalogue) -> dict[str, Any]:
+    """The report for `facts` (and `books`, at the same checkpoint) under `params`, valued with
+    `catalogue`."""
     cp = facts.checkpoint
     participation = outputs.participation(facts)
+    lens_a = valued_hours(
+        facts, catalogue, currency=params.currency, geography=params.geography,
+        productivity=params.productivity, oncost=params.oncost,
+        allow_unverified=params.allow_unverified,
+    )  # fmt: skip
     return {
         "report": "valued-contribution",
         "format_version": FORMAT_VERSION,
@@ -85,6 +93,7 @@ def build(facts: Facts, books: Books, params: Parameters) -> dict[str, Any]:
             "key_id": cp.key_id,
             "signature": cp.signature,
         },
+        "catalogue": {"version": catalogue.version, "hash": catalogue.content_hash},
         "parameters": params.as_json(),
         "headline": {
             "hours": participation["hours"],
@@ -93,6 +102,7 @@ def build(facts: Facts, books: Books, params: Parameters) -> dict[str, Any]:
             "participations": participation["participations"],
             "credits_issued": books.issued,
             "credits_redeemed": books.redeemed,
+            "lens_a_value_of_hours": lens_a["total"],
         },
         "outputs": {
             "participation": participation,
@@ -109,8 +119,10 @@ def build(facts: Facts, books: Books, params: Parameters) -> dict[str, Any]:
             "reciprocity": outputs.reciprocity(facts),
             "credits": credits_view(books),
         },
+        "lenses": {"A": lens_a},
         "equality": {"k": params.k, "by_question": outputs.equality(facts, params.k)},
         "inventory": outputs.inventory(facts),
         "activities": [asdict(a) for a in facts.activities],
+        "sources": sources_used(catalogue, lens_a["sources"]),
         "caveats": list(CAVEATS),
     }
