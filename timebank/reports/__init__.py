@@ -19,10 +19,12 @@ from ..catalogue import Catalogue, shipped_catalogue
 from ..service import TimeBank
 from .compare import differences
 from .engine import Parameters, build
-from .gather import gather
+from .gather import as_of_us, gather
 from .tables import to_csv
 
 FORMATS = ("json", "csv")
+DECIMAL_PARAMETERS = ("productivity", "oncost", "deadweight", "displacement", "attribution",
+                      "drop_off", "what_if_hours_per_week")  # fmt: skip
 
 
 async def make_report(
@@ -34,11 +36,12 @@ async def make_report(
     *,
     size: int | None = None,
     catalogue: Catalogue | None = None,
+    as_of_us: int | None = None,
 ) -> dict[str, Any]:
     """The report of `scheme` for the days `start`..`end`, at the checkpoint of `size` (None:
     the ledger's head, checkpointed now if it has grown since the last checkpoint), valued with
-    `catalogue` (None: the shipped one)."""
-    facts = await gather(bank, scheme, start, end, size=size)
+    `catalogue` (None: the shipped one), with what was recorded up to `as_of_us` (None: now)."""
+    facts = await gather(bank, scheme, start, end, size=size, as_of_us=as_of_us)
     books = await scheme_books(bank.ledger, scheme, start, end, size=facts.checkpoint.size)
     return build(facts, books, params or Parameters(), catalogue or shipped_catalogue())
 
@@ -54,8 +57,9 @@ def render(report: dict[str, Any], fmt: str) -> bytes:
 def parameters_of(report: dict[str, Any]) -> Parameters:
     """The parameters a report states it was run with."""
     given = dict(report["parameters"])
-    for name in ("productivity", "oncost"):
-        given[name] = Decimal(given[name])
+    for name in DECIMAL_PARAMETERS:
+        if given.get(name) is not None:
+            given[name] = Decimal(given[name])
     return Parameters(**given)
 
 
@@ -69,11 +73,14 @@ async def verify_report(bank: TimeBank, report: dict[str, Any]) -> list[str]:
         size = int(report["checkpoint"]["size"])
         params = parameters_of(report)
         wanted = report["catalogue"]["hash"]
+        as_of = as_of_us(report["as_of"])
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidRequest(f"not a report this engine wrote: {exc}", field="report") from None
     catalogue = shipped_catalogue()
     if catalogue.content_hash != wanted:
         return [f"$.catalogue.hash: the report was valued with {wanted}, which this engine "
                 f"does not hold (it ships {catalogue.content_hash})"]  # fmt: skip
-    again = await make_report(bank, scheme, start, end, params, size=size, catalogue=catalogue)
+    again = await make_report(
+        bank, scheme, start, end, params, size=size, catalogue=catalogue, as_of_us=as_of
+    )
     return differences(again, report)

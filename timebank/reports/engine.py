@@ -14,9 +14,11 @@ from typing import Any
 
 from ..books import Books
 from ..catalogue import Catalogue
+from ..valuation import Adjustments, project_hours
 from . import outputs
 from .facts import Facts
 from .lens_hours import sources_used, valued_hours
+from .lens_social import social_lenses
 
 FORMAT_VERSION = 1
 HORIZONS = (1, 3, 5, 10, 15)
@@ -44,6 +46,16 @@ class Parameters:
     productivity: Decimal = Decimal(1)
     oncost: Decimal = Decimal(0)
     allow_unverified: bool = False  # use catalogue values marked "R" (flagged UNVERIFIED)
+    # the run's counterfactual adjustments, used only where an outcome's entry has none (and
+    # then flagged ASSUMED_<X>); None: not set, so such an outcome is left out, said why
+    deadweight: Decimal | None = None
+    displacement: Decimal | None = None
+    attribution: Decimal | None = None
+    drop_off: Decimal | None = None
+    # the what-if projection (DOMAIN.md R-C17): population x hours per person per week x weeks
+    what_if_population: int = 0
+    what_if_hours_per_week: Decimal = Decimal(0)
+    what_if_weeks: int = 0
 
     def __post_init__(self) -> None:
         assert self.k >= 1 and self.discount_start in (0, 1)
@@ -51,6 +63,45 @@ class Parameters:
 
     def as_json(self) -> dict[str, Any]:
         return {k: str(v) if isinstance(v, Decimal) else v for k, v in asdict(self).items()}
+
+    @property
+    def assumed(self) -> Adjustments:
+        return Adjustments(self.deadweight, self.displacement, self.attribution, self.drop_off)
+
+
+def co_assessment(facts: Facts, k: int) -> list[dict[str, Any]]:
+    """Members' ratings (1-5) of each service and partner, in aggregate; a subject rated by
+    fewer than `k` is shown without its scores (DOMAIN.md R-C13, and small-number suppression)."""
+    by_subject: dict[tuple[str, str], dict[int, int]] = {}
+    for subject, subject_id, score, count in facts.ratings:
+        by_subject.setdefault((subject, subject_id), {})[score] = count
+    rows: list[dict[str, Any]] = []
+    for (subject, subject_id), scores in sorted(by_subject.items()):
+        n = sum(scores.values())
+        if n < k:
+            rows.append({"subject": subject, "id": subject_id, "ratings": None,
+                         "suppressed": True, "mean": None, "scores": None})  # fmt: skip
+            continue
+        mean = Decimal(sum(s * c for s, c in scores.items())) / n
+        rows.append({"subject": subject, "id": subject_id, "ratings": n, "suppressed": False,
+                     "mean": str(mean.quantize(Decimal("0.01"))),
+                     "scores": {str(s): scores.get(s, 0) for s in range(1, 6)}})  # fmt: skip
+    return rows
+
+
+def what_if(params: Parameters, lens_a: dict[str, Any]) -> dict[str, Any] | None:
+    """Population x hours per person per week x weeks: hours, valued at Lens A's average rate."""
+    if not (params.what_if_population and params.what_if_weeks):
+        return None
+    projected = project_hours(params.what_if_population, params.what_if_hours_per_week,
+                              params.what_if_weeks)  # fmt: skip
+    hours = Decimal(lens_a["hours"])
+    rate = Decimal(lens_a["total"]["central"]) / hours if hours else None
+    value = None if rate is None else str((projected.hours * rate).quantize(Decimal("0.01")))
+    return {"population": params.what_if_population,
+            "hours_per_week": str(params.what_if_hours_per_week), "weeks": params.what_if_weeks,
+            "hours": str(projected.hours), "value_at_average_rate": value,
+            "currency": params.currency}  # fmt: skip
 
 
 def credits_view(books: Books) -> dict[str, Any]:
@@ -81,6 +132,20 @@ def build(facts: Facts, books: Books, params: Parameters, catalogue: Catalogue) 
         productivity=params.productivity, oncost=params.oncost,
         allow_unverified=params.allow_unverified,
     )  # fmt: skip
+
+    def lenses_b_c(horizon: int) -> tuple[dict[str, Any], dict[str, Any], set[str]]:
+        return social_lenses(
+            list(facts.outcomes), list(facts.costs), catalogue, currency=params.currency,
+            schedule=params.discount_schedule, discount_start=params.discount_start,
+            horizon=horizon, assumed=params.assumed, allow_unverified=params.allow_unverified,
+        )  # fmt: skip
+
+    lens_b, lens_c, social_sources = lenses_b_c(params.horizon_years)
+    horizons = [
+        {"horizon": years, "pv": b["totals"]["pv"], "npsv": b["totals"]["npsv"],
+         "sroi": b["totals"]["sroi"]}
+        for years, (b, _, _) in ((y, lenses_b_c(y)) for y in HORIZONS)
+    ]  # fmt: skip
     return {
         "report": "valued-contribution",
         "format_version": FORMAT_VERSION,
@@ -93,6 +158,7 @@ def build(facts: Facts, books: Books, params: Parameters, catalogue: Catalogue) 
             "key_id": cp.key_id,
             "signature": cp.signature,
         },
+        "as_of": facts.as_of,
         "catalogue": {"version": catalogue.version, "hash": catalogue.content_hash},
         "parameters": params.as_json(),
         "headline": {
@@ -102,7 +168,13 @@ def build(facts: Facts, books: Books, params: Parameters, catalogue: Catalogue) 
             "participations": participation["participations"],
             "credits_issued": books.issued,
             "credits_redeemed": books.redeemed,
-            "lens_a_value_of_hours": lens_a["total"],
+            # copies, not shared objects: each figure has one place in the report's tree
+            "lens_a_value_of_hours": dict(lens_a["total"]),
+            "lens_b_social_value_pv": dict(lens_b["totals"]["pv"]),
+            "lens_b_sroi": None
+            if lens_b["totals"]["sroi"] is None
+            else dict(lens_b["totals"]["sroi"]),
+            "lens_c_fiscal_savings_pv": dict(lens_c["total_savings"]),
         },
         "outputs": {
             "participation": participation,
@@ -119,10 +191,25 @@ def build(facts: Facts, books: Books, params: Parameters, catalogue: Catalogue) 
             "reciprocity": outputs.reciprocity(facts),
             "credits": credits_view(books),
         },
-        "lenses": {"A": lens_a},
+        "lenses": {"A": lens_a, "B": lens_b, "C": lens_c},
+        "horizons": horizons,
+        "what_if": what_if(params, lens_a),
+        "outcomes_recorded": [
+            {
+                "id": o.id,
+                "outcome": o.outcome,
+                "from": o.start.isoformat(),
+                "to": o.end.isoformat(),
+                "people": o.people,
+                "evidence": o.evidence.value,
+                "evidence_note": o.evidence_note,
+            }
+            for o in facts.outcomes
+        ],
+        "co_assessment": co_assessment(facts, params.k),
         "equality": {"k": params.k, "by_question": outputs.equality(facts, params.k)},
         "inventory": outputs.inventory(facts),
         "activities": [asdict(a) for a in facts.activities],
-        "sources": sources_used(catalogue, lens_a["sources"]),
+        "sources": sources_used(catalogue, set(lens_a["sources"]) | social_sources),
         "caveats": list(CAVEATS),
     }

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+from .inputs import Cost, OutcomeRecord
+
 
 @dataclass(frozen=True, slots=True)
 class ActivityMonth:
@@ -81,6 +83,12 @@ class Facts:
     members_by_month: dict[str, int] = field(default_factory=dict)
     # member id -> consented monitoring answers (only members who gave hours in the period)
     attributes: dict[str, dict[str, str]] = field(default_factory=dict)
+    # recorded up to `as_of`: outcome records and costs overlapping the period, and ratings
+    # given in it as (subject, subject id, score, count)
+    as_of: str = ""  # ISO 8601 UTC
+    outcomes: tuple[OutcomeRecord, ...] = ()
+    costs: tuple[Cost, ...] = ()
+    ratings: tuple[tuple[str, str, int, int], ...] = ()
 
     def __post_init__(self) -> None:
         assert self.start <= self.end, "a period ends on or after its start"

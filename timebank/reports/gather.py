@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy.engine import Connection
 
-from ledger import InvalidRequest, NotFound, from_us
+from ledger import InvalidRequest, NotFound, from_us, to_us
 from ledger.model import Checkpoint as LedgerCheckpoint
 
 from ..service import TimeBank
@@ -31,15 +31,23 @@ async def report_checkpoint(bank: TimeBank, scheme: str, size: int | None) -> Le
 
 
 async def gather(
-    bank: TimeBank, scheme_id: str, start: date, end: date, *, size: int | None = None
+    bank: TimeBank,
+    scheme_id: str,
+    start: date,
+    end: date,
+    *,
+    size: int | None = None,
+    as_of_us: int | None = None,
 ) -> Facts:
-    """The facts of `scheme_id` for the days `start`..`end`, at checkpoint `size` (None: now)."""
+    """The facts of `scheme_id` for the days `start`..`end`, at checkpoint `size` (None: now),
+    with the outcomes, costs and ratings recorded up to `as_of_us` (None: now)."""
     if end < start:
         raise InvalidRequest("the period ends before it starts", field="to")
     if (end - start).days > MAX_DAYS:
         raise InvalidRequest(f"a report covers at most {MAX_DAYS} days", field="to")
     scheme = await bank.scheme(scheme_id)
     cp = await report_checkpoint(bank, scheme_id, size)
+    as_of = bank.clock() if as_of_us is None else as_of_us
 
     def read(conn: Connection) -> Facts:
         at = cp.size
@@ -54,11 +62,23 @@ async def gather(
             members=tuple(members), unique_members=unique, members_by_activity=by_activity,
             members_by_month=by_month,
             attributes=storage.monitoring_answers(conn, scheme_id, givers),
+            as_of=_iso(as_of),
+            outcomes=tuple(storage.outcomes_in(conn, scheme_id, start, end, as_of)),
+            costs=tuple(storage.costs_in(conn, scheme_id, start, end, as_of)),
+            ratings=tuple(storage.rating_counts(conn, scheme_id, start, end, as_of)),
         )  # fmt: skip
 
     return await bank.query(read)
 
 
 def _checkpoint(cp: LedgerCheckpoint) -> Checkpoint:
-    time = from_us(cp.time_us).isoformat().replace("+00:00", "Z")
-    return Checkpoint(cp.size, cp.root.hex(), time, cp.key_id, cp.signature.hex())
+    return Checkpoint(cp.size, cp.root.hex(), _iso(cp.time_us), cp.key_id, cp.signature.hex())
+
+
+def _iso(time_us: int) -> str:
+    return from_us(time_us).isoformat().replace("+00:00", "Z")
+
+
+def as_of_us(iso: str) -> int:
+    """The microseconds of a report's `as_of` time."""
+    return to_us(datetime.fromisoformat(iso.replace("Z", "+00:00")))
