@@ -22,7 +22,7 @@ from ledger import KeyRing, LedgerError, LedgerStore, from_us
 from partners.service import Partners
 from timebank.service import TimeBank
 
-from . import claims, imports, ledger, members, offers, partners, schemes, vouchers
+from . import claims, imports, ledger, members, offers, partners, reports, schemes, vouchers
 from .endpoints import Endpoint, Services
 from .openapi import docs_page, document
 from .problems import Problem, handle_http, problem_response
@@ -38,6 +38,7 @@ ENDPOINTS: list[Endpoint] = [  # Starlette tries routes in order: the busiest fi
     *imports.ENDPOINTS,
     *offers.ENDPOINTS,
     *partners.ENDPOINTS,
+    *reports.ENDPOINTS,
 ]
 
 

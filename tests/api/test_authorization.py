@@ -104,6 +104,11 @@ GET  /schemes/{scheme}/vouchers/{code}                   .      Y      Y      o 
 GET  /schemes/{scheme}/vouchers/{code}/qr                .      Y      Y      o      Y      .
 POST /schemes/{scheme}/vouchers/{code}/settle            .      .      .      .      Y      .
 POST /schemes/{scheme}/vouchers/{code}/void              .      Y      Y      o      Y      .
+GET  /schemes/{scheme}/reports                           .      Y      Y      .      .      Y
+POST /schemes/{scheme}/outcomes                          .      Y      Y      .      .      .
+POST /schemes/{scheme}/imports/outcomes                  .      Y      Y      .      .      .
+POST /schemes/{scheme}/costs                             .      Y      Y      .      .      .
+POST /schemes/{scheme}/ratings                           .      Y      Y      Y      .      .
 """
 
 Route = tuple[str, str]
@@ -454,6 +459,37 @@ async def _reverse(ctx: Ctx, t: Target) -> Req:
 async def _latest(ctx: Ctx, t: Target) -> Req:
     await ctx.checkpoint(t.scheme)
     return Req()
+
+
+@builds("GET", P + "/reports")
+async def _report(ctx: Ctx, t: Target) -> Req:
+    return Req(query={"from": "2025-01-01", "to": DAY, "format": "csv"})
+
+
+@builds("POST", P + "/outcomes")
+async def _outcome(ctx: Ctx, t: Target) -> Req:
+    return Req(json={"id": f"o{ctx.n()}", "outcome": "hmt-wellby", "start": "2025-01-01",
+                     "end": DAY, "people": 4, "evidence": "survey",
+                     "evidence_note": "ONS4, n=4", "change": "0.1"})  # fmt: skip
+
+
+@builds("POST", P + "/imports/outcomes")
+async def _import_outcomes(ctx: Ctx, t: Target) -> Req:
+    row = f"i{ctx.n()},expert-patient-diverted-ae,2025-01-01,{DAY},3,admin-data,ED records"
+    return Req(csv=f"id,outcome,from,to,people,evidence,evidence_note\n{row}\n")
+
+
+@builds("POST", P + "/costs")
+async def _cost(ctx: Ctx, t: Target) -> Req:
+    return Req(json={"id": f"c{ctx.n()}", "funder": "COUNCIL", "kind": "cash",
+                     "start": "2025-01-01", "end": DAY, "amount": "1000.00",
+                     "price_year": "2025/26"})  # fmt: skip
+
+
+@builds("POST", P + "/ratings")
+async def _rating(ctx: Ctx, t: Target) -> Req:
+    return Req(json={"id": f"r{ctx.n()}", "subject": "service", "subject_id": CODE[t.scheme],
+                     "score": 4, "day": DAY})  # fmt: skip
 
 
 @builds("POST", P + "/imports/members")

@@ -594,6 +594,29 @@ async def test_bad_token_offer_and_request_bodies_are_refused_and_change_nothing
 # ---- what every endpoint checks ---------------------------------------------------------------
 
 
+OUTCOME = {
+    "id": "w1",
+    "outcome": "hmt-wellby",
+    "start": "2025-01-01",
+    "end": "2025-12-31",
+    "people": 4,
+    "evidence": "survey",
+    "evidence_note": "ONS4, n=4",
+    "change": "0.1",
+}
+COST = {
+    "id": "c1",
+    "funder": "COUNCIL",
+    "kind": "cash",
+    "start": "2025-01-01",
+    "end": "2025-12-31",
+    "amount": "1000.00",
+    "price_year": "2025/26",
+}
+RATING = {"id": "r1", "subject": "service", "subject_id": "garden", "score": 4,
+          "day": "2025-12-31"}  # fmt: skip
+
+
 def json_writes(clock: Clock) -> list[tuple[str, str, dict[str, Any]]]:
     """(role, path, a valid body) for each write endpoint that takes a JSON body."""
     return [
@@ -618,6 +641,9 @@ def json_writes(clock: Clock) -> list[tuple[str, str, dict[str, Any]]]:
         ("taff:partner-staff", "/schemes/taff/partner/keys", KEY),
         ("taff:M1", "/schemes/taff/vouchers", VOUCHER),
         ("taff:partner-staff", "/schemes/taff/vouchers/{code}/settle", {"venue": "hall"}),
+        ("taff:coordinator", "/schemes/taff/outcomes", OUTCOME),
+        ("taff:coordinator", "/schemes/taff/costs", COST),
+        ("taff:M1", "/schemes/taff/ratings", RATING),
     ]  # fmt: skip
 
 
@@ -729,7 +755,7 @@ async def test_csv_endpoints_refuse_huge_files_other_media_types_and_bad_text(
     c, w = app_client, world
     csv_paths = ["/schemes/m2m" + ep.path.removeprefix("/schemes/{scheme}")
                  for ep in ENDPOINTS if ep.csv]  # fmt: skip
-    assert len(csv_paths) == 5
+    assert len(csv_paths) == 6
     huge = b"id,display_name\n" + b"N1,x\n" * (MAX_CSV_BYTES // 5 + 1)
     failures = []
     for path in csv_paths:

@@ -1,0 +1,177 @@
+"""Routes for valued-contribution reports and what they read besides hours: outcomes (one at a
+time or a CSV file), programme costs and members' ratings of services and partners."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+from starlette.responses import Response
+
+from timebank.reports import make_report, render
+from timebank.reports.engine import HORIZONS, Parameters
+from timebank.reports.inputs import Cost, CostKind, Evidence, OutcomeRecord, Rating, Subject
+from timebank.reports.records import import_outcomes, record_cost, record_outcome, record_rating
+
+from .auth import STAFF, ApiRole
+from .endpoints import Call, Endpoint
+from .imports import ImportOut
+from .members import acting_member
+from .models import In, JsonObject, MemberId, Out, Query, Slug
+from .problems import Problem
+
+READERS = STAFF | {ApiRole.COMMISSIONER}
+Fraction = Annotated[str, Field(pattern=r"^(0(\.\d{1,4})?|1(\.0{1,4})?)$")]
+Money = Annotated[str, Field(pattern=r"^\d{1,12}(\.\d{1,2})?$")]
+MEDIA = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "html": "text/html; charset=utf-8",
+    "pdf": "application/pdf",
+}
+
+
+class ReportQuery(Query):
+    from_: date = Field(alias="from", description="first day (YYYY-MM-DD)")
+    to: date = Field(description="last day (YYYY-MM-DD)")
+    format: Literal["json", "csv", "xlsx", "html", "pdf"] = "json"
+    horizon: Literal[1, 3, 5, 10, 15] = Field(1, description=f"years: one of {HORIZONS}")
+    k: int = Field(10, ge=1, le=1000, description="equality and rating cells under k suppressed")
+    deadweight: Fraction | None = None
+    displacement: Fraction | None = None
+    attribution: Fraction | None = None
+    drop_off: Fraction | None = None
+
+
+class OutcomeIn(In):
+    id: Slug
+    outcome: str = Field(min_length=1, max_length=64, description="a valuation entry's id")
+    start: date
+    end: date
+    people: int = Field(ge=0, le=10_000_000)
+    evidence: Evidence
+    evidence_note: str = Field(min_length=1, max_length=2000)
+    change: str | None = Field(None, pattern=r"^-?\d{1,2}(\.\d{1,4})?$")
+
+
+class OutcomeOut(Out):
+    id: str
+    outcome: str
+    start: date
+    end: date
+    people: int
+    evidence: Evidence
+    evidence_note: str
+    change: str | None
+
+
+class CostIn(In):
+    id: Slug
+    funder: str = Field(pattern=r"^[A-Z][A-Z0-9_]{1,39}$")
+    kind: CostKind
+    start: date
+    end: date
+    amount: Money
+    currency: str = Field("GBP", pattern=r"^[A-Z]{3}$")
+    price_year: str = Field(pattern=r"^\d{4}(/\d{2})?$")
+    note: str = Field("", max_length=1000)
+
+
+class CostOut(Out):
+    id: str
+    funder: str
+    kind: CostKind
+    amount: str
+    currency: str
+    price_year: str
+
+
+class RatingIn(In):
+    id: Slug
+    member: MemberId | None = Field(None, description="staff rate on a member's behalf")
+    subject: Subject
+    subject_id: Slug
+    score: int = Field(ge=1, le=5)
+    day: date
+
+
+class RatingOut(Out):
+    id: str
+    subject: Subject
+    subject_id: str
+    score: int
+    day: date
+
+
+def _d(text: str | None) -> Decimal | None:
+    return None if text is None else Decimal(text)
+
+
+async def report(call: Call) -> Any:
+    q: ReportQuery = call.query
+    params = Parameters(
+        k=q.k, horizon_years=q.horizon, deadweight=_d(q.deadweight),
+        displacement=_d(q.displacement), attribution=_d(q.attribution), drop_off=_d(q.drop_off),
+    )  # fmt: skip
+    made = await make_report(call.bank, call.scheme, q.from_, q.to, params)
+    if q.format == "json":
+        return Response(json.dumps(made), 200, media_type="application/json")
+    name = f"{call.scheme}-{q.from_}-{q.to}.{q.format}"
+    return Response(render(made, q.format), 200, media_type=MEDIA[q.format],
+                    headers={"content-disposition": f'attachment; filename="{name}"'})  # fmt: skip
+
+
+async def add_outcome(call: Call) -> OutcomeOut:
+    b: OutcomeIn = call.body
+    record = OutcomeRecord(b.id, b.outcome, b.start, b.end, b.people, b.evidence,
+                           b.evidence_note, _d(b.change))  # fmt: skip
+    done = await record_outcome(call.bank, call.scheme, record, by=acting_member(call))
+    return OutcomeOut(id=done.id, outcome=done.outcome, start=done.start, end=done.end,
+                      people=done.people, evidence=done.evidence,
+                      evidence_note=done.evidence_note,
+                      change=None if done.change is None else str(done.change))  # fmt: skip
+
+
+async def outcomes_csv(call: Call) -> ImportOut:
+    added = await import_outcomes(call.bank, call.scheme, call.body, by=acting_member(call))
+    return ImportOut(added=added)
+
+
+async def add_cost(call: Call) -> CostOut:
+    b: CostIn = call.body
+    cost = Cost(b.id, b.funder, b.kind, b.start, b.end, Decimal(b.amount), b.currency,
+                b.price_year, b.note)  # fmt: skip
+    done = await record_cost(call.bank, call.scheme, cost, by=acting_member(call))
+    return CostOut(id=done.id, funder=done.funder, kind=done.kind, amount=str(done.amount),
+                   currency=done.currency, price_year=done.price_year)  # fmt: skip
+
+
+async def add_rating(call: Call) -> RatingOut:
+    b: RatingIn = call.body
+    me = acting_member(call)
+    if call.who.role is ApiRole.MEMBER and b.member not in (None, me):
+        raise Problem(403, "a member rates as themselves", field="member")
+    rating = Rating(b.id, b.member or me, b.subject, b.subject_id, b.score, b.day)
+    done = await record_rating(call.bank, call.scheme, rating)
+    return RatingOut(id=done.id, subject=done.subject, subject_id=done.subject_id,
+                     score=done.score, day=done.day)  # fmt: skip
+
+
+ENDPOINTS = [
+    Endpoint("GET", "/schemes/{scheme}/reports", report,
+             "Get a valued-contribution report (json, csv, xlsx, html or pdf)", READERS,
+             query=ReportQuery, response=JsonObject, tag="reports"),
+    Endpoint("POST", "/schemes/{scheme}/outcomes", add_outcome, "Record an outcome", STAFF,
+             body=OutcomeIn, response=OutcomeOut, status=201, tag="reports"),
+    Endpoint("POST", "/schemes/{scheme}/imports/outcomes", outcomes_csv,
+             "Import outcome records (CSV)", STAFF, csv=True, response=ImportOut,
+             tag="reports"),
+    Endpoint("POST", "/schemes/{scheme}/costs", add_cost, "Record a programme cost", STAFF,
+             body=CostIn, response=CostOut, status=201, tag="reports"),
+    Endpoint("POST", "/schemes/{scheme}/ratings", add_rating,
+             "Rate a service or partner (co-assessment)", STAFF | {ApiRole.MEMBER},
+             body=RatingIn, response=RatingOut, status=201, tag="reports"),
+]  # fmt: skip

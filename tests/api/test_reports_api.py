@@ -1,0 +1,144 @@
+"""Reports over HTTP: outcomes, costs and ratings recorded through the API, the report in each
+format, and what a commissioner may and may not see."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+from typing import Any
+
+import httpx
+
+from ledger import from_us
+from tests.api.world import World
+from tests.conftest import Clock
+
+V1 = "/api/v1/schemes"
+PROBLEM = "application/problem+json"
+
+
+async def log_hours(c: httpx.AsyncClient, w: World, clock: Clock, minutes: list[int]) -> None:
+    """M1 logs each of `minutes` on an earlier day; the coordinator confirms."""
+    today = from_us(clock()).date()
+    for n, m in enumerate(minutes):
+        day = (today - timedelta(days=n + 1)).isoformat()
+        r = await c.post(f"{V1}/taff/claims", headers=w.as_("taff", "member"),
+                         json={"activity": "garden", "date": day, "minutes": m})  # fmt: skip
+        assert r.status_code == 201, r.text
+        r = await c.post(f"{V1}/taff/claims/{r.json()['id']}/confirm",
+                         headers=w.as_("taff", "coordinator"))  # fmt: skip
+        assert r.status_code == 200, r.text
+
+
+def period(clock: Clock) -> dict[str, str]:
+    today = from_us(clock()).date()
+    return {"from": (today - timedelta(days=60)).isoformat(), "to": today.isoformat()}
+
+
+async def get_report(
+    c: httpx.AsyncClient, w: World, clock: Clock, role: str = "commissioner", **params: str
+) -> httpx.Response:
+    return await c.get(f"{V1}/taff/reports", params=period(clock) | params,
+                       headers=w.as_("taff", role))  # fmt: skip
+
+
+async def test_a_commissioner_gets_hours_first_then_each_lens_with_its_method(
+    app_client: httpx.AsyncClient, world: World, clock: Clock
+) -> None:
+    c, w = app_client, world
+    await log_hours(c, w, clock, [60, 90, 30])
+
+    r = await get_report(c, w, clock)
+
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    report: dict[str, Any] = r.json()
+    assert report["headline"]["minutes"] == 180 and report["headline"]["hours"] == "3.00"
+    assert list(report["headline"])[:2] == ["hours", "minutes"]
+    assert report["lenses"]["A"]["method"].startswith("Replacement cost")
+    assert report["lenses"]["A"]["total"]["central"] == "57.00"  # 3 h at the generalist £19
+    assert report["checkpoint"]["size"] >= 3 and report["catalogue"]["hash"].startswith("sha256:")
+    text = r.text
+    assert "M1 of taff" not in text and "C1 of taff" not in text  # no display names
+
+
+async def test_outcomes_and_costs_recorded_through_the_api_are_valued_in_the_report(
+    app_client: httpx.AsyncClient, world: World, clock: Clock
+) -> None:
+    c, w = app_client, world
+    co = w.as_("taff", "coordinator")
+    today = from_us(clock()).date().isoformat()
+    start = period(clock)["from"]
+    outcome = {"id": "wb", "outcome": "hmt-wellby", "start": start, "end": today, "people": 40,
+               "evidence": "survey", "evidence_note": "ONS4, n=40", "change": "0.1"}  # fmt: skip
+    r = await c.post(f"{V1}/taff/outcomes", json=outcome, headers=co)
+    assert r.status_code == 201, r.text
+    again = await c.post(f"{V1}/taff/outcomes", json=outcome, headers=co)
+    assert again.status_code == 201 and again.json() == r.json()
+    other = await c.post(f"{V1}/taff/outcomes", json=outcome | {"people": 41}, headers=co)
+    assert other.status_code == 409 and other.headers["content-type"] == PROBLEM
+    cost = {"id": "grant", "funder": "HOUSING_ASSOC", "kind": "cash", "start": start,
+            "end": today, "amount": "10000", "price_year": "2025/26"}  # fmt: skip
+    assert (await c.post(f"{V1}/taff/costs", json=cost, headers=co)).status_code == 201
+
+    r = await get_report(c, w, clock, deadweight="0.25", attribution="0.25", displacement="0",
+                         drop_off="0")  # fmt: skip
+
+    b = r.json()["lenses"]["B"]
+    assert b["totals"]["pv"]["central"] == "28260.87"
+    assert b["totals"]["sroi"]["central"] == "2.83"
+    assert r.json()["parameters"]["deadweight"] == "0.25"
+
+
+async def test_the_csv_report_has_the_same_figures_as_the_json(
+    app_client: httpx.AsyncClient, world: World, clock: Clock
+) -> None:
+    c, w = app_client, world
+    await log_hours(c, w, clock, [45, 45])
+    report = (await get_report(c, w, clock)).json()
+
+    r = await get_report(c, w, clock, format="csv")
+
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert "attachment" in r.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    headline = {x["measure"]: x["value"] for x in rows if x["view"] == "headline"}
+    assert headline["minutes"] == str(report["headline"]["minutes"]) == "90"
+
+
+async def test_members_rate_services_and_the_report_shows_ratings_only_in_aggregate(
+    app_client: httpx.AsyncClient, world: World, clock: Clock
+) -> None:
+    c, w = app_client, world
+    today = from_us(clock()).date().isoformat()
+    rating = {"id": "r1", "subject": "service", "subject_id": "garden", "score": 5, "day": today}
+    r = await c.post(f"{V1}/taff/ratings", json=rating, headers=w.as_("taff", "member"))
+    assert r.status_code == 201, r.text
+    r = await c.post(f"{V1}/taff/ratings", json=rating | {"id": "r2", "member": "M2"},
+                     headers=w.as_("taff", "member"))  # fmt: skip
+    assert r.status_code == 403 and r.json()["field"] == "member"
+
+    rows = (await get_report(c, w, clock, k="1")).json()["co_assessment"]
+    scores = {"1": 0, "2": 0, "3": 0, "4": 0, "5": 1}
+    assert rows == [{"subject": "service", "id": "garden", "ratings": 1, "suppressed": False,
+                     "mean": "5.00", "scores": scores}]  # fmt: skip
+    hidden = (await get_report(c, w, clock)).json()["co_assessment"]
+    assert hidden[0]["suppressed"] and hidden[0]["scores"] is None
+
+
+async def test_a_report_asked_for_wrongly_is_a_problem_naming_the_field(
+    app_client: httpx.AsyncClient, world: World, clock: Clock
+) -> None:
+    c, w = app_client, world
+    cases = [
+        ({"from": "2026-02-01", "to": "2026-01-01"}, "to"),
+        ({"from": "2026-01-01", "to": "2026-13-01"}, "to"),
+        ({"from": "2026-01-01", "to": "2026-02-01", "format": "docx"}, "format"),
+        ({"from": "2026-01-01", "to": "2026-02-01", "horizon": "2"}, "horizon"),
+        ({"from": "2026-01-01", "to": "2026-02-01", "deadweight": "1.5"}, "deadweight"),
+        ({"to": "2026-02-01"}, "from"),
+    ]
+    for params, field in cases:
+        r = await c.get(f"{V1}/taff/reports", params=params, headers=w.as_("taff", "commissioner"))
+        assert r.status_code == 422, (params, r.text)
+        assert r.headers["content-type"] == PROBLEM and r.json()["field"] == field, r.text
