@@ -9,6 +9,7 @@ import os
 import sys
 import uuid
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -97,6 +98,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", help="file to write ('-' or none: standard output)")
     p.add_argument("--k", type=int, default=10, help="suppress equality cells under k members")
     p.add_argument("--horizon", type=int, default=1, choices=list(HORIZONS), help="years")
+    p.add_argument("--currency", default="GBP", choices=["GBP", "USD"])
+    p.add_argument("--geography", default="UK", help="where wages are looked up (UK, Wales, US)")
+    for name in ("deadweight", "displacement", "attribution", "drop-off"):
+        p.add_argument(
+            f"--{name}",
+            type=Decimal,
+            metavar="FRACTION",
+            help=f"the run's {name} where an outcome's value has none (flagged)",
+        )
     p = sub.add_parser("checkpoint", help="sign a checkpoint of every ledger (a scheduled job)")
     _db_args(p, keys=True)
     p = sub.add_parser(
@@ -294,7 +304,12 @@ async def _report_command(args: argparse.Namespace, store: LedgerStore) -> int:
             raise UsageError("report needs --scheme, --from and --to")
         if args.scheme not in await store.ledgers():
             raise UsageError(f"no scheme {args.scheme!r}")
-        params = Parameters(k=args.k, horizon_years=args.horizon)
+        params = Parameters(
+            k=args.k, horizon_years=args.horizon, currency=args.currency,
+            geography=args.geography, deadweight=args.deadweight,
+            displacement=args.displacement, attribution=args.attribution,
+            drop_off=args.drop_off,
+        )  # fmt: skip
         data = render(await make_report(bank, args.scheme, args.start, args.end, params),
                       args.format)  # fmt: skip
     finally:

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import random
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 from ledger import Conflict, FloorBreached, InvalidRequest, LedgerStore
 from partners.model import Agreement, Offer, Partner, Sector, Venue
@@ -27,6 +28,8 @@ from .activities import (
     Voluntariness,
 )
 from .claims import ClaimDraft, ClaimRules, SchemeModel
+from .reports.inputs import Cost, CostKind, Evidence, OutcomeRecord, Rating, Subject
+from .reports.records import record_cost, record_outcome, record_rating
 from .schemes import Member, Role, Scheme
 from .service import Forbidden, TimeBank
 
@@ -47,6 +50,13 @@ ELDERS = tuple(f"E{n:04d}" for n in range(1, 41))
 GROUP = 32  # steps run concurrently, so the ledger's writer can group-commit them
 
 F, S = CoForm, CoSubform
+# the catalogue's occupation proxy that prices each activity's hours (timebank/catalogue)
+PROXIES = {
+    "residents-garden": "gardening", "estate-clean-up": "cleaning", "community-centre": "catering",
+    "tenant-inspectors": "governance", "repairs-procurement": "governance",
+    "newsletter-design": "design", "lifts": "transport", "befriending": "befriending",
+    "shopping": "generalist",
+}  # fmt: skip
 TAFF_ACTIVITIES = (  # code, title, form, sub-form, contribution, area, mode, relation
     ("residents-garden", "Residents' garden", F.CO_DELIVERY, S.CO_PERFORMING,
      Contribution.TIME_AND_EFFORT, ServiceArea.ENVIRONMENT, Mode.COLLECTIVE,
@@ -70,6 +80,21 @@ M2M_ACTIVITIES = (
     ("befriending", "Befriending", ServiceArea.SOCIAL_CARE),
     ("shopping", "Shopping", ServiceArea.SOCIAL_CARE),
 )
+
+
+def _answers(n: int) -> dict[str, str]:
+    """Equality-monitoring answers for demo member n: four in five consented (made up, varied)."""
+    if n % 5 == 4:
+        return {}
+    rng = random.Random(n)
+    return {
+        "consent": "yes",
+        "age_band": rng.choice(["18-24", "25-34", "35-44", "45-54", "55-64", "65-74", "75-plus"]),
+        "area_code": rng.choice(["CF10", "CF11", "CF24", "CF5"]),
+        "disability": rng.choice(["yes", "no", "no", "no", "prefer-not-to-say"]),
+        "deprivation_decile": str(rng.choice([1, 1, 2, 2, 3, 4, 5, 7])),
+        "participant_role": rng.choice(["tenant", "tenant", "tenant", "carer", "volunteer"]),
+    }
 
 
 class SimClock:
@@ -98,17 +123,18 @@ async def _set_up(bank: TimeBank) -> None:
     for scheme, people, label in ((taff, TENANTS, "Tenant"), (m2m, ELDERS, "Member")):
         await bank.create_scheme(scheme)
         await bank.add_member(Member(scheme.id, "C1", "Coordinator", frozenset({Role.COORDINATOR})))
-        await asyncio.gather(
-            *(bank.add_member(Member(scheme.id, p, f"{label} {p[1:]}")) for p in people)
-        )
+        await asyncio.gather(*(
+            bank.add_member(Member(scheme.id, p, f"{label} {p[1:]}", attributes=_answers(n)))
+            for n, p in enumerate(people)
+        ))  # fmt: skip
     for code, title, form, sub, contribution, area, mode, relation in TAFF_ACTIVITIES:
         activity = Activity(code, title, form, sub, contribution, area, mode,
-                            Voluntariness.VOLUNTARY, relation, False, code)  # fmt: skip
+                            Voluntariness.VOLUNTARY, relation, False, PROXIES[code])  # fmt: skip
         await bank.add_activity(CREDITS, activity, by="C1")
     for code, title, area in M2M_ACTIVITIES:
         activity = Activity(code, title, F.CO_DELIVERY, S.MUTUAL_AID, Contribution.TIME_AND_EFFORT,
                             area, Mode.INDIVIDUAL, Voluntariness.VOLUNTARY,
-                            RelationToPaidWork.NEW, True, code)  # fmt: skip
+                            RelationToPaidWork.NEW, True, PROXIES[code])  # fmt: skip
         await bank.add_activity(P2P, activity, by="C1")
     partners = Partners(bank)
     await partners.create_tables()
@@ -180,6 +206,35 @@ async def build_demo(bank: TimeBank, clock: SimClock, entries: int = 3000) -> No
     for lg in (CREDITS, P2P):
         await ledger.checkpoint(lg, idempotency_key=f"demo:final:{lg}")
     await _offers_and_requests(bank, random.Random(11))
+    await _report_inputs(bank, clock)
+
+
+async def _report_inputs(bank: TimeBank, clock: SimClock) -> None:
+    """What Taff Housing records for its reports besides hours (figures made up for the demo):
+    a wellbeing survey, fewer A&E attendances, the programme's costs, tenants' ratings."""
+    end = clock.now.date()
+    start = end - timedelta(days=120)
+    outcomes = (
+        OutcomeRecord("wellbeing-survey", "hmt-wellby", start, end, 38, Evidence.SURVEY,
+                      "ONS4 life satisfaction at joining and after 3 months (demo)",
+                      Decimal("0.3")),
+        OutcomeRecord("fewer-ae-visits", "refcost-2013-14-ed-not-admitted", start, end, 25,
+                      Evidence.ADMIN_DATA, "A&E attendances avoided, from GP records (demo)"),
+    )  # fmt: skip
+    for outcome in outcomes:
+        await record_outcome(bank, CREDITS, outcome, by="C1")
+    costs = (
+        Cost("coordinator-post", "HOUSING_ASSOC", CostKind.COORDINATION, start, end,
+             Decimal("9000"), "GBP", "2026/27", "a part-time time-credits coordinator (demo)"),
+        Cost("council-grant", "COUNCIL", CostKind.CASH, start, end, Decimal("3000"), "GBP",
+             "2026/27", "community grant (demo)"),
+    )  # fmt: skip
+    for cost in costs:
+        await record_cost(bank, CREDITS, cost, by="C1")
+    for n, tenant in enumerate(TENANTS):
+        subject = TAFF_ACTIVITIES[n % 3][0]
+        await record_rating(bank, CREDITS, Rating(f"demo-{n}", tenant, Subject.SERVICE, subject,
+                                                  3 + n % 3, end))  # fmt: skip
 
 
 SKILLS = ("driving", "shopping", "befriending", "gardening", "reading", "phone-calls", "cooking")

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
 
+from ledger import InvalidRequest
+
 from ..books import Books
 from ..catalogue import Catalogue
 from ..valuation import Adjustments, project_hours
@@ -58,8 +60,19 @@ class Parameters:
     what_if_weeks: int = 0
 
     def __post_init__(self) -> None:
-        assert self.k >= 1 and self.discount_start in (0, 1)
-        assert self.horizon_years in HORIZONS, f"horizon is one of {HORIZONS}"
+        """Choices a person typed are checked here (the API's models check them first)."""
+        if self.k < 1:
+            raise InvalidRequest("k is at least 1", field="k")
+        if self.horizon_years not in HORIZONS:
+            raise InvalidRequest(f"the horizon is one of {HORIZONS} years", field="horizon")
+        if self.discount_start not in (0, 1):
+            raise InvalidRequest("discounting starts in year 0 or 1", field="discount_start")
+        for name in ("deadweight", "displacement", "attribution", "drop_off"):
+            value = getattr(self, name)
+            if value is not None and not Decimal(0) <= value <= Decimal(1):
+                raise InvalidRequest(f"{name} is a fraction from 0 to 1", field=name)
+        if not Decimal(0) < self.productivity <= Decimal(1) or self.oncost < 0:
+            raise InvalidRequest("productivity in (0, 1], on-cost 0 or more", field="productivity")
 
     def as_json(self) -> dict[str, Any]:
         return {k: str(v) if isinstance(v, Decimal) else v for k, v in asdict(self).items()}
