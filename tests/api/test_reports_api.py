@@ -9,6 +9,8 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import openpyxl
+import pypdf
 
 from ledger import from_us
 from tests.api.world import World
@@ -142,3 +144,29 @@ async def test_a_report_asked_for_wrongly_is_a_problem_naming_the_field(
         r = await c.get(f"{V1}/taff/reports", params=params, headers=w.as_("taff", "commissioner"))
         assert r.status_code == 422, (params, r.text)
         assert r.headers["content-type"] == PROBLEM and r.json()["field"] == field, r.text
+
+
+async def test_the_spreadsheet_page_and_pdf_carry_the_reports_figures(
+    app_client: httpx.AsyncClient, world: World, clock: Clock
+) -> None:
+    c, w = app_client, world
+    await log_hours(c, w, clock, [60, 30])
+    report = (await get_report(c, w, clock)).json()
+
+    xlsx = await get_report(c, w, clock, format="xlsx")
+    html = await get_report(c, w, clock, format="html")
+    pdf = await get_report(c, w, clock, format="pdf")
+
+    assert xlsx.headers["content-type"].startswith("application/vnd.openxmlformats")
+    book = openpyxl.load_workbook(io.BytesIO(xlsx.content), read_only=True)
+    assert book.sheetnames[0] == "Summary" and "All figures" in book.sheetnames
+    cells = [str(v) for row in book["Summary"].iter_rows(values_only=True) for v in row if v]
+    assert "1.50" in cells or "1.5" in cells  # the headline hours
+    assert html.headers["content-type"].startswith("text/html")
+    assert "<svg" in html.text and report["scheme"]["name"] in html.text
+    assert pdf.headers["content-type"] == "application/pdf"
+    text = "".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(pdf.content)).pages)
+    assert report["scheme"]["name"] in text and "1.50" in text
+    assert str(report["checkpoint"]["size"]) in text
+    for body in (html.text, text):
+        assert "M1 of taff" not in body

@@ -20,9 +20,12 @@ from ..service import TimeBank
 from .compare import differences
 from .engine import Parameters, build
 from .gather import as_of_us, gather
+from .html import to_html
+from .pdf import to_pdf
 from .tables import to_csv
+from .xlsx import to_xlsx
 
-FORMATS = ("json", "csv")
+FORMATS = ("json", "csv", "xlsx", "html", "pdf")
 DECIMAL_PARAMETERS = ("productivity", "oncost", "deadweight", "displacement", "attribution",
                       "drop_off", "what_if_hours_per_week")  # fmt: skip
 
@@ -51,6 +54,12 @@ def render(report: dict[str, Any], fmt: str) -> bytes:
         return (json.dumps(report, indent=1, ensure_ascii=False) + "\n").encode()
     if fmt == "csv":
         return to_csv(report).encode()
+    if fmt == "xlsx":
+        return to_xlsx(report)
+    if fmt == "html":
+        return to_html(report).encode()
+    if fmt == "pdf":
+        return to_pdf(report)
     raise InvalidRequest(f"a report's format is one of {', '.join(FORMATS)}", field="format")
 
 

@@ -1,15 +1,17 @@
 """A report's charts: hours by month, by co-production form and by service area, and the
 wrong-pocket matrix (who funds, whose budget benefits). Pure: report in, SVG text or PNG out.
 
-Drawn with matplotlib's object API (`Figure`, no pyplot, no display), so it runs headless and
-in threads without a GUI backend. The same report draws the same bytes: SVG ids are salted
-with a fixed string and no date is written. A chart whose data is absent or empty is left out,
-so a report with no lenses draws no matrix.
+Drawn with matplotlib's object API (`Figure`, no pyplot, no display), so it runs headless with
+no GUI backend; a lock keeps one chart at a time under the style it is drawn with. The same
+report draws the same bytes: SVG ids are salted with a fixed string and no date is written. A
+chart whose data is absent or empty is left out, so a report with no lenses draws no matrix.
 """
 
 from __future__ import annotations
 
 import io
+import re
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -17,11 +19,15 @@ from typing import Any
 
 import matplotlib
 from matplotlib.figure import Figure
+from matplotlib.typing import RcKeyType
 
 DPI = 150
-STYLE = {"svg.hashsalt": "timebank-report", "svg.fonttype": "none", "font.size": 9.0}
-METADATA: dict[str, Any] = {"Date": None, "Creator": None}
+# a fixed salt for SVG ids, text as text (searchable, small), and no date or creator written
+STYLE: dict[RcKeyType, Any] = {"svg.hashsalt": "timebank", "svg.fonttype": "none", "font.size": 9}
+METADATA: dict[str, Any] = {"Date": None, "Creator": None, "Format": None, "Type": None}
 BAR = "#2f6690"
+_LOCK = threading.Lock()  # matplotlib's rc settings are global: one chart drawn at a time
+_REF = re.compile(r'((?:\bid="|href="#|url\(#))([A-Za-z0-9_.:-]+)')
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,16 +41,19 @@ class Chart:
     draw: Callable[[], Figure]
 
     def svg(self) -> str:
-        """The chart as an SVG document (no XML prolog or doctype: ready to inline in HTML)."""
+        """The chart as an SVG document, ready to inline in HTML: no XML prolog or doctype,
+        and every id inside prefixed with the chart's name, so charts on one page share none."""
         buf = io.BytesIO()
-        with matplotlib.rc_context(STYLE):
+        with _LOCK, matplotlib.rc_context(STYLE):
             self.draw().savefig(buf, format="svg", metadata=METADATA)
         text = buf.getvalue().decode()
-        return text[text.index("<svg") :]
+        text = text[text.index("<svg") :]
+        return _REF.sub(lambda m: f"{m.group(1)}{self.name}-{m.group(2)}", text)
 
     def png(self) -> bytes:
+        """The chart as a PNG image at `DPI` dots per inch."""
         buf = io.BytesIO()
-        with matplotlib.rc_context(STYLE):
+        with _LOCK, matplotlib.rc_context(STYLE):
             self.draw().savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
         return buf.getvalue()
 
@@ -70,7 +79,7 @@ def _charts(report: dict[str, Any]) -> Iterator[Chart]:
         yield _bars("hours-by-area", "Hours by service area", by_area, horizontal=False)
     lens_c = (report.get("lenses") or {}).get("C") or {}
     matrix = [
-        (str(r.get("funder")), str(r.get("agency")), _number(r.get("central")))
+        (str(r.get("funder")), str(r.get("agency")), r.get("central"))
         for r in _rows(lens_c.get("matrix"))
     ]
     if matrix:
@@ -90,9 +99,18 @@ def _number(value: Any) -> float:
         return 0.0
 
 
+def _figure(value: Any) -> str:
+    """A figure as printed on a chart: the report's own digits, with thousands separators."""
+    try:
+        return format(Decimal(str(value)), ",")
+    except (InvalidOperation, ValueError):
+        return str(value)
+
+
 def _bars(name: str, title: str, data: list[tuple[Any, Any]], *, horizontal: bool) -> Chart:
     labels = [str(k) for k, _ in data]
     values = [_number(v) for _, v in data]
+    printed = [_figure(v) for _, v in data]
     said = "; ".join(f"{k}: {v} hours" for k, v in data)
 
     def draw() -> Figure:
@@ -108,8 +126,11 @@ def _bars(name: str, title: str, data: list[tuple[Any, Any]], *, horizontal: boo
             ax.set_ylabel("hours")
             if len(labels) > 6:
                 ax.tick_params(axis="x", labelrotation=45)
-        ax.bar_label(bars, labels=[f"{v:,.1f}" for v in values], padding=2, fontsize=8)
-        ax.margins(x=0.12) if horizontal else ax.margins(y=0.12)
+        ax.bar_label(bars, labels=printed, padding=2, fontsize=8)
+        if horizontal:
+            ax.margins(x=0.12)
+        else:
+            ax.margins(y=0.12)
         ax.spines[["top", "right"]].set_visible(False)
         ax.set_title(title, loc="left")
         return fig
@@ -117,31 +138,34 @@ def _bars(name: str, title: str, data: list[tuple[Any, Any]], *, horizontal: boo
     return Chart(name, title, f"{title}: {said}.", draw)
 
 
-def _matrix(cells: list[tuple[str, str, float]], currency: str) -> Chart:
+def _matrix(cells: list[tuple[str, str, Any]], currency: str) -> Chart:
     funders = list(dict.fromkeys(f for f, _, _ in cells))
     agencies = list(dict.fromkeys(a for _, a, _ in cells))
     grid = [[0.0] * len(agencies) for _ in funders]
+    shown = [[""] * len(agencies) for _ in funders]
     for f, a, v in cells:
-        grid[funders.index(f)][agencies.index(a)] += v
-    title = "Who pays, who benefits: central value by funder and agency"
-    said = "; ".join(f"{f} funds, {a} benefits: {v:,.0f} {currency}" for f, a, v in cells)
+        i, j = funders.index(f), agencies.index(a)
+        grid[i][j], shown[i][j] = _number(v), _figure(v)
+    unit = f", {currency}" if currency else ""
+    title = f"Who pays, who benefits (central{unit})"
+    said = "; ".join(f"{f} funds, {a} benefits: {_figure(v)}{unit}" for f, a, v in cells)
 
     def draw() -> Figure:
-        fig = Figure(
-            figsize=(1.6 + 1.3 * len(agencies), 1.4 + 0.5 * len(funders)), layout="constrained"
-        )
+        wide = max(6.0, 2.4 + 1.4 * len(agencies))
+        fig = Figure(figsize=(wide, 1.6 + 0.5 * len(funders)), layout="constrained")
         ax = fig.add_subplot()
         top = max((abs(v) for row in grid for v in row), default=0.0) or 1.0
         ax.imshow(grid, cmap="Blues", vmin=0.0, vmax=top, aspect="auto")
-        ax.set_xticks(range(len(agencies)), agencies, rotation=30, ha="right")
+        ax.set_xticks(range(len(agencies)), agencies, rotation=20, ha="right")
         ax.set_yticks(range(len(funders)), funders)
         ax.set_xlabel("agency whose budget benefits")
         ax.set_ylabel("funder")
         for i, row in enumerate(grid):
             for j, v in enumerate(row):
                 colour = "white" if v > top * 0.6 else "black"
-                ax.text(j, i, f"{v:,.0f}", ha="center", va="center", color=colour, fontsize=8)
-        ax.set_title(f"{title} ({currency})" if currency else title, loc="left", fontsize=9)
+                words = shown[i][j] or "\u2013"  # an en dash: no figure
+                ax.text(j, i, words, ha="center", va="center", color=colour, fontsize=8)
+        ax.set_title(title, loc="left")
         return fig
 
-    return Chart("wrong-pocket", title, f"{title}: {said}.", draw)
+    return Chart("wrong-pocket", title, f"Funder by agency whose budget benefits: {said}.", draw)
