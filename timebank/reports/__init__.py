@@ -20,10 +20,7 @@ from ..service import TimeBank
 from .compare import differences
 from .engine import Parameters, build
 from .gather import as_of_us, gather
-from .html import to_html
-from .pdf import to_pdf
 from .tables import to_csv
-from .xlsx import to_xlsx
 
 FORMATS = ("json", "csv", "xlsx", "html", "pdf")
 DECIMAL_PARAMETERS = ("productivity", "oncost", "deadweight", "displacement", "attribution",
@@ -54,11 +51,19 @@ def render(report: dict[str, Any], fmt: str) -> bytes:
         return (json.dumps(report, indent=1, ensure_ascii=False) + "\n").encode()
     if fmt == "csv":
         return to_csv(report).encode()
+    # The document formats load matplotlib, openpyxl or fpdf2 (a second or so): only when asked,
+    # so the CLI, the server and the JSON and CSV reports start without them.
     if fmt == "xlsx":
+        from .xlsx import to_xlsx
+
         return to_xlsx(report)
     if fmt == "html":
+        from .html import to_html
+
         return to_html(report).encode()
     if fmt == "pdf":
+        from .pdf import to_pdf
+
         return to_pdf(report)
     raise InvalidRequest(f"a report's format is one of {', '.join(FORMATS)}", field="format")
 
