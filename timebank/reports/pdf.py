@@ -17,7 +17,7 @@ from fpdf.enums import PageOrientation
 from fpdf.fonts import FontFace
 
 from .charts import DPI, charts
-from .html import Table, headline, is_number, label, statement, text, title, views
+from .document import Table, headline, is_number, label, statement, text, title, views
 
 FONT = "Helvetica"
 CHAR = 0.22  # mm per character per point of font size, about, in Helvetica (bold headings)

@@ -25,7 +25,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.writer.excel import ExcelWriter
 
 from . import tables
-from .html import Table, headline, is_number, is_range, label, statement, title, views
+from .document import Table, headline, is_number, is_range, label, statement, title, views
 
 MAX_NAME = 31
 _BAD = re.compile(r"[\[\]:*?/\\]")
