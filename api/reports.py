@@ -12,6 +12,7 @@ from pydantic import Field
 from starlette.responses import Response
 
 from timebank.reports import make_report, render
+from timebank.reports.catalogues import add_version, scheme_catalogue, versions
 from timebank.reports.engine import HORIZONS, Parameters
 from timebank.reports.inputs import Cost, CostKind, Evidence, OutcomeRecord, Rating, Subject
 from timebank.reports.records import import_outcomes, record_cost, record_outcome, record_rating
@@ -20,7 +21,7 @@ from .auth import STAFF, ApiRole
 from .endpoints import Call, Endpoint
 from .imports import ImportOut
 from .members import acting_member
-from .models import In, JsonObject, MemberId, Out, Query, Slug
+from .models import In, JsonObject, MemberId, Out, Page, Query, Slug
 from .problems import Problem
 
 READERS = STAFF | {ApiRole.COMMISSIONER}
@@ -44,6 +45,17 @@ class ReportQuery(Query):
     displacement: Fraction | None = None
     attribution: Fraction | None = None
     drop_off: Fraction | None = None
+    currency: Literal["GBP", "USD"] = "GBP"
+    geography: str = Field(
+        "UK",
+        pattern=r"^[A-Za-z][A-Za-z -]{1,39}$",
+        description="where wages are looked up first (UK, Wales, US, ...)",
+    )
+    catalogue: str | None = Field(
+        None,
+        max_length=64,
+        description="a catalogue version; default: the scheme's latest (else the shipped one)",
+    )
 
 
 class OutcomeIn(In):
@@ -89,6 +101,19 @@ class CostOut(Out):
     price_year: str
 
 
+class CatalogueIn(In):
+    version: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    licensed: bool = Field(False, description="a licensee's values, never redistributed")
+    content: dict[str, Any] = Field(description="the additions: sources, wage_rates, entries...")
+
+
+class CatalogueOut(Out):
+    version: str
+    hash: str
+    based_on: str | None
+    scheme: str | None
+
+
 class RatingIn(In):
     id: Slug
     member: MemberId | None = Field(None, description="staff rate on a member's behalf")
@@ -113,10 +138,14 @@ def _d(text: str | None) -> Decimal | None:
 async def report(call: Call) -> Any:
     q: ReportQuery = call.query
     params = Parameters(
-        k=q.k, horizon_years=q.horizon, deadweight=_d(q.deadweight),
+        k=q.k, horizon_years=q.horizon, currency=q.currency, geography=q.geography,
+        deadweight=_d(q.deadweight),
         displacement=_d(q.displacement), attribution=_d(q.attribution), drop_off=_d(q.drop_off),
     )  # fmt: skip
-    made = await make_report(call.bank, call.scheme, q.from_, q.to, params)
+    catalogue = None
+    if q.catalogue is not None:
+        catalogue = await scheme_catalogue(call.bank, call.scheme, q.catalogue)
+    made = await make_report(call.bank, call.scheme, q.from_, q.to, params, catalogue=catalogue)
     if q.format == "json":
         return Response(json.dumps(made), 200, media_type="application/json")
     name = f"{call.scheme}-{q.from_}-{q.to}.{q.format}"
@@ -149,6 +178,21 @@ async def add_cost(call: Call) -> CostOut:
                    currency=done.currency, price_year=done.price_year)  # fmt: skip
 
 
+async def add_catalogue(call: Call) -> CatalogueOut:
+    b: CatalogueIn = call.body
+    made = await add_version(call.bank, call.scheme, json.dumps(b.content), version=b.version,
+                             licensed=b.licensed, by=acting_member(call))  # fmt: skip
+    return CatalogueOut(version=made.version, hash=made.content_hash, based_on=made.based_on,
+                        scheme=made.scheme)  # fmt: skip
+
+
+async def list_catalogues(call: Call) -> Page[CatalogueOut]:
+    found = await versions(call.bank, call.scheme)
+    items = [CatalogueOut(version=v.version, hash=v.hash, based_on=v.based_on, scheme=v.scheme)
+             for v in found]  # fmt: skip
+    return Page(items=items, next_cursor=None)
+
+
 async def add_rating(call: Call) -> RatingOut:
     b: RatingIn = call.body
     me = acting_member(call)
@@ -171,6 +215,12 @@ ENDPOINTS = [
              tag="reports"),
     Endpoint("POST", "/schemes/{scheme}/costs", add_cost, "Record a programme cost", STAFF,
              body=CostIn, response=CostOut, status=201, tag="reports"),
+    Endpoint("POST", "/schemes/{scheme}/catalogues", add_catalogue,
+             "Add a version of the scheme's valuation catalogue", frozenset({ApiRole.SCHEME_ADMIN}),
+             body=CatalogueIn, response=CatalogueOut, status=201, tag="reports"),
+    Endpoint("GET", "/schemes/{scheme}/catalogues", list_catalogues,
+             "List the valuation catalogue's versions", READERS, response=Page[CatalogueOut],
+             tag="reports"),
     Endpoint("POST", "/schemes/{scheme}/ratings", add_rating,
              "Rate a service or partner (co-assessment)", STAFF | {ApiRole.MEMBER},
              body=RatingIn, response=RatingOut, status=201, tag="reports"),

@@ -166,6 +166,18 @@ ratings = Table(
 )
 
 
+catalogues = Table(  # a scheme's own versions of the valuation catalogue: insert-only
+    "tb_catalogues",
+    metadata,
+    Column("scheme", String(63), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("hash", String(71), nullable=False),  # "sha256:" + 64 hex
+    Column("based_on", String(71), nullable=False),
+    Column("content", Text, nullable=False),  # the canonical JSON the hash is taken over
+    Column("created_us", BigInteger, nullable=False),
+    PrimaryKeyConstraint("scheme", "version"),
+)
+
 # The hot paths' statements, built once: SQLAlchemy then reuses their compiled form instead of
 # rebuilding and re-keying a statement per call. Parameters are bound by name at execution.
 _P = bindparam

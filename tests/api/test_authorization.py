@@ -25,7 +25,7 @@ from starlette.applications import Starlette
 
 from api.app import ENDPOINTS
 from partners.codes import display, new_code
-from tests.api.world import ACTIVITY, LIFT, OFFER, SCHEMES, World, bearer
+from tests.api.world import ACTIVITY, ASHE_ADDITION, LIFT, OFFER, SCHEMES, World, bearer
 
 ADMIN, SA, CO, MEM, PS, COM = (
     "admin", "scheme-admin", "coordinator", "member", "partner-staff", "commissioner",
@@ -109,6 +109,8 @@ POST /schemes/{scheme}/outcomes                          .      Y      Y      . 
 POST /schemes/{scheme}/imports/outcomes                  .      Y      Y      .      .      .
 POST /schemes/{scheme}/costs                             .      Y      Y      .      .      .
 POST /schemes/{scheme}/ratings                           .      Y      Y      Y      .      .
+POST /schemes/{scheme}/catalogues                        .      Y      .      .      .      .
+GET  /schemes/{scheme}/catalogues                        .      Y      Y      .      .      Y
 """
 
 Route = tuple[str, str]
@@ -323,7 +325,7 @@ _no_params(
     ("GET", P + "/members"), ("GET", P + "/activities"), ("GET", P + "/burnout"),
     ("POST", P + "/checkpoints"), ("GET", P + "/keys"), ("GET", P + "/offers"),
     ("GET", P + "/requests"), ("GET", P + "/needs"), ("GET", P + "/agreements"),
-    ("GET", P + "/partner-offers"),
+    ("GET", P + "/partner-offers"), ("GET", P + "/catalogues"),
 )  # fmt: skip
 
 
@@ -484,6 +486,11 @@ async def _cost(ctx: Ctx, t: Target) -> Req:
     return Req(json={"id": f"c{ctx.n()}", "funder": "COUNCIL", "kind": "cash",
                      "start": "2025-01-01", "end": DAY, "amount": "1000.00",
                      "price_year": "2025/26"})  # fmt: skip
+
+
+@builds("POST", P + "/catalogues")
+async def _catalogue(ctx: Ctx, t: Target) -> Req:
+    return Req(json={"version": f"local.{ctx.n()}", "content": ASHE_ADDITION})
 
 
 @builds("POST", P + "/ratings")

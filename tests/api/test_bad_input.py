@@ -31,7 +31,7 @@ from api.app import ENDPOINTS
 from api.endpoints import MAX_CSV_BYTES, MAX_JSON_BYTES
 from ledger import from_us
 from partners.codes import check_symbol, display
-from tests.api.world import ACTIVITY, World
+from tests.api.world import ACTIVITY, ASHE_ADDITION, World
 from tests.conftest import Clock
 
 V1 = "/api/v1"
@@ -644,6 +644,8 @@ def json_writes(clock: Clock) -> list[tuple[str, str, dict[str, Any]]]:
         ("taff:coordinator", "/schemes/taff/outcomes", OUTCOME),
         ("taff:coordinator", "/schemes/taff/costs", COST),
         ("taff:M1", "/schemes/taff/ratings", RATING),
+        ("taff:scheme-admin", "/schemes/taff/catalogues",
+         {"version": "local.1", "content": ASHE_ADDITION}),
     ]  # fmt: skip
 
 

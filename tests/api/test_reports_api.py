@@ -13,7 +13,7 @@ import openpyxl
 import pypdf
 
 from ledger import from_us
-from tests.api.world import World
+from tests.api.world import ASHE_ADDITION, World
 from tests.conftest import Clock
 
 V1 = "/api/v1/schemes"
@@ -170,3 +170,31 @@ async def test_the_spreadsheet_page_and_pdf_carry_the_reports_figures(
     assert str(report["checkpoint"]["size"]) in text
     for body in (html.text, text):
         assert "M1 of taff" not in body
+
+
+async def test_a_scheme_admin_adds_a_catalogue_version_and_reports_can_name_it(
+    app_client: httpx.AsyncClient, world: World, clock: Clock
+) -> None:
+    c, w = app_client, world
+    body = {"version": "taff.1", "content": ASHE_ADDITION}
+    r = await c.post(f"{V1}/taff/catalogues", json=body, headers=w.as_("taff", "scheme-admin"))
+    assert r.status_code == 201, r.text
+    made = r.json()
+    refused = await c.post(f"{V1}/taff/catalogues", json=body | {"version": "taff.2"},
+                           headers=w.as_("taff", "coordinator"))  # fmt: skip
+    assert refused.status_code == 403
+
+    listed = await c.get(f"{V1}/taff/catalogues", headers=w.as_("taff", "commissioner"))
+    shipped, version = (
+        await get_report(c, w, clock, catalogue="uk-2026.1"),
+        await get_report(c, w, clock),
+    )
+
+    assert [v["version"] for v in listed.json()["items"]] == ["uk-2026.1", "taff.1"]
+    assert version.json()["catalogue"] == {"version": "taff.1", "hash": made["hash"]}
+    assert shipped.json()["catalogue"]["version"] == "uk-2026.1"
+    unknown = await get_report(c, w, clock, catalogue="nope")
+    assert unknown.status_code == 404 and unknown.json()["field"] == "catalogue"
+    wrong = {"version": "x", "content": {"wage_rates": [{}]}}
+    bad = await c.post(f"{V1}/taff/catalogues", json=wrong, headers=w.as_("taff", "scheme-admin"))
+    assert bad.status_code == 422 and bad.json()["field"].startswith("content.wage_rates[0]")

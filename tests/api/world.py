@@ -25,6 +25,20 @@ ACTIVITY = {
 }  # fmt: skip
 OFFER = {"id": "swim", "title": "A swim", "credits": 1, "cash_price_pence": 450,
          "starts": "2020-01-01"}  # fmt: skip
+ASHE_ADDITION = {
+    "sources": [{
+        "id": "local-ashe", "title": "ASHE Table 14 extract", "publisher": "ONS", "authors": "ONS",
+        "published": "2025-10", "data_year": "2025", "url": None, "licence": "OGL-3.0",
+        "licence_constraints": "", "bundle_allowed": True, "evidence_tier": "official-statistic",
+        "country": "GB", "notes": "",
+    }],
+    "wage_rates": [{
+        "series": "ASHE_HOURLY_EXCL_OT", "soc_code": "5113", "soc_version": "SOC2020",
+        "geography": "Wales", "year": "2025", "period_type": "CY", "statistic": "median",
+        "basis": "gross hourly excluding overtime", "currency": "GBP", "value": "13.50",
+        "source": "local-ashe", "verification": "V", "notes": "",
+    }],
+}  # fmt: skip
 LIFT = ACTIVITY | {"code": "lift", "title": "A lift", "subform": "mutual-aid", "mode": "individual"}
 
 

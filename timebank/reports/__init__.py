@@ -15,8 +15,9 @@ from typing import Any
 from ledger import InvalidRequest
 
 from ..books import scheme_books
-from ..catalogue import Catalogue, shipped_catalogue
+from ..catalogue import Catalogue
 from ..service import TimeBank
+from .catalogues import catalogue_by_hash, scheme_catalogue
 from .compare import differences
 from .engine import Parameters, build
 from .gather import as_of_us, gather
@@ -40,10 +41,12 @@ async def make_report(
 ) -> dict[str, Any]:
     """The report of `scheme` for the days `start`..`end`, at the checkpoint of `size` (None:
     the ledger's head, checkpointed now if it has grown since the last checkpoint), valued with
-    `catalogue` (None: the shipped one), with what was recorded up to `as_of_us` (None: now)."""
+    `catalogue` (None: the scheme's latest version, else the shipped one), with what was
+    recorded up to `as_of_us` (None: now)."""
     facts = await gather(bank, scheme, start, end, size=size, as_of_us=as_of_us)
     books = await scheme_books(bank.ledger, scheme, start, end, size=facts.checkpoint.size)
-    return build(facts, books, params or Parameters(), catalogue or shipped_catalogue())
+    catalogue = catalogue or await scheme_catalogue(bank, scheme)
+    return build(facts, books, params or Parameters(), catalogue)
 
 
 def render(report: dict[str, Any], fmt: str) -> bytes:
@@ -90,10 +93,10 @@ async def verify_report(bank: TimeBank, report: dict[str, Any]) -> list[str]:
         as_of = as_of_us(report["as_of"])
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidRequest(f"not a report this engine wrote: {exc}", field="report") from None
-    catalogue = shipped_catalogue()
-    if catalogue.content_hash != wanted:
-        return [f"$.catalogue.hash: the report was valued with {wanted}, which this engine "
-                f"does not hold (it ships {catalogue.content_hash})"]  # fmt: skip
+    catalogue = await catalogue_by_hash(bank, scheme, wanted)
+    if catalogue is None:
+        return [f"$.catalogue.hash: the report was valued with {wanted}, which neither this "
+                "engine nor the scheme holds"]  # fmt: skip
     again = await make_report(
         bank, scheme, start, end, params, size=size, catalogue=catalogue, as_of_us=as_of
     )
