@@ -39,12 +39,23 @@ class ReportQuery(Query):
     from_: date = Field(alias="from", description="first day (YYYY-MM-DD)")
     to: date = Field(description="last day (YYYY-MM-DD)")
     format: Literal["json", "csv", "xlsx", "html", "pdf"] = "json"
-    horizon: Literal[1, 3, 5, 10, 15] = Field(1, description=f"years: one of {HORIZONS}")
+    horizon: int = Field(1, description=f"years: one of {HORIZONS}")
     k: int = Field(10, ge=1, le=1000, description="equality and rating cells under k suppressed")
     deadweight: Fraction | None = None
     displacement: Fraction | None = None
     attribution: Fraction | None = None
     drop_off: Fraction | None = None
+    price_base: str | None = Field(
+        None,
+        pattern=r"^\d{4}(/\d{2})?$",
+        description="rebase money to this year's prices (e.g. 2025/26)",
+    )
+    discount_start: int = Field(
+        1, ge=0, le=1, description="1: year 1 discounted (SROI Guide); 0: year 0 not (Green Book)"
+    )
+    what_if_population: int = Field(0, ge=0, le=100_000_000)
+    what_if_hours_per_week: str = Field("0", pattern=r"^\d{1,3}(\.\d{1,2})?$")
+    what_if_weeks: int = Field(0, ge=0, le=520)
     currency: Literal["GBP", "USD"] = "GBP"
     geography: str = Field(
         "UK",
@@ -137,8 +148,13 @@ def _d(text: str | None) -> Decimal | None:
 
 async def report(call: Call) -> Any:
     q: ReportQuery = call.query
+    if q.horizon not in HORIZONS:
+        raise Problem(422, f"the horizon is one of {HORIZONS} years", field="horizon")
     params = Parameters(
         k=q.k, horizon_years=q.horizon, currency=q.currency, geography=q.geography,
+        price_base=q.price_base, discount_start=q.discount_start,
+        what_if_population=q.what_if_population,
+        what_if_hours_per_week=Decimal(q.what_if_hours_per_week), what_if_weeks=q.what_if_weeks,
         deadweight=_d(q.deadweight),
         displacement=_d(q.displacement), attribution=_d(q.attribution), drop_off=_d(q.drop_off),
     )  # fmt: skip

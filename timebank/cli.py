@@ -11,6 +11,7 @@ import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -99,6 +100,20 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=10, help="suppress equality cells under k members")
     p.add_argument("--horizon", type=int, default=1, choices=list(HORIZONS), help="years")
     p.add_argument("--currency", default="GBP", choices=["GBP", "USD"])
+    p.add_argument("--price-base", help="rebase money to this year's prices, e.g. 2025/26")
+    p.add_argument(
+        "--discount-start",
+        type=int,
+        default=1,
+        choices=[0, 1],
+        help="1: year 1 discounted (SROI Guide); 0: year 0 not (Green Book)",
+    )
+    p.add_argument(
+        "--what-if",
+        nargs=3,
+        metavar=("PEOPLE", "HOURS_A_WEEK", "WEEKS"),
+        help="project hours (and their value) for a population",
+    )
     p.add_argument("--geography", default="UK", help="where wages are looked up (UK, Wales, US)")
     for name in ("deadweight", "displacement", "attribution", "drop-off"):
         p.add_argument(
@@ -308,7 +323,8 @@ async def _report_command(args: argparse.Namespace, store: LedgerStore) -> int:
             k=args.k, horizon_years=args.horizon, currency=args.currency,
             geography=args.geography, deadweight=args.deadweight,
             displacement=args.displacement, attribution=args.attribution,
-            drop_off=args.drop_off,
+            drop_off=args.drop_off, price_base=args.price_base,
+            discount_start=args.discount_start, **_what_if(args.what_if),
         )  # fmt: skip
         data = render(await make_report(bank, args.scheme, args.start, args.end, params),
                       args.format)  # fmt: skip
@@ -323,6 +339,17 @@ async def _report_command(args: argparse.Namespace, store: LedgerStore) -> int:
     await asyncio.to_thread(path.write_bytes, data)
     print(f"wrote the {args.format} report to {path}", file=sys.stderr)
     return 0
+
+
+def _what_if(given: list[str] | None) -> dict[str, Any]:
+    if not given:
+        return {}
+    try:
+        people, per_week, weeks = int(given[0]), Decimal(given[1]), int(given[2])
+    except (ValueError, ArithmeticError):
+        raise UsageError("--what-if takes PEOPLE HOURS_A_WEEK WEEKS, e.g. 300000 3 52") from None
+    return {"what_if_population": people, "what_if_hours_per_week": per_week,
+            "what_if_weeks": weeks}  # fmt: skip
 
 
 async def _scheme_jobs(store: LedgerStore, ledgers: list[str], now: datetime) -> None:

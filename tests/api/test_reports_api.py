@@ -198,3 +198,34 @@ async def test_a_scheme_admin_adds_a_catalogue_version_and_reports_can_name_it(
     wrong = {"version": "x", "content": {"wage_rates": [{}]}}
     bad = await c.post(f"{V1}/taff/catalogues", json=wrong, headers=w.as_("taff", "scheme-admin"))
     assert bad.status_code == 422 and bad.json()["field"].startswith("content.wage_rates[0]")
+
+
+async def test_discount_timing_and_the_what_if_projection_are_parameters_the_report_states(
+    app_client: httpx.AsyncClient, world: World, clock: Clock
+) -> None:
+    c, w = app_client, world
+    today = from_us(clock()).date().isoformat()
+    outcome = {"id": "wb", "outcome": "hmt-wellby", "start": period(clock)["from"],
+               "end": today, "people": 40, "evidence": "survey", "evidence_note": "ONS4",
+               "change": "0.1"}  # fmt: skip
+    r = await c.post(f"{V1}/taff/outcomes", json=outcome, headers=w.as_("taff", "coordinator"))
+    assert r.status_code == 201, r.text
+    run = {"deadweight": "0.25", "attribution": "0.25", "displacement": "0", "drop_off": "0"}
+
+    green_book = (await get_report(c, w, clock, discount_start="0", **run)).json()
+    what_if = {"what_if_population": "681573", "what_if_hours_per_week": "1",
+               "what_if_weeks": "39"}  # fmt: skip
+    projected = (await get_report(c, w, clock, **what_if)).json()
+
+    assert green_book["lenses"]["B"]["totals"]["pv"]["central"] == "29250.00"  # not discounted
+    assert green_book["parameters"]["discount_start"] == 0
+    assert "year 0 undiscounted" in green_book["lenses"]["B"]["method"]
+    assert projected["what_if"]["hours"] == "26581347"  # DOMAIN.md O11: Learning to Lead
+
+
+async def test_every_horizon_can_be_asked_for(
+    app_client: httpx.AsyncClient, world: World, clock: Clock
+) -> None:
+    for years in ("1", "3", "5", "10", "15"):
+        r = await get_report(app_client, world, clock, horizon=years)
+        assert r.status_code == 200 and r.json()["parameters"]["horizon_years"] == int(years)

@@ -40,7 +40,16 @@ def lens(f: Facts, catalogue: Catalogue | None = None, **kw: Any) -> dict[str, A
 
 
 def with_ashe(value: str, soc: str = "5113", year: str = "2025") -> Catalogue:
-    additions = {
+    return derive(
+        shipped_catalogue(),
+        json.dumps(_additions(value, soc, year)),
+        scheme="taff",
+        version="taff.1",
+    )
+
+
+def _additions(value: str, soc: str = "5113", year: str = "2025") -> dict[str, Any]:
+    return {
         "sources": [{
             "id": ASHE, "title": "ASHE Table 14 extract", "publisher": "ONS", "authors": "ONS",
             "published": "2025-10", "data_year": year, "url": None, "licence": "OGL-3.0",
@@ -54,7 +63,6 @@ def with_ashe(value: str, soc: str = "5113", year: str = "2025") -> Catalogue:
             "source": ASHE, "verification": "V", "notes": "",
         }],
     }  # fmt: skip
-    return derive(shipped_catalogue(), json.dumps(additions), scheme="taff", version="taff.1")
 
 
 GARDEN = info("garden", "gardening")
@@ -123,3 +131,26 @@ def test_a_report_in_dollars_uses_the_independent_sectors_value_of_a_volunteer_h
     row = a["by_activity"][0]
     assert row["methods"] == ["FLAT"] and row["rates"] == ["31.80 (2022)"]
     assert a["total"]["central"] == "318.00" and a["currency"] == "USD"
+
+
+def test_a_price_base_rebases_wages_with_the_catalogues_deflator_or_says_why_not() -> None:
+    deflator = {
+        "price_points": [
+            {"series": "HMT_GDP_DEFLATOR", "period": p, "period_type": "FY", "value": v,
+             "vintage": "2026-09-30", "source": ASHE, "verification": "V"}
+            for p, v in (("2025/26", "100.000"), ("2026/27", "102.500"))
+        ],
+    }  # fmt: skip
+    ashe = json.loads(json.dumps(_additions("13.50")))
+    ashe["wage_rates"][0] |= {"year": "2025/26", "period_type": "FY"}
+    base = derive(shipped_catalogue(), json.dumps(ashe), scheme="taff", version="taff.1")
+    with_deflator = derive(base, json.dumps(deflator), scheme="taff", version="taff.2")
+    f = facts([JAN_2026], [GARDEN])
+
+    rebased = lens(f, with_deflator, geography="Wales", price_base="2026/27")
+    plain = lens(f, base, geography="Wales", price_base="2026/27")
+
+    assert rebased["total"]["central"] == "138.38"  # 10 h x £13.50 x 102.5 / 100
+    assert rebased["price_base"] == "2026/27 prices (HM Treasury GDP deflator)"
+    assert plain["total"]["central"] == "135.00" and "NOT_REBASED" in plain["flags"]
+    assert "no GDP deflator for 2025/26, 2026/27" in plain["price_base"]

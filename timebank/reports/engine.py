@@ -143,7 +143,7 @@ def build(facts: Facts, books: Books, params: Parameters, catalogue: Catalogue) 
     lens_a = valued_hours(
         facts, catalogue, currency=params.currency, geography=params.geography,
         productivity=params.productivity, oncost=params.oncost,
-        allow_unverified=params.allow_unverified,
+        allow_unverified=params.allow_unverified, price_base=params.price_base,
     )  # fmt: skip
 
     def lenses_b_c(horizon: int) -> tuple[dict[str, Any], dict[str, Any], set[str]]:

@@ -100,7 +100,7 @@ def _start(period: str) -> int:
 
 def valued_hours(
     facts: Facts, catalogue: Catalogue, *, currency: str, geography: str, productivity: Decimal,
-    oncost: Decimal, allow_unverified: bool,
+    oncost: Decimal, allow_unverified: bool, price_base: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """The report's `lenses.A` section."""
     info = {a.code: a for a in facts.activities}
@@ -135,22 +135,35 @@ def valued_hours(
         return chosen
 
     latest = max((line.year for line in lines), key=_start, default=fy_for_date(facts.end))
-    params = HoursParameters(latest, None, productivity, oncost, currency)
+    base = price_base or latest
+    wage_periods = {wage_for(line.proxy_code, line.year).price_period for line in lines}
+    deflator, why_not = _deflator(catalogue, wage_periods, base) if price_base else (None, "")
+    params = HoursParameters(base, deflator, productivity, oncost, currency)
     central = value_hours(lines, wage_for, params)
-    alternatives = _sensitivities(lines, wage_for, params, rates, us)
+    try:
+        alternatives = _sensitivities(lines, wage_for, params, rates, us)
+    except (ValueError, LookupError):  # an alternative's wage has no deflator point: unrebased
+        alternatives = _sensitivities(lines, wage_for, replace(params, deflator=None), rates, us)
     return {
         "title": "Value of hours (replacement cost)",
         "method": METHOD.format(productivity=productivity, oncost=oncost),
         "currency": currency,
-        "price_base": "the prices of the year each hour was given (not rebased)"
-        if "NOT_REBASED" in central.flags
-        else latest,
+        "price_base": (
+            f"{base} prices (HM Treasury GDP deflator)"
+            if deflator is not None or "NOT_REBASED" not in central.flags
+            else "the prices of the year each wage is for (not rebased"
+            + (f": {why_not})" if why_not else ")")
+        ),
         "total": _range(central.total_value),
         "hours": str(central.total_hours.quantize(Decimal("0.01"))),
         "by_method": [{"method": m, "value": _range(v)} for m, v in central.by_method.items()],
         "by_activity": _by_activity(central, info),
         "sensitivities": [
-            {"sensitivity": name, "central": _money(result.total_value.central)}
+            {
+                "sensitivity": name,
+                "central": _money(result.total_value.central),
+                "rebased": "NOT_REBASED" not in result.flags,
+            }
             for name, result in alternatives.items()
         ],
         "flags": sorted(central.flags),
@@ -178,6 +191,24 @@ def _sensitivities(
         return rates.wage("RLW", year, "FLAT") or floor(year)
 
     return sensitivities(lines, wage_for, params, floor=floor, generalist=generalist, rlw=rlw)
+
+
+def _deflator(
+    catalogue: Catalogue, periods: set[str], base: str
+) -> tuple[dict[str, Decimal] | None, str]:
+    """The GDP deflator by period, when the catalogue holds every period needed (and the
+    base); else None and why. Calendar-year wage periods are not rebased onto financial years."""
+    points: dict[str, Decimal] = {}
+    for p in sorted(catalogue.price_points, key=lambda p: p.vintage):  # the latest vintage wins
+        if p.series == DEFLATOR:
+            points[p.period] = p.value
+    needed = periods | {base}
+    if any(("/" in x) != ("/" in base) for x in needed):
+        return None, "wages for calendar and financial years are not rebased onto one base"
+    missing = sorted(needed - points.keys())
+    if missing:
+        return None, f"the catalogue has no GDP deflator for {', '.join(missing)}"
+    return points, ""
 
 
 def _by_activity(result: ValuedHours, info: dict[str, Any]) -> list[dict[str, Any]]:
