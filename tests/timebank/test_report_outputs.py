@@ -184,7 +184,7 @@ async def test_the_report_states_its_checkpoint_and_puts_hours_and_credits_first
     assert list(report["headline"])[:2] == ["hours", "minutes"]
     assert report["headline"]["hours"] == "1.50" and report["headline"]["credits_issued"] == 90
     assert report["outputs"]["credits"]["balanced"] is True
-    inventory = {r["activity"]: r["active"] for r in report["inventory"]}
+    inventory = {r["activity"]: r["active"] for r in report["inventory"]["activities"]}
     assert inventory == {"garden": True, "inspection": False, "youth-court": False}
 
 

@@ -221,7 +221,17 @@ def build(facts: Facts, books: Books, params: Parameters, catalogue: Catalogue) 
         ],
         "co_assessment": co_assessment(facts, params.k),
         "equality": {"k": params.k, "by_question": outputs.equality(facts, params.k)},
-        "inventory": outputs.inventory(facts),
+        "inventory": {  # map it (DOMAIN.md R-C9): what co-production the scheme runs
+            "activities": outputs.inventory(facts),
+            "partners": [
+                {
+                    "partner": p,
+                    "holds_minutes": m,
+                    "redeemed_minutes_in_period": books.redeemed_by_partner.get(p, 0),
+                }
+                for p, m in books.by_partner.items()
+            ],
+        },
         "activities": [asdict(a) for a in facts.activities],
         "sources": sources_used(catalogue, set(lens_a["sources"]) | social_sources),
         "caveats": list(CAVEATS),
