@@ -177,8 +177,9 @@ def test_the_workbook_has_a_summary_a_sheet_per_view_and_every_figure(
 
     names = wb.sheetnames
     assert names[0] == "Summary" and names[-1] == "All figures"
-    for view in ("outputs.by_activity", "outputs.by_month", "outputs.shares", "inventory.activities",
-                 "lenses.A", "lenses.A.by_activity", "lenses.C.matrix", "sources"):  # fmt: skip
+    for view in ("outputs.by_activity", "outputs.by_month", "outputs.shares",
+                 "inventory.activities", "lenses.A", "lenses.A.by_activity", "lenses.C.matrix",
+                 "sources"):  # fmt: skip
         assert view in names
     assert all(len(n) <= 31 for n in names) and len(set(names)) == len(names)
     assert "by_question.deprivation_decile" in names  # the tail of a path too long for Excel
