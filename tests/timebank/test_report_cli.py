@@ -123,3 +123,21 @@ def test_a_report_asked_for_wrongly_is_refused_with_one_line(
 ) -> None:
     done = _timebank("report", "--db", str(demo), *args)
     assert done.returncode in (1, 2) and says in done.stderr and done.stdout == ""
+
+
+def test_a_report_checks_against_the_exported_bundle_with_no_database(
+    demo: Path, tmp_path: Path
+) -> None:
+    report = _report(demo, tmp_path / "r.json")
+    bundle = tmp_path / "log.jsonl"
+    assert _timebank("export-log", "--db", str(demo), "--out", str(bundle)).returncode == 0
+
+    checked = _timebank("report", "verify", str(tmp_path / "r.json"), "--bundle", str(bundle))
+    report["outputs"]["by_activity"][0]["minutes"] += 30  # type: ignore[index]
+    (tmp_path / "forged.json").write_text(json.dumps(report))
+    forged = _timebank("report", "verify", str(tmp_path / "forged.json"), "--bundle", str(bundle))
+
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "every figure the ledger decides matches" in checked.stdout
+    assert "not checkable from a bundle: equality" in checked.stdout
+    assert forged.returncode == 1 and "DIFFERS $.outputs.by_activity[0].minutes" in forged.stdout
