@@ -161,3 +161,43 @@ def test_redeem_benchmark_runs_and_reports(tmp_path: Path) -> None:
     assert other["pairs"] == 16 and other["client"] == "httpx"
     assert other["vouchers_settled"] == 16
     _positive(other, "pairs_per_s", "floor_requests_per_s", "p99_ms")
+
+
+def test_report_benchmark_builds_reuses_and_agrees_with_hledger(tmp_path: Path) -> None:
+    db = tmp_path / "report.db"
+    tiny = ["--claims", "2000", "--small-claims", "400", "--members", "40", "--activities", "6",
+            "--repeat", "1", "--db", str(db)]  # fmt: skip
+    first = _run("report.py", *tiny)
+    _positive(
+        first,
+        "report_s",
+        "hledger_s",
+        "ratio",
+        "ratio_small",
+        "report_tracemalloc_peak_mb",
+        "report_peak_rss_mb",
+        "hledger_maxrss_mb",
+        "build_s",
+        "build_claims_per_s",
+        "verify_s",
+        "cells_compared",
+    )
+    _described(first)
+    assert first["benchmark"] == "report" and first["claims"] == 2000
+    assert first["entries"] == 2000 + first["reversals"] and first["small_claims"] == 400
+    assert first["hledger_transactions"] == first["entries"] and not first["ratio_is_scaled"]
+    assert first["target_ratio"] == 30 and first["target_s"] == 2.0
+    assert isinstance(first["meets_target"], bool)
+    assert db.exists() and (tmp_path / "report.small.db").exists()
+    assert (tmp_path / "report.db.params.json").exists()
+    again = _run("report.py", *tiny, "--hledger-claims", "1000")  # reused; hledger on a part
+    assert again["build_s"] is None and again["entries"] == first["entries"]
+    assert again["ratio_is_scaled"] and again["hledger_transactions"] < again["entries"]
+    assert again["hledger_months_to"] < "2025-12" and again["cells_compared"] > 0
+    _positive(again, "report_s", "hledger_s", "ratio")
+    other = subprocess.run(
+        [sys.executable, str(BENCH / "report.py"), *tiny[:-2], "--claims", "1000", "--db",
+         str(db)],
+        capture_output=True, text=True, check=False, timeout=600,
+    )  # fmt: skip
+    assert other.returncode == 2 and "name another --db" in other.stderr, other.stderr

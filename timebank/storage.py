@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     bindparam,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Connection
@@ -115,6 +116,24 @@ claims = Table(
     PrimaryKeyConstraint("scheme", "id"),
     Index("tb_claims_by_member_day", "scheme", "member", "day"),  # the day's total, duplicates
     Index("tb_claims_by_time", "scheme", "created_us", "id"),  # lists, auto-accept
+    # Reports' (timebank/reports/storage.py): every column they read, in the order they group.
+    # Partial, for confirmed claims: a pending claim costs it nothing, and only a query asking
+    # for confirmed claims can use it (a full one, covering, was taken by the day's-total check
+    # by member and day, as a scan of the scheme's claims).
+    Index(
+        "tb_claims_for_reports",
+        "scheme",
+        "day",
+        "activity",
+        "member",
+        "minutes",
+        "entry_seq",
+        "reversal_seq",
+        "receiver",
+        "status",
+        sqlite_where=text("status = 'confirmed'"),
+        postgresql_where=text("status = 'confirmed'"),
+    ),
 )
 
 # What reports read besides hours (timebank/reports): recorded once, never edited.

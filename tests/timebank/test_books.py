@@ -17,8 +17,10 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy import create_engine
 
 from ledger import InvalidRequest, NotFound, from_us, to_us
+from ledger import storage as ledger_storage
 from ledger.model import RESERVED_ACCOUNT, Entry, EntryKind, Posting, normalise_postings
 from ledger.rules import reserve_postings, resolve_postings, reverse_postings
 from partners.model import Agreement, Offer, Partner, Sector, Venue, VoucherState
@@ -26,7 +28,14 @@ from partners.service import Partners
 from tests.conftest import Clock
 from tests.timebank.helpers import activity, open_bank
 from timebank.activities import CoSubform
-from timebank.books import RETIRED_ACCOUNT, Books, books_from_entries, scheme_books
+from timebank.books import (
+    RETIRED_ACCOUNT,
+    Books,
+    books_at,
+    books_from_entries,
+    scheme_books,
+    scheme_books_sql,
+)
 from timebank.claims import ClaimDraft, ClaimRules, SchemeModel
 from timebank.schemes import EXPIRED_ACCOUNT, ISSUANCE_ACCOUNT, Member, Role, Scheme
 from timebank.service import TimeBank
@@ -216,6 +225,46 @@ async def test_streamed_books_are_the_books_of_the_same_entries(
         assert await scheme_books(ledger, TAFF.id, start, end) == books_from_entries(
             TAFF.id, start, end, entries
         )
+
+
+async def test_books_summed_in_the_database_are_the_folded_books(
+    partners: Partners, clock: Clock
+) -> None:
+    """`scheme_books_sql` (what reports use) against the fold, over every period and every
+    checkpoint size of the scenario, with a voucher pending at the end and a person-to-person
+    scheme beside it; then both refuse an account they cannot classify, naming its entry."""
+    await story(partners, clock)
+    bank, ledger = partners.bank, partners.ledger
+    await partners.issue(TAFF.id, "A", "gate", "cinema", idempotency_key="pending-now")
+    day = at(clock, datetime(2026, 3, 2, 10))
+    await claim(bank, M2M.id, ClaimDraft("A", "A", "lifts", day, 60, "B"), "k1", by="B")
+    wrong = await claim(bank, M2M.id, ClaimDraft("B", "B", "lifts", day, 30, "A"), "k2", by="A")
+    await bank.reverse_claim(M2M.id, wrong, by="C1", reason="never happened")
+    today = from_us(clock()).date()
+    days = [JAN[0] + timedelta(n) for n in range((today - JAN[0]).days + 1)]
+    periods = [DEC, JAN, FEB, MAR, (JAN[0], MAR[1]), (FEB[0], today), *((d, d) for d in days)]
+    for scheme in (TAFF.id, M2M.id):
+        head = await ledger.size(scheme)
+        for start, end in periods:
+            for size in (None, *range(head + 2)):
+                folded = await scheme_books(ledger, scheme, start, end, size=size)
+                summed = await scheme_books_sql(ledger, scheme, start, end, size=size)
+                assert summed == folded, (scheme, start, end, size)
+    with pytest.raises(InvalidRequest) as refused:
+        await scheme_books_sql(ledger, TAFF.id, date(2026, 2, 1), date(2026, 1, 31))
+    assert refused.value.field == "end"
+    with pytest.raises(NotFound):
+        await scheme_books_sql(ledger, "nowhere", *JAN)
+    await ledger.open_account(TAFF.id, "scheme:fees", kind="fees", floor=None,
+                              idempotency_key="fees")  # fmt: skip
+    untouched = await scheme_books_sql(ledger, TAFF.id, JAN[0], today)  # opened, never posted
+    assert untouched == await scheme_books(ledger, TAFF.id, JAN[0], today)
+    fee = await ledger.transfer(TAFF.id, [("member:A", -10), ("scheme:fees", 10)],
+                                idempotency_key="fee")  # fmt: skip
+    for books in (scheme_books, scheme_books_sql):
+        with pytest.raises(ValueError, match=f"entry {fee.seq} of taff posts to 'scheme:fees'"):
+            await books(ledger, TAFF.id, JAN[0], today)
+        assert (await books(ledger, TAFF.id, *JAN)).balanced  # the fee is after January
 
 
 async def test_a_person_to_person_scheme_issues_nothing_and_still_balances(
@@ -466,3 +515,67 @@ def test_any_ledger_reconciles_in_any_periods(
     assert previous is not None and previous.closing_outstanding == sum(
         b for a, b in model.balances.items() if a.startswith("member:")
     ) + model.balances.get(RESERVED_ACCOUNT, 0)
+
+
+def summed_books(
+    entries: list[Entry], periods: list[tuple[date, date]], sizes: list[int | None]
+) -> list[Books]:
+    """`books_at` over `entries` written to an in-memory database of the ledger's own tables
+    (accounts with their stored balances, and two accounts never posted to), for each period
+    and size."""
+    balances: dict[str, int] = {}
+    for e in entries:
+        for p in e.postings:
+            balances[p.account] = balances.get(p.account, 0) + p.amount
+    engine = create_engine("sqlite://")
+    ledger_storage.metadata.create_all(engine)
+    last = entries[-1] if entries else None
+    with engine.begin() as conn:
+        conn.execute(ledger_storage.ledgers.insert().values(
+            id="s", created_us=T0, head_seq=len(entries), head_hash=b"",
+            head_time_us=last.time_us if last else T0, key_count=1,
+        ))  # fmt: skip
+        opened = balances | {"member:idle": 0, "scheme:fees": 0, RESERVED_ACCOUNT: 0}
+        conn.execute(ledger_storage.accounts.insert(), [
+            {"ledger_id": "s", "code": code, "kind": code.split(":")[0], "floor": None,
+             "balance": balances.get(code, 0), "created_us": T0}
+            for code in opened
+        ])  # fmt: skip
+        if entries:
+            conn.execute(ledger_storage.entries.insert(), [ledger_storage.entry_row(e)
+                                                          for e in entries])  # fmt: skip
+            conn.execute(ledger_storage.postings.insert(),
+                         [r for e in entries for r in ledger_storage.posting_rows(e)])  # fmt: skip
+    try:
+        with engine.connect() as conn:
+            return [books_at(conn, "s", start, end, size=size) for start, end in periods
+                    for size in sizes]  # fmt: skip
+    finally:
+        engine.dispose()
+
+
+@settings(max_examples=150, deadline=None)
+@given(OPS, st.integers(0, 40), st.integers(0, 40), st.integers(0, 70))
+def test_books_summed_in_the_database_are_the_folded_books_of_any_ledger(
+    ops: list[tuple[int, int, int, int, int]], first_days: int, second_days: int, size: int
+) -> None:
+    """The same random ledgers and periods as above, and a checkpoint size, written to a
+    database: `books_at` gives the fold's books, whichever way it sums each balance."""
+    model = Model()
+    for op in ops:
+        model.step(*op)
+    first = date(2026, 1, 1)
+    a = first + timedelta(first_days)
+    b = a + timedelta(second_days + 1)
+    periods = [
+        (first - timedelta(1), a),
+        (a + timedelta(1), b),
+        (b + timedelta(1), date(2026, 12, 31)),
+        (first, date(2026, 12, 31)),
+    ]
+    sizes: list[int | None] = [None, size, len(model.entries) // 2]
+    summed = iter(summed_books(model.entries, periods, sizes))
+    for start, end in periods:
+        for n in sizes:
+            folded = books_from_entries("s", start, end, model.entries[:n])
+            assert next(summed) == folded, (start, end, n)

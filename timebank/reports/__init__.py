@@ -14,7 +14,7 @@ from typing import Any
 
 from ledger import InvalidRequest
 
-from ..books import scheme_books
+from ..books import scheme_books_sql
 from ..catalogue import Catalogue
 from ..service import TimeBank
 from .catalogues import catalogue_by_hash, scheme_catalogue
@@ -44,7 +44,7 @@ async def make_report(
     `catalogue` (None: the scheme's latest version, else the shipped one), with what was
     recorded up to `as_of_us` (None: now)."""
     facts = await gather(bank, scheme, start, end, size=size, as_of_us=as_of_us)
-    books = await scheme_books(bank.ledger, scheme, start, end, size=facts.checkpoint.size)
+    books = await scheme_books_sql(bank.ledger, scheme, start, end, size=facts.checkpoint.size)
     catalogue = catalogue or await scheme_catalogue(bank, scheme)
     return build(facts, books, params or Parameters(), catalogue)
 

@@ -50,17 +50,15 @@ async def gather(
     as_of = bank.clock() if as_of_us is None else as_of_us
 
     def read(conn: Connection) -> Facts:
-        at = cp.size
-        cells = storage.activity_months(conn, scheme_id, at, start, end)
-        members = storage.member_totals(conn, scheme_id, at, start, end)
-        unique, by_activity, by_month = storage.unique_members(conn, scheme_id, at, start, end)
-        givers = {m.member for m in members if m.given}
+        hours = storage.claim_facts(conn, scheme_id, cp.size, start, end)
+        givers = {m.member for m in hours.members if m.given}
         return Facts(
             scheme=scheme_id, scheme_name=scheme.name, model=scheme.rules.model.value,
             start=start, end=end, checkpoint=_checkpoint(cp),
-            activities=tuple(storage.activity_table(conn, scheme_id)), cells=tuple(cells),
-            members=tuple(members), unique_members=unique, members_by_activity=by_activity,
-            members_by_month=by_month,
+            activities=tuple(storage.activity_table(conn, scheme_id)), cells=tuple(hours.cells),
+            members=tuple(hours.members), unique_members=hours.unique_members,
+            members_by_activity=hours.members_by_activity,
+            members_by_month=hours.members_by_month,
             attributes=storage.monitoring_answers(conn, scheme_id, givers),
             as_of=_iso(as_of),
             outcomes=tuple(storage.outcomes_in(conn, scheme_id, start, end, as_of)),

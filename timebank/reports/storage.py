@@ -9,100 +9,127 @@ where the rows are instead of streamed through Python. Functions take a sync `Co
 from __future__ import annotations
 
 import json
+import sys
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import (
-    ColumnElement,
-    and_,
-    func,
-    literal_column,
-    or_,
-    select,
-)
+from sqlalchemy import ColumnElement, and_, bindparam, func, literal_column, or_, select
 from sqlalchemy.engine import Connection
 
+from ledger.prepared import Prepared
+
+from ..claims import ClaimStatus
 from ..storage import activities, claims, costs, members, outcome_records, ratings
 from .facts import ActivityInfo, ActivityMonth, MemberTotal
 from .inputs import Cost, CostKind, Evidence, OutcomeRecord, Rating, Subject
 
-_MONTH = func.substr(claims.c.day, 1, 7)
+SEPARATOR = ","  # never in a member id (timebank/schemes.py)
 
 
-def _counted(scheme: str, size: int, start: date, end: date) -> ColumnElement[bool]:
-    c = claims.c
-    return and_(
-        c.scheme == scheme,
-        c.status == "confirmed",
-        c.entry_seq <= size,
-        or_(c.reversal_seq.is_(None), c.reversal_seq > size),
-        c.day >= start.isoformat(),
-        c.day <= end.isoformat(),
+_c = claims.c
+# group_concat (SQLite) or string_agg (PostgreSQL); the separator as SQL text, since prepared
+# statements take no literal parameters (its stub wants a str: the same thing, said later)
+_SEPARATOR = cast(str, literal_column(repr(SEPARATOR)))
+_COUNTED: ColumnElement[bool] = and_(  # see the module's docstring; parameters by name
+    _c.scheme == bindparam("s"),
+    _c.status == literal_column(f"'{ClaimStatus.CONFIRMED.value}'"),  # as the index says
+    _c.entry_seq <= bindparam("size"),
+    or_(_c.reversal_seq.is_(None), _c.reversal_seq > bindparam("size")),
+    _c.day >= bindparam("start"),
+    _c.day <= bindparam("end"),
+)
+# One streamed pass over the reports' covering index (timebank/storage.py), in its order: each
+# activity's counted claims on each day, with the members who gave them.
+_DAYS = Prepared(
+    select(
+        _c.day, _c.activity, func.sum(_c.minutes), func.count(),
+        func.aggregate_strings(_c.member, _SEPARATOR),
     )
+    .where(_COUNTED)
+    .group_by(_c.day, _c.activity)
+    .order_by(_c.day, _c.activity)
+)  # fmt: skip
+_GIVEN = Prepared(
+    select(_c.member, func.sum(_c.minutes), func.count())
+    .where(_COUNTED)
+    .group_by(_c.member)
+    .order_by(_c.member)
+)
+_RECEIVED = Prepared(
+    select(_c.receiver, func.sum(_c.minutes))
+    .where(_COUNTED, _c.receiver.is_not(None))
+    .group_by(_c.receiver)
+)
 
 
-def activity_months(
-    conn: Connection, scheme: str, size: int, start: date, end: date
-) -> list[ActivityMonth]:
-    c = claims.c
-    stmt = (
-        select(
-            c.activity,
-            _MONTH.label("month"),
-            func.sum(c.minutes),
-            func.count(),
-            func.count(func.distinct(c.member)),
-            func.count(func.distinct(c.day)),
-        )
-        .where(_counted(scheme, size, start, end))
-        .group_by(c.activity, literal_column("month"))
-        .order_by(c.activity, literal_column("month"))
-    )
-    return [ActivityMonth(a, m, int(s), n, u, d) for a, m, s, n, u, d in conn.execute(stmt)]
+class ClaimFacts(NamedTuple):
+    """A scheme's counted claims for a period at a checkpoint, summed (see `claim_facts`)."""
+
+    cells: list[ActivityMonth]  # by activity, then month
+    members: list[MemberTotal]  # by member id
+    unique_members: int  # who gave hours
+    members_by_activity: dict[str, int]
+    members_by_month: dict[str, int]
 
 
-def member_totals(
-    conn: Connection, scheme: str, size: int, start: date, end: date
-) -> list[MemberTotal]:
-    c = claims.c
-    where = _counted(scheme, size, start, end)
-    given = {
-        m: (int(s), n)
-        for m, s, n in conn.execute(
-            select(c.member, func.sum(c.minutes), func.count()).where(where).group_by(c.member)
-        )
-    }
-    received = {
-        r: int(s)
-        for r, s in conn.execute(
-            select(c.receiver, func.sum(c.minutes))
-            .where(where, c.receiver.is_not(None))
-            .group_by(c.receiver)
-        )
-    }
-    ids = sorted(given.keys() | received.keys())
-    return [
+def claim_facts(conn: Connection, scheme: str, size: int, start: date, end: date) -> ClaimFacts:
+    """The hours of `scheme`'s claims counted at checkpoint `size` (see the module's
+    docstring) given on days `start`..`end`: by activity and month (minutes, participations,
+    members, sessions), by member (given and received), and who gave them, overall, by activity
+    and by month.
+
+    Three passes over the confirmed claims' covering index (timebank/storage.py: partial, so
+    `status = 'confirmed'` is written out: the plan never hangs on a bound value), none of
+    which reads a claim's row: the
+    activities' days (in the index's order, so nothing is sorted), the givers and the receivers
+    (each a GROUP BY of the database's). The distinct members are counted here from the days'
+    member lists, a month of cells at a time: memory grows with the members and activities
+    (sets of interned ids), never with the claims.
+    """
+    params = {"s": scheme, "size": size, "start": start.isoformat(), "end": end.isoformat()}
+    intern = sys.intern
+    cells: list[ActivityMonth] = []
+    by_activity: dict[str, set[str]] = {}
+    by_month: dict[str, int] = {}
+    month = ""
+    open_cells: dict[str, list[Any]] = {}  # this month's: activity -> [minutes, n, days, who]
+
+    def close_month() -> None:
+        who_in_month: set[str] = set()
+        for activity, (minutes, n, days, who) in open_cells.items():
+            cells.append(ActivityMonth(activity, month, minutes, n, len(who), days))
+            who_in_month |= who
+            by_activity.setdefault(activity, set()).update(who)
+        by_month[month] = len(who_in_month)
+        open_cells.clear()
+
+    for day, activity, minutes, n, givers in _DAYS.run(conn, params):
+        if day[:7] != month:
+            if open_cells:
+                close_month()
+            month = day[:7]
+        cell = open_cells.get(activity)
+        if cell is None:
+            cell = open_cells[activity] = [0, 0, 0, set()]
+        cell[0] += int(minutes)
+        cell[1] += n
+        cell[2] += 1  # a session: an activity on a day with hours
+        cell[3].update(map(intern, givers.split(SEPARATOR)))
+    if open_cells:
+        close_month()
+    cells.sort(key=lambda c: (c.activity, c.month))
+    everyone: set[str] = set().union(*by_activity.values())
+    given = {m: (int(total), n) for m, total, n in _GIVEN.run(conn, params)}
+    received = {r: int(total) for r, total in _RECEIVED.run(conn, params)}
+    members = [
         MemberTotal(m, given.get(m, (0, 0))[0], received.get(m, 0), given.get(m, (0, 0))[1])
-        for m in ids
+        for m in sorted(given.keys() | received.keys())
     ]
-
-
-def unique_members(
-    conn: Connection, scheme: str, size: int, start: date, end: date
-) -> tuple[int, dict[str, int], dict[str, int]]:
-    """Unique members who gave hours: overall, by activity, by month."""
-    c = claims.c
-    where = _counted(scheme, size, start, end)
-    distinct = func.count(func.distinct(c.member))
-    overall = conn.execute(select(distinct).where(where)).scalar_one()
-    by_activity = {
-        str(k): int(v)
-        for k, v in conn.execute(select(c.activity, distinct).where(where).group_by(c.activity))
-    }
-    month = select(_MONTH.label("month"), distinct).where(where).group_by(literal_column("month"))
-    by_month = {str(k): int(v) for k, v in conn.execute(month)}
-    return int(overall), by_activity, by_month
+    return ClaimFacts(
+        cells, members, len(everyone),
+        {a: len(who) for a, who in sorted(by_activity.items())}, dict(sorted(by_month.items())),
+    )  # fmt: skip
 
 
 def activity_table(conn: Connection, scheme: str) -> list[ActivityInfo]:
