@@ -103,7 +103,7 @@ def day_start_us(day: date) -> int:
     return (day.toordinal() - _EPOCH_ORDINAL) * DAY_US
 
 
-class _Fold:
+class Fold:
     """The books folded from a ledger's entries in sequence order, one entry at a time."""
 
     def __init__(self, scheme: str, start: date, end: date, size: int | None = None) -> None:
@@ -223,7 +223,7 @@ class _Fold:
 def books_from_entries(scheme: str, start: date, end: date, entries: Iterable[Entry]) -> Books:
     """The books of `scheme` for UTC days `start`..`end` (inclusive), from its ledger's entries
     in sequence order from the first (later entries may follow; they are not read)."""
-    fold = _Fold(scheme, start, end)
+    fold = Fold(scheme, start, end)
     for e in entries:
         if not fold.add(e):
             break
@@ -237,7 +237,7 @@ async def scheme_books(
     in one read snapshot; memory is bounded by the accounts and pending reservations, not by
     the entries. The stream stops at the period's end (entry times never go back), or after
     entry `size` when given (a report's checkpoint)."""
-    fold = _Fold(scheme, start, end, size)
+    fold = Fold(scheme, start, end, size)
     engine = ledger_storage.make_engine(ledger.url, deferred=True)
     try:
         async with engine.connect() as conn:

@@ -19,7 +19,7 @@ from typing import Any
 
 from ledger import Entry, EntryKind, bundle_sources
 
-from ..books import MEMBER_PREFIX, _Fold
+from ..books import MEMBER_PREFIX, Fold
 from ..catalogue import shipped_catalogue
 from .compare import differences
 from .engine import build
@@ -111,7 +111,7 @@ async def check_against_bundle(report: dict[str, Any], bundle: Path) -> tuple[li
             return [f"$.checkpoint.size: the bundle has no checkpoint of size {size}"], 0
         if signed[0].root.hex() != report["checkpoint"]["root"]:
             return ["$.checkpoint.root: the bundle's checkpoint has another root"], 0
-        fold, claims = _Fold(scheme, start, end, size), _Claims(start, end)
+        fold, claims = Fold(scheme, start, end, size), _Claims(start, end)
         read = 0
         async for e in _upto(data.entries, size):
             fold.add(e)
