@@ -8,12 +8,13 @@ import gc
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -21,25 +22,17 @@ from starlette.routing import BaseRoute, Route
 from ledger import KeyRing, LedgerError, LedgerStore, from_us
 from partners.service import Partners
 from timebank.service import TimeBank
+from web import Box, WebConfig, web_routes
+from web.book import AccountBook
 
-from . import claims, imports, ledger, members, offers, partners, reports, schemes, vouchers
-from .endpoints import Endpoint, Services
+from .endpoints import Services
+from .headers import DOCUMENT_CSP, SecurityHeaders
 from .openapi import docs_page, document
 from .problems import Problem, handle_http, problem_response
+from .routes import ENDPOINTS
 from .tokens import TokenBook
 
 log = logging.getLogger("timebank.api")
-ENDPOINTS: list[Endpoint] = [  # Starlette tries routes in order: the busiest first
-    *claims.ENDPOINTS,
-    *vouchers.ENDPOINTS,
-    *schemes.ENDPOINTS,
-    *members.ENDPOINTS,
-    *ledger.ENDPOINTS,
-    *imports.ENDPOINTS,
-    *offers.ENDPOINTS,
-    *partners.ENDPOINTS,
-    *reports.ENDPOINTS,
-]
 
 
 @dataclass
@@ -49,16 +42,12 @@ class Config:
     bootstrap_admin: str | None = None  # TIMEBANK_ADMIN_TOKEN: accepted as the deployment admin
     schedule_seconds: float = 300.0  # checkpoints and auto-accepts; 0 turns the schedule off
     clock: Callable[[], int] | None = None  # µs since the epoch; tests pass a simulated one
-
-
-class _Box:
-    """Holds the services between startup and shutdown; routes read it per request."""
-
-    services: Services
+    web: WebConfig = field(default_factory=WebConfig)  # the app's pages
 
 
 def create_app(config: Config) -> Starlette:
-    box = _Box()
+    box = Box()  # holds the services between startup and shutdown; routes read it per request
+    box.config = config.web
     doc = document(ENDPOINTS, version("timebank"))
     routes: list[BaseRoute] = [  # health first: load balancers ask it most often
         Route("/api/v1/health", lambda _r: Response('{"status":"ok"}', 200,
@@ -66,7 +55,9 @@ def create_app(config: Config) -> Starlette:
         *(ep.route_in(box) for ep in ENDPOINTS),
         Route("/api/v1/openapi.json", lambda _r: Response(json.dumps(doc), 200,
               media_type="application/json")),
-        Route("/api/v1/docs", lambda _r: HTMLResponse(docs_page(doc))),
+        Route("/api/v1/docs", lambda _r: HTMLResponse(docs_page(doc),
+              headers={"content-security-policy": DOCUMENT_CSP})),
+        *web_routes(box),
     ]  # fmt: skip
 
     @contextlib.asynccontextmanager
@@ -79,6 +70,7 @@ def create_app(config: Config) -> Starlette:
         partners = Partners(bank)
         await partners.create_tables()
         box.services = _app.state.services = Services(bank, tokens, partners)
+        box.book = await AccountBook.open(config.url, bank.clock)
         gc.freeze()  # what startup made lives as long as the app: the collector skips it
         job = None
         if config.schedule_seconds > 0:
@@ -90,6 +82,7 @@ def create_app(config: Config) -> Starlette:
                 job.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await job
+            await box.book.close()
             await tokens.close()
             await bank.close()
             await store.close()
@@ -98,6 +91,7 @@ def create_app(config: Config) -> Starlette:
         routes=routes,
         lifespan=lifespan,
         exception_handlers={HTTPException: handle_http, Exception: _server_error},
+        middleware=[Middleware(SecurityHeaders)],
     )
 
 

@@ -104,10 +104,7 @@ class Endpoint:
     async def _run(self, request: Request, services: Services) -> Response:
         who = await services.tokens.authenticate(request.headers.get("authorization"))
         scheme = request.path_params.get("scheme", "")
-        if scheme:
-            await _check_scheme(services.bank, who, scheme)
-        if who.role not in self.allow:
-            raise Problem(403, f"a {who.role} may not {self.summary.lower()}", field="role")
+        await self.authorise(services, who, scheme)
         call = Call(
             services, who, scheme, dict(request.path_params), _query(request, self.query),
             await _body(request, self), _idempotency_key(request, who) if self.writes else "",
@@ -118,6 +115,14 @@ class Endpoint:
             return result
         text = result.model_dump_json() if isinstance(result, BaseModel) else json.dumps(result)
         return Response(text, self.status, media_type="application/json")
+
+    async def authorise(self, services: Services, who: Principal, scheme: str) -> None:
+        """The scheme in the path (404 if not the caller's), then the caller's role (403).
+        The app's pages (`web.bridge`) call this too, so both are authorised alike."""
+        if scheme:
+            await _check_scheme(services.bank, who, scheme)
+        if who.role not in self.allow:
+            raise Problem(403, f"a {who.role} may not {self.summary.lower()}", field="role")
 
 
 async def _check_scheme(bank: TimeBank, who: Principal, scheme: str) -> None:

@@ -19,6 +19,7 @@ from timebank.reports.records import import_outcomes, record_cost, record_outcom
 
 from .auth import STAFF, ApiRole
 from .endpoints import Call, Endpoint
+from .headers import DOCUMENT_CSP
 from .imports import ImportOut
 from .members import acting_member
 from .models import In, JsonObject, MemberId, Out, Page, Query, Slug
@@ -165,8 +166,10 @@ async def report(call: Call) -> Any:
     if q.format == "json":
         return Response(json.dumps(made), 200, media_type="application/json")
     name = f"{call.scheme}-{q.from_}-{q.to}.{q.format}"
-    return Response(render(made, q.format), 200, media_type=MEDIA[q.format],
-                    headers={"content-disposition": f'attachment; filename="{name}"'})  # fmt: skip
+    headers = {"content-disposition": f'attachment; filename="{name}"'}
+    if q.format == "html":
+        headers["content-security-policy"] = DOCUMENT_CSP
+    return Response(render(made, q.format), 200, media_type=MEDIA[q.format], headers=headers)
 
 
 async def add_outcome(call: Call) -> OutcomeOut:

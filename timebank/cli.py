@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import os
+import secrets
 import sys
 import uuid
 from datetime import UTC, date, datetime
@@ -154,6 +155,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--member", help="the member it acts as (member, coordinator, scheme-admin)")
     p.add_argument("--partner", help="the partner organisation (partner-staff)")
     p.add_argument("--label", default="", help="a note of who holds it")
+    p = sub.add_parser("account", help="sign-in accounts for the app's pages")
+    acc = p.add_subparsers(dest="action", required=True)
+    p = acc.add_parser("create", help="make an account; prints a new password unless given one")
+    _db_args(p, keys=True)
+    p.add_argument("--login", required=True, help="3-64 of a-z 0-9 . _ @ -")
+    p.add_argument(
+        "--role", required=True, choices=[r.value for r in ApiRole if r.value != "admin"]
+    )
+    p.add_argument("--scheme", required=True)
+    p.add_argument("--member", help="the member it acts as (member, coordinator, scheme-admin)")
+    p.add_argument("--partner", help="the partner organisation (partner-staff)")
+    p.add_argument("--lang", default="", choices=["", "en", "cy"], help="default: the browser's")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     p = sub.add_parser("receipt", help="print a member's receipt for one entry (JSON)")
     _db_args(p)
     p.add_argument("--ledger", required=True)
@@ -197,7 +211,7 @@ async def _run(args: argparse.Namespace) -> int:
     settings = Settings.from_env(getattr(args, "db", None), getattr(args, "keys", None))
     if args.command == "demo":
         return await _demo(settings, args.entries)
-    if args.command in ("init", "token"):
+    if args.command in ("init", "token", "account"):
         return await _tokens(args, settings)
     if args.command == "verify-receipt":
         return _verify_receipt(args.receipt, args.trusted_keys)
@@ -407,12 +421,16 @@ async def _demo(settings: Settings, entries: int) -> int:
                 f"(signing keys in {settings.key_dir})"
             )
         tokens = await _demo_tokens(bank)
+        accounts = await _demo_accounts(bank)
     finally:
         await bank.close()
         await store.close()
     path = f"{settings.db_path}.tokens.json"
     _write_private(path, json.dumps(tokens, indent=1) + "\n")
     print(f"demo API tokens (one per role) in {path}")
+    path = f"{settings.db_path}.accounts.json"
+    _write_private(path, json.dumps(accounts, indent=1) + "\n")
+    print(f"demo sign-ins for the app (login: password, one per role) in {path}")
     return _report(await verify_database(storage.sqlite_url(str(settings.db_path), read_only=True)))
 
 
@@ -453,6 +471,35 @@ async def _demo_tokens(bank: TimeBank) -> dict[str, str]:
     return out
 
 
+DEMO_ACCOUNTS = {  # login: (role, scheme, member, partner)
+    "tenant": (ApiRole.MEMBER, CREDITS, TENANTS[0], None),
+    "coordinator": (ApiRole.COORDINATOR, CREDITS, "C1", None),
+    "gate-till": (ApiRole.PARTNER_STAFF, CREDITS, None, "gate-arts"),
+    "commissioner": (ApiRole.COMMISSIONER, CREDITS, None, None),
+    "elder": (ApiRole.MEMBER, P2P, ELDERS[0], None),
+    "elder-coordinator": (ApiRole.COORDINATOR, P2P, "C1", None),
+}
+
+
+async def _demo_accounts(bank: TimeBank) -> dict[str, str]:
+    """Sign-ins for trying the app, one per kind of user, each with a fresh random password
+    (demo only: kept beside the database, so `scripts/run` can show them). Run again, the
+    demo's accounts get new passwords and their old sessions end."""
+    from web.book import AccountBook
+
+    book = await AccountBook.open(bank.ledger.url, bank.clock)
+    out = {}
+    try:
+        for login, (role, scheme, member, partner) in DEMO_ACCOUNTS.items():
+            password = secrets.token_urlsafe(12)
+            await book.create(login, password, role, scheme, member=member, partner=partner)
+            await book.set_password(login, password)
+            out[login] = password
+    finally:
+        await book.close()
+    return out
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -470,42 +517,44 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 async def _tokens(args: argparse.Namespace, settings: Settings) -> int:
-    """init (tables and an admin token) and token create."""
+    """init (tables and an admin token), token create and account create."""
     from api.tokens import TokenBook
     from partners.service import Partners
+    from web.book import AccountBook
 
     store = await LedgerStore.open(settings.url, KeyRing.from_env(settings.key_dir))
     bank = await TimeBank.open(settings.url, store)
     await Partners(bank).create_tables()
     book = await TokenBook.open(settings.url, bank.clock)
+    accounts = await AccountBook.open(settings.url, bank.clock)
     try:
         partner = None if args.command == "init" else args.partner
         if args.command == "init":
             role, scheme, member, label = ApiRole.ADMIN, None, None, "timebank init"
         else:
-            role, scheme, member, label = ApiRole(args.role), args.scheme, args.member, args.label
-            if role is ApiRole.ADMIN and scheme:
-                raise UsageError("an admin token has no --scheme")
-            if role is not ApiRole.ADMIN:
-                if not scheme:
-                    raise UsageError(f"a {role} token needs --scheme")
-                await bank.scheme(scheme)
-                person = await bank.member(scheme, member) if member else None
-                if person is not None and person.erased:
-                    raise UsageError(f"member {member} was erased")
-                roles = frozenset(person.roles) if person else None
-                why = grant_problem(CLI, role, scheme, roles)
-                if why:
-                    raise UsageError(why[1])
-            if (role is ApiRole.PARTNER_STAFF) != (partner is not None):
-                raise UsageError("partner-staff tokens, and only they, take --partner")
-            if partner is not None:
-                await Partners(bank).agreement(scheme, partner)
+            role, scheme, member = ApiRole(args.role), args.scheme, args.member
+            label = getattr(args, "label", "")
+            await _check_scope(bank, role, scheme, member, partner)
+        if args.command == "account":
+            password = sys.stdin.readline().rstrip("\n") if args.password_stdin else ""
+            made = password or secrets.token_urlsafe(12)
+            try:
+                await accounts.create(args.login, made, role, scheme, member=member,
+                                      partner=partner, lang=args.lang)  # fmt: skip
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
+            print(f"account {args.login} ({role}{f' in {scheme}' if scheme else ''})",
+                  file=sys.stderr)  # fmt: skip
+            if not password:
+                print("password (shown only now):", file=sys.stderr)
+                print(made)
+            return 0
         _, token = await book.create(
             role, scheme, member, label, created_by="cli", idempotency_key=str(uuid.uuid4()),
             partner=partner,
         )  # fmt: skip
     finally:
+        await accounts.close()
         await book.close()
         await bank.close()
         await store.close()
@@ -513,6 +562,31 @@ async def _tokens(args: argparse.Namespace, settings: Settings) -> int:
     print(f"{role} token{where} (shown only now; keep it secret):", file=sys.stderr)
     print(token)
     return 0
+
+
+async def _check_scope(
+    bank: TimeBank, role: ApiRole, scheme: str | None, member: str | None, partner: str | None
+) -> None:
+    """What a token or an account may be given: the same rules as the API's token route."""
+    from partners.service import Partners
+
+    if role is ApiRole.ADMIN and scheme:
+        raise UsageError("an admin has no --scheme")
+    if role is not ApiRole.ADMIN:
+        if not scheme:
+            raise UsageError(f"a {role} needs --scheme")
+        await bank.scheme(scheme)
+        person = await bank.member(scheme, member) if member else None
+        if person is not None and person.erased:
+            raise UsageError(f"member {member} was erased")
+        roles = frozenset(person.roles) if person else None
+        why = grant_problem(CLI, role, scheme, roles)
+        if why:
+            raise UsageError(why[1])
+    if (role is ApiRole.PARTNER_STAFF) != (partner is not None):
+        raise UsageError("partner staff, and only they, take --partner")
+    if partner is not None:
+        await Partners(bank).agreement(scheme or "", partner)
 
 
 def _verify_receipt(path: Path, keys_file: Path | None) -> int:

@@ -1,0 +1,173 @@
+"""The account book: make accounts, sign in and out, find a request's session, run jobs' rows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from api.auth import ApiRole
+from ledger import IdempotencyConflict, NotFound
+from ledger import storage as ledger_storage
+
+from . import storage
+from .accounts import (
+    LANGUAGES,
+    LOGIN,
+    Account,
+    Session,
+    hash_password,
+    new_session,
+    password_matches,
+    session_digest,
+    throttled,
+    window_start,
+)
+
+
+class SignInRefused(Exception):
+    """A sign-in that did not succeed; `throttled` when too many attempts failed recently."""
+
+    def __init__(self, throttled: bool) -> None:
+        super().__init__("too many failed attempts" if throttled else "wrong login or password")
+        self.throttled = throttled
+
+
+class AccountBook:
+    def __init__(self, engine: AsyncEngine, reader: AsyncEngine, clock: Callable[[], int]) -> None:
+        self._engine = engine  # on SQLite, takes the write lock at BEGIN
+        self._read = reader
+        self._clock = clock
+
+    @classmethod
+    async def open(cls, url: str, clock: Callable[[], int]) -> AccountBook:
+        engine = ledger_storage.make_engine(url)
+        async with engine.begin() as conn:
+            await conn.run_sync(storage.metadata.create_all)
+        return cls(engine, ledger_storage.make_engine(url, deferred=True), clock)
+
+    async def close(self) -> None:
+        await self._engine.dispose()
+        await self._read.dispose()
+
+    async def create(
+        self,
+        login: str,
+        password: str,
+        role: ApiRole,
+        scheme: str | None,
+        *,
+        member: str | None = None,
+        partner: str | None = None,
+        lang: str = "",
+    ) -> Account:
+        """A new account; the same call again (same scope) returns it unchanged."""
+        if not LOGIN.fullmatch(login):
+            raise ValueError("a login is 3-64 of a-z 0-9 . _ @ -, starting with a letter or digit")
+        if lang not in ("", *LANGUAGES):
+            raise ValueError(f"language is one of {LANGUAGES}")
+        account = Account(
+            login, role, scheme, member, partner, hash_password(password), lang, self._clock()
+        )
+        async with self._engine.begin() as conn:
+            prior = await conn.run_sync(storage.read_account, login)
+            if prior is None:
+                await conn.run_sync(storage.insert_account, account)
+                return account
+        if (prior.role, prior.scheme, prior.member, prior.partner) != (
+            role, scheme, member, partner,
+        ):  # fmt: skip
+            raise IdempotencyConflict(f"login {login!r} is taken", field="login")
+        return prior
+
+    async def account(self, login: str) -> Account:
+        async with self._read.connect() as conn:
+            found = await conn.run_sync(storage.read_account, login)
+        if found is None:
+            raise NotFound(f"no account {login!r}", field="login")
+        return found
+
+    async def sign_in(self, login: str, password: str, address: str) -> tuple[str, Account]:
+        """(the session cookie, the account); SignInRefused after a wrong password or too many
+        failures for this login or this address in the window (the password is then not even
+        checked, so guessing gains nothing)."""
+        now = self._clock()
+        keys = (f"login:{login.lower()[:64]}", f"addr:{address[:64]}")
+        async with self._engine.begin() as conn:
+            counts = [
+                await conn.run_sync(storage.count_failures, k, window_start(now)) for k in keys
+            ]
+            if any(throttled(c) for c in counts):
+                raise SignInRefused(throttled=True)
+            account = await conn.run_sync(storage.read_account, login.lower())
+            stored = account.password_hash if account and account.disabled_us is None else None
+            if account is None or not password_matches(password, stored):
+                for k in keys:
+                    await conn.run_sync(storage.add_failure, k, now, window_start(now))
+                failed = True
+            else:
+                failed = False
+                await conn.run_sync(storage.clear_failures, keys[0])
+                cookie, session = new_session(account.login, now)
+                await conn.run_sync(storage.insert_session, session)
+        if failed:  # raised after the commit, so the failure is counted
+            raise SignInRefused(throttled=False)
+        assert account is not None
+        return cookie, account
+
+    async def session(self, cookie: str) -> tuple[Account, Session] | None:
+        """The live session behind a cookie, and its account; None if unknown, expired, idle too
+        long, revoked, or its account is disabled. Marks the session as seen."""
+        if not cookie or len(cookie) > 100:
+            return None
+        now = self._clock()
+        async with self._read.connect() as conn:
+            session = await conn.run_sync(storage.read_session, session_digest(cookie))
+            if session is None or not session.live(now):
+                return None
+            account = await conn.run_sync(storage.read_account, session.login)
+            if account is None or account.disabled_us is not None:
+                return None
+        if now - session.seen_us > 60_000_000:  # at most one write a minute per session
+            async with self._engine.begin() as conn:
+                await conn.run_sync(storage.touch_session, session.id_sha256, now)
+        return account, session
+
+    async def sign_out(self, cookie: str) -> None:
+        async with self._engine.begin() as conn:
+            await conn.run_sync(
+                lambda c: storage.revoke_sessions(
+                    c, self._clock(), id_sha256=session_digest(cookie)
+                )
+            )
+
+    async def revoke_login(self, login: str) -> None:
+        """End every session of an account (password change, lost phone, erasure)."""
+        async with self._engine.begin() as conn:
+            await conn.run_sync(lambda c: storage.revoke_sessions(c, self._clock(), login=login))
+
+    async def set_password(self, login: str, password: str) -> None:
+        """A new password; every session of the account ends."""
+        digest = hash_password(password)
+        async with self._engine.begin() as conn:
+            await conn.run_sync(storage.set_password, login, digest)
+            await conn.run_sync(lambda c: storage.revoke_sessions(c, self._clock(), login=login))
+
+    async def set_lang(self, login: str, lang: str) -> None:
+        if lang not in ("", *LANGUAGES):
+            raise ValueError(f"language is one of {LANGUAGES}")
+        async with self._engine.begin() as conn:
+            await conn.run_sync(storage.set_lang, login, lang)
+
+    async def start_job(self, row: dict[str, Any]) -> None:
+        async with self._engine.begin() as conn:
+            await conn.run_sync(storage.insert_job, row)
+
+    async def update_job(self, job_id: str, **values: Any) -> None:
+        async with self._engine.begin() as conn:
+            await conn.run_sync(lambda c: storage.update_job(c, job_id, **values))
+
+    async def job(self, job_id: str) -> dict[str, Any] | None:
+        async with self._read.connect() as conn:
+            return await conn.run_sync(storage.read_job, job_id)

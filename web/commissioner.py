@@ -1,0 +1,11 @@
+"""Pages for the commissioner role (to be built)."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+from .visit import Box
+
+
+def routes(box: Box) -> list[BaseRoute]:
+    return []

@@ -1,0 +1,189 @@
+"""One request to a page: who is signed in, in which language, the form they posted; and the
+`Page` route that checks sign-in, role, scheme and CSRF before a page's handler runs."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from starlette.datastructures import FormData, UploadFile
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from api.auth import ApiRole, Principal
+from api.endpoints import Services
+from api.problems import Problem
+
+from . import bridge, i18n, render
+from .accounts import Account, Session
+from .book import AccountBook
+
+log = logging.getLogger("timebank.web")
+SESSION_COOKIE = "tb_session"
+CSRF_COOKIE = "tb_csrf"  # for forms shown before sign-in (double-submit)
+LANG_COOKIE = "tb_lang"
+MAX_FORM_FIELDS = 1000
+MAX_UPLOAD_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    cookie_secure: bool | None = None  # None: Secure when the request came over HTTPS
+
+
+class Box:
+    """What pages read once the app has started (set in the API app's lifespan)."""
+
+    services: Services
+    book: AccountBook
+    config: WebConfig
+
+
+@dataclass
+class Visit:
+    request: Request
+    services: Services
+    book: AccountBook
+    config: WebConfig
+    account: Account | None
+    session: Session | None
+    lang: str
+    form: FormData = field(default_factory=FormData)
+    csrf: str = ""
+    cookies: list[tuple[str, str, int | None]] = field(default_factory=list)
+
+    @property
+    def who(self) -> Principal:
+        assert self.account is not None, "only pages behind sign-in ask who is visiting"
+        return self.account.principal()
+
+    @property
+    def scheme(self) -> str:
+        return str(self.request.path_params.get("scheme", ""))
+
+    def _(self, message: str, **values: Any) -> str:
+        """A Python-side string in the visitor's language (`%(name)s` placeholders)."""
+        text = i18n.translations(self.lang).gettext(message)
+        return text % values if values else text
+
+    def field(self, name: str, default: str = "") -> str:
+        value = self.form.get(name, default)
+        return value.strip() if isinstance(value, str) else default
+
+    def fields(self, name: str) -> list[str]:
+        return [v.strip() for v in self.form.getlist(name) if isinstance(v, str)]
+
+    def upload(self, name: str) -> UploadFile | None:
+        value = self.form.get(name)
+        return value if isinstance(value, UploadFile) else None
+
+    async def act(self, method: str, path: str, params: dict[str, str] | None = None,
+                  **kw: Any) -> Any:  # fmt: skip
+        """An API endpoint, as this visitor (see `web.bridge.act`); the scheme is filled in."""
+        full = {"scheme": self.scheme, **(params or {})} if "{scheme}" in path else params
+        return await bridge.act(self.services, self.who, method, path, full, **kw)
+
+    def render(self, template: str, status: int = 200, **context: Any) -> Response:
+        base: dict[str, Any] = {
+            "lang": self.lang, "account": self.account, "csrf": self.csrf, "scheme": self.scheme,
+            "path": self.request.url.path, "form_key": uuid.uuid4().hex, "form": self.form,
+            "errors": {}, "notice": self.request.query_params.get("notice", ""),
+        }  # fmt: skip
+        response = render.page(self.lang, template, base | context, status)
+        self.set_cookies(response)
+        return response
+
+    def redirect(self, url: str, notice: str = "") -> Response:
+        if notice:
+            url += ("&" if "?" in url else "?") + "notice=" + quote(notice)
+        response = RedirectResponse(url, 303)
+        self.set_cookies(response)
+        return response
+
+    def problem(self, p: Problem, template: str = "problem.html", **context: Any) -> Response:
+        """A refusal as a page: the form again (when given) with the field's message."""
+        errors = {e.get("field", ""): e.get("message", "") for e in p.errors} or {
+            p.field or "": p.detail
+        }
+        return self.render(template, p.status, problem=p, errors=errors, **context)
+
+    def set_cookies(self, response: Response) -> None:
+        secure = self.config.cookie_secure
+        if secure is None:
+            secure = self.request.url.scheme == "https"
+        for name, value, max_age in self.cookies:
+            response.set_cookie(name, value, max_age=max_age, path="/", secure=secure,
+                                httponly=True, samesite="lax")  # fmt: skip
+
+
+Handler = Callable[[Visit], Awaitable[Response]]
+
+
+def page(path: str, handler: Handler, box: Box, *, roles: frozenset[ApiRole] | None,
+         methods: tuple[str, ...] = ("GET",)) -> Route:  # fmt: skip
+    """A page route. `roles` None: anyone may see it; else a signed-in account of one of those
+    roles, in the scheme of the path (any other scheme: 404, as in the API)."""
+
+    async def run(request: Request) -> Response:
+        services, book, config = box.services, box.book, box.config
+        found = await book.session(request.cookies.get(SESSION_COOKIE, ""))
+        account, session = found if found else (None, None)
+        lang = i18n.choose(account.lang if account else "", request.cookies.get(LANG_COOKIE, ""),
+                           request.headers.get("accept-language", ""))  # fmt: skip
+        v = Visit(request, services, book, config, account, session, lang)
+        if roles is not None:
+            if account is None:
+                return _to_sign_in(request, v)
+            if account.role not in roles:
+                return v.problem(Problem(403, v._("This page is not for your role."), field="role"))
+            if "scheme" in request.path_params and account.scheme != v.scheme:
+                return v.problem(Problem(404, v._("No such page."), field="scheme"))
+        v.csrf = session.csrf if session else _visitor_csrf(request, v)
+        if request.method == "POST":
+            try:
+                v.form = await request.form(max_files=4, max_fields=MAX_FORM_FIELDS,
+                                            max_part_size=MAX_UPLOAD_BYTES)  # fmt: skip
+            except Exception:  # malformed multipart or over the limits
+                return v.problem(Problem(413, v._("The form was too large or malformed."),
+                                         field="body"))  # fmt: skip
+            if not _same_origin(request) or not hmac.compare_digest(v.field("csrf"), v.csrf):
+                return v.problem(Problem(403, v._("The form had expired. Please try again."),
+                                         field="csrf"))  # fmt: skip
+        try:
+            return await handler(v)
+        except Problem as p:
+            return v.problem(p)
+
+    return Route(path, run, methods=list(methods))
+
+
+def _to_sign_in(request: Request, v: Visit) -> Response:
+    if request.method != "GET":
+        return v.problem(Problem(401, v._("Please sign in again."), field="session"))
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse("/sign-in?next=" + quote(target, safe=""), 303)
+
+
+def _visitor_csrf(request: Request, v: Visit) -> str:
+    """Before sign-in, a random token in a cookie that forms echo back (double-submit)."""
+    token = request.cookies.get(CSRF_COOKIE, "")
+    if len(token) < 32 or len(token) > 64:
+        token = secrets.token_urlsafe(32)
+        v.cookies.append((CSRF_COOKIE, token, None))
+    return token
+
+
+def _same_origin(request: Request) -> bool:
+    """A browser's Origin header, when sent, must be this site's own."""
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return origin is None
+    host = request.headers.get("host", "")
+    return origin.split("://", 1)[-1] == host
