@@ -69,8 +69,10 @@ def create_app(config: Config) -> Starlette:
         tokens = await TokenBook.open(config.url, bank.clock, config.bootstrap_admin)
         partners = Partners(bank)
         await partners.create_tables()
-        box.services = _app.state.services = Services(bank, tokens, partners)
         box.book = await AccountBook.open(config.url, bank.clock)
+        box.services = _app.state.services = Services(
+            bank, tokens, partners, on_erase=(box.book.disable_member,)
+        )
         gc.freeze()  # what startup made lives as long as the app: the collector skips it
         job = None
         if config.schedule_seconds > 0:

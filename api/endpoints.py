@@ -44,6 +44,8 @@ class Services:
     bank: TimeBank
     tokens: TokenBook
     partners: Partners
+    # Called with (scheme, member) after a member's erasure: the app disables their sign-ins.
+    on_erase: tuple[Callable[[str, str], Awaitable[None]], ...] = ()
 
 
 @dataclass

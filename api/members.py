@@ -98,6 +98,8 @@ async def erase(call: Call) -> MemberOut:
     self_or_staff(call, member_id)
     erased = await call.bank.erase_member(call.scheme, member_id, by=acting_member(call))
     await call.services.tokens.revoke_member(call.scheme, member_id)
+    for hook in call.services.on_erase:
+        await hook(call.scheme, member_id)
     return MemberOut.of(erased)
 
 

@@ -510,8 +510,14 @@ def _serve(args: argparse.Namespace) -> int:
         raise UsageError("serve runs on SQLite for now; PostgreSQL comes with its backend")
     if not settings.db_path.parent.exists():
         raise UsageError(f"no directory {settings.db_path.parent}")
-    config = Config(settings.url, settings.key_dir, settings.admin_token, args.schedule_seconds)
-    print(f"timebank API on http://{args.host}:{args.port}/api/v1 (docs: /api/v1/docs)")
+    from web import WebConfig
+
+    config = Config(settings.url, settings.key_dir, settings.admin_token, args.schedule_seconds,
+                    web=WebConfig(cookie_secure=settings.cookie_secure))  # fmt: skip
+    print(
+        f"timebank on http://{args.host}:{args.port}/ (the app; API under /api/v1, docs: "
+        "/api/v1/docs)"
+    )
     uvicorn.run(create_app(config), host=args.host, port=args.port, log_level="warning")
     return 0
 

@@ -367,3 +367,107 @@ def _to_member_id(text: str) -> str:
 def _hours_row(line: int, key: str, f: dict[str, str]) -> HoursRow:
     return HoursRow(line, key, f["member"], f["activity"], date.fromisoformat(f["date"]),
                     int(f["minutes"]), f["receiver"] or None, f["note"])  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewLine:
+    """One line of a file as an import would read it: its values, and what is wrong with it
+    (nothing, when it would be imported)."""
+
+    line: int
+    values: dict[str, str]
+    problems: tuple[LineProblem, ...] = ()
+
+
+def _numbered(text: str) -> list[tuple[int, list[str]]]:
+    """The file's non-blank records, numbered as `_rows` numbers them (the header is 1)."""
+    reader = csv.reader(io.StringIO(text))
+    out: list[tuple[int, list[str]]] = []
+    try:
+        for n, record in enumerate(reader, start=1):
+            if n - 1 > MAX_ROWS:
+                raise ImportRefused([LineProblem(n, "", f"more than {MAX_ROWS} rows")])
+            if record or n == 1:
+                out.append((n, record))
+    except csv.Error as exc:
+        raise ImportRefused([LineProblem(reader.line_num, "", f"unreadable CSV: {exc}")]) from None
+    return out
+
+
+def _preview_rows(text: str, required: tuple[str, ...]) -> list[PreviewLine]:
+    """Every line of the file with its values; a line of the wrong width keeps its problem
+    instead of stopping the reading. The header's problems refuse the whole file."""
+    records = _numbered(text)
+    header = [h.strip() for h in records[0][1]] if records else []
+    doubled = sorted({h for h in header if header.count(h) > 1})
+    missing = [c for c in required if c not in header]
+    if missing or doubled:
+        raise ImportRefused(
+            [LineProblem(1, c, "missing column") for c in missing]
+            + [LineProblem(1, c, "the same column twice") for c in doubled]
+        )
+    out: list[PreviewLine] = []
+    for n, fields in records[1:]:
+        values = [f.strip() for f in fields[: len(header)]]
+        values += [""] * (len(header) - len(values))
+        row = dict(zip(header, values, strict=True))
+        if any(f.strip() for f in fields[len(header) :]):
+            message = f"{len(fields)} fields but {len(header)} columns (quote commas)"
+            out.append(PreviewLine(n, row, (LineProblem(n, "", message),)))
+        else:
+            out.append(PreviewLine(n, row))
+    return out
+
+
+def preview_members(scheme: str, text: str) -> list[PreviewLine]:
+    """`parse_members`' checks line by line, without refusing the file for one bad line."""
+    out: list[PreviewLine] = []
+    ids: dict[str, int] = {}
+    for p in _preview_rows(text, ("id", "display_name")):
+        found = list(p.problems)
+        if not found:
+            row = p.values
+            try:
+                names = [r.strip() for r in row.get("roles", "").split(";") if r.strip()]
+                roles = frozenset(Role(r) for r in names) or frozenset({Role.MEMBER})
+                m = Member(scheme, row["id"], row["display_name"], roles, row.get("contact", ""),
+                           row.get("card_number", ""))  # fmt: skip
+                found += [LineProblem(p.line, f, msg) for f, msg in member_problems(m)]
+            except ValueError:
+                found.append(
+                    LineProblem(p.line, "roles", "roles are member, coordinator, scheme-admin")
+                )
+            if row["id"] in ids:
+                found.append(LineProblem(p.line, "id", f"the same id as line {ids[row['id']]}"))
+            ids.setdefault(row["id"], p.line)
+        out.append(PreviewLine(p.line, p.values, tuple(found)))
+    return out
+
+
+def preview_hours(text: str) -> list[PreviewLine]:
+    """`parse_hours`' checks line by line, without refusing the file for one bad line."""
+    out: list[PreviewLine] = []
+    for p in _preview_rows(text, ("member", "activity", "date", "minutes")):
+        found = list(p.problems)
+        if not found:
+            row = p.values
+            try:
+                date.fromisoformat(row["date"])
+            except ValueError:
+                found.append(LineProblem(p.line, "date", "a date as YYYY-MM-DD"))
+            if not re.fullmatch(r"[0-9]{1,5}", row["minutes"]):
+                found.append(LineProblem(p.line, "minutes", "a whole number of minutes"))
+            found += [LineProblem(p.line, f, "required") for f in ("member", "activity")
+                      if not row[f]]  # fmt: skip
+        out.append(PreviewLine(p.line, p.values, tuple(found)))
+    return out
+
+
+def keep_lines(text: str, lines: set[int]) -> str:
+    """The file with its header and only the given lines (numbered as `PreviewLine.line`)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for n, record in _numbered(text):
+        if n == 1 or n in lines:
+            writer.writerow(record)
+    return out.getvalue()

@@ -5,6 +5,8 @@
 - `TIMEBANK_KEY_DIR`: the ledger's signing keys (default `<db>.keys` beside a SQLite file,
   `timebank.keys` for a server database).
 - `TIMEBANK_ADMIN_TOKEN`: a bootstrap secret accepted as the deployment admin's bearer token.
+- `TIMEBANK_COOKIE_SECURE`: `true` or `false` forces the app's cookies' Secure flag; unset, it is
+  set when the request came over HTTPS (behind a TLS proxy: uvicorn's `--proxy-headers`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ class Settings:
     key_dir: Path
     url: str  # the SQLAlchemy URL everything connects with
     admin_token: str | None = None
+    cookie_secure: bool | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -36,10 +39,11 @@ class Settings:
         env = os.environ
         where = db or env.get("TIMEBANK_DATABASE_URL") or env.get("TIMEBANK_DB") or "timebank.db"
         admin = env.get("TIMEBANK_ADMIN_TOKEN") or None
+        secure = {"true": True, "false": False}.get(env.get("TIMEBANK_COOKIE_SECURE", "").lower())
         if "://" in where:
             key_dir = keys or env.get("TIMEBANK_KEY_DIR") or "timebank.keys"
             path = Path(where.split("///", 1)[1]) if where.startswith("sqlite") else Path("-")
-            return cls(path, Path(key_dir), where, admin)
+            return cls(path, Path(key_dir), where, admin, secure)
         db_path = Path(where)
         key_dir = keys or env.get("TIMEBANK_KEY_DIR") or f"{db_path}.keys"
-        return cls(db_path, Path(key_dir), storage.sqlite_url(str(db_path)), admin)
+        return cls(db_path, Path(key_dir), storage.sqlite_url(str(db_path)), admin, secure)

@@ -147,6 +147,22 @@ class AccountBook:
         async with self._engine.begin() as conn:
             await conn.run_sync(lambda c: storage.revoke_sessions(c, self._clock(), login=login))
 
+    async def disable(self, login: str) -> None:
+        """No more sign-ins for this account (erasure, a leaver) and every session ends."""
+        now = self._clock()
+        async with self._engine.begin() as conn:
+            await conn.run_sync(storage.disable_account, login, now)
+            await conn.run_sync(lambda c: storage.revoke_sessions(c, now, login=login))
+
+    async def disable_member(self, scheme: str, member: str) -> None:
+        """Disable every account acting as this member (their erasure)."""
+        now = self._clock()
+        async with self._engine.begin() as conn:
+            logins = await conn.run_sync(storage.member_logins, scheme, member)
+            for login in logins:
+                await conn.run_sync(storage.disable_account, login, now)
+                await conn.run_sync(storage.revoke_login_sessions, login, now)
+
     async def set_password(self, login: str, password: str) -> None:
         """A new password; every session of the account ends."""
         digest = hash_password(password)

@@ -1,28 +1,36 @@
 """Pages for members (phone first): balance and history, logging hours, receipts, offers and
-vouchers, and their personal data."""
+vouchers, and their personal data. The other member pages live in `web/member_*.py`; their
+routes are registered here."""
 
 from __future__ import annotations
 
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from api.auth import ApiRole
-
+from . import member_claims, member_data, member_offers, member_receipts
+from .member_common import MEMBERS, M, claims, entries, me, person_to_person
 from .visit import Box, Visit, page
 
-MEMBERS = frozenset({ApiRole.MEMBER})
-M = "/schemes/{scheme}/members/{member}"
+RECENT = 20  # entries on the home page
 
 
 async def home(v: Visit) -> Response:
-    me = {"member": v.who.member or ""}
-    member = await v.act("GET", M, me)
-    balance = await v.act("GET", M + "/balance", me)
-    entries = await v.act("GET", M + "/entries", me, query={"limit": 10})
-    return v.render("member/home.html", member=member, balance=balance, entries=entries.items)
+    member = await v.act("GET", M, me(v))
+    balance = await v.act("GET", M + "/balance", me(v))
+    history = list(reversed(await entries(v)))[:RECENT]
+    waiting = await claims(v, "pending")
+    pending = [c for c in waiting if c.member == v.who.member]
+    p2p = await person_to_person(v)
+    to_confirm = sum(1 for c in waiting if c.receiver == v.who.member) if p2p else 0
+    return v.render("member/home.html", member=member, balance=balance, entries=history,
+                    pending=len(pending), p2p=p2p, to_confirm=to_confirm)  # fmt: skip
 
 
 def routes(box: Box) -> list[BaseRoute]:
     return [
         page("/s/{scheme}/me", home, box, roles=MEMBERS),
+        *member_claims.routes(box),
+        *member_receipts.routes(box),
+        *member_offers.routes(box),
+        *member_data.routes(box),
     ]

@@ -110,6 +110,16 @@ def set_password(conn: Connection, login: str, password_hash: str) -> None:
         password_hash=password_hash))  # fmt: skip
 
 
+def disable_account(conn: Connection, login: str, now_us: int) -> None:
+    live = accounts.c.disabled_us.is_(None)
+    conn.execute(update(accounts).where(accounts.c.login == login, live).values(disabled_us=now_us))
+
+
+def member_logins(conn: Connection, scheme: str, member: str) -> list[str]:
+    where = (accounts.c.scheme == scheme) & (accounts.c.member == member)
+    return list(conn.execute(select(accounts.c.login).where(where)).scalars())
+
+
 def set_lang(conn: Connection, login: str, lang: str) -> None:
     conn.execute(update(accounts).where(accounts.c.login == login).values(lang=lang))
 
@@ -141,6 +151,10 @@ def revoke_sessions(conn: Connection, now_us: int, *, id_sha256: str = "", login
     live = sessions.c.revoked_us.is_(None)
     which = sessions.c.id_sha256 == id_sha256 if id_sha256 else sessions.c.login == login
     conn.execute(update(sessions).where(live, which).values(revoked_us=now_us))
+
+
+def revoke_login_sessions(conn: Connection, login: str, now_us: int) -> None:
+    revoke_sessions(conn, now_us, login=login)
 
 
 def count_failures(conn: Connection, key: str, since_us: int) -> int:

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from starlette.applications import Starlette
 
-from api.app import ENDPOINTS
+from api.routes import ENDPOINTS
 from partners.codes import display, new_code
 from tests.api.world import ACTIVITY, ASHE_ADDITION, LIFT, OFFER, SCHEMES, World, bearer
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from api.app import ENDPOINTS
+from api.routes import ENDPOINTS
 from tests.api.world import World
 
 METHODS = {"get", "post", "put", "patch", "delete", "head", "options"}
