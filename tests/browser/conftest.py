@@ -97,8 +97,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         server.wait(timeout=30)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium: str) -> Iterator[Browser]:
+    """Per module, not per session: Playwright's sync API runs an event loop on this thread
+    while it is open, and the async tests that follow need the thread without one."""
     with sync_playwright() as p:
         launched = p.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
         yield launched
