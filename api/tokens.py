@@ -42,7 +42,7 @@ class TokenBook:
     ) -> TokenBook:
         engine = ledger_storage.make_engine(url)
         async with engine.begin() as conn:
-            await conn.run_sync(storage.metadata.create_all)
+            await conn.run_sync(ledger_storage.create_tables(storage.metadata))
         reader = ledger_storage.make_engine(url, deferred=True)
         return cls(engine, reader, clock, bootstrap_admin)
 

@@ -29,10 +29,11 @@ class Prepared:
 
     def __init__(self, stmt: ClauseElement) -> None:
         self._stmt = stmt
-        self._by_dialect: dict[str, tuple[str, Callable[[Any], Any], Any]] = {}
+        # by dialect and driver: asyncpg ($1) and psycopg (%(name)s) are both "postgresql"
+        self._by_dialect: dict[tuple[str, str], tuple[str, Callable[[Any], Any], Any]] = {}
 
     def _compile(self, dialect: Dialect) -> tuple[str, Callable[[Any], Any], Any]:
-        found = self._by_dialect.get(dialect.name)
+        found = self._by_dialect.get((dialect.name, dialect.driver))
         if found is None:
             compiled = self._stmt.compile(dialect=dialect)
             assert isinstance(compiled, SQLCompiler)
@@ -44,7 +45,7 @@ class Prepared:
             columns = getattr(self._stmt, "selected_columns", None)
             names = [c.key for c in columns] if columns is not None else []
             row = namedtuple("Row", names, rename=True) if names else None
-            found = self._by_dialect[dialect.name] = (compiled.string, pick, row)
+            found = self._by_dialect[dialect.name, dialect.driver] = (compiled.string, pick, row)
         return found
 
     def run(self, conn: Connection, params: dict[str, Any] | None = None) -> Any:

@@ -10,7 +10,7 @@ import hashlib
 import json
 import operator
 import struct
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -169,6 +169,16 @@ def make_engine(url: str, *, read_only: bool = False, deferred: bool = False) ->
     return engine
 
 
+def to_sync_url(url: str) -> str:
+    """The same database through a sync driver: sqlite3 for aiosqlite, psycopg for asyncpg."""
+    parsed = make_url(url)
+    drivers = {"sqlite+aiosqlite": "sqlite", "postgresql+asyncpg": "postgresql+psycopg",
+               "postgresql": "postgresql+psycopg"}  # fmt: skip
+    if parsed.drivername not in drivers:
+        raise NotImplementedError(f"no sync driver for {parsed.drivername}")
+    return parsed.set(drivername=drivers[parsed.drivername]).render_as_string(hide_password=False)
+
+
 def make_sync_engine(url: str, *, read_only: bool = False, readers: int = 0) -> Engine:
     """A sync engine for work done on a thread of its own, one connection, write lock at BEGIN;
     or, with `readers`, a pool of that many connections for deferred (read) transactions.
@@ -178,12 +188,10 @@ def make_sync_engine(url: str, *, read_only: bool = False, readers: int = 0) -> 
     Merkle nodes on another thread while it streams the entries; services read a request's rows
     in one call to a reader thread.
     """
-    sync_url = make_url(url)
-    if sync_url.drivername == "sqlite+aiosqlite":
-        sync_url = sync_url.set(drivername="sqlite")
-    else:  # PostgreSQL will bring its own driver mapping (issue 7)
-        raise NotImplementedError(f"no writer for {sync_url.drivername} yet")
-    args: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
+    sync_url = make_url(to_sync_url(url))
+    args: dict[str, Any] = {}
+    if sync_url.drivername == "sqlite":
+        args["connect_args"] = {"check_same_thread": False}
     if readers:
         args |= {"pool_size": readers, "max_overflow": 0}
     elif not read_only:
@@ -215,10 +223,41 @@ def _prepare_sqlite(engine: Engine, *, read_only: bool, deferred: bool) -> None:
         raw(conn, begin)
 
 
+# PostgreSQL: one function refuses every UPDATE, DELETE and TRUNCATE of an append-only table
+# (the service's role should also lack those privileges: see README, "PostgreSQL").
+_PG_REFUSE = (
+    "CREATE OR REPLACE FUNCTION ledger_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
+    "BEGIN RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP "
+    "USING ERRCODE = 'insufficient_privilege'; END $$"
+)
+SCHEMA_LOCK = 7_305_121  # pg_advisory_xact_lock key: one process creates the schema at a time
+
+
+def create_tables(meta: MetaData) -> Callable[[Connection], None]:
+    """`meta.create_all`, for `run_sync`: on PostgreSQL one process at a time, under an advisory
+    lock held to the end of the transaction (several service processes may start together)."""
+
+    def create(conn: Connection) -> None:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({SCHEMA_LOCK})")
+        meta.create_all(conn)
+
+    return create
+
+
 async def create_schema(engine: AsyncEngine) -> None:
     """Create the tables and append-only triggers if absent; refuse a different schema version."""
     async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
+        await conn.run_sync(create_tables(metadata))
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text(_PG_REFUSE))
+            for table in APPEND_ONLY:
+                for when, name in (("UPDATE OR DELETE", "rows"), ("TRUNCATE", "truncate")):
+                    each = "ROW" if name == "rows" else "STATEMENT"
+                    await conn.execute(text(
+                        f"CREATE OR REPLACE TRIGGER {table}_append_only_{name} BEFORE {when} "
+                        f"ON {table} FOR EACH {each} EXECUTE FUNCTION ledger_append_only()"
+                    ))  # fmt: skip
         if conn.dialect.name == "sqlite":
             for table in APPEND_ONLY:
                 for action in ("UPDATE", "DELETE"):
@@ -530,28 +569,35 @@ def write_batch(conn: Connection, b: Batch) -> None:
         _many(conn, "set_head", _set_head, rows)
 
 
-_compiled: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {}
+_compiled: dict[tuple[str, str, str], tuple[str, tuple[str, ...]]] = {}
 
 
 def _many(conn: Connection, name: str, stmt: Any, rows: list[dict[str, Any]]) -> None:
     """executemany straight to the driver: the hot path skips per-row statement processing."""
-    cache_key = (conn.dialect.name, name)
+    cache_key = (conn.dialect.name, conn.dialect.driver, name)
     if cache_key not in _compiled:
         compiled = stmt.compile(dialect=conn.dialect, column_keys=list(rows[0]))
-        assert compiled.positiontup is not None, "positional paramstyle expected"
-        _compiled[cache_key] = (compiled.string, tuple(compiled.positiontup))
+        order = tuple(compiled.positiontup or ()) if conn.dialect.positional else ()
+        _compiled[cache_key] = (compiled.string, order)
     sql, order = _compiled[cache_key]
+    if not order:  # a named paramstyle (PostgreSQL's drivers): the rows as they are
+        conn.exec_driver_sql(sql, rows)
+        return
     pick = operator.itemgetter(*order)
     conn.exec_driver_sql(sql, [pick(row) for row in rows])
 
 
 def _insert_values(conn: Connection, table: Table, rows: list[Any]) -> None:
     """executemany of rows already in the table's column order."""
-    cache_key = (conn.dialect.name, f"values:{table.name}")
+    cache_key = (conn.dialect.name, conn.dialect.driver, f"values:{table.name}")
     if cache_key not in _compiled:
         compiled = table.insert().compile(dialect=conn.dialect)
-        assert compiled.positiontup == table.c.keys(), "rows follow the table's columns"
+        if conn.dialect.positional:
+            assert compiled.positiontup == table.c.keys(), "rows follow the table's columns"
         _compiled[cache_key] = (compiled.string, ())
+    if not conn.dialect.positional:  # named parameters: each row as a dict
+        keys = table.c.keys()
+        rows = [dict(zip(keys, row, strict=True)) for row in rows]
     conn.exec_driver_sql(_compiled[cache_key][0], rows)
 
 

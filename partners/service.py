@@ -50,7 +50,7 @@ class Partners:
         self.ledger = bank.ledger
 
     async def create_tables(self) -> None:
-        await self.ledger.run(storage.metadata.create_all)
+        await self.ledger.run(ledger_storage.create_tables(storage.metadata))
 
     # ---- partners, venues, offers, agreements ---------------------------------------------
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings
+from sqlalchemy import make_url, text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from ledger import KeyRing, LedgerStore
 from ledger.storage import sqlite_url
@@ -46,10 +50,50 @@ def key_dir(tmp_path: Path) -> Path:
     return tmp_path / "keys"
 
 
+# A PostgreSQL server to run the tests on instead of SQLite files (scripts/test-postgres sets it):
+# each test gets a database of its own there, dropped afterwards.
+SERVER_URL = os.environ.get("TIMEBANK_TEST_DATABASE_URL", "")
+
+
 @pytest.fixture
-async def store(db_path: Path, key_dir: Path, clock: Clock) -> AsyncIterator[LedgerStore]:
-    s = await LedgerStore.open(sqlite_url(str(db_path)), KeyRing(key_dir), clock=clock)
+async def db_url(db_path: Path) -> AsyncIterator[str]:
+    """The test's database: a fresh SQLite file, or a fresh database on the test server."""
+    if not SERVER_URL:
+        yield sqlite_url(str(db_path))
+        return
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    admin = create_async_engine(SERVER_URL, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        yield make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    finally:
+        await admin.dispose()
+
+
+@pytest.fixture
+async def store(db_url: str, key_dir: Path, clock: Clock) -> AsyncIterator[LedgerStore]:
+    s = await LedgerStore.open(db_url, KeyRing(key_dir), clock=clock)
     try:
         yield s
     finally:
         await s.close()
+
+
+def count_rows(url: str, queries: dict[str, str]) -> dict[str, list[tuple[Any, ...]]]:
+    """Run each read-only SQL query on `url` (SQLite file or server) and give its rows: for
+    tests that look at what is stored, on either backend."""
+    from sqlalchemy import create_engine
+
+    from ledger.storage import to_sync_url
+
+    engine = create_engine(to_sync_url(url))
+    try:
+        with engine.connect() as conn:
+            return {
+                name: [tuple(r) for r in conn.exec_driver_sql(sql)] for name, sql in queries.items()
+            }
+    finally:
+        engine.dispose()

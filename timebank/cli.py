@@ -155,6 +155,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--member", help="the member it acts as (member, coordinator, scheme-admin)")
     p.add_argument("--partner", help="the partner organisation (partner-staff)")
     p.add_argument("--label", default="", help="a note of who holds it")
+    p = sub.add_parser("migrate-store", help="copy a database into an empty one, then verify it")
+    p.add_argument("--from", dest="source", required=True, help="a SQLite path or database URL")
+    p.add_argument("--to", dest="target", required=True, help="an empty database's URL or path")
+    p = sub.add_parser("migrate", help="bring the database's schema up to this release")
+    _db_args(p)
+    p.add_argument("--to", default="head", help="a revision (default: the newest)")
     p = sub.add_parser("account", help="sign-in accounts for the app's pages")
     acc = p.add_subparsers(dest="action", required=True)
     p = acc.add_parser("create", help="make an account; prints a new password unless given one")
@@ -210,7 +216,17 @@ def main(argv: list[str] | None = None) -> int:
 async def _run(args: argparse.Namespace) -> int:
     settings = Settings.from_env(getattr(args, "db", None), getattr(args, "keys", None))
     if args.command == "demo":
+        if not settings.is_sqlite:
+            raise UsageError("demo builds on a SQLite file (migrate-store copies it to a server)")
         return await _demo(settings, args.entries)
+    if args.command == "migrate-store":
+        return await _migrate_store(args.source, args.target)
+    if args.command == "migrate":
+        from .migrate import migrate
+
+        before, after = migrate(settings.url, args.to)
+        print(f"schema {before or 'unversioned'} -> {after}")
+        return 0
     if args.command in ("init", "token", "account"):
         return await _tokens(args, settings)
     if args.command == "verify-receipt":
@@ -221,28 +237,43 @@ async def _run(args: argparse.Namespace) -> int:
         trusted = read_public_keys(args.trusted_keys) if args.trusted_keys else None
         source = bundle_sources(args.bundle)
         return _report(await verify_sources(source, workers=args.workers, trusted=trusted))
-    if not settings.is_sqlite:
-        raise UsageError(f"{args.command} works on a SQLite file for now; serve takes a URL")
-    if not settings.db_path.exists():
+    if settings.is_sqlite and not settings.db_path.exists():
         raise UsageError(f"no database at {settings.db_path}")
-    db = str(settings.db_path)
+    # reads open a SQLite file read-only; a server database is read in a read-only transaction
+    read_url = (storage.sqlite_url(str(settings.db_path), read_only=True) if settings.is_sqlite
+                else settings.url)  # fmt: skip
     if args.command == "verify":
         trusted = read_public_keys(args.trusted_keys) if args.trusted_keys else None
-        url = storage.sqlite_url(db, read_only=True)
-        return _report(await verify_database(url, workers=args.workers, trusted=trusted))
+        return _report(await verify_database(read_url, workers=args.workers, trusted=trusted))
     if args.command in ("export-log", "export-journal", "keys"):
-        return await _read_only(args, db)
-    store = await LedgerStore.open(storage.sqlite_url(db), KeyRing.from_env(settings.key_dir))
+        return await _read_only(args, read_url)
+    store = await LedgerStore.open(settings.url, KeyRing.from_env(settings.key_dir))
     try:
         return await _with_store(args, store)
     finally:
         await store.close()
 
 
-async def _read_only(args: argparse.Namespace, db: str) -> int:
+async def _migrate_store(source: str, target: str) -> int:
+    from .copystore import TargetNotEmpty, copy_store
+
+    src = Settings.from_env(source).url
+    dst = Settings.from_env(target).url
+    try:
+        counts = await asyncio.to_thread(
+            copy_store, src, dst, lambda table, n: print(f"copied {n} rows of {table}")
+        )
+    except TargetNotEmpty as exc:
+        raise UsageError(str(exc)) from None
+    print(f"copied {sum(counts.values())} rows in {len(counts)} tables; verifying the copy")
+    return _report(await verify_database(dst))
+
+
+async def _read_only(args: argparse.Namespace, url: str) -> int:
     """export-log, export-journal and keys: read one snapshot of the database, opened
     read-only."""
-    engine = storage.make_engine(storage.sqlite_url(db, read_only=True), read_only=True)
+    db = url
+    engine = storage.make_engine(url, read_only=True)
     try:
         async with engine.connect() as conn, conn.begin():
             journal = args.command == "export-journal"
@@ -506,9 +537,7 @@ def _serve(args: argparse.Namespace) -> int:
     from api.app import Config, create_app
 
     settings = Settings.from_env(args.db, args.keys)
-    if not settings.is_sqlite:
-        raise UsageError("serve runs on SQLite for now; PostgreSQL comes with its backend")
-    if not settings.db_path.parent.exists():
+    if settings.is_sqlite and not settings.db_path.parent.exists():
         raise UsageError(f"no directory {settings.db_path.parent}")
     from web import WebConfig
 

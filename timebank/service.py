@@ -124,7 +124,7 @@ class TimeBank:
     ) -> TimeBank:
         engine = ledger_storage.make_engine(url)
         async with engine.begin() as conn:
-            await conn.run_sync(storage.metadata.create_all)
+            await conn.run_sync(ledger_storage.create_tables(storage.metadata))
         reader = ledger_storage.make_engine(url, deferred=True)
         return cls(ledger, engine, reader, clock or (lambda: time.time_ns() // 1000))
 

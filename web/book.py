@@ -44,7 +44,7 @@ class AccountBook:
     async def open(cls, url: str, clock: Callable[[], int]) -> AccountBook:
         engine = ledger_storage.make_engine(url)
         async with engine.begin() as conn:
-            await conn.run_sync(storage.metadata.create_all)
+            await conn.run_sync(ledger_storage.create_tables(storage.metadata))
         return cls(engine, ledger_storage.make_engine(url, deferred=True), clock)
 
     async def close(self) -> None:

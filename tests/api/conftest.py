@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from api.app import Config, create_app
 from ledger import verify_database
 from ledger.storage import sqlite_url
-from tests.conftest import Clock
+from tests.conftest import SERVER_URL, Clock
 
 if TYPE_CHECKING:
     from tests.api.world import World
@@ -22,17 +22,23 @@ ADMIN = "admin-bootstrap-secret"
 
 
 @pytest.fixture
-async def app(tmp_path: Path, clock: Clock) -> AsyncIterator[Starlette]:
-    """The app, started, on a SQLite file; on leaving, the ledger must verify."""
-    db = tmp_path / "api.db"
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "api.db"
+
+
+@pytest.fixture
+async def app(db_url: str, tmp_path: Path, clock: Clock) -> AsyncIterator[Starlette]:
+    """The app, started, on a SQLite file (or the test server's database); on leaving, the
+    ledger must verify."""
     config = Config(
-        url=sqlite_url(str(db)), key_dir=tmp_path / "keys", bootstrap_admin=ADMIN,
+        url=db_url, key_dir=tmp_path / "keys", bootstrap_admin=ADMIN,
         schedule_seconds=0, clock=clock,
     )  # fmt: skip
     started = create_app(config)
     async with started.router.lifespan_context(started):
         yield started
-    report = await verify_database(sqlite_url(str(db), read_only=True))
+    read = db_url if SERVER_URL else sqlite_url(str(tmp_path / "api.db"), read_only=True)
+    report = await verify_database(read)
     assert report.ok, report.summary()
 
 

@@ -13,12 +13,10 @@ from __future__ import annotations
 import base64
 import json
 import os
-import sqlite3
 import string
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -42,14 +40,20 @@ JSON = {"Content-Type": "application/json"}
 # ---- helpers ----------------------------------------------------------------------------------
 
 
-def snapshot(tmp_path: Path) -> dict[str, list[str]]:
-    """Every row of every table of the app's database, read read-only."""
-    con = sqlite3.connect(f"file:{tmp_path / 'api.db'}?mode=ro", uri=True)
+def snapshot(db_url: str) -> dict[str, list[str]]:
+    """Every row of every table of the app's database (SQLite file or server)."""
+    from sqlalchemy import create_engine, inspect
+
+    from ledger.storage import to_sync_url
+
+    engine = create_engine(to_sync_url(db_url))
     try:
-        names = [n for (n,) in con.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        return {n: sorted(repr(r) for r in con.execute(f'SELECT * FROM "{n}"')) for n in names}
+        with engine.connect() as conn:
+            names = inspect(conn).get_table_names()
+            return {n: sorted(repr(tuple(r)) for r in conn.exec_driver_sql(f'SELECT * FROM "{n}"'))
+                    for n in names}  # fmt: skip
     finally:
-        con.close()
+        engine.dispose()
 
 
 def who(w: World, role: str) -> dict[str, str]:
@@ -125,16 +129,16 @@ async def claims_to_act_on(c: httpx.AsyncClient, w: World, clock: Clock) -> Targ
 
 
 async def run_cases(
-    c: httpx.AsyncClient, w: World, tmp_path: Path, cases: list[Case], targets: Targets
+    c: httpx.AsyncClient, w: World, db_url: str, cases: list[Case], targets: Targets
 ) -> None:
     failures = []
     for case in cases:
         path = V1 + targets.fill(case.path)
-        before = snapshot(tmp_path)
+        before = snapshot(db_url)
         r = await c.post(path, content=json.dumps(case.body).encode(),
                          headers=who(w, case.role) | JSON)  # fmt: skip
         why = refusal(r, case.status, case.field)
-        if why is None and snapshot(tmp_path) != before:
+        if why is None and snapshot(db_url) != before:
             why = "the database changed"
         if why:
             failures.append(f"{case.path} {json.dumps(case.body)[:120]}: {why}")
@@ -520,23 +524,23 @@ def key_cases() -> list[Case]:
 
 
 async def test_bad_partner_agreement_voucher_and_key_bodies_are_refused_and_change_nothing(
-    app_client: httpx.AsyncClient, world: World, tmp_path: Path, targets: Targets
+    app_client: httpx.AsyncClient, world: World, db_url: str, targets: Targets
 ) -> None:
     cases = (partner_cases() + venue_and_offer_cases() + agreement_cases() + voucher_cases()
              + key_cases())  # fmt: skip
-    await run_cases(app_client, world, tmp_path, cases, targets)
+    await run_cases(app_client, world, db_url, cases, targets)
 
 
 async def test_an_agreement_naming_an_unknown_offer_names_the_offers_field(
-    app_client: httpx.AsyncClient, world: World, tmp_path: Path, targets: Targets
+    app_client: httpx.AsyncClient, world: World, db_url: str, targets: Targets
 ) -> None:
     case = Case("taff:scheme-admin", "/schemes/taff/agreements",
                 AGREEMENT | {"offers": ["swim", "sauna"]}, 404, "offers")  # fmt: skip
-    await run_cases(app_client, world, tmp_path, [case], targets)
+    await run_cases(app_client, world, db_url, [case], targets)
 
 
 async def test_bad_till_files_are_refused_line_by_line_and_change_nothing(
-    app_client: httpx.AsyncClient, world: World, tmp_path: Path
+    app_client: httpx.AsyncClient, world: World, db_url: str
 ) -> None:
     c, w = app_client, world
     h = w.as_("taff", "partner-staff") | {"Content-Type": "text/csv"}
@@ -556,7 +560,7 @@ async def test_bad_till_files_are_refused_line_by_line_and_change_nothing(
         (f"code,datetime,offer,venue\n{other},2026-01-01T25:00:00,Swim,hall hall\n",
          [("2", "datetime"), ("2", "offer"), ("2", "venue")]),
     ):  # fmt: skip
-        before = snapshot(tmp_path)
+        before = snapshot(db_url)
         r = await c.post(f"{V1}/schemes/taff/partner/reconciliations", content=text.encode(),
                          headers=h)  # fmt: skip
         why = refusal(r, 422, errors[0][1] or None)
@@ -564,7 +568,7 @@ async def test_bad_till_files_are_refused_line_by_line_and_change_nothing(
             got = [(e["line"], e["field"]) for e in r.json()["errors"]]
             if got != errors:
                 why = f"errors {got}, not {errors}"
-        if why is None and snapshot(tmp_path) != before:
+        if why is None and snapshot(db_url) != before:
             why = "the database changed"
         if why:
             failures.append(f"{text[:60]!r}: {why}")
@@ -572,23 +576,23 @@ async def test_bad_till_files_are_refused_line_by_line_and_change_nothing(
 
 
 async def test_bad_scheme_member_and_activity_bodies_are_refused_and_change_nothing(
-    app_client: httpx.AsyncClient, world: World, tmp_path: Path, targets: Targets
+    app_client: httpx.AsyncClient, world: World, db_url: str, targets: Targets
 ) -> None:
     cases = scheme_cases() + member_cases() + activity_cases()
-    await run_cases(app_client, world, tmp_path, cases, targets)
+    await run_cases(app_client, world, db_url, cases, targets)
 
 
 async def test_bad_claim_bodies_are_refused_and_change_nothing(
-    app_client: httpx.AsyncClient, world: World, tmp_path: Path, clock: Clock, targets: Targets
+    app_client: httpx.AsyncClient, world: World, db_url: str, clock: Clock, targets: Targets
 ) -> None:
     cases = claim_cases(clock) + group_cases(clock) + decision_cases()
-    await run_cases(app_client, world, tmp_path, cases, targets)
+    await run_cases(app_client, world, db_url, cases, targets)
 
 
 async def test_bad_token_offer_and_request_bodies_are_refused_and_change_nothing(
-    app_client: httpx.AsyncClient, world: World, tmp_path: Path, targets: Targets
+    app_client: httpx.AsyncClient, world: World, db_url: str, targets: Targets
 ) -> None:
-    await run_cases(app_client, world, tmp_path, token_cases() + market_cases(), targets)
+    await run_cases(app_client, world, db_url, token_cases() + market_cases(), targets)
 
 
 # ---- what every endpoint checks ---------------------------------------------------------------
@@ -667,7 +671,7 @@ async def chunks(data: bytes, size: int = 8192) -> AsyncIterator[bytes]:
 
 
 async def test_every_json_endpoint_refuses_bad_framing_and_changes_nothing(
-    app_client: httpx.AsyncClient, world: World, tmp_path: Path, clock: Clock, targets: Targets
+    app_client: httpx.AsyncClient, world: World, db_url: str, clock: Clock, targets: Targets
 ) -> None:
     c, w = app_client, world
     failures = []
@@ -695,10 +699,10 @@ async def test_every_json_endpoint_refuses_bad_framing_and_changes_nothing(
                 "content": good, "headers": h | JSON | {"Idempotency-Key": key}},
                 422, "idempotency-key"))  # fmt: skip
         for name, kwargs, status, field in attempts:
-            before = snapshot(tmp_path)
+            before = snapshot(db_url)
             r = await c.post(path, **kwargs)
             why = refusal(r, status, field)
-            if why is None and snapshot(tmp_path) != before:
+            if why is None and snapshot(db_url) != before:
                 why = "the database changed"
             if why:
                 failures.append(f"{template} [{name}]: {why}")
@@ -706,7 +710,7 @@ async def test_every_json_endpoint_refuses_bad_framing_and_changes_nothing(
 
 
 async def test_bodyless_writes_refuse_bodies_query_parameters_and_bad_keys(
-    app_client: httpx.AsyncClient, world: World, tmp_path: Path, targets: Targets
+    app_client: httpx.AsyncClient, world: World, db_url: str, targets: Targets
 ) -> None:
     c, w = app_client, world
     writes = {  # endpoint: (role, a path to it)
@@ -741,10 +745,10 @@ async def test_bodyless_writes_refuse_bodies_query_parameters_and_bad_keys(
             ("key", {"headers": h | {"Idempotency-Key": "x" * 300}}, "idempotency-key"),
         ):
             status = 413 if name == "huge body" else 422
-            before = snapshot(tmp_path)
+            before = snapshot(db_url)
             r = await c.post(V1 + path, **kwargs)
             why = refusal(r, status, field)
-            if why is None and snapshot(tmp_path) != before:
+            if why is None and snapshot(db_url) != before:
                 why = "the database changed"
             if why:
                 failures.append(f"{path} [{name}]: {why}")
@@ -752,7 +756,7 @@ async def test_bodyless_writes_refuse_bodies_query_parameters_and_bad_keys(
 
 
 async def test_csv_endpoints_refuse_huge_files_other_media_types_and_bad_text(
-    app_client: httpx.AsyncClient, world: World, tmp_path: Path
+    app_client: httpx.AsyncClient, world: World, db_url: str
 ) -> None:
     c, w = app_client, world
     csv_paths = ["/schemes/m2m" + ep.path.removeprefix("/schemes/{scheme}")
@@ -778,10 +782,10 @@ async def test_csv_endpoints_refuse_huge_files_other_media_types_and_bad_text(
              422, "idempotency-key"),
         ]  # fmt: skip
         for name, kwargs, status, field in attempts:
-            before = snapshot(tmp_path)
+            before = snapshot(db_url)
             r = await c.post(V1 + path, params=params, **kwargs)
             why = refusal(r, status, field)
-            if why is None and snapshot(tmp_path) != before:
+            if why is None and snapshot(db_url) != before:
                 why = "the database changed"
             if why:
                 failures.append(f"{path} [{name}]: {why}")
@@ -848,11 +852,11 @@ async def test_reads_refuse_bad_cursors_limits_and_unknown_query_parameters(
 
 
 async def test_checks_run_in_order_auth_scheme_role_input(
-    app_client: httpx.AsyncClient, world: World, tmp_path: Path
+    app_client: httpx.AsyncClient, world: World, db_url: str
 ) -> None:
     c, w = app_client, world
     bad = {"Content-Type": "text/plain"}
-    before = snapshot(tmp_path)
+    before = snapshot(db_url)
     r = await c.post(f"{V1}/schemes/taff/claims", content=b"{not json", headers=bad)
     assert refusal(r, 401, "authorization") is None, r.text
     r = await c.post(
@@ -874,7 +878,7 @@ async def test_checks_run_in_order_auth_scheme_role_input(
     assert refusal(r, 405, None) is None, r.text
     r = await c.get(f"{V1}/no/such/thing", headers=who(w, "taff:M1"))
     assert refusal(r, 404, None) is None, r.text
-    assert snapshot(tmp_path) == before
+    assert snapshot(db_url) == before
 
 
 # ---- once 500s, now refused plainly ----------------------------------------------------------

@@ -37,12 +37,14 @@ def _free_port() -> int:
 class Served:
     """`python -m timebank.cli serve` on a free loopback port; its output goes to a file."""
 
-    def __init__(self, db: Path, log: Path) -> None:
+    def __init__(self, db: Path | str, log: Path, key_dir: Path | None = None) -> None:
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = log
         env = {k: v for k, v in os.environ.items() if not k.startswith("TIMEBANK_")}
         env["TIMEBANK_ADMIN_TOKEN"] = ADMIN
+        if key_dir is not None:
+            env["TIMEBANK_KEY_DIR"] = str(key_dir)
         argv = [sys.executable, "-m", "timebank.cli", "serve", "--db", str(db)]
         argv += ["--port", str(self.port), "--schedule-seconds", "0"]
         with log.open("wb") as out:

@@ -7,9 +7,7 @@ each scenario also proves the chain, signatures, balances, floors and checkpoint
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
@@ -39,8 +37,9 @@ from ledger import (
     verify_database,
 )
 from ledger.storage import sqlite_url
-from tests.conftest import Clock
+from tests.conftest import SERVER_URL, Clock, count_rows
 
+pytestmark = pytest.mark.both_backends
 L = "scheme"
 MINUTE_US = 60_000_000
 TABLES = (
@@ -60,10 +59,13 @@ APPEND_ONLY = ("entries", "postings", "checkpoints", "ledger_keys", "merkle_node
 
 
 @pytest.fixture(autouse=True)
-async def _verified_afterwards(db_path: Path) -> AsyncIterator[None]:
+async def _verified_afterwards(db_url: str, db_path: Path) -> AsyncIterator[None]:
     """After each scenario (and after the store has closed) the whole database verifies."""
     yield
-    if await asyncio.to_thread(db_path.exists):
+    if SERVER_URL:
+        report = await verify_database(db_url, workers=1)
+        assert report.ok, report.summary()
+    elif await asyncio.to_thread(db_path.exists):
         report = await verify_database(sqlite_url(str(db_path), read_only=True), workers=1)
         assert report.ok, report.summary()
 
@@ -79,19 +81,21 @@ async def ready(store: LedgerStore) -> LedgerStore:
     return store
 
 
-def rows(db_path: Path, *, answers: bool = True) -> dict[str, int]:
+def rows(db_url: str, *, answers: bool = True) -> dict[str, int]:
     """Row counts of every ledger table, the heads, and the stored balances.
 
     `answers=False` leaves out the idempotency table: a refusal that depends on the ledger's
     state (Conflict, FloorBreached, NotFound) is remembered there so a retry gets it again.
     """
     tables = TABLES if answers else tuple(t for t in TABLES if t != "idempotency_keys")
-    with contextlib.closing(sqlite3.connect(db_path)) as con:
-        out = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
-        for ledger, head in con.execute("SELECT id, head_seq FROM ledgers"):
-            out[f"head:{ledger}"] = head
-        for ledger, code, balance in con.execute("SELECT ledger_id, code, balance FROM accounts"):
-            out[f"balance:{ledger}:{code}"] = balance
+    found = count_rows(db_url, {
+        **{t: f"SELECT count(*) FROM {t}" for t in tables},
+        "heads": "SELECT 'head:' || id, head_seq FROM ledgers",
+        "balances": "SELECT 'balance:' || ledger_id || ':' || code, balance FROM accounts",
+    })  # fmt: skip
+    out = {t: int(found[t][0][0]) for t in tables}
+    for name, value in found["heads"] + found["balances"]:
+        out[str(name)] = int(value)
     return out
 
 
@@ -126,13 +130,13 @@ async def test_entry_postings_sum_to_zero_and_move_balances(ready: LedgerStore) 
 
 
 async def test_unbalanced_postings_are_refused_naming_postings(
-    ready: LedgerStore, db_path: Path
+    ready: LedgerStore, db_url: str
 ) -> None:
-    before = rows(db_path)
+    before = rows(db_url)
     with pytest.raises(InvalidRequest) as err:
         await ready.transfer(L, [("alice", -30), ("bob", 20)], idempotency_key="unbalanced")
     assert err.value.field == "postings"
-    assert rows(db_path) == before
+    assert rows(db_url) == before
 
 
 @pytest.mark.parametrize(
@@ -141,13 +145,13 @@ async def test_unbalanced_postings_are_refused_naming_postings(
     ids=["float", "integral-float", "bool", "zero", "too-big", "too-small", "str", "none"],
 )
 async def test_transfer_amount_must_be_non_zero_bounded_integer_minutes(
-    ready: LedgerStore, db_path: Path, amount: Any
+    ready: LedgerStore, db_url: str, amount: Any
 ) -> None:
-    before = rows(db_path)
+    before = rows(db_url)
     with pytest.raises(InvalidRequest) as err:
         await ready.transfer(L, [("alice", -30), ("bob", amount)], idempotency_key="bad-amount")
     assert err.value.field == "postings[1].amount"
-    assert rows(db_path) == before
+    assert rows(db_url) == before
 
 
 @pytest.mark.parametrize(
@@ -156,9 +160,9 @@ async def test_transfer_amount_must_be_non_zero_bounded_integer_minutes(
     ids=["float", "integral-float", "bool", "zero", "negative", "too-big"],
 )
 async def test_reserve_amount_must_be_positive_bounded_integer_minutes(
-    ready: LedgerStore, clock: Clock, db_path: Path, amount: Any
+    ready: LedgerStore, clock: Clock, db_url: str, amount: Any
 ) -> None:
-    before = rows(db_path)
+    before = rows(db_url)
     with pytest.raises(InvalidRequest) as err:
         await ready.reserve(
             L,
@@ -169,26 +173,29 @@ async def test_reserve_amount_must_be_positive_bounded_integer_minutes(
             idempotency_key="bad-reserve",
         )
     assert err.value.field == "amount"
-    assert rows(db_path) == before
+    assert rows(db_url) == before
 
 
 @pytest.mark.parametrize("floor", [1.5, True, 10**9 + 1], ids=["float", "bool", "too-big"])
 async def test_floor_must_be_bounded_integer_minutes(
-    ready: LedgerStore, db_path: Path, floor: Any
+    ready: LedgerStore, db_url: str, floor: Any
 ) -> None:
-    before = rows(db_path)
+    before = rows(db_url)
     with pytest.raises(InvalidRequest) as err:
         await ready.open_account(L, "carol", kind="member", floor=floor, idempotency_key="carol")
     assert err.value.field == "floor"
-    assert rows(db_path) == before
+    assert rows(db_url) == before
 
 
-async def test_amounts_are_stored_as_integers(ready: LedgerStore, db_path: Path) -> None:
+async def test_amounts_are_stored_as_integers(ready: LedgerStore, db_url: str) -> None:
     await ready.transfer(L, [("alice", -7), ("bob", 7)], idempotency_key="seven")
-    with contextlib.closing(sqlite3.connect(db_path)) as con:
-        types = {t for (t,) in con.execute("SELECT DISTINCT typeof(amount) FROM postings")}
-        types |= {t for (t,) in con.execute("SELECT DISTINCT typeof(balance) FROM accounts")}
-    assert types == {"integer"}
+    typeof = "pg_typeof" if SERVER_URL else "typeof"
+    found = count_rows(db_url, {
+        "p": f"SELECT DISTINCT {typeof}(amount) FROM postings",
+        "a": f"SELECT DISTINCT {typeof}(balance) FROM accounts",
+    })  # fmt: skip
+    types = {str(t) for rows_ in found.values() for (t,) in rows_}
+    assert types == ({"bigint"} if SERVER_URL else {"integer"})
 
 
 async def test_one_account_may_appear_once_in_an_entry(ready: LedgerStore) -> None:
@@ -291,12 +298,12 @@ async def test_duplicate_ledger_and_account_are_conflicts(ready: LedgerStore) ->
 # ---- invariant 7: floors -------------------------------------------------------------------
 
 
-async def test_floor_refuses_overdraft(ready: LedgerStore, db_path: Path) -> None:
-    before = rows(db_path, answers=False)
+async def test_floor_refuses_overdraft(ready: LedgerStore, db_url: str) -> None:
+    before = rows(db_url, answers=False)
     with pytest.raises(FloorBreached) as err:
         await ready.transfer(L, [("alice", -101), ("bob", 101)], idempotency_key="overdraw")
     assert err.value.field == "alice"
-    assert rows(db_path, answers=False) == before
+    assert rows(db_url, answers=False) == before
     await ready.transfer(L, [("alice", -100), ("bob", 100)], idempotency_key="to-zero")
     assert await balance(ready, "alice") == 0
 
@@ -665,29 +672,29 @@ async def _first_then_more(
 
 @pytest.mark.parametrize("kind", list(SCENARIOS))
 async def test_same_key_same_request_returns_the_original_and_writes_nothing(
-    ready: LedgerStore, clock: Clock, db_path: Path, key_dir: Path, kind: str
+    ready: LedgerStore, clock: Clock, db_url: str, key_dir: Path, kind: str
 ) -> None:
     same, _, first = await _first_then_more(ready, clock, kind)
-    before, keys_before = rows(db_path), key_files(key_dir)
+    before, keys_before = rows(db_url), key_files(key_dir)
     again = await same()
     if isinstance(first, Account):  # see test_retried_open_account_returns_the_original_account
         assert isinstance(again, Account)
         again = dataclasses.replace(again, balance=first.balance)
     assert again == first
-    assert rows(db_path) == before
+    assert rows(db_url) == before
     assert key_files(key_dir) == keys_before
 
 
 @pytest.mark.parametrize("kind", SCENARIOS)
 async def test_same_key_different_request_is_refused_and_writes_nothing(
-    ready: LedgerStore, clock: Clock, db_path: Path, key_dir: Path, kind: str
+    ready: LedgerStore, clock: Clock, db_url: str, key_dir: Path, kind: str
 ) -> None:
     _, different, _ = await _first_then_more(ready, clock, kind)
-    before, keys_before = rows(db_path), key_files(key_dir)
+    before, keys_before = rows(db_url), key_files(key_dir)
     with pytest.raises(IdempotencyConflict) as err:
         await different()
     assert err.value.field == "idempotency_key"
-    assert rows(db_path) == before
+    assert rows(db_url) == before
     assert key_files(key_dir) == keys_before
 
 
@@ -699,8 +706,8 @@ async def test_retried_open_account_returns_the_original_account(ready: LedgerSt
     )
 
 
-async def test_concurrent_duplicates_write_once(ready: LedgerStore, db_path: Path) -> None:
-    before = rows(db_path)["entries"]
+async def test_concurrent_duplicates_write_once(ready: LedgerStore, db_url: str) -> None:
+    before = rows(db_url)["entries"]
     got = await asyncio.gather(
         *(
             ready.transfer(L, [("alice", -10), ("bob", 10)], idempotency_key="dup")
@@ -708,31 +715,31 @@ async def test_concurrent_duplicates_write_once(ready: LedgerStore, db_path: Pat
         )
     )
     assert len({e.seq for e in got}) == 1 and all(e == got[0] for e in got)
-    assert rows(db_path)["entries"] == before + 1
+    assert rows(db_url)["entries"] == before + 1
     assert await balance(ready, "bob") == 10
 
 
 async def test_state_dependent_refusal_is_remembered_under_its_key(
-    ready: LedgerStore, db_path: Path
+    ready: LedgerStore, db_url: str
 ) -> None:
     with pytest.raises(FloorBreached) as first:
         await ready.transfer(L, [("alice", -500), ("bob", 500)], idempotency_key="k")
     await ready.transfer(L, [("bank", -500), ("alice", 500)], idempotency_key="top-up")
-    before = rows(db_path)
+    before = rows(db_url)
     with pytest.raises(FloorBreached) as again:  # the same answer, though it would pass now
         await ready.transfer(L, [("alice", -500), ("bob", 500)], idempotency_key="k")
     assert (again.value.field, again.value.message) == (first.value.field, first.value.message)
     with pytest.raises(IdempotencyConflict):
         await ready.transfer(L, [("alice", -400), ("bob", 400)], idempotency_key="k")
-    assert rows(db_path) == before
+    assert rows(db_url) == before
     assert await balance(ready, "bob") == 0
 
 
-async def test_invalid_request_does_not_use_up_its_key(ready: LedgerStore, db_path: Path) -> None:
-    before = rows(db_path)
+async def test_invalid_request_does_not_use_up_its_key(ready: LedgerStore, db_url: str) -> None:
+    before = rows(db_url)
     with pytest.raises(InvalidRequest):
         await ready.transfer(L, [("alice", -5), ("bob", 4)], idempotency_key="k")
-    assert rows(db_path) == before
+    assert rows(db_url) == before
     done = await ready.transfer(L, [("alice", -5), ("bob", 5)], idempotency_key="k")
     assert await ready.transfer(L, [("alice", -5), ("bob", 5)], idempotency_key="k") == done
 
@@ -745,9 +752,9 @@ async def test_idempotency_key_must_be_printable_ascii(ready: LedgerStore) -> No
 
 
 async def test_retry_after_reopening_returns_the_original_result(
-    db_path: Path, key_dir: Path, clock: Clock
+    db_url: str, key_dir: Path, clock: Clock
 ) -> None:
-    url = sqlite_url(str(db_path))
+    url = db_url
     async with await LedgerStore.open(url, KeyRing(key_dir), clock=clock) as s:
         created = await s.create_ledger(L, idempotency_key="create")
         await s.open_account(L, "bank", kind="issuance", floor=None, idempotency_key="o1")
@@ -761,7 +768,7 @@ async def test_retry_after_reopening_returns_the_original_result(
             await s.transfer(L, [("bob", -50), ("bank", 50)], idempotency_key="over")
         cp = await s.checkpoint(L, idempotency_key="cp")
         key = await s.rotate_key(L, idempotency_key="rot")
-    before = rows(db_path)
+    before = rows(db_url)
     clock.advance(60)
     async with await LedgerStore.open(url, KeyRing(key_dir), clock=clock) as s:
         assert await s.transfer(L, [("bank", -10), ("bob", 10)], idempotency_key="t") == t
@@ -774,18 +781,18 @@ async def test_retry_after_reopening_returns_the_original_result(
         assert await s.create_ledger(L, idempotency_key="create") == created
         with pytest.raises(IdempotencyConflict):
             await s.transfer(L, [("bank", -11), ("bob", 11)], idempotency_key="t")
-        assert rows(db_path) == before
+        assert rows(db_url) == before
         await s.transfer(L, [("bank", -90), ("bob", 90)], idempotency_key="top-up")
-        after = rows(db_path)
+        after = rows(db_url)
         with pytest.raises(FloorBreached):  # remembered, though bob could afford it now
             await s.transfer(L, [("bob", -50), ("bank", 50)], idempotency_key="over")
-    assert rows(db_path) == after
+    assert rows(db_url) == after
 
 
 async def test_reserve_resolve_and_reverse_work_after_reopening(
-    db_path: Path, key_dir: Path, clock: Clock
+    db_url: str, key_dir: Path, clock: Clock
 ) -> None:
-    url = sqlite_url(str(db_path))
+    url = db_url
 
     def reopen() -> Awaitable[LedgerStore]:
         return LedgerStore.open(url, KeyRing(key_dir), clock=clock)
@@ -971,22 +978,32 @@ async def test_checkpoint_of_an_unchanged_log_is_the_same_checkpoint(ready: Ledg
     ids=["update", "delete"],
 )
 async def test_database_refuses_update_and_delete(
-    ready: LedgerStore, db_path: Path, table: str, statement: str
+    ready: LedgerStore, db_url: str, table: str, statement: str
 ) -> None:
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import DBAPIError
+
+    from ledger.storage import to_sync_url
+
     for i in range(3):
         await ready.transfer(L, [("bank", -1), ("bob", 1)], idempotency_key=f"t{i}")
     await ready.checkpoint(L, idempotency_key="cp")
     await ready.rotate_key(L, idempotency_key="rotate")
-    before = rows(db_path)
-    con = sqlite3.connect(db_path)
+    before = rows(db_url)
+    engine = create_engine(to_sync_url(db_url))
     try:
-        assert con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] > 0
-        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-            con.execute(statement.format(table=table))
-        con.commit()
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one() > 0
+            with pytest.raises(DBAPIError, match="append-only"):
+                conn.exec_driver_sql(statement.format(table=table))
+            conn.rollback()
+            if SERVER_URL:  # PostgreSQL refuses TRUNCATE too
+                with pytest.raises(DBAPIError, match="append-only"):
+                    conn.exec_driver_sql(f"TRUNCATE {table} CASCADE")
+                conn.rollback()
     finally:
-        con.close()
-    assert rows(db_path) == before
+        engine.dispose()
+    assert rows(db_url) == before
 
 
 # ---- a scenario with everything, then a receipt for each entry -------------------------------

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 
 import httpx
 import pytest
 from starlette.applications import Starlette
 
 from api.auth import ApiRole
-from ledger.storage import sqlite_url
-from tests.api.conftest import app, app_client  # noqa: F401  (fixtures)
+from tests.api.conftest import app, app_client, db_path  # noqa: F401  (fixtures)
 from tests.api.world import ROLES, SCHEMES, World, build
 from tests.conftest import Clock
 from web.book import AccountBook
@@ -30,10 +28,10 @@ def login_of(scheme: str, role: str) -> str:
 
 
 @pytest.fixture
-async def world(app_client: httpx.AsyncClient, tmp_path: Path, clock: Clock) -> World:  # noqa: F811
+async def world(app_client: httpx.AsyncClient, db_url: str, clock: Clock) -> World:  # noqa: F811
     """The API tests' world, plus an account (password `PASSWORD`) for every role in it."""
     w = await build(app_client)
-    book = await AccountBook.open(sqlite_url(str(tmp_path / "api.db")), clock)
+    book = await AccountBook.open(db_url, clock)
     try:
         for scheme in SCHEMES:
             for role in ROLES:

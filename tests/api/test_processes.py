@@ -1,0 +1,102 @@
+"""Several service processes appending to one scheme's chain at once (PostgreSQL): four
+`timebank serve` processes against one database, hammered with claims and confirmations spread
+over all four, must never fork the chain, skip a number or break a floor; `timebank verify`
+then passes on the database and every acknowledged confirmation is in it."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.api.test_uvicorn import ADMIN, ROOT, V1, Served
+from tests.api.world import ACTIVITY, bearer
+from tests.conftest import SERVER_URL, count_rows
+
+pytestmark = [
+    pytest.mark.postgres_only,
+    pytest.mark.skipif(not SERVER_URL, reason="needs a PostgreSQL server (scripts/test-postgres)"),
+]
+PROCESSES = 4
+CLAIMS = 240  # logged for 4 members over 60 days, 15 minutes each, then confirmed
+
+
+async def _ok(r: httpx.Response, status: int = 200) -> dict[str, object]:
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert isinstance(body, dict)
+    return body
+
+
+async def _set_up(c: httpx.AsyncClient, base: str) -> dict[str, str]:
+    """A time-credit scheme with a coordinator, four members and an activity; the coordinator's
+    headers."""
+    admin = bearer(ADMIN)
+    scheme = {"id": "taff", "name": "Taff", "model": "time-credits"}
+    await _ok(await c.post(f"{base}/schemes", headers=admin, json=scheme), 201)
+    for m in ("C1", "M1", "M2", "M3", "M4"):
+        person = {"id": m, "display_name": m, "roles": ["coordinator" if m == "C1" else "member"]}
+        await _ok(await c.post(f"{base}/schemes/taff/members", headers=admin, json=person), 201)
+    grant = {"role": "coordinator", "member": "C1"}
+    made = await _ok(await c.post(f"{base}/schemes/taff/tokens", headers=admin, json=grant), 201)
+    staff = bearer(str(made["token"]))
+    await _ok(await c.post(f"{base}/schemes/taff/activities", headers=staff, json=ACTIVITY), 201)
+    return staff
+
+
+async def test_four_processes_on_one_scheme_never_fork_the_chain(
+    db_url: str, tmp_path: Path
+) -> None:
+    keys = tmp_path / "keys"
+    servers = [Served(db_url, tmp_path / f"serve{i}.log", keys) for i in range(PROCESSES)]
+    bases = [s.base + V1 for s in servers]
+    try:
+        for s in servers:
+            s.wait_healthy(30)
+        async with httpx.AsyncClient(timeout=60) as c:
+            staff = await _set_up(c, bases[0])
+            today = date.today()
+            gate = asyncio.Semaphore(32)
+
+            async def claim_and_confirm(i: int) -> int:
+                """Claim i: logged on one process, confirmed on the next."""
+                member, day = f"M{1 + i % 4}", today - timedelta(days=1 + i // 4)
+                body = {"member": member, "activity": "garden", "date": day.isoformat(),
+                        "minutes": 15}  # fmt: skip
+                async with gate:
+                    made = await _ok(await c.post(
+                        f"{bases[i % PROCESSES]}/schemes/taff/claims", json=body,
+                        headers=staff | {"Idempotency-Key": f"claim-{i}"}), 201)  # fmt: skip
+                    confirm = f"{bases[(i + 1) % PROCESSES]}/schemes/taff/claims/{made['id']}"
+                    done = await _ok(await c.post(f"{confirm}/confirm", headers=staff))
+                assert done["status"] == "confirmed" and isinstance(done["entry_seq"], int)
+                return done["entry_seq"]
+
+            seqs = await asyncio.gather(*(claim_and_confirm(i) for i in range(CLAIMS)))
+            assert len(set(seqs)) == CLAIMS  # each confirmation its own entry
+            for k, m in enumerate(("M1", "M2", "M3", "M4")):
+                url = f"{bases[k]}/schemes/taff/members/{m}/balance"
+                assert (await _ok(await c.get(url, headers=staff)))["minutes"] == CLAIMS // 4 * 15
+    finally:
+        codes = [s.terminate() for s in servers]
+    # a clean stop: uvicorn drains, then exits by the signal it caught (see test_uvicorn.py)
+    assert all(code in (0, -signal.SIGTERM) for code in codes), [s.output() for s in servers]
+    rows = count_rows(db_url, {
+        "seqs": "SELECT seq FROM entries WHERE ledger_id = 'taff' ORDER BY seq",
+        "sum": "SELECT sum(balance) FROM accounts WHERE ledger_id = 'taff'",
+    })  # fmt: skip
+    stored = [seq for (seq,) in rows["seqs"]]
+    assert stored == list(range(1, len(stored) + 1))  # no gap, no duplicate, no fork
+    assert rows["sum"][0][0] == 0
+    argv = [sys.executable, "-m", "timebank.cli", "verify", "--db", db_url]
+    verify = await asyncio.to_thread(
+        subprocess.run, argv, cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert verify.stdout.startswith("OK")
