@@ -245,11 +245,19 @@ def create_tables(meta: MetaData) -> Callable[[Connection], None]:
     return create
 
 
+async def _pg_triggers(conn: AsyncConnection) -> set[str]:
+    found = await conn.execute(text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"))
+    return set(found.scalars())
+
+
 async def create_schema(engine: AsyncEngine) -> None:
     """Create the tables and append-only triggers if absent; refuse a different schema version."""
     async with engine.begin() as conn:
         await conn.run_sync(create_tables(metadata))
-        if conn.dialect.name == "postgresql":
+        wanted = {f"{t}_append_only_{n}" for t in APPEND_ONLY for n in ("rows", "truncate")}
+        if conn.dialect.name == "postgresql" and not wanted <= await _pg_triggers(conn):
+            # only the tables' owner may do this: a service role without the privilege
+            # starts on a database `timebank migrate` made, whose triggers are all there
             await conn.execute(text(_PG_REFUSE))
             for table in APPEND_ONLY:
                 for when, name in (("UPDATE OR DELETE", "rows"), ("TRUNCATE", "truncate")):

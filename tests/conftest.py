@@ -68,7 +68,7 @@ async def db_url(db_path: Path) -> AsyncIterator[str]:
             await conn.execute(text(f'CREATE DATABASE "{name}"'))
         yield make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
         async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     finally:
         await admin.dispose()
 
@@ -95,5 +95,22 @@ def count_rows(url: str, queries: dict[str, str]) -> dict[str, list[tuple[Any, .
             return {
                 name: [tuple(r) for r in conn.exec_driver_sql(sql)] for name, sql in queries.items()
             }
+    finally:
+        engine.dispose()
+
+
+def snapshot(url: str) -> dict[str, list[str]]:
+    """Every row of every table of a database (SQLite file or server): to show that a refused
+    request changed nothing."""
+    from sqlalchemy import create_engine, inspect
+
+    from ledger.storage import to_sync_url
+
+    engine = create_engine(to_sync_url(url))
+    try:
+        with engine.connect() as conn:
+            names = inspect(conn).get_table_names()
+            return {n: sorted(repr(tuple(r)) for r in conn.exec_driver_sql(f'SELECT * FROM "{n}"'))
+                    for n in names}  # fmt: skip
     finally:
         engine.dispose()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Integer, Table, create_engine, func, select, text
+from sqlalchemy import Integer, Table, create_engine, func, inspect, select, text
 from sqlalchemy.engine import Connection
 
 from ledger.storage import to_sync_url
@@ -41,8 +41,12 @@ def copy_store(source: str, target: str, progress: Callable[[str, int], None] | 
             for table in tables:
                 if write.execute(select(func.count()).select_from(table)).scalar_one():
                     raise TargetNotEmpty(f"the target's {table.name} is not empty")
+            present = set(inspect(read).get_table_names())
             for table in tables:
                 n = 0
+                if table.name not in present:  # an older release's database: none of these
+                    counts[table.name] = 0
+                    continue
                 result = read.execute(select(table)).yield_per(BATCH)
                 for rows in result.partitions():
                     write.execute(table.insert(), [dict(r._mapping) for r in rows])

@@ -27,6 +27,8 @@ from api.routes import ENDPOINTS
 from partners.codes import display, new_code
 from tests.api.world import ACTIVITY, ASHE_ADDITION, LIFT, OFFER, SCHEMES, World, bearer
 
+pytestmark = pytest.mark.both_backends
+
 ADMIN, SA, CO, MEM, PS, COM = (
     "admin", "scheme-admin", "coordinator", "member", "partner-staff", "commissioner",
 )  # fmt: skip

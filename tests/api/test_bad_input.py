@@ -30,7 +30,9 @@ from api.routes import ENDPOINTS
 from ledger import from_us
 from partners.codes import check_symbol, display
 from tests.api.world import ACTIVITY, ASHE_ADDITION, World
-from tests.conftest import Clock
+from tests.conftest import Clock, snapshot
+
+pytestmark = pytest.mark.both_backends
 
 V1 = "/api/v1"
 PROBLEM = "application/problem+json"
@@ -38,22 +40,6 @@ JSON = {"Content-Type": "application/json"}
 
 
 # ---- helpers ----------------------------------------------------------------------------------
-
-
-def snapshot(db_url: str) -> dict[str, list[str]]:
-    """Every row of every table of the app's database (SQLite file or server)."""
-    from sqlalchemy import create_engine, inspect
-
-    from ledger.storage import to_sync_url
-
-    engine = create_engine(to_sync_url(db_url))
-    try:
-        with engine.connect() as conn:
-            names = inspect(conn).get_table_names()
-            return {n: sorted(repr(tuple(r)) for r in conn.exec_driver_sql(f'SELECT * FROM "{n}"'))
-                    for n in names}  # fmt: skip
-    finally:
-        engine.dispose()
 
 
 def who(w: World, role: str) -> dict[str, str]:

@@ -8,10 +8,13 @@ from datetime import date, timedelta
 from typing import Any
 
 import httpx
+import pytest
 
 from ledger import from_us
 from tests.api.world import World
 from tests.conftest import Clock
+
+pytestmark = pytest.mark.both_backends
 
 V1 = "/api/v1/schemes"
 PROBLEM = "application/problem+json"

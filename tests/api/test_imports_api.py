@@ -5,9 +5,7 @@ line and field, and writes nothing; sending the same file again writes nothing n
 from __future__ import annotations
 
 import re
-import sqlite3
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,7 +13,9 @@ import pytest
 
 from ledger import from_us
 from tests.api.world import World
-from tests.conftest import Clock
+from tests.conftest import Clock, snapshot
+
+pytestmark = pytest.mark.both_backends
 
 V1 = "/api/v1/schemes"
 PROBLEM = "application/problem+json"
@@ -30,16 +30,6 @@ def dated(text: str, clock: Clock) -> str:
         lambda m: (today + timedelta(days=int(m[2]) * (1 if m[1] else -1))).isoformat(),
         text,
     )
-
-
-def snapshot(tmp_path: Path) -> dict[str, list[str]]:
-    """Every row of every table of the app's database, read read-only."""
-    con = sqlite3.connect(f"file:{tmp_path / 'api.db'}?mode=ro", uri=True)
-    try:
-        names = [n for (n,) in con.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        return {n: sorted(repr(r) for r in con.execute(f'SELECT * FROM "{n}"')) for n in names}
-    finally:
-        con.close()
 
 
 async def send(
@@ -80,7 +70,7 @@ N2,Ned Price,coordinator;member,,
 
 
 async def test_members_csv_adds_members_once(
-    app_client: httpx.AsyncClient, world: World, clock: Clock, tmp_path: Path
+    app_client: httpx.AsyncClient, world: World, clock: Clock, db_url: str
 ) -> None:
     c, w = app_client, world
     coord = w.as_("taff", "coordinator")
@@ -89,9 +79,9 @@ async def test_members_csv_adds_members_once(
     assert n2["roles"] == ["coordinator", "member"] and n2["display_name"] == "Ned Price"
     found = await c.get(f"{V1}/taff/cards/card-N1", headers=coord)
     assert found.json()["id"] == "N1" and found.json()["contact"] == "nia@example.org"
-    before = snapshot(tmp_path)
+    before = snapshot(db_url)
     assert (await send(c, clock, "taff", "members", coord, MEMBERS)) == {"added": 0}
-    assert snapshot(tmp_path) == before
+    assert snapshot(db_url) == before
     # the scheme admin may import too; members, partners and commissioners may not
     await send(c, clock, "taff", "members", w.as_("taff", "scheme-admin"), MEMBERS)
     for role in ("member", "partner-staff", "commissioner"):
@@ -100,11 +90,11 @@ async def test_members_csv_adds_members_once(
 
 
 async def test_members_csv_with_problems_lists_them_by_line_and_writes_nothing(
-    app_client: httpx.AsyncClient, world: World, clock: Clock, tmp_path: Path
+    app_client: httpx.AsyncClient, world: World, clock: Clock, db_url: str
 ) -> None:
     c, w = app_client, world
     coord = w.as_("taff", "coordinator")
-    before = snapshot(tmp_path)
+    before = snapshot(db_url)
     bad = (
         "id,display_name,roles\n"
         "ok1,Fine,member\n"
@@ -126,7 +116,7 @@ async def test_members_csv_with_problems_lists_them_by_line_and_writes_nothing(
     r = await c.post(f"{V1}/taff/imports/members", content=b"id,display_name\nX,\xff\xfe\n",
                      headers=coord | CSV)  # fmt: skip
     assert r.status_code == 422 and r.json()["field"] == "body"
-    assert snapshot(tmp_path) == before
+    assert snapshot(db_url) == before
 
 
 HOURS = """member,activity,date,minutes,receiver,note
@@ -137,7 +127,7 @@ M1,garden,@31,60,,first session
 
 
 async def test_hours_csv_logs_and_confirms_once(
-    app_client: httpx.AsyncClient, world: World, clock: Clock, tmp_path: Path
+    app_client: httpx.AsyncClient, world: World, clock: Clock, db_url: str
 ) -> None:
     c, w = app_client, world
     coord = w.as_("taff", "coordinator")
@@ -149,9 +139,9 @@ async def test_hours_csv_logs_and_confirms_once(
     assert len(claims) == 3
     assert all(x["status"] == "confirmed" and x["logged_by"] == "C1" for x in claims)
     assert sorted(x["note"] for x in claims) == ["", "first session", "first session"]
-    before = snapshot(tmp_path)
+    before = snapshot(db_url)
     await send(c, clock, "taff", "hours", coord, HOURS)
-    assert snapshot(tmp_path) == before
+    assert snapshot(db_url) == before
     # one more line: only it is new
     await send(c, clock, "taff", "hours", coord, HOURS + "M2,garden,@29,30,,\n")
     assert await balance(c, w, "taff", "M1") == 120
@@ -171,11 +161,11 @@ async def test_hours_csv_rerun_reports_only_the_lines_added(
 
 
 async def test_hours_csv_with_problems_lists_them_by_line_and_writes_nothing(
-    app_client: httpx.AsyncClient, world: World, clock: Clock, tmp_path: Path
+    app_client: httpx.AsyncClient, world: World, clock: Clock, db_url: str
 ) -> None:
     c, w = app_client, world
     coord = w.as_("taff", "coordinator")
-    before = snapshot(tmp_path)
+    before = snapshot(db_url)
     unreadable = (
         "member,activity,date,minutes\n"
         "M1,garden,@31,60\n"
@@ -206,53 +196,53 @@ async def test_hours_csv_with_problems_lists_them_by_line_and_writes_nothing(
     }  # fmt: skip
     p = await send(c, clock, "taff", "hours", w.as_("taff", "member"), HOURS, 403)
     assert p["field"] == "role"
-    assert snapshot(tmp_path) == before
+    assert snapshot(db_url) == before
 
 
 async def test_members_csv_conflict_with_an_existing_member_names_its_line(
-    app_client: httpx.AsyncClient, world: World, clock: Clock, tmp_path: Path
+    app_client: httpx.AsyncClient, world: World, clock: Clock, db_url: str
 ) -> None:
     c, w = app_client, world
     coord = w.as_("taff", "coordinator")
-    before = snapshot(tmp_path)
+    before = snapshot(db_url)
     text = "id,display_name\nN9,New Person\nM2,Someone Else\n"  # M2 exists as "M2 of taff"
     p = await send(c, clock, "taff", "members", coord, text, 422)
-    assert snapshot(tmp_path) == before
+    assert snapshot(db_url) == before
     assert problems(p) == {("3", "id")}
 
 
 async def test_members_csv_with_an_overlong_field_is_a_line_problem_not_a_500(
-    app_client: httpx.AsyncClient, world: World, clock: Clock, tmp_path: Path
+    app_client: httpx.AsyncClient, world: World, clock: Clock, db_url: str
 ) -> None:
     c, w = app_client, world
-    before = snapshot(tmp_path)
+    before = snapshot(db_url)
     text = "id,display_name\nN1," + "a" * 140_000 + "\n"  # well under the 8 MiB body limit
     p = await send(c, clock, "taff", "members", w.as_("taff", "coordinator"), text, 422)
     assert p["errors"][0]["line"] == "2"
-    assert snapshot(tmp_path) == before
+    assert snapshot(db_url) == before
 
 
 @pytest.mark.parametrize("minutes", ["²", "9" * 5000])
 async def test_hours_csv_with_odd_digits_in_minutes_is_a_line_problem_not_a_500(
-    app_client: httpx.AsyncClient, world: World, clock: Clock, tmp_path: Path, minutes: str
+    app_client: httpx.AsyncClient, world: World, clock: Clock, db_url: str, minutes: str
 ) -> None:
     c, w = app_client, world
-    before = snapshot(tmp_path)
+    before = snapshot(db_url)
     text = f"member,activity,date,minutes\nM1,garden,@31,{minutes}\n"
     p = await send(c, clock, "taff", "hours", w.as_("taff", "coordinator"), text, 422)
     assert problems(p) == {("2", "minutes")}
-    assert snapshot(tmp_path) == before
+    assert snapshot(db_url) == before
 
 
 async def test_hours_csv_line_with_more_fields_than_columns_is_refused(
-    app_client: httpx.AsyncClient, world: World, clock: Clock, tmp_path: Path
+    app_client: httpx.AsyncClient, world: World, clock: Clock, db_url: str
 ) -> None:
     c, w = app_client, world
-    before = snapshot(tmp_path)
+    before = snapshot(db_url)
     text = "member,activity,date,minutes,receiver,note\nM1,garden,@31,60,,Weeding, then tea\n"
     p = await send(c, clock, "taff", "hours", w.as_("taff", "coordinator"), text, 422)
     assert [e["line"] for e in p["errors"]] == ["2"]
-    assert snapshot(tmp_path) == before
+    assert snapshot(db_url) == before
 
 
 # ---- TimeOverflow -----------------------------------------------------------------------------
@@ -270,7 +260,7 @@ TO_TRANSFERS = """Date,From,To,Post,Quantity
 
 
 async def test_timeoverflow_members_and_transfers_import_into_person_to_person(
-    app_client: httpx.AsyncClient, world: World, clock: Clock, tmp_path: Path
+    app_client: httpx.AsyncClient, world: World, clock: Clock, db_url: str
 ) -> None:
     c, w = app_client, world
     coord = w.as_("m2m", "coordinator")
@@ -294,20 +284,20 @@ async def test_timeoverflow_members_and_transfers_import_into_person_to_person(
         ("to-1", "to-2", 45, dated("@12", clock), "Shopping"),
     ]
     assert all(x["status"] == "confirmed" and x["activity"] == "lift" for x in claims)
-    before = snapshot(tmp_path)
+    before = snapshot(db_url)
     await send(c, clock, "m2m", "timeoverflow-transfers", coord, TO_TRANSFERS, activity="lift")
-    assert snapshot(tmp_path) == before
+    assert snapshot(db_url) == before
     # the scheme's balances still sum to zero
     ids = [m["id"] for m in (await c.get(f"{V1}/m2m/members", headers=coord)).json()["items"]]
     assert sum([await balance(c, w, "m2m", m) for m in ids]) == 0
 
 
 async def test_timeoverflow_files_with_problems_list_them_by_export_line(
-    app_client: httpx.AsyncClient, world: World, clock: Clock, tmp_path: Path
+    app_client: httpx.AsyncClient, world: World, clock: Clock, db_url: str
 ) -> None:
     c, w = app_client, world
     coord = w.as_("m2m", "coordinator")
-    before = snapshot(tmp_path)
+    before = snapshot(db_url)
     bad_members = TO_MEMBERS + "x7,Dee,,,,,,,\n3,Cai Again,,,,,,,\n"
     p = await send(c, clock, "m2m", "timeoverflow-members", coord, bad_members, 422)
     assert problems(p) == {("5", "N"), ("6", "N")}
@@ -315,10 +305,10 @@ async def test_timeoverflow_files_with_problems_list_them_by_export_line(
         c, clock, "m2m", "timeoverflow-members", coord, "Nombre,Correo\nAna,a@b.c\n", 422
     )
     assert ("1", "N") in problems(p) and ("1", "Name") in problems(p)
-    assert snapshot(tmp_path) == before
+    assert snapshot(db_url) == before
 
     await send(c, clock, "m2m", "timeoverflow-members", coord, TO_MEMBERS)
-    before = snapshot(tmp_path)
+    before = snapshot(db_url)
     bad_transfers = (
         "Date,From,To,Post,Quantity\n"
         "@10 10:00:00 UTC,Ann Jones (1),Dai Jones (9),,1:00\n"
@@ -348,4 +338,4 @@ async def test_timeoverflow_files_with_problems_list_them_by_export_line(
     r = await c.post(f"{V1}/m2m/imports/timeoverflow-transfers", content=TO_TRANSFERS.encode(),
                      headers=coord | CSV)  # fmt: skip
     assert r.status_code == 422 and r.json()["field"] == "activity"
-    assert snapshot(tmp_path) == before
+    assert snapshot(db_url) == before

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import httpx
+import pytest
 from starlette.applications import Starlette
 
 from api.app import run_jobs
@@ -12,6 +13,8 @@ from ledger import from_us
 from tests.api.world import World
 from tests.conftest import Clock
 from timebank.service import TimeBank
+
+pytestmark = pytest.mark.both_backends
 
 
 async def test_jobs_sign_a_checkpoint_only_when_a_ledger_grew_and_accept_unanswered_claims(

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from ledger import from_us, receipt_problem, verify_database
 from ledger.records import parse_receipt
-from ledger.storage import sqlite_url
 from tests.api.world import World
 from tests.conftest import Clock
+
+pytestmark = pytest.mark.both_backends
 
 V1 = "/api/v1/schemes"
 PROBLEM = "application/problem+json"
@@ -41,8 +42,8 @@ async def confirmed_claim(
     return out
 
 
-async def verify(tmp_path: Path) -> None:
-    report = await verify_database(sqlite_url(str(tmp_path / "api.db"), read_only=True))
+async def verify(db_url: str) -> None:
+    report = await verify_database(db_url)
     assert report.ok, report.summary()
 
 
@@ -114,7 +115,7 @@ async def test_concurrent_identical_registrations_add_the_member_once(
 
 
 async def test_erasure_blanks_personal_data_revokes_tokens_and_keeps_the_ledger(
-    app_client: httpx.AsyncClient, world: World, clock: Clock, tmp_path: Path
+    app_client: httpx.AsyncClient, world: World, clock: Clock, db_url: str
 ) -> None:
     c, w = app_client, world
     coord, m2 = w.as_("taff", "coordinator"), w.members[("taff", "M2")]
@@ -164,14 +165,14 @@ async def test_erasure_blanks_personal_data_revokes_tokens_and_keeps_the_ledger(
     assert r.json()["minutes"] == 75
     after = (await c.get(f"{V1}/taff/members/E1/entries", headers=coord)).json()["items"]
     assert after == before
-    await verify(tmp_path)
+    await verify(db_url)
     # and the ledger keeps working after it
     await confirmed_claim(c, w, clock, "M1", 30)
-    await verify(tmp_path)
+    await verify(db_url)
 
 
 async def test_a_member_may_erase_themselves(
-    app_client: httpx.AsyncClient, world: World, clock: Clock, tmp_path: Path
+    app_client: httpx.AsyncClient, world: World, clock: Clock, db_url: str
 ) -> None:
     c, w = app_client, world
     m2 = w.members[("taff", "M2")]
@@ -184,7 +185,7 @@ async def test_a_member_may_erase_themselves(
     assert r.json()["minutes"] == 60
     # M2's token in the other scheme is another membership, untouched
     assert (await c.get("/api/v1/me", headers=w.members[("m2m", "M2")])).status_code == 200
-    await verify(tmp_path)
+    await verify(db_url)
 
 
 # ---- receipts -------------------------------------------------------------------------------

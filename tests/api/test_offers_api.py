@@ -6,8 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.api.world import World
+
+pytestmark = pytest.mark.both_backends
 
 V1 = "/api/v1/schemes/taff"
 PROBLEM = "application/problem+json"

@@ -7,9 +7,12 @@ import html
 from typing import Any
 
 import httpx
+import pytest
 
 from api.routes import ENDPOINTS
 from tests.api.world import World
+
+pytestmark = pytest.mark.both_backends
 
 METHODS = {"get", "post", "put", "patch", "delete", "head", "options"}
 

@@ -5,11 +5,10 @@ scheme's members can take a voucher for today."""
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
-from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from starlette.applications import Starlette
 
 from ledger import from_us, receipt_problem
@@ -29,7 +28,9 @@ from tests.api.test_vouchers_api import (
     voucher,
 )
 from tests.api.world import World
-from tests.conftest import Clock
+from tests.conftest import Clock, snapshot
+
+pytestmark = pytest.mark.both_backends
 
 STATEMENT = f"{V1}/taff/partner/statement"
 RECONCILE = f"{V1}/taff/partner/reconciliations"
@@ -58,12 +59,8 @@ def table(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
              r["usual_price_pence"]) for r in rows]  # fmt: skip
 
 
-def db_rows(tmp_path: Path, table_name: str) -> list[tuple[Any, ...]]:
-    con = sqlite3.connect(f"file:{tmp_path / 'api.db'}?mode=ro", uri=True)
-    try:
-        return sorted(con.execute(f'SELECT * FROM "{table_name}"'))
-    finally:
-        con.close()
+def db_rows(db_url: str, table_name: str) -> list[str]:
+    return snapshot(db_url)[table_name]
 
 
 # ---- statements --------------------------------------------------------------------------------
@@ -144,7 +141,7 @@ async def test_statement_queries_are_checked(
 
 
 async def test_reconciling_a_till_file_sorts_every_record_into_one_category(
-    app_client: httpx.AsyncClient, world: World, clock: Clock, tmp_path: Path
+    app_client: httpx.AsyncClient, world: World, clock: Clock, db_url: str
 ) -> None:
     c, w = app_client, world
     await with_pool_and_sauna(c, w)
@@ -175,7 +172,7 @@ async def test_reconciling_a_till_file_sorts_every_record_into_one_category(
         "on_till_not_ledger": {"count": 1, "minutes": 60},
         "on_ledger_not_till": {"count": 1, "minutes": 60},
     }
-    assert len(db_rows(tmp_path, "pt_reconciliations")) == 1
+    assert len(db_rows(db_url, "pt_reconciliations")) == 1
     # the same file again is recognised (the same records, however written and ordered)
     again = await ok(await c.post(RECONCILE, content=till.encode(), headers=ps))
     assert again == got | {"new_upload": False}
@@ -185,7 +182,7 @@ async def test_reconciling_a_till_file_sorts_every_record_into_one_category(
                           as_shown]) + "\n"  # fmt: skip
     assert (await ok(await c.post(RECONCILE, content=shuffled.encode(),
                                   headers=ps)))["new_upload"] is False  # fmt: skip
-    assert len(db_rows(tmp_path, "pt_reconciliations")) == 1
+    assert len(db_rows(db_url, "pt_reconciliations")) == 1
     # another file is another upload; an empty one (no sales) finds everything missing
     fixed = till.replace(",pool,", ",hall,")
     assert (await ok(await c.post(RECONCILE, content=fixed.encode(), headers=ps)))[
@@ -193,11 +190,11 @@ async def test_reconciling_a_till_file_sorts_every_record_into_one_category(
     empty = await ok(await c.post(RECONCILE, content=b"code,datetime,offer,venue\n", headers=ps))
     assert empty["new_upload"] is True and empty["matched"] == 0
     assert sorted(empty["on_ledger_not_till"]) == sorted([a, b, d, e])
-    assert len(db_rows(tmp_path, "pt_reconciliations")) == 3
+    assert len(db_rows(db_url, "pt_reconciliations")) == 3
 
 
 async def test_a_malformed_till_file_is_refused_line_by_line_and_nothing_is_recorded(
-    app_client: httpx.AsyncClient, world: World, clock: Clock, tmp_path: Path
+    app_client: httpx.AsyncClient, world: World, clock: Clock, db_url: str
 ) -> None:
     c, w = app_client, world
     await give_credits(c, w, clock, "M1", 60)
@@ -216,7 +213,7 @@ async def test_a_malformed_till_file_is_refused_line_by_line_and_nothing_is_reco
         f"{display(new_code())},2026-01-01T09:00:00,swim\n"  # 8: a field short
     )
     ps = w.as_("taff", "partner-staff") | CSV
-    before = db_rows(tmp_path, "pt_reconciliations")
+    before = db_rows(db_url, "pt_reconciliations")
     r = await c.post(RECONCILE, content=till.encode(), headers=ps)
     body = refused(r, 422, "code")
     assert body["code"] == "import_refused"
@@ -234,7 +231,7 @@ async def test_a_malformed_till_file_is_refused_line_by_line_and_nothing_is_reco
         assert r.status_code == 422, r.text
         if errors is not None:
             assert [(e["line"], e["field"]) for e in r.json()["errors"]] == errors
-    assert db_rows(tmp_path, "pt_reconciliations") == before == []
+    assert db_rows(db_url, "pt_reconciliations") == before == []
     # the good line alone goes through
     r = await c.post(RECONCILE, content="\n".join(till.splitlines()[:2]).encode(), headers=ps)
     assert (await ok(r))["matched"] == 1

@@ -1,7 +1,11 @@
 """Several service processes appending to one scheme's chain at once (PostgreSQL): four
 `timebank serve` processes against one database, hammered with claims and confirmations spread
 over all four, must never fork the chain, skip a number or break a floor; `timebank verify`
-then passes on the database and every acknowledged confirmation is in it."""
+then passes on the database and every acknowledged confirmation is in it.
+
+The processes connect as a service role that may not UPDATE, DELETE or TRUNCATE the ledger's
+tables (README, "PostgreSQL"): the schema is made by `timebank migrate` as the owner first.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +13,20 @@ import asyncio
 import signal
 import subprocess
 import sys
+import uuid
 from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, make_url
+from sqlalchemy.exc import DBAPIError
 
+from ledger.storage import APPEND_ONLY, to_sync_url
 from tests.api.test_uvicorn import ADMIN, ROOT, V1, Served
 from tests.api.world import ACTIVITY, bearer
 from tests.conftest import SERVER_URL, count_rows
+from timebank.migrate import migrate
 
 pytestmark = [
     pytest.mark.postgres_only,
@@ -50,11 +59,42 @@ async def _set_up(c: httpx.AsyncClient, base: str) -> dict[str, str]:
     return staff
 
 
+def _service_role(owner_url: str) -> str:
+    """A login role with the privileges README's PostgreSQL section grants; its URL."""
+    role = f"svc_{uuid.uuid4().hex[:12]}"
+    tables = ", ".join(APPEND_ONLY)
+    engine = create_engine(to_sync_url(owner_url), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            for sql in (
+                f"CREATE ROLE {role} LOGIN",
+                f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}",
+                f"REVOKE UPDATE, DELETE, TRUNCATE ON {tables} FROM {role}",
+                f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role}",
+            ):
+                conn.exec_driver_sql(sql)
+    finally:
+        engine.dispose()
+    return make_url(owner_url).set(username=role).render_as_string(hide_password=False)
+
+
+def _refused(url: str, sql: str) -> str:
+    engine = create_engine(to_sync_url(url))
+    try:
+        with engine.connect() as conn, pytest.raises(DBAPIError) as err:
+            conn.exec_driver_sql(sql)
+        return str(err.value)
+    finally:
+        engine.dispose()
+
+
 async def test_four_processes_on_one_scheme_never_fork_the_chain(
     db_url: str, tmp_path: Path
 ) -> None:
     keys = tmp_path / "keys"
-    servers = [Served(db_url, tmp_path / f"serve{i}.log", keys) for i in range(PROCESSES)]
+    migrate(db_url)  # as the owner
+    service_url = _service_role(db_url)
+    servers = [Served(service_url, tmp_path / f"serve{i}.log", keys) for i in range(PROCESSES)]
     bases = [s.base + V1 for s in servers]
     try:
         for s in servers:
@@ -100,3 +140,7 @@ async def test_four_processes_on_one_scheme_never_fork_the_chain(
     )
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert verify.stdout.startswith("OK")
+    # the service's role cannot rewrite history, even with the triggers out of its reach
+    for sql in ("DELETE FROM entries", "UPDATE postings SET amount = 0", "TRUNCATE checkpoints",
+                "DROP TRIGGER entries_append_only_rows ON entries"):  # fmt: skip
+        assert "InsufficientPrivilege" in _refused(service_url, sql), sql

@@ -11,10 +11,13 @@ from typing import Any
 import httpx
 import openpyxl
 import pypdf
+import pytest
 
 from ledger import from_us
 from tests.api.world import ASHE_ADDITION, World
 from tests.conftest import Clock
+
+pytestmark = pytest.mark.both_backends
 
 V1 = "/api/v1/schemes"
 PROBLEM = "application/problem+json"

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from starlette.applications import Starlette
@@ -23,6 +24,8 @@ from partners.qr import voucher_qr_svg
 from partners.signatures import settle_message
 from tests.api.world import OFFER, World
 from tests.conftest import Clock
+
+pytestmark = pytest.mark.both_backends
 
 V1 = "/api/v1/schemes"
 PROBLEM = "application/problem+json"

@@ -14,11 +14,14 @@ from typing import Any
 import httpx
 import openpyxl
 import pypdf
+import pytest
 
 from ledger import from_us
 from tests.api.world import World
 from tests.conftest import Clock
 from tests.web.conftest import Pages
+
+pytestmark = pytest.mark.both_backends
 
 Browser = Callable[[str], Awaitable[Pages]]
 V1 = "/api/v1/schemes"

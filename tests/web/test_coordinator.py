@@ -10,9 +10,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.api.world import World
 from tests.web.conftest import Pages
+
+pytestmark = pytest.mark.both_backends
 
 Form = dict[str, str | list[str]]
 Browser = Callable[[str], Awaitable[Pages]]

@@ -9,9 +9,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.api.world import World
 from tests.web.conftest import PASSWORD, Pages
+
+pytestmark = pytest.mark.both_backends
 
 Browser = Callable[[str], Awaitable[Pages]]
 API = "/api/v1/schemes"

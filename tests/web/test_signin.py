@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+import pytest
+
 from tests.api.world import World
 from tests.web.conftest import Pages
+
+pytestmark = pytest.mark.both_backends
 
 Browser = Callable[[str], Awaitable[Pages]]
 

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 import httpx
+import pytest
 from starlette.applications import Starlette
 
 from partners.codes import display, new_code, normalise
@@ -28,6 +29,8 @@ from tests.api.world import World
 from tests.conftest import Clock
 from tests.web.conftest import Pages
 from web.till_books import safe_cell
+
+pytestmark = pytest.mark.both_backends
 
 Browser = Callable[[str], Awaitable[Pages]]
 TILL = "/s/taff/till"

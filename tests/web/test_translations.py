@@ -3,8 +3,12 @@ catalogue is read at startup and used."""
 
 from __future__ import annotations
 
+import pytest
+
 from web import messages
 from web.i18n import translations
+
+pytestmark = pytest.mark.both_backends
 
 
 def test_every_message_has_a_welsh_translation() -> None:
