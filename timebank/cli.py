@@ -246,7 +246,8 @@ async def _run(args: argparse.Namespace) -> int:
         trusted = read_public_keys(args.trusted_keys) if args.trusted_keys else None
         return _report(await verify_database(read_url, workers=args.workers, trusted=trusted))
     if args.command in ("export-log", "export-journal", "keys"):
-        return await _read_only(args, read_url)
+        shown = str(settings.db_path) if settings.is_sqlite else _shown(settings.url)
+        return await _read_only(args, read_url, shown)
     store = await LedgerStore.open(settings.url, KeyRing.from_env(settings.key_dir))
     try:
         return await _with_store(args, store)
@@ -269,10 +270,16 @@ async def _migrate_store(source: str, target: str) -> int:
     return _report(await verify_database(dst))
 
 
-async def _read_only(args: argparse.Namespace, url: str) -> int:
+def _shown(url: str) -> str:
+    """A database URL as it may be printed: never its password."""
+    from sqlalchemy import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+async def _read_only(args: argparse.Namespace, url: str, db: str) -> int:
     """export-log, export-journal and keys: read one snapshot of the database, opened
-    read-only."""
-    db = url
+    read-only; `db` names it in messages."""
     engine = storage.make_engine(url, read_only=True)
     try:
         async with engine.connect() as conn, conn.begin():

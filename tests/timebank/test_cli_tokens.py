@@ -83,6 +83,9 @@ def test_keys_rotate_is_rotate_key(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("command", ["verify", "export-log --out x", "checkpoint"])
-def test_file_only_commands_refuse_a_server_url_plainly(command: str) -> None:
-    result = _timebank(*command.split(), "--db", "postgresql+asyncpg://nobody@localhost/tb")
-    assert result.returncode == 2 and "SQLite file for now" in result.stderr
+def test_a_server_that_cannot_be_reached_is_a_plain_error(command: str) -> None:
+    url = "postgresql+asyncpg://nobody:secret@127.0.0.1:1/tb"  # nothing listens on port 1
+    result = _timebank(*command.split(), "--db", url)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("timebank: ") and result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr and "secret" not in result.stderr
