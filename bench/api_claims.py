@@ -80,11 +80,11 @@ def claim_day(i: int, today: date) -> date:
 
 
 async def bench_direct(
-    path: Path, key_dir: Path, n: int, concurrency: int, warmup: int
+    db: str, key_dir: Path, n: int, concurrency: int, warmup: int
 ) -> tuple[float, list[float]]:
     """n transfers by `concurrency` workers on a fresh ledger: (seconds, sorted ms latencies)."""
     latencies: list[float] = []
-    async with harness.direct_ledger(path, key_dir) as store:
+    async with harness.direct_ledger(db, key_dir) as store:
         await asyncio.gather(
             *(
                 store.open_account(
@@ -126,15 +126,15 @@ async def set_up(client: httpx.AsyncClient, admin: dict[str, str]) -> harness.Pe
 
 
 async def bench_http(
-    server: harness.Server, admin_token: str, options: harness.HttpOptions
+    servers: list[harness.Server], admin_token: str, options: harness.HttpOptions
 ) -> harness.HttpRun:
     """The HTTP floor, then n claims logged and confirmed, through the chosen load generator."""
     n, concurrency, warmup = options.n, options.concurrency, options.warmup
     today = datetime.now(UTC).date()
     base = f"/api/v1/schemes/{SCHEME}/claims"
-    async with httpx.AsyncClient(base_url=server.base, timeout=httpx.Timeout(60)) as setup:
+    async with httpx.AsyncClient(base_url=servers[0].base, timeout=httpx.Timeout(60)) as setup:
         world = await set_up(setup, harness.bearer(admin_token))
-    load = harness.CLIENTS[options.client](server.base, concurrency)
+    load = harness.Spread(options.client, servers, concurrency)
     try:
         floor_s, floor = await harness.health_floor(load, 2 * n, concurrency, 2 * warmup)
         lat = harness.Latencies()
@@ -151,16 +151,20 @@ async def bench_http(
                     path = f"{base}/{made['id']}/confirm"
                     return harness.Request("POST", path, world.coordinator, None, 200)
 
-                _, done = await harness.two_requests(load, create, confirm, lat if timed else None)
+                # logged on process i mod N, confirmed on the next: they interleave on one chain
+                _, done = await harness.two_requests(
+                    load.on(i), create, confirm, lat if timed else None, load.on(i + 1)
+                )
                 if done["status"] != "confirmed" or done["entry_seq"] is None:
                     raise CheckFailed(f"claim {i} was not confirmed: {done}")
 
             return one
 
-        elapsed, client_cpu, server_cpu = await harness.timed_run(options, server.proc.pid, claim)
+        elapsed, client_cpu, server_cpu = await harness.timed_run(options, servers, claim)
     finally:
         await load.aclose()
-    async with httpx.AsyncClient(base_url=server.base, timeout=httpx.Timeout(60)) as checks:
+    # the checks read through the last process: another than the set-up's when there are more
+    async with httpx.AsyncClient(base_url=servers[-1].base, timeout=httpx.Timeout(60)) as checks:
         await check_http(checks, world, n + warmup)
     lat.sort()
     return harness.HttpRun(floor_s, floor, elapsed, lat, client_cpu, server_cpu)

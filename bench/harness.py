@@ -36,6 +36,8 @@ from typing import Any, Generic, NamedTuple, Protocol, TypeVar, cast
 
 import httptools
 import httpx
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.pool import NullPool
 
 from ledger import KeyRing, LedgerStore, Report, verify_database
 from ledger.storage import sqlite_url
@@ -183,11 +185,16 @@ def member(i: int) -> str:
     return f"M{i % MEMBERS:03d}"
 
 
+def db_url(db: str) -> str:
+    """A database's URL: `db` itself when it is one, else the SQLite file's."""
+    return db if "://" in db else sqlite_url(db)
+
+
 @contextlib.asynccontextmanager
-async def direct_ledger(path: Path, key_dir: Path) -> AsyncIterator[LedgerStore]:
-    """A fresh LedgerStore at `path` holding ledger SCHEME with its ISSUER account (no floor),
-    for a direct phase; closed afterwards."""
-    store = await LedgerStore.open(sqlite_url(str(path)), KeyRing(key_dir))
+async def direct_ledger(db: str, key_dir: Path) -> AsyncIterator[LedgerStore]:
+    """A fresh LedgerStore at `db` (a SQLite file or a database URL) holding ledger SCHEME with
+    its ISSUER account (no floor), for a direct phase; closed afterwards."""
+    store = await LedgerStore.open(db_url(db), KeyRing(key_dir))
     try:
         await store.create_ledger(SCHEME, idempotency_key="setup:ledger")
         await store.open_account(
@@ -228,6 +235,92 @@ async def set_up_scheme(
     return People(coordinator, [tokens[member(i)] for i in range(MEMBERS)])
 
 
+# ---- where the databases go: SQLite files, or a PostgreSQL server ----------------------------
+
+
+class Databases:
+    """A run's databases: SQLite files in `work` (no `server_url`), or fresh databases
+    (bench_<tag>_<random>) created on the PostgreSQL server at `server_url` through a sync
+    psycopg AUTOCOMMIT connection and dropped by close() unless `keep`."""
+
+    def __init__(self, work: Path, server_url: str | None, keep: bool) -> None:
+        self.work, self.keep = work, keep
+        self.server = make_url(server_url) if server_url is not None else None
+        self.created: list[str] = []
+        self.version = ""  # the PostgreSQL server's
+        if self.server is not None:
+            with self._admin() as conn:
+                self.version = str(conn.execute(text("SHOW server_version")).scalar())
+
+    @property
+    def backend(self) -> str:
+        return "sqlite" if self.server is None else "postgresql"
+
+    @contextlib.contextmanager
+    def _admin(self) -> Iterator[Any]:
+        assert self.server is not None
+        engine = create_engine(
+            self.server.set(drivername="postgresql+psycopg"),
+            isolation_level="AUTOCOMMIT",
+            poolclass=NullPool,
+        )
+        try:
+            with engine.connect() as conn:
+                yield conn
+        finally:
+            engine.dispose()
+
+    def fresh(self, tag: str) -> str:
+        """A new, empty database: work/<tag>.db, or a server URL (asyncpg, for the service)."""
+        if self.server is None:
+            return str(self.work / f"{tag}.db")
+        name = f"bench_{tag}_{os.urandom(5).hex()}"
+        with self._admin() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        self.created.append(name)
+        url = self.server.set(drivername="postgresql+asyncpg", database=name)
+        return url.render_as_string(hide_password=False)
+
+    def close(self) -> None:
+        if not self.created:
+            return
+        if self.keep:
+            print(f"databases kept on the server: {', '.join(self.created)}", file=sys.stderr)
+            return
+        with self._admin() as conn:
+            for name in self.created:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        self.created.clear()
+
+
+@contextlib.contextmanager
+def postgres_cluster(keep: bool) -> Iterator[str]:
+    """A throw-away PostgreSQL cluster (`scripts/postgres start` in a fresh temp folder, on
+    $TIMEBANK_PG_PORT or the script's default port); yields its URL, stops it afterwards and
+    removes its folder unless `keep`."""
+    where = Path(tempfile.mkdtemp(prefix="bench-pg-"))
+    script = str(ROOT / "scripts" / "postgres")
+    started = subprocess.run(
+        [script, "start", str(where)], capture_output=True, text=True, check=False
+    )
+    lines = started.stdout.strip().splitlines()
+    try:
+        if started.returncode != 0 or not lines:
+            raise SystemExit(
+                f"scripts/postgres start {where} failed ({started.returncode}): "
+                f"{started.stdout}{started.stderr}(another cluster on the port? set "
+                "TIMEBANK_PG_PORT)"
+            )
+        print(f"PostgreSQL cluster in {where}: {lines[-1]}")
+        yield lines[-1]
+    finally:
+        subprocess.run([script, "stop", str(where)], capture_output=True, check=False)
+        if keep:
+            print(f"PostgreSQL cluster kept in {where} (stopped)", file=sys.stderr)
+        else:
+            shutil.rmtree(where, ignore_errors=True)
+
+
 # ---- the server --------------------------------------------------------------------------------
 
 
@@ -246,37 +339,52 @@ def cpu_seconds(pid: int) -> float:
 
 
 class CpuTimer:
-    """CPU seconds this process and another one (the server) have used since it was made."""
+    """CPU seconds this process and others (the servers) have used since it was made."""
 
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.client0, self.server0 = time.process_time(), cpu_seconds(pid)
+    def __init__(self, pids: Sequence[int]) -> None:
+        self.pids = list(pids)
+        self.client0, self.server0 = time.process_time(), self._servers()
+
+    def _servers(self) -> float:
+        return sum(cpu_seconds(pid) for pid in self.pids)
 
     def read(self) -> tuple[float, float]:
-        """(this process's, the other's) CPU seconds so far."""
-        return time.process_time() - self.client0, cpu_seconds(self.pid) - self.server0
+        """(this process's, the others' together) CPU seconds so far."""
+        return time.process_time() - self.client0, self._servers() - self.server0
 
 
 class Server:
-    """`timebank serve` in a subprocess on a free loopback port; its output goes to a file.
-    With `profile`, the server runs under `script --profiled-server` (see profiled_serve)."""
+    """`timebank serve --db DB` (a SQLite file or a database URL) in a subprocess on a free
+    loopback port; its output goes to `log`. With `profile`, the server runs under
+    `script --profiled-server` (see profiled_serve). `key_dir` is its TIMEBANK_KEY_DIR (by
+    default none: <db>.keys beside a SQLite file)."""
 
     def __init__(
-        self, work: Path, admin: str, profile: Path | None, clock: str, script: str
+        self,
+        db: str,
+        log: Path,
+        admin: str,
+        profile: Path | None,
+        clock: str,
+        script: str,
+        key_dir: Path | None = None,
     ) -> None:
-        self.db = work / "bench.db"
+        self.db = db
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.log = work / "server.log"
-        serve = ["serve", "--db", str(self.db), "--port", str(self.port)]
+        self.log = log
+        serve = ["serve", "--db", db, "--port", str(self.port)]
         serve += ["--schedule-seconds", "0"]
         if profile is None:
             argv = [sys.executable, "-m", "timebank.cli", *serve]
         else:  # the benchmark script, as a wrapper that profiles the server (see profiled_serve)
             argv = [sys.executable, script, "--profiled-server", str(profile)]
             argv += ["--profile-clock", clock, "--", *serve]
+        self.signalled = False
         env = {k: v for k, v in os.environ.items() if not k.startswith("TIMEBANK_")}
         env["TIMEBANK_ADMIN_TOKEN"] = admin
+        if key_dir is not None:
+            env["TIMEBANK_KEY_DIR"] = str(key_dir)
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(
                 argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
@@ -296,11 +404,17 @@ class Server:
             time.sleep(0.05)
         raise CheckFailed(f"the server was not healthy within {timeout} s:\n{self.output()}")
 
+    def terminate(self) -> None:
+        """SIGTERM, once (a second one would make uvicorn force its exit)."""
+        if self.proc.poll() is None and not self.signalled:
+            self.signalled = True
+            self.proc.send_signal(signal.SIGTERM)
+
     def stop(self, timeout: float = 30.0) -> int:
         """SIGTERM, then wait; the exit code (-9 when it had to be killed). After a graceful
         shutdown uvicorn raises the signal again, so a clean exit reads -SIGTERM."""
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.terminate()
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -326,26 +440,51 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def against_server(
-    work: Path, options: HttpOptions, bench: Callable[[Server, str], Coroutine[Any, Any, T]]
+    work: Path,
+    options: HttpOptions,
+    databases: Databases,
+    bench: Callable[[list[Server], str], Coroutine[Any, Any, T]],
 ) -> tuple[T, Report]:
-    """Start a server (with a fresh admin token), run `bench(server, admin_token)` against it,
-    stop it with SIGTERM and check it shut down cleanly; returns what `bench` did and the
-    verification of the server's database."""
+    """Start options.processes servers (with a fresh admin token) on one fresh database, all
+    sharing one key directory on PostgreSQL: the first alone (it creates the schema), then the
+    others. Run `bench(servers, admin_token)` against them, stop them with SIGTERM and check
+    they shut down cleanly; returns what `bench` did and the verification of the database."""
     admin = "bench-admin-" + os.urandom(16).hex()
-    server = Server(work, admin, options.profile, options.clock, options.script)
+    db = databases.fresh("bench")
+    key_dir = None if databases.server is None else work / "keys"
+    servers: list[Server] = []
+
+    def start(k: int) -> Server:
+        log = work / ("server.log" if k == 0 else f"server-{k}.log")
+        profile = options.profile if k == 0 else None  # one profile: the first process's
+        server = Server(db, log, admin, profile, options.clock, options.script, key_dir)
+        servers.append(server)
+        return server
+
+    exit_codes: list[int] = []
     try:
-        server.wait_healthy()
+        start(0).wait_healthy()
+        for server in [start(k) for k in range(1, options.processes)]:
+            server.wait_healthy()
         load = options.client
-        print(f"server (timebank serve, uvicorn) on {server.base}, load generator {load}")
-        got = run_async(lambda: bench(server, admin))
+        where = ", ".join(s.base for s in servers)
+        what = "server" if len(servers) == 1 else f"{len(servers)} server processes"
+        print(f"{what} (timebank serve, uvicorn) on {where}, load generator {load}")
+        got = run_async(lambda: bench(servers, admin))
     finally:
-        exit_code = server.stop()
-    if exit_code not in (0, -signal.SIGTERM):
-        raise CheckFailed(f"the server exited {exit_code} on SIGTERM:\n{server.output()}")
-    wal = server.db.with_name(server.db.name + "-wal")
-    if wal.exists() and wal.stat().st_size > 0:
-        raise CheckFailed(f"the server left {wal} behind: it did not close its database")
-    report = run_async(lambda: verify_database(sqlite_url(str(server.db), read_only=True)))
+        for server in servers:  # SIGTERM to all, then wait for each
+            server.terminate()
+        exit_codes = [server.stop() for server in servers]
+    for server, exit_code in zip(servers, exit_codes, strict=True):
+        if exit_code not in (0, -signal.SIGTERM):
+            raise CheckFailed(f"a server exited {exit_code} on SIGTERM:\n{server.output()}")
+    if databases.server is None:
+        wal = Path(db + "-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            raise CheckFailed(f"the server left {wal} behind: it did not close its database")
+        report = run_async(lambda: verify_database(sqlite_url(db, read_only=True)))
+    else:
+        report = run_async(lambda: verify_database(db))
     print(f"server database after SIGTERM: {report.summary()}")
     return got, report
 
@@ -474,6 +613,27 @@ class RawClient:
 CLIENTS: dict[str, Callable[[str, int], LoadClient]] = {"httpx": HttpxClient, "raw": RawClient}
 
 
+class Spread:
+    """One load client (of CLIENTS[kind], `concurrency` connections) per server process:
+    send() goes to them round-robin, on(k) is process k mod N's."""
+
+    def __init__(self, kind: str, servers: Sequence[Server], concurrency: int) -> None:
+        self.clients = [CLIENTS[kind](server.base, concurrency) for server in servers]
+        self.turn = itertools.count()
+
+    def on(self, k: int) -> LoadClient:
+        return self.clients[k % len(self.clients)]
+
+    async def send(
+        self, method: str, path: str, headers: dict[str, str], body: bytes | None
+    ) -> tuple[int, bytes]:
+        return await self.on(next(self.turn)).send(method, path, headers, body)
+
+    async def aclose(self) -> None:
+        for client in self.clients:
+            await client.aclose()
+
+
 async def health_floor(
     load: LoadClient, n: int, concurrency: int, warmup: int
 ) -> tuple[float, list[float]]:
@@ -517,6 +677,9 @@ class HttpOptions:
     clock: str  # the profile's clock: wall or cpu
     top: int  # functions printed from the profile
     script: str  # the benchmark script: it wraps the server when profiling
+    database_url: str | None = None  # a PostgreSQL server (None: SQLite files)
+    processes: int = 1  # server processes on the one database
+    keep: bool = False  # keep the databases afterwards
 
 
 def http_main(
@@ -542,6 +705,25 @@ def http_main(
     parser.add_argument("--client", choices=sorted(CLIENTS), default="raw", help=client_help)
     parser.add_argument("--dir", type=Path, default=None, help="where the temp databases go")
     parser.add_argument("--keep", action="store_true", help="keep the databases afterwards")
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="a PostgreSQL server URL (postgresql+asyncpg://USER@HOST:PORT/DB): the run creates "
+        "fresh databases of its own there and drops them afterwards (default: SQLite files)",
+    )
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="start a throw-away PostgreSQL cluster (scripts/postgres, on $TIMEBANK_PG_PORT or "
+        "its default port) for the run, and stop it afterwards",
+    )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="server processes on the one database, requests spread round-robin (more than 1 "
+        "needs PostgreSQL)",
+    )
     parser.add_argument("--profile", type=Path, default=None, help="profile the server to FILE")
     parser.add_argument("--profile-clock", choices=["wall", "cpu"], default="wall")
     parser.add_argument("--top", type=int, default=40, help="functions shown with --profile")
@@ -557,26 +739,45 @@ def http_main(
         parser.error(f"--{flag} and --concurrency must be positive, --warmup not negative")
     if (problem := too_many(n + warmup)) is not None:
         parser.error(problem)
-    with work_dir(spec.name.replace("_", "-") + "-", args.dir, args.keep) as work:
+    processes: int = args.processes
+    if processes < 1:
+        parser.error("--processes must be positive")
+    if args.postgres and args.database_url is not None:
+        parser.error("--postgres starts a cluster of its own: give it or --database-url, not both")
+    postgres = args.postgres or args.database_url is not None
+    if processes > 1 and not postgres:
+        parser.error(
+            "--processes above 1 needs PostgreSQL (--database-url URL or --postgres): SQLite is "
+            "one server process by design (a second would only queue for the file's write lock)"
+        )
+    with contextlib.ExitStack() as stack:
+        url: str | None = args.database_url
+        if args.postgres:
+            url = stack.enter_context(postgres_cluster(args.keep))
+        work = stack.enter_context(work_dir(spec.name.replace("_", "-") + "-", args.dir, args.keep))
         profile = args.profile.resolve() if args.profile is not None else None
         options = HttpOptions(
-            n, concurrency, warmup, args.client, profile, args.profile_clock, args.top, script
-        )
+            n, concurrency, warmup, args.client, profile, args.profile_clock, args.top, script,
+            url, processes, args.keep,
+        )  # fmt: skip
         try:
             return run(work, options)
         except CheckFailed as exc:
             print(f"check failed, the figures mean nothing: {exc}")
             return 1
+    raise AssertionError("unreachable")
 
 
 async def timed_run(
-    options: HttpOptions, pid: int, phase: Callable[[int, bool], Callable[[int], Awaitable[None]]]
+    options: HttpOptions,
+    servers: Sequence[Server],
+    phase: Callable[[int, bool], Callable[[int], Awaitable[None]]],
 ) -> tuple[float, float, float]:
     """`phase(offset, timed)` makes what a worker does with index i (operation offset + i):
     options.warmup operations untimed, then options.n timed. Returns the timed ones' seconds
-    and the CPU seconds this process and process `pid` (the server) used over them."""
+    and the CPU seconds this process and the server processes (together) used over them."""
     await closed_loop(options.warmup, options.concurrency, phase(0, False))
-    cpu = CpuTimer(pid)
+    cpu = CpuTimer([server.proc.pid for server in servers])
     elapsed = await closed_loop(options.n, options.concurrency, phase(options.warmup, True))
     client_cpu, server_cpu = cpu.read()
     return elapsed, client_cpu, server_cpu
@@ -612,16 +813,18 @@ async def two_requests(
     first: Request,
     then: Callable[[dict[str, Any]], Request],
     lat: Latencies | None,
+    then_load: LoadClient | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """One operation: `first`, then the request `then` makes of its reply's body (it may raise
-    CheckFailed). Returns both replies' bodies; records the latencies in `lat` if given."""
+    CheckFailed), through `then_load` if given (another server process). Returns both replies'
+    bodies; records the latencies in `lat` if given."""
     t0 = time.perf_counter()
     got = await load.send(first.method, first.path, first.headers, first.body)
     t1 = time.perf_counter()
     made = reply_json(first.method, first.path, got, first.status)
     second = then(made)
     t2 = time.perf_counter()
-    got = await load.send(second.method, second.path, second.headers, second.body)
+    got = await (then_load or load).send(second.method, second.path, second.headers, second.body)
     t3 = time.perf_counter()
     done = reply_json(second.method, second.path, got, second.status)
     if lat is not None:
@@ -640,7 +843,7 @@ class HttpRun:
     elapsed: float  # the n timed operations
     lat: Latencies
     client_cpu_s: float  # this process, over the timed operations
-    server_cpu_s: float  # the server process, over the timed operations
+    server_cpu_s: float  # the server processes together, over the timed operations
 
 
 @dataclass(frozen=True)
@@ -677,18 +880,18 @@ def print_floor(
     }
 
 
+DirectBench = Callable[[str, Path, int, int, int], Coroutine[Any, Any, tuple[float, list[float]]]]
+
+
 def direct_phase(
-    work: Path,
-    options: HttpOptions,
-    spec: Spec,
-    bench: Callable[[Path, Path, int, int, int], Coroutine[Any, Any, tuple[float, list[float]]]],
+    work: Path, options: HttpOptions, spec: Spec, databases: Databases, bench: DirectBench
 ) -> tuple[float, list[float]]:
-    """Run `bench(db, key_dir, n, concurrency, warmup)` (the ledger alone, on a fresh database
-    in `work`) and print its figures; returns (operations/s, sorted ms latencies)."""
+    """Run `bench(db, key_dir, n, concurrency, warmup)` (the ledger alone, on a fresh database:
+    a SQLite file in `work` or a database on the PostgreSQL server) and print its figures;
+    returns (operations/s, sorted ms latencies)."""
     n, concurrency, warmup = options.n, options.concurrency, options.warmup
-    seconds, latencies = run_async(
-        lambda: bench(work / "direct.db", work / "direct.keys", n, concurrency, warmup)
-    )
+    db = databases.fresh("direct")
+    seconds, latencies = run_async(lambda: bench(db, work / "direct.keys", n, concurrency, warmup))
     rate = n / seconds
     d50, d99 = percentile(latencies, 50), percentile(latencies, 99)
     print(
@@ -707,29 +910,52 @@ class Measured(Generic[R]):
     direct: list[float]  # and its sorted ms latencies
     got: R  # the HTTP phases'
     report: Report  # the server's database, verified after SIGTERM
+    backend: str = "sqlite"  # or "postgresql"
+    processes: int = 1  # server processes
+    postgresql: str = ""  # the PostgreSQL server's version
+    notes: tuple[str, ...] = ()  # anything the figures need read with
 
 
 def measure(
     work: Path,
     options: HttpOptions,
     spec: Spec,
-    bench_direct: Callable[
-        [Path, Path, int, int, int], Coroutine[Any, Any, tuple[float, list[float]]]
-    ],
-    bench_http: Callable[[Server, str, HttpOptions], Coroutine[Any, Any, R]],
+    bench_direct: DirectBench,
+    bench_http: Callable[[list[Server], str, HttpOptions], Coroutine[Any, Any, R]],
 ) -> Measured[R]:
-    """The first line, the direct phase, then the HTTP phases against a server that must shut
-    down cleanly and leave every operation's entries in a valid database."""
+    """The first line, the direct phase, then the HTTP phases against options.processes
+    servers that must shut down cleanly and leave every operation's entries in a valid
+    database. With options.database_url, every database is a fresh one on that PostgreSQL
+    server, dropped afterwards unless options.keep."""
     load_before = header(spec.title, work)
-    direct_rate, direct = direct_phase(work, options, spec, bench_direct)
-    got, report = against_server(
-        work, options, lambda server, admin: bench_http(server, admin, options)
-    )
+    databases = Databases(work, options.database_url, options.keep)
+    notes: list[str] = []
+    try:
+        if databases.server is not None:
+            print(
+                f"PostgreSQL {databases.version} at "
+                f"{databases.server.render_as_string(hide_password=True)}: fresh databases on "
+                f"it, {options.processes} server process(es) on one"
+            )
+            notes.append(
+                "direct: the ledger alone on another fresh database on the same PostgreSQL server"
+            )
+        if options.profile is not None and options.processes > 1:
+            notes.append("the profile is of the first server process only")
+        direct_rate, direct = direct_phase(work, options, spec, databases, bench_direct)
+        got, report = against_server(
+            work, options, databases, lambda servers, admin: bench_http(servers, admin, options)
+        )
+    finally:
+        databases.close()
     if not report.ok or report.entries < spec.entries * (options.n + options.warmup):
         raise CheckFailed(
             f"the server's database does not hold the {spec.what}: {report.summary()}"
         )
-    return Measured(load_before, direct_rate, direct, got, report)
+    return Measured(
+        load_before, direct_rate, direct, got, report, databases.backend, options.processes,
+        databases.version, tuple(notes),
+    )  # fmt: skip
 
 
 def emit(figures: dict[str, Any], keys: dict[str, Any], measured: Measured[R], spec: Spec) -> int:
@@ -738,6 +964,10 @@ def emit(figures: dict[str, Any], keys: dict[str, Any], measured: Measured[R], s
     result = {
         **figures,
         **keys,
+        "backend": measured.backend,
+        "processes": measured.processes,
+        **({"postgresql": measured.postgresql} if measured.postgresql else {}),
+        **({"notes": list(measured.notes)} if measured.notes else {}),
         "entries_verified": measured.report.entries,
         **environment(measured.load_before, code_version(spec.packages)),
         "httpx": httpx.__version__,

@@ -99,7 +99,7 @@ def funding_claims(total: int) -> int:
 
 
 async def bench_direct(
-    path: Path, key_dir: Path, n: int, concurrency: int, warmup: int
+    db: str, key_dir: Path, n: int, concurrency: int, warmup: int
 ) -> tuple[float, list[float]]:
     """n reserve + post pairs by `concurrency` workers on a fresh ledger whose members were
     funded first: (seconds, sorted ms latencies per pair)."""
@@ -107,7 +107,7 @@ async def bench_direct(
     total = n + warmup
     funded = credits_each(total) * 60
     partner = f"partner:{PARTNER}"
-    async with harness.direct_ledger(path, key_dir) as store:
+    async with harness.direct_ledger(db, key_dir) as store:
         await store.open_account(
             SCHEME, partner, kind="partner", floor=0, idempotency_key="setup:partner"
         )
@@ -225,19 +225,19 @@ class VoucherRun(harness.HttpRun):
 
 
 async def bench_http(
-    server: harness.Server, admin_token: str, options: harness.HttpOptions
+    servers: list[harness.Server], admin_token: str, options: harness.HttpOptions
 ) -> VoucherRun:
     """The HTTP floor, then n vouchers taken and settled, through the chosen load generator."""
     n, concurrency, warmup = options.n, options.concurrency, options.warmup
     base = f"/api/v1/schemes/{SCHEME}/vouchers"
     t_setup = time.perf_counter()
-    async with httpx.AsyncClient(base_url=server.base, timeout=httpx.Timeout(60)) as setup:
+    async with httpx.AsyncClient(base_url=servers[0].base, timeout=httpx.Timeout(60)) as setup:
         world = await set_up(setup, harness.bearer(admin_token), n + warmup)
     setup_s = time.perf_counter() - t_setup
     reserve_body = json.dumps({"partner": PARTNER, "offer": OFFER["id"]}).encode()
     settle_body = json.dumps({"venue": VENUE}).encode()
     codes: list[str] = []
-    load = harness.CLIENTS[options.client](server.base, concurrency)
+    load = harness.Spread(options.client, servers, concurrency)
     try:
         floor_s, floor = await harness.health_floor(load, 2 * n, concurrency, 2 * warmup)
         lat = harness.Latencies()
@@ -255,8 +255,9 @@ async def bench_http(
                     headers = world.staff | {"Idempotency-Key": f"settle-{i}"}
                     return harness.Request("POST", path, headers, settle_body, 200)
 
+                # taken on process i mod N, settled on the next
                 made, done = await harness.two_requests(
-                    load, reserve, settle, lat if timed else None
+                    load.on(i), reserve, settle, lat if timed else None, load.on(i + 1)
                 )
                 if done["state"] != "posted" or done["settled_by"] is None:
                     raise CheckFailed(f"voucher {i} was not settled: {done}")
@@ -264,10 +265,11 @@ async def bench_http(
 
             return one
 
-        elapsed, client_cpu, server_cpu = await harness.timed_run(options, server.proc.pid, pair)
+        elapsed, client_cpu, server_cpu = await harness.timed_run(options, servers, pair)
     finally:
         await load.aclose()
-    async with httpx.AsyncClient(base_url=server.base, timeout=httpx.Timeout(60)) as checks:
+    # the checks read through the last process: another than the set-up's when there are more
+    async with httpx.AsyncClient(base_url=servers[-1].base, timeout=httpx.Timeout(60)) as checks:
         settled = await check_http(checks, world, codes, n + warmup)
     lat.sort()
     return VoucherRun(floor_s, floor, elapsed, lat, client_cpu, server_cpu, setup_s, settled)

@@ -4,6 +4,7 @@ asserted: these only prove the scripts work (the figures come from full-size run
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,8 @@ import pytest
 pytestmark = pytest.mark.slow
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
+# A PostgreSQL server (scripts/test-postgres sets it): the benchmarks' PostgreSQL mode runs there.
+SERVER_URL = os.environ.get("TIMEBANK_TEST_DATABASE_URL", "")
 
 
 def _run(script: str, *args: str) -> dict[str, Any]:
@@ -119,6 +122,7 @@ def test_api_claims_benchmark_runs_and_reports(tmp_path: Path) -> None:
     assert result["target_claims_per_s"] == 1000 and result["target_p99_ms"] == 100
     assert isinstance(result["meets_target"], bool)
     assert result["p50_ms"] <= result["p99_ms"]
+    assert result["backend"] == "sqlite" and result["processes"] == 1
     other = _run(
         "api_claims.py", "--claims", "16", "--warmup", "0", "--client", "httpx",
         "--dir", str(tmp_path),
@@ -161,6 +165,33 @@ def test_redeem_benchmark_runs_and_reports(tmp_path: Path) -> None:
     assert other["pairs"] == 16 and other["client"] == "httpx"
     assert other["vouchers_settled"] == 16
     _positive(other, "pairs_per_s", "floor_requests_per_s", "p99_ms")
+
+
+def test_http_benchmarks_refuse_several_processes_on_sqlite(tmp_path: Path) -> None:
+    for script in ("api_claims.py", "redeem.py"):
+        done = subprocess.run(
+            [sys.executable, str(BENCH / script), "--processes", "2", "--dir", str(tmp_path)],
+            capture_output=True, text=True, check=False, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert "SQLite is one server process by design" in done.stderr, done.stderr
+
+
+@pytest.mark.postgres_only
+@pytest.mark.skipif(not SERVER_URL, reason="needs a PostgreSQL server (scripts/test-postgres)")
+def test_http_benchmarks_run_on_postgres_with_two_processes(tmp_path: Path) -> None:
+    common = ["--warmup", "4", "--database-url", SERVER_URL, "--processes", "2",
+              "--dir", str(tmp_path)]  # fmt: skip
+    claims = _run("api_claims.py", "--claims", "24", *common)
+    assert claims["backend"] == "postgresql" and claims["processes"] == 2
+    assert claims["claims"] == 24 and claims["entries_verified"] == 24 + 4
+    _positive(claims, "claims_per_s", "p50_ms", "p99_ms", "direct_appends_per_s")
+    pairs = _run("redeem.py", "--pairs", "24", *common)
+    assert pairs["backend"] == "postgresql" and pairs["processes"] == 2
+    assert pairs["vouchers_settled"] == 24 + 4
+    assert pairs["entries_verified"] >= 2 * (24 + 4)
+    _positive(pairs, "pairs_per_s", "p50_ms", "p99_ms", "direct_pairs_per_s")
+    assert list(tmp_path.iterdir()) == [], "the temp folders are removed"
 
 
 def test_report_benchmark_builds_reuses_and_agrees_with_hledger(tmp_path: Path) -> None:
