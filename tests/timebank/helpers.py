@@ -23,9 +23,11 @@ from timebank.service import TimeBank
 
 
 @asynccontextmanager
-async def open_bank(path: Path, clock: Clock) -> AsyncIterator[TimeBank]:
-    """A time bank on the SQLite file `path`; on leaving, the ledger must verify."""
-    url = sqlite_url(str(path))
+async def open_bank(path: Path, clock: Clock, url: str | None = None) -> AsyncIterator[TimeBank]:
+    """A time bank on the SQLite file `path` (or on `url`, a server database, with its keys
+    beside `path`); on leaving, the ledger must verify."""
+    read = url or sqlite_url(str(path), read_only=True)
+    url = url or sqlite_url(str(path))
     ledger = await LedgerStore.open(url, KeyRing(path.with_suffix(".keys")), clock=clock)
     bank = await TimeBank.open(url, ledger, clock)
     try:
@@ -33,7 +35,7 @@ async def open_bank(path: Path, clock: Clock) -> AsyncIterator[TimeBank]:
     finally:
         await bank.close()
         await ledger.close()
-    report = await verify_database(sqlite_url(str(path), read_only=True))
+    report = await verify_database(read)
     assert report.ok, report.summary()
 
 

@@ -9,12 +9,14 @@ from pathlib import Path
 import pytest
 
 from ledger import Conflict, FloorBreached, InvalidRequest, NotFound
-from tests.conftest import Clock
+from tests.conftest import SERVER_URL, Clock
 from tests.timebank.helpers import activity, open_bank
 from timebank.activities import CoSubform
 from timebank.claims import ClaimDraft, ClaimRules, ClaimStatus, SchemeModel
 from timebank.schemes import Member, Role, Scheme
 from timebank.service import Forbidden, TimeBank
+
+pytestmark = pytest.mark.both_backends
 
 TODAY = date(2026, 1, 1)
 TAFF = Scheme("taff-housing", "Taff Housing", ClaimRules(SchemeModel.TIME_CREDITS))
@@ -22,8 +24,8 @@ M2M = Scheme("member-to-member", "Member to Member", ClaimRules(SchemeModel.PERS
 
 
 @pytest.fixture
-async def bank(tmp_path: Path, clock: Clock) -> AsyncIterator[TimeBank]:
-    async with open_bank(tmp_path / "tb.db", clock) as tb:
+async def bank(tmp_path: Path, clock: Clock, db_url: str) -> AsyncIterator[TimeBank]:
+    async with open_bank(tmp_path / "tb.db", clock, db_url if SERVER_URL else None) as tb:
         for scheme in (TAFF, M2M):
             await tb.create_scheme(scheme)
             await tb.add_member(Member(scheme.id, "C1", "Cath", frozenset({Role.COORDINATOR})))
@@ -147,9 +149,9 @@ async def test_a_person_to_person_member_stops_at_the_schemes_floor(bank: TimeBa
 
 
 async def test_an_unanswered_person_to_person_claim_is_accepted_after_the_schemes_delay(
-    tmp_path: Path, clock: Clock
+    tmp_path: Path, clock: Clock, db_url: str
 ) -> None:
-    async with open_bank(tmp_path / "auto.db", clock) as tb:
+    async with open_bank(tmp_path / "auto.db", clock, db_url if SERVER_URL else None) as tb:
         bank = Scheme("m2m", "M2M", ClaimRules(SchemeModel.PERSON_TO_PERSON), -600, None, 48)
         await tb.create_scheme(bank)
         await tb.add_member(Member("m2m", "C1", "Cath", frozenset({Role.COORDINATOR})))
@@ -167,9 +169,9 @@ async def test_an_unanswered_person_to_person_claim_is_accepted_after_the_scheme
 
 
 async def test_credit_older_than_the_expiry_period_moves_to_the_expiry_account(
-    tmp_path: Path, clock: Clock
+    tmp_path: Path, clock: Clock, db_url: str
 ) -> None:
-    async with open_bank(tmp_path / "expiry.db", clock) as tb:
+    async with open_bank(tmp_path / "expiry.db", clock, db_url if SERVER_URL else None) as tb:
         scheme = Scheme("taff", "Taff", ClaimRules(SchemeModel.TIME_CREDITS), 0, 6)
         await tb.create_scheme(scheme)
         await tb.add_member(Member("taff", "C1", "Cath", frozenset({Role.COORDINATOR})))
