@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -14,31 +13,13 @@ import pypdf
 import pytest
 
 from ledger import from_us
-from tests.api.world import ASHE_ADDITION, World
+from tests.api.world import ASHE_ADDITION, World, log_hours, period
 from tests.conftest import Clock
 
 pytestmark = pytest.mark.both_backends
 
 V1 = "/api/v1/schemes"
 PROBLEM = "application/problem+json"
-
-
-async def log_hours(c: httpx.AsyncClient, w: World, clock: Clock, minutes: list[int]) -> None:
-    """M1 logs each of `minutes` on an earlier day; the coordinator confirms."""
-    today = from_us(clock()).date()
-    for n, m in enumerate(minutes):
-        day = (today - timedelta(days=n + 1)).isoformat()
-        r = await c.post(f"{V1}/taff/claims", headers=w.as_("taff", "member"),
-                         json={"activity": "garden", "date": day, "minutes": m})  # fmt: skip
-        assert r.status_code == 201, r.text
-        r = await c.post(f"{V1}/taff/claims/{r.json()['id']}/confirm",
-                         headers=w.as_("taff", "coordinator"))  # fmt: skip
-        assert r.status_code == 200, r.text
-
-
-def period(clock: Clock) -> dict[str, str]:
-    today = from_us(clock()).date()
-    return {"from": (today - timedelta(days=60)).isoformat(), "to": today.isoformat()}
 
 
 async def get_report(

@@ -11,10 +11,13 @@ made through the API itself.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import httpx
 
+from ledger import from_us
 from tests.api.conftest import ADMIN
+from tests.conftest import Clock
 
 SCHEMES = ("taff", "m2m")
 ROLES = ("scheme-admin", "coordinator", "member", "partner-staff", "commissioner")
@@ -115,3 +118,21 @@ async def build(client: httpx.AsyncClient) -> World:
                               headers=w.as_(scheme, "coordinator")), 201,
         )  # fmt: skip
     return w
+
+
+async def log_hours(c: httpx.AsyncClient, w: World, clock: Clock, minutes: list[int]) -> None:
+    """M1 logs each of `minutes` on an earlier day; the coordinator confirms."""
+    today = from_us(clock()).date()
+    for n, m in enumerate(minutes):
+        day = (today - timedelta(days=n + 1)).isoformat()
+        r = await c.post("/api/v1/schemes/taff/claims", headers=w.as_("taff", "member"),
+                         json={"activity": "garden", "date": day, "minutes": m})  # fmt: skip
+        assert r.status_code == 201, r.text
+        r = await c.post(f"/api/v1/schemes/taff/claims/{r.json()['id']}/confirm",
+                         headers=w.as_("taff", "coordinator"))  # fmt: skip
+        assert r.status_code == 200, r.text
+
+
+def period(clock: Clock) -> dict[str, str]:
+    today = from_us(clock()).date()
+    return {"from": (today - timedelta(days=60)).isoformat(), "to": today.isoformat()}

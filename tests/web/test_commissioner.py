@@ -17,7 +17,7 @@ import pypdf
 import pytest
 
 from ledger import from_us
-from tests.api.world import World
+from tests.api.world import World, log_hours, period
 from tests.conftest import Clock
 from tests.web.conftest import Pages
 
@@ -28,24 +28,6 @@ V1 = "/api/v1/schemes"
 PNG = b"\x89PNG\r\n\x1a\n"
 DASH = "/s/taff/commission"
 VALUATION = {"deadweight": "0.25", "attribution": "0.25", "displacement": "0", "drop_off": "0"}
-
-
-async def log_hours(c: httpx.AsyncClient, w: World, clock: Clock, minutes: list[int]) -> None:
-    """M1 logs each of `minutes` on an earlier day; the coordinator confirms (via the API)."""
-    today = from_us(clock()).date()
-    for n, m in enumerate(minutes):
-        day = (today - timedelta(days=n + 1)).isoformat()
-        r = await c.post(f"{V1}/taff/claims", headers=w.as_("taff", "member"),
-                         json={"activity": "garden", "date": day, "minutes": m})  # fmt: skip
-        assert r.status_code == 201, r.text
-        r = await c.post(f"{V1}/taff/claims/{r.json()['id']}/confirm",
-                         headers=w.as_("taff", "coordinator"))  # fmt: skip
-        assert r.status_code == 200, r.text
-
-
-def period(clock: Clock) -> dict[str, str]:
-    today = from_us(clock()).date()
-    return {"from": (today - timedelta(days=60)).isoformat(), "to": today.isoformat()}
 
 
 def figure(html: str, name: str) -> str:
