@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TypeVar, cast
 
@@ -159,13 +159,21 @@ class LedgerStore:
         debit: str,
         target: str,
         amount: int,
-        expires_at: datetime,
+        expires_at: datetime | None = None,
+        lifetime: timedelta | None = None,
         meta: dict[str, str] | None = None,
         idempotency_key: str,
         then: Then | None = None,
     ) -> Entry:
-        """Reserve `amount` minutes of `debit` for `target` until `expires_at` (phase one).
-        `then` as for `transfer`."""
+        """Reserve `amount` minutes of `debit` for `target` until `expires_at`, or for
+        `lifetime` from the entry's own time (phase one): give one. A retry of a `lifetime`
+        reservation repeats the request exactly however late it comes. `then` as for
+        `transfer`."""
+        if (expires_at is None) == (lifetime is None):
+            raise InvalidRequest("give expires_at or lifetime", field="expires_at")
+        lifetime_us = 0 if lifetime is None else lifetime // timedelta(microseconds=1)
+        if lifetime is not None and lifetime_us <= 0:
+            raise InvalidRequest("a reservation's lifetime must be positive", field="lifetime")
         req = Request(
             EntryKind.RESERVE.value,
             check_ledger_id(ledger),
@@ -173,7 +181,8 @@ class LedgerStore:
             account=check_account(debit, "debit"),
             target=check_account(target, "target"),
             amount=check_amount(amount, positive=True),
-            expires_us=to_us(expires_at),
+            expires_us=0 if expires_at is None else to_us(expires_at),
+            lifetime_us=lifetime_us,
             meta=normalise_meta(meta),
             then=then,
         )

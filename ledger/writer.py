@@ -82,6 +82,7 @@ class Request:
     target: str = ""
     amount: int = 0
     expires_us: int = 0
+    lifetime_us: int = 0  # a reservation's expiry counted from its entry's time, instead
     ref: int = 0
     meta: tuple[tuple[str, str], ...] = ()
     # Not part of the request's content: work of the caller's done in the same transaction.
@@ -106,6 +107,7 @@ class Request:
             self.amount,
             self.expires_us,
             self.ref,
+            *([self.lifetime_us] if self.lifetime_us else []),
             [list(kv) for kv in self.meta],
         ]
         return hashlib.sha256(json.dumps(body, separators=(",", ":")).encode()).digest()
@@ -448,7 +450,8 @@ class Writer:
                     "accounts starting with '@' are the ledger's own", field="postings"
                 )
         elif kind is EntryKind.RESERVE:
-            if req.expires_us <= now or req.expires_us > MAX_TIME_US:
+            expires_us = now + req.lifetime_us if req.lifetime_us else req.expires_us
+            if expires_us <= now or expires_us > MAX_TIME_US:
                 raise InvalidRequest("expiry must be in the future", field="expires_at")
             if req.account not in state.accounts:
                 raise NotFound(f"no account {req.account!r}", field="debit")
@@ -495,7 +498,7 @@ class Writer:
             now,
             signer.key_id,
             req.ref,
-            req.expires_us if kind is EntryKind.RESERVE else 0,
+            expires_us if kind is EntryKind.RESERVE else 0,
             req.target if kind is EntryKind.RESERVE else "",
             posts,
             req.meta,

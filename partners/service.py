@@ -11,7 +11,7 @@ same transaction as the ledger entry (`then=`), so they can never disagree.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 from typing import TypeVar
 
 from sqlalchemy.engine import Connection
@@ -149,12 +149,10 @@ class Partners:
             raise NotFound(f"no offer {offer_id!r}", field="offer")
         if agreement is None:
             raise NotFound(f"no agreement with partner {partner_id!r}", field="partner")
-        now_us = self.bank.clock()
-        today = from_us(now_us).date()
+        today = from_us(self.bank.clock()).date()
         if not agreement.covers(offer.id, today) or not _on(offer, today):
             raise Conflict(f"offer {offer_id!r} is not available in this scheme now", field="offer")
         code = new_code()
-        expires_us = now_us + agreement.voucher_hours * 3_600_000_000
         minutes = offer.credits * 60
 
         made: list[Voucher] = []
@@ -162,14 +160,14 @@ class Partners:
         def record(conn: Connection, entry: Entry) -> None:  # committed with the reservation
             _check_capacity(conn, offer, today)  # in the writer's transaction: no race
             voucher = Voucher(scheme_id, code, member_id, partner_id, offer_id, minutes,
-                              entry.seq, expires_us)  # fmt: skip
+                              entry.seq, entry.expires_us)  # fmt: skip
             storage.insert_voucher(conn, voucher, entry.time_us)
             made.append(voucher)
 
         try:
             entry = await self.ledger.reserve(
                 scheme_id, debit=member_account(member_id), target=partner_account(partner_id),
-                amount=minutes, expires_at=from_us(expires_us),
+                amount=minutes, lifetime=timedelta(hours=agreement.voucher_hours),
                 meta={"offer": f"{partner_id}/{offer_id}"},
                 idempotency_key=f"voucher:{member_id}:{idempotency_key}", then=record,
             )  # fmt: skip

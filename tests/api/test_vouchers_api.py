@@ -179,6 +179,18 @@ async def test_a_voucher_reserves_its_credits_and_shows_its_code_and_state(
     refused(r, 403, "member")
 
 
+async def test_a_voucher_request_retried_later_with_its_key_gets_the_first_voucher(
+    app_client: httpx.AsyncClient, world: World, clock: Clock
+) -> None:
+    c, w = app_client, world
+    await give_credits(c, w, clock, "M1", 120)
+    first = (await take(c, w, "M1", key="take-1")).json()
+    clock.advance(30)  # the answer was lost; the member's phone retries half a minute later
+    again = (await take(c, w, "M1", key="take-1")).json()
+    assert again == first  # found by the crash harness: the expiry made it "a different request"
+    assert await balance(c, w, "M1") == 60  # one voucher reserved, not two
+
+
 async def test_no_credits_no_voucher_and_unknown_offers_are_refused(
     app_client: httpx.AsyncClient, world: World, clock: Clock
 ) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -372,6 +372,24 @@ async def test_reserve_then_void_returns_the_minutes(ready: LedgerStore, clock: 
     assert v.kind is EntryKind.VOID and v.ref == r.seq
     assert await balances(ready) == {"alice": 100, "bob": 0, "bank": -100, RESERVED_ACCOUNT: 0}
     assert (await ready.reservation(L, r.seq)).state == "voided"
+
+
+async def test_a_reservation_for_a_lifetime_expires_after_it_and_a_late_retry_repeats_it(
+    ready: LedgerStore, clock: Clock
+) -> None:
+    def reserve() -> Awaitable[Entry]:
+        return ready.reserve(L, debit="alice", target="bob", amount=40,
+                             lifetime=timedelta(hours=48), idempotency_key="r")  # fmt: skip
+
+    r = await reserve()
+    assert r.expires_us == r.time_us + 48 * 3_600_000_000
+    clock.advance(90)  # the client's retry comes later: the same request, the same entry
+    assert (await reserve()).seq == r.seq
+    with pytest.raises(InvalidRequest):
+        await ready.reserve(L, debit="alice", target="bob", amount=40, lifetime=timedelta(0),
+                            idempotency_key="zero")  # fmt: skip
+    with pytest.raises(InvalidRequest):  # one of expires_at and lifetime, not both
+        await ready.reserve(L, debit="alice", target="bob", amount=40, idempotency_key="none")
 
 
 async def test_expire_is_refused_before_expiry(ready: LedgerStore, clock: Clock) -> None:
