@@ -2,9 +2,10 @@
 
 One small ledger is built once per module (reservations, a post, a void, an expiry, a reversal,
 a key rotation and three checkpoints, plus a second ledger that stays intact). Each test copies
-it, drops the append-only triggers with stdlib sqlite3 (what an attacker holding the file can
-do), tampers, and checks `verify_database` (and, for some cases, `timebank verify`). The same
-attacks are then made on an exported bundle.
+it, drops the append-only triggers (on SQLite, what an attacker holding the file can do; on
+PostgreSQL, what one with the tables' owner's privileges can do), tampers, and checks
+`verify_database` (and, for some cases, `timebank verify`). The same attacks are then made on an
+exported bundle.
 """
 
 from __future__ import annotations
@@ -16,14 +17,18 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 from ledger import KeyRing, LedgerStore, from_us, verify_database
 from ledger.bundle import (
@@ -39,13 +44,19 @@ from ledger.encoding import checkpoint_digest, entry_hash, key_digest
 from ledger.merkle import Frontier, frontier_nodes, leaf_hash
 from ledger.model import ZERO_HASH, Checkpoint, Entry, EntryKind, Posting, PublicKey
 from ledger.signing import Signer
-from ledger.storage import APPEND_ONLY, entry_row, posting_rows, sqlite_url
+from ledger.storage import APPEND_ONLY, entry_row, posting_rows, sqlite_url, to_sync_url
 from ledger.verify import Problem, Report, verify_sources
+from tests.conftest import SERVER_URL, count_rows
+
+pytestmark = pytest.mark.both_backends
 
 LEDGER = "cardiff"
 OTHER = "brooklyn"
 ROOT = Path(__file__).resolve().parents[2]
 TRIGGERS = [f"{table}_no_{action}" for table in APPEND_ONLY for action in ("update", "delete")]
+PG_TRIGGERS = [  # (name, table)
+    (f"{table}_append_only_{name}", table) for table in APPEND_ONLY for name in ("rows", "truncate")
+]
 
 
 # ---- the ledger under attack ----------------------------------------------------------------
@@ -53,7 +64,7 @@ TRIGGERS = [f"{table}_no_{action}" for table in APPEND_ONLY for action in ("upda
 
 @dataclasses.dataclass(frozen=True)
 class Built:
-    db: Path
+    db: str  # what `timebank --db` takes: the SQLite file, or the database's URL on the server
     keys: Path
     bundle: Path
     n: int  # entries in LEDGER
@@ -80,9 +91,9 @@ class _Clock:
         return self.now_us
 
 
-async def _build(db: Path, keys: Path) -> dict[str, Any]:
+async def _build(db: str, keys: Path) -> dict[str, Any]:
     clock = _Clock()
-    store = await LedgerStore.open(sqlite_url(str(db)), KeyRing(keys), clock=clock)
+    store = await LedgerStore.open(_url(db), KeyRing(keys), clock=clock)
     n = 0
 
     def key() -> str:
@@ -198,31 +209,55 @@ async def _build(db: Path, keys: Path) -> dict[str, Any]:
     return out
 
 
+@contextmanager
+def _server_database(template: str | None = None) -> Iterator[str]:
+    """A fresh database on the test server (a copy of `template`'s, if given), dropped after."""
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    like = f' TEMPLATE "{make_url(template).database}"' if template else ""
+    admin = create_engine(to_sync_url(SERVER_URL), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"{like}')
+        try:
+            yield make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.dispose()
+
+
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
+def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
     base = tmp_path_factory.mktemp("tamper")
-    db, keys, bundle = base / "ledger.db", base / "keys", base / "log.jsonl"
-    with ThreadPoolExecutor(1) as pool:  # its own event loop, apart from pytest-asyncio's
-        facts = pool.submit(asyncio.run, _build(db, keys)).result()
-    done = _timebank("export-log", "--db", str(db), "--out", str(bundle))
-    assert done.returncode == 0, done.stderr
-    b = Built(db=db, keys=keys, bundle=bundle, **facts)
-    # the shape the tests below rely on
-    assert b.checkpoints[0] >= b.reversal and b.checkpoints[0] < b.rotated_at
-    assert b.rotated_at < b.expire < b.checkpoints[1] < b.checkpoints[2] < b.n - 3
-    return b
+    keys, bundle = base / "keys", base / "log.jsonl"
+    with _server_database() if SERVER_URL else nullcontext(str(base / "ledger.db")) as db:
+        with ThreadPoolExecutor(1) as pool:  # its own event loop, apart from pytest-asyncio's
+            facts = pool.submit(asyncio.run, _build(db, keys)).result()
+        done = _timebank("export-log", "--db", db, "--out", str(bundle))
+        assert done.returncode == 0, done.stderr
+        b = Built(db=db, keys=keys, bundle=bundle, **facts)
+        # the shape the tests below rely on
+        assert b.checkpoints[0] >= b.reversal and b.checkpoints[0] < b.rotated_at
+        assert b.rotated_at < b.expire < b.checkpoints[1] < b.checkpoints[2] < b.n - 3
+        yield b
 
 
 @pytest.fixture
-def db(built: Built, tmp_path: Path) -> Path:
-    """A private copy of the pristine database."""
+def db(built: Built, tmp_path: Path) -> Iterator[str]:
+    """A private copy of the pristine database: a SQLite file (its path), or a database on the
+    server made from the pristine one as its template (its URL)."""
+    if SERVER_URL:
+        with _server_database(template=built.db) as url:
+            yield url
+        return
     target = tmp_path / "ledger.db"
     shutil.copyfile(built.db, target)
     for suffix in ("-wal", "-shm"):
         extra = Path(f"{built.db}{suffix}")
         if extra.exists():
             shutil.copyfile(extra, Path(f"{target}{suffix}"))
-    return target
+    yield str(target)
 
 
 # ---- helpers ----------------------------------------------------------------------------------
@@ -238,17 +273,56 @@ def _timebank(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _url(db: str, *, read_only: bool = False) -> str:
+    """The async URL of `db` (a SQLite file's path, or a database URL on the server)."""
+    return db if SERVER_URL else sqlite_url(db, read_only=read_only)
+
+
+class Raw:
+    """The attacker's connection, on either backend, used like sqlite3's: `execute(sql, params)`
+    with `?` marks and a tuple, or `:name` marks and a mapping (or a list of mappings)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def execute(
+        self, sql: str, params: Sequence[Any] | Mapping[str, Any] | list[Mapping[str, Any]] = ()
+    ) -> Any:  # a result with fetchone, fetchall and rowcount (rows are tuples), like a cursor
+        if isinstance(params, tuple):
+            parts = sql.split("?")
+            assert len(parts) == len(params) + 1, sql
+            sql = parts[0] + "".join(f":p{i}{part}" for i, part in enumerate(parts[1:]))
+            params = {f"p{i}": value for i, value in enumerate(params)}
+        return self.conn.execute(text(sql), params)
+
+
 @contextmanager
-def tampering(path: Path) -> Iterator[sqlite3.Connection]:
-    """A raw connection with the append-only triggers dropped (each must exist by its name)."""
-    con = sqlite3.connect(path)
+def tampering(db: str) -> Iterator[Raw]:
+    """A raw connection with the append-only triggers dropped (each must exist by its name),
+    committed at the end.
+
+    On SQLite, anyone who can write the file can do this. On PostgreSQL, the tables' owner (the
+    test role) can; it also drops the foreign keys of postings, which the attacks below break
+    (a stdlib sqlite3 connection, as an attacker of the file would use, does not enforce them).
+    """
+    engine = create_engine(to_sync_url(_url(db)))
     try:
-        for name in TRIGGERS:
-            con.execute(f"DROP TRIGGER {name}")
-        yield con
-        con.commit()
+        with engine.begin() as conn:
+            if SERVER_URL:
+                for name, table in PG_TRIGGERS:
+                    conn.exec_driver_sql(f"DROP TRIGGER {name} ON {table}")
+                fks = conn.exec_driver_sql(
+                    "SELECT conname FROM pg_constraint "
+                    "WHERE conrelid = 'postings'::regclass AND contype = 'f'"
+                ).scalars()
+                for fk in fks.all():
+                    conn.exec_driver_sql(f"ALTER TABLE postings DROP CONSTRAINT {fk}")
+            else:
+                for name in TRIGGERS:
+                    conn.exec_driver_sql(f"DROP TRIGGER {name}")
+            yield Raw(conn)
     finally:
-        con.close()
+        engine.dispose()
 
 
 _ENTRY_COLS = (
@@ -256,7 +330,7 @@ _ENTRY_COLS = (
 )
 
 
-def read_entry(con: sqlite3.Connection, seq: int, ledger: str = LEDGER) -> Entry:
+def read_entry(con: Raw, seq: int, ledger: str = LEDGER) -> Entry:
     row = con.execute(
         f"SELECT {_ENTRY_COLS} FROM entries WHERE ledger_id = ? AND seq = ?", (ledger, seq)
     ).fetchone()
@@ -282,7 +356,7 @@ def read_entry(con: sqlite3.Connection, seq: int, ledger: str = LEDGER) -> Entry
     )
 
 
-def write_entry(con: sqlite3.Connection, e: Entry) -> None:
+def write_entry(con: Raw, e: Entry) -> None:
     """Overwrite the stored entry `e.seq` (row and postings) with `e`."""
     con.execute("DELETE FROM postings WHERE ledger_id = ? AND seq = ?", (e.ledger, e.seq))
     row = entry_row(e)
@@ -292,7 +366,7 @@ def write_entry(con: sqlite3.Connection, e: Entry) -> None:
     _insert_postings(con, e)
 
 
-def insert_entry(con: sqlite3.Connection, e: Entry) -> None:
+def insert_entry(con: Raw, e: Entry) -> None:
     row = entry_row(e)
     cols = ", ".join(row)
     marks = ", ".join(f":{col}" for col in row)
@@ -300,7 +374,7 @@ def insert_entry(con: sqlite3.Connection, e: Entry) -> None:
     _insert_postings(con, e)
 
 
-def add_merkle_nodes(con: sqlite3.Connection, e: Entry) -> None:
+def add_merkle_nodes(con: Raw, e: Entry) -> None:
     """Store the Merkle nodes that appending `e` completes, as the writer would."""
     nodes = frontier_nodes(e.seq - 1)
     stack = []
@@ -325,15 +399,15 @@ def add_merkle_nodes(con: sqlite3.Connection, e: Entry) -> None:
             )
 
 
-def _insert_postings(con: sqlite3.Connection, e: Entry) -> None:
-    con.executemany(
+def _insert_postings(con: Raw, e: Entry) -> None:
+    con.execute(
         "INSERT INTO postings (ledger_id, seq, idx, account, amount) "
         "VALUES (:ledger_id, :seq, :idx, :account, :amount)",
         posting_rows(e),
     )
 
 
-def delete_entries(con: sqlite3.Connection, first: int, last: int) -> None:
+def delete_entries(con: Raw, first: int, last: int) -> None:
     for table in ("postings", "entries"):
         con.execute(
             f"DELETE FROM {table} WHERE ledger_id = ? AND seq BETWEEN ? AND ?",
@@ -360,7 +434,7 @@ def scaled(e: Entry, factor: int) -> Entry:
     )
 
 
-def fix_balances(con: sqlite3.Connection, ledger: str = LEDGER) -> None:
+def fix_balances(con: Raw, ledger: str = LEDGER) -> None:
     """Make the balance cache agree with the (tampered) postings, as a careful attacker would."""
     con.execute(
         "UPDATE accounts SET balance = COALESCE((SELECT SUM(p.amount) FROM postings p "
@@ -370,7 +444,7 @@ def fix_balances(con: sqlite3.Connection, ledger: str = LEDGER) -> None:
     )
 
 
-def fix_head(con: sqlite3.Connection, ledger: str = LEDGER) -> None:
+def fix_head(con: Raw, ledger: str = LEDGER) -> None:
     """Point the ledger's head row at its last remaining entry."""
     seq, digest, time_us = con.execute(
         "SELECT seq, hash, time_us FROM entries WHERE ledger_id = ? ORDER BY seq DESC LIMIT 1",
@@ -404,26 +478,26 @@ def next_transfer(previous: Entry, key: Signer, minutes: int = 60) -> Entry:
     return resign(e, key)
 
 
-async def verify(path: Path) -> Report:
-    return await verify_database(sqlite_url(str(path), read_only=True), workers=1)
+async def verify(db: str) -> Report:
+    return await verify_database(_url(db, read_only=True), workers=1)
 
 
-async def first_problem(path: Path) -> Problem:
-    report = await verify(path)
+async def first_problem(db: str) -> Problem:
+    report = await verify(db)
     assert not report.ok, "verify accepted a tampered database"
     assert len(report.problems) == 1, report.problems
     return report.problems[0]
 
 
-async def assert_fails(path: Path, seq: int | None, *fragments: str, ledger: str = LEDGER) -> None:
-    problem = await first_problem(path)
+async def assert_fails(db: str, seq: int | None, *fragments: str, ledger: str = LEDGER) -> None:
+    problem = await first_problem(db)
     assert (problem.ledger, problem.seq) == (ledger, seq), str(problem)
     for fragment in fragments:
         assert fragment in problem.message, str(problem)
 
 
-def assert_cli_fails(path: Path, seq: int | None, *fragments: str) -> None:
-    done = _timebank("verify", "--db", str(path), "--workers", "1")
+def assert_cli_fails(db: str, seq: int | None, *fragments: str) -> None:
+    done = _timebank("verify", "--db", db, "--workers", "1")
     assert done.returncode == 1, (done.stdout, done.stderr)
     assert done.stdout == ""
     lines = done.stderr.splitlines()
@@ -437,18 +511,19 @@ def assert_cli_fails(path: Path, seq: int | None, *fragments: str) -> None:
 # ---- the untampered ledger and its triggers ---------------------------------------------------
 
 
-async def test_untampered_database_verifies(built: Built, db: Path) -> None:
+async def test_untampered_database_verifies(built: Built, db: str) -> None:
     report = await verify(db)
     assert report.ok, report.problems
     assert (report.ledgers, report.entries) == (2, built.n + built.other_n)
     assert (report.checkpoints, report.keys) == (len(built.checkpoints) + 1, 3)
-    done = _timebank("verify", "--db", str(db), "--workers", "1")
+    done = _timebank("verify", "--db", db, "--workers", "1")
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("OK 2 ledgers") and len(done.stdout.splitlines()) == 1
 
 
+@pytest.mark.skipif(bool(SERVER_URL), reason="SQLite's triggers, read with stdlib sqlite3")
 @pytest.mark.parametrize("table", APPEND_ONLY)
-def test_triggers_refuse_update_and_delete(db: Path, table: str) -> None:
+def test_triggers_refuse_update_and_delete(db: str, table: str) -> None:
     con = sqlite3.connect(db)
     try:
         names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='trigger'")}
@@ -466,8 +541,90 @@ def test_triggers_refuse_update_and_delete(db: Path, table: str) -> None:
         con.close()
 
 
+@pytest.mark.skipif(not SERVER_URL, reason="PostgreSQL's triggers (SQLite's: the test above)")
+@pytest.mark.parametrize("table", APPEND_ONLY)
+def test_server_triggers_refuse_update_delete_and_truncate_by_the_owner(
+    db: str, table: str
+) -> None:
+    """Even the tables' owner (the test role) is refused until it drops or disables them."""
+    engine = create_engine(to_sync_url(db))
+    try:
+        with engine.connect() as conn:
+            names = conn.execute(
+                text(
+                    "SELECT tgname FROM pg_trigger WHERE tgrelid = CAST(:t AS regclass) "
+                    "AND NOT tgisinternal AND tgenabled = 'O'"
+                ),
+                {"t": table},
+            ).scalars()
+            assert {f"{table}_append_only_rows", f"{table}_append_only_truncate"} <= set(names)
+            rows = f"SELECT * FROM {table} ORDER BY 1, 2, 3"
+            before = conn.exec_driver_sql(rows).all()
+            assert before, f"{table} is empty in the fixture"
+            for sql in (
+                f"UPDATE {table} SET ledger_id = ledger_id",
+                f"DELETE FROM {table} WHERE ledger_id = '{LEDGER}'",
+                f"TRUNCATE {table} CASCADE",  # else a foreign key may refuse it first
+            ):
+                with pytest.raises(DBAPIError, match=f"{table} is append-only"):
+                    conn.exec_driver_sql(sql)
+                conn.rollback()
+            assert conn.exec_driver_sql(rows).all() == before
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.skipif(not SERVER_URL, reason="a PostgreSQL role's privileges")
+def test_server_service_role_can_neither_rewrite_nor_unprotect_the_ledger(db: str) -> None:
+    """README's service role (no UPDATE, DELETE or TRUNCATE on the ledger's tables) is refused
+    them, and cannot drop or disable a trigger either: the attacks here need the owner."""
+    role = f"svc_{uuid.uuid4().hex[:12]}"
+    owner = create_engine(to_sync_url(db), isolation_level="AUTOCOMMIT")
+    service = create_engine(
+        to_sync_url(make_url(db).set(username=role).render_as_string(hide_password=False))
+    )
+    tables = ", ".join(APPEND_ONLY)
+    try:
+        with owner.connect() as conn:
+            for sql in (  # as README's "PostgreSQL" section has it
+                f"CREATE ROLE {role} LOGIN",
+                f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}",
+                f"REVOKE UPDATE, DELETE, TRUNCATE ON {tables} FROM {role}",
+                f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role}",
+            ):
+                conn.exec_driver_sql(sql)
+        with service.connect() as conn:
+            for table in APPEND_ONLY:
+                for sql in (
+                    f"UPDATE {table} SET ledger_id = ledger_id",
+                    f"DELETE FROM {table}",
+                    f"TRUNCATE {table}",
+                    f"DROP TRIGGER {table}_append_only_rows ON {table}",
+                    f"ALTER TABLE {table} DISABLE TRIGGER USER",
+                ):
+                    with pytest.raises(DBAPIError) as err:
+                        conn.exec_driver_sql(sql)
+                    assert "InsufficientPrivilege" in str(err.value), sql
+                    conn.rollback()
+            # what it needs for its own work it still has: appending, and the balance cache
+            for table in APPEND_ONLY:
+                sql = f"SELECT has_table_privilege('{table}', 'SELECT, INSERT')"
+                assert conn.exec_driver_sql(sql).scalar(), table
+            conn.exec_driver_sql("UPDATE accounts SET balance = balance")
+            conn.rollback()
+    finally:
+        service.dispose()
+        with owner.connect() as conn:
+            for kind in ("TABLES", "SEQUENCES"):  # DROP OWNED BY needs membership in the role
+                conn.exec_driver_sql(f"REVOKE ALL ON ALL {kind} IN SCHEMA public FROM {role}")
+            conn.exec_driver_sql(f"DROP ROLE {role}")
+        owner.dispose()
+    sql = "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgenabled = 'O'"
+    assert {name for name, _ in PG_TRIGGERS} <= {r[0] for r in count_rows(db, {"t": sql})["t"]}
+
+
 async def test_appending_a_well_formed_entry_with_the_current_key_verifies(
-    built: Built, db: Path
+    built: Built, db: str
 ) -> None:
     """The control for the attacks below: the tampering helpers themselves are sound."""
     with tampering(db) as con:
@@ -487,7 +644,7 @@ async def test_appending_a_well_formed_entry_with_the_current_key_verifies(
 @pytest.mark.parametrize("balanced", [True, False], ids=["zero-sum", "one-sided"])
 @pytest.mark.parametrize("balances_fixed", [False, True], ids=["cache-as-is", "cache-fixed"])
 async def test_changed_amount_is_caught(
-    built: Built, db: Path, balanced: bool, balances_fixed: bool
+    built: Built, db: str, balanced: bool, balances_fixed: bool
 ) -> None:
     seq = built.transfers[2]
     with tampering(db) as con:
@@ -507,7 +664,7 @@ async def test_changed_amount_is_caught(
     await assert_fails(db, seq, "hash does not match")
 
 
-def test_changed_amount_is_caught_by_the_cli(built: Built, db: Path) -> None:
+def test_changed_amount_is_caught_by_the_cli(built: Built, db: str) -> None:
     seq = built.transfers[4]
     with tampering(db) as con:
         con.execute(
@@ -519,7 +676,7 @@ def test_changed_amount_is_caught_by_the_cli(built: Built, db: Path) -> None:
 
 
 @pytest.mark.parametrize("change", ["value", "added", "removed"])
-async def test_changed_metadata_is_caught(built: Built, db: Path, change: str) -> None:
+async def test_changed_metadata_is_caught(built: Built, db: str, change: str) -> None:
     seq = built.reversal
     with tampering(db) as con:
         meta = {
@@ -534,7 +691,7 @@ async def test_changed_metadata_is_caught(built: Built, db: Path, change: str) -
 
 
 @pytest.mark.parametrize("rebalanced", [False, True], ids=["one-account", "sum-kept-zero"])
-async def test_changed_stored_balance_is_caught(db: Path, rebalanced: bool) -> None:
+async def test_changed_stored_balance_is_caught(db: str, rebalanced: bool) -> None:
     with tampering(db) as con:
         con.execute(
             "UPDATE accounts SET balance = balance + 600 WHERE ledger_id = ? AND code = ?",
@@ -549,7 +706,7 @@ async def test_changed_stored_balance_is_caught(db: Path, rebalanced: bool) -> N
     await assert_fails(db, None, "stored balance of member:alice")
 
 
-def test_changed_stored_balance_is_caught_by_the_cli(db: Path) -> None:
+def test_changed_stored_balance_is_caught_by_the_cli(db: str) -> None:
     with tampering(db) as con:
         con.execute(
             "UPDATE accounts SET balance = balance - 1 WHERE ledger_id = ? AND code = ?",
@@ -562,7 +719,7 @@ def test_changed_stored_balance_is_caught_by_the_cli(db: Path) -> None:
 
 
 @pytest.mark.parametrize("cleanup", ["none", "balances", "balances-and-head"])
-async def test_deleted_entry_is_caught(built: Built, db: Path, cleanup: str) -> None:
+async def test_deleted_entry_is_caught(built: Built, db: str, cleanup: str) -> None:
     seq = built.transfers[3]
     with tampering(db) as con:
         delete_entries(con, seq, seq)
@@ -573,20 +730,23 @@ async def test_deleted_entry_is_caught(built: Built, db: Path, cleanup: str) -> 
     await assert_fails(db, seq, "gap or reorder")
 
 
-async def test_deleted_entry_with_later_ones_renumbered_is_caught(built: Built, db: Path) -> None:
+async def test_deleted_entry_with_later_ones_renumbered_is_caught(built: Built, db: str) -> None:
     seq = built.transfers[3]
     with tampering(db) as con:
         delete_entries(con, seq, seq)
         for table in ("entries", "postings"):
+            # by way of 1 - seq: PostgreSQL checks the primary key row by row, so seq - 1 in one
+            # statement could meet a row not yet moved
             con.execute(
-                f"UPDATE {table} SET seq = seq - 1 WHERE ledger_id = ? AND seq > ?", (LEDGER, seq)
+                f"UPDATE {table} SET seq = 1 - seq WHERE ledger_id = ? AND seq > ?", (LEDGER, seq)
             )
+            con.execute(f"UPDATE {table} SET seq = -seq WHERE ledger_id = ? AND seq < 0", (LEDGER,))
         fix_balances(con)
         fix_head(con)
     await assert_fails(db, seq, "previous-hash link broken")
 
 
-def test_deleted_entry_is_caught_by_the_cli(built: Built, db: Path) -> None:
+def test_deleted_entry_is_caught_by_the_cli(built: Built, db: str) -> None:
     seq = built.post
     with tampering(db) as con:
         delete_entries(con, seq, seq)
@@ -594,7 +754,7 @@ def test_deleted_entry_is_caught_by_the_cli(built: Built, db: Path) -> None:
 
 
 @pytest.mark.parametrize("which", ["transfers", "reserve-and-post"])
-async def test_swapped_entries_are_caught(built: Built, db: Path, which: str) -> None:
+async def test_swapped_entries_are_caught(built: Built, db: str, which: str) -> None:
     a = built.transfers[6] if which == "transfers" else built.reserve
     b = a + 1
     with tampering(db) as con:
@@ -612,7 +772,7 @@ async def test_swapped_entries_are_caught(built: Built, db: Path, which: str) ->
 
 @pytest.mark.parametrize("where", ["middle", "tail"])
 async def test_entry_resigned_with_an_unlisted_key_is_caught(
-    built: Built, db: Path, where: str
+    built: Built, db: str, where: str
 ) -> None:
     seq = built.transfers[5] if where == "middle" else built.n
     forger = Signer.generate()
@@ -624,7 +784,7 @@ async def test_entry_resigned_with_an_unlisted_key_is_caught(
 
 
 async def test_entry_resigned_with_a_fresh_key_under_the_listed_key_id_is_caught(
-    built: Built, db: Path
+    built: Built, db: str
 ) -> None:
     seq = built.n
     with tampering(db) as con:
@@ -643,7 +803,7 @@ def _forged_key(forger: Signer, from_seq: int, claimed_signer: str) -> PublicKey
 
 @pytest.mark.parametrize("claims", ["self-signed", "certified-by-current"])
 async def test_resigned_entry_with_the_attackers_key_inserted_is_caught(
-    built: Built, db: Path, claims: str
+    built: Built, db: str, claims: str
 ) -> None:
     """The forger lists their own key from the forged entry on: the certificate chain breaks."""
     seq = built.n
@@ -666,7 +826,7 @@ async def test_resigned_entry_with_the_attackers_key_inserted_is_caught(
 
 
 async def test_replacing_the_current_key_with_the_attackers_is_caught(
-    built: Built, db: Path
+    built: Built, db: str
 ) -> None:
     """Swap the listed current key for the forger's (same position and from_seq) and re-sign."""
     forger = Signer.generate()
@@ -687,7 +847,7 @@ async def test_replacing_the_current_key_with_the_attackers_is_caught(
 
 
 async def test_a_full_rewrite_under_a_new_key_list_is_caught_only_by_the_published_keys(
-    built: Built, db: Path
+    built: Built, db: str
 ) -> None:
     """Replace every key, re-sign every entry, rebuild the tree and re-sign the checkpoints.
 
@@ -728,29 +888,22 @@ async def test_a_full_rewrite_under_a_new_key_list_is_caught_only_by_the_publish
             )
         fix_head(con)
     assert (await verify(db)).ok
-    report = await verify_database(
-        sqlite_url(str(db), read_only=True), workers=1, trusted=published
-    )
+    report = await verify_database(_url(db, read_only=True), workers=1, trusted=published)
     assert [(p.ledger, p.seq) for p in report.problems] == [(LEDGER, None)]
     assert "trusted keys" in report.problems[0].message
 
 
-def _public_keys(path: Path, ledger: str = LEDGER) -> list[PublicKey]:
-    con = sqlite3.connect(path)
-    try:
-        rows = con.execute(
-            "SELECT key_id, public_key, from_seq, time_us, signer_key_id, signature "
-            "FROM ledger_keys WHERE ledger_id = ? ORDER BY position",
-            (ledger,),
-        ).fetchall()
-    finally:
-        con.close()
-    return [PublicKey(ledger, *row) for row in rows]
+def _public_keys(db: str, ledger: str = LEDGER) -> list[PublicKey]:
+    sql = (
+        "SELECT key_id, public_key, from_seq, time_us, signer_key_id, signature "
+        f"FROM ledger_keys WHERE ledger_id = '{ledger}' ORDER BY position"
+    )
+    return [PublicKey(ledger, *row) for row in count_rows(_url(db), {"keys": sql})["keys"]]
 
 
 @pytest.mark.parametrize("claimed", ["old", "new"])
 async def test_entry_appended_by_the_rotated_out_key_is_caught(
-    built: Built, db: Path, claimed: str
+    built: Built, db: str, claimed: str
 ) -> None:
     old = signer(built, built.old_key)
     with tampering(db) as con:
@@ -767,7 +920,7 @@ async def test_entry_appended_by_the_rotated_out_key_is_caught(
         await assert_fails(db, seq, "bad signature")
 
 
-def test_entry_appended_by_the_rotated_out_key_is_caught_by_the_cli(built: Built, db: Path) -> None:
+def test_entry_appended_by_the_rotated_out_key_is_caught_by_the_cli(built: Built, db: str) -> None:
     with tampering(db) as con:
         insert_entry(con, next_transfer(read_entry(con, built.n), signer(built, built.old_key)))
         fix_balances(con)
@@ -779,7 +932,7 @@ def test_entry_appended_by_the_rotated_out_key_is_caught_by_the_cli(built: Built
 
 
 async def test_rewritten_and_validly_resigned_entry_breaks_the_link_to_the_next(
-    built: Built, db: Path
+    built: Built, db: str
 ) -> None:
     """Even with the real signing key, rewriting one entry breaks the next entry's prev_hash."""
     seq = built.transfers[-3]
@@ -792,7 +945,7 @@ async def test_rewritten_and_validly_resigned_entry_breaks_the_link_to_the_next(
 
 
 async def test_rewritten_entry_with_recomputed_hash_but_old_signature_is_caught(
-    built: Built, db: Path
+    built: Built, db: str
 ) -> None:
     seq = built.transfers[-3]
     with tampering(db) as con:
@@ -801,7 +954,7 @@ async def test_rewritten_entry_with_recomputed_hash_but_old_signature_is_caught(
     await assert_fails(db, seq, "bad signature")
 
 
-async def test_changed_prev_hash_with_recomputed_hash_is_caught(built: Built, db: Path) -> None:
+async def test_changed_prev_hash_with_recomputed_hash_is_caught(built: Built, db: str) -> None:
     seq = built.transfers[-3]
     with tampering(db) as con:
         e = dataclasses.replace(read_entry(con, seq), prev_hash=bytes(range(32)))
@@ -809,7 +962,7 @@ async def test_changed_prev_hash_with_recomputed_hash_is_caught(built: Built, db
     await assert_fails(db, seq, "previous-hash link broken")
 
 
-async def test_changed_hash_column_alone_is_caught(built: Built, db: Path) -> None:
+async def test_changed_hash_column_alone_is_caught(built: Built, db: str) -> None:
     seq = built.transfers[0]
     with tampering(db) as con:
         con.execute(
@@ -824,7 +977,7 @@ async def test_changed_hash_column_alone_is_caught(built: Built, db: Path) -> No
 
 @pytest.mark.parametrize("balances_fixed", [True, False])
 async def test_truncated_tail_below_a_checkpoint_is_caught(
-    built: Built, db: Path, balances_fixed: bool
+    built: Built, db: str, balances_fixed: bool
 ) -> None:
     """Cut the log back to the second checkpoint; the third checkpoint outlives the cut."""
     keep = built.checkpoints[1]
@@ -836,7 +989,7 @@ async def test_truncated_tail_below_a_checkpoint_is_caught(
     await assert_fails(db, keep + 1, f"checkpoint {built.checkpoints[2]} is beyond")
 
 
-async def test_truncated_tail_with_the_head_row_left_is_caught(built: Built, db: Path) -> None:
+async def test_truncated_tail_with_the_head_row_left_is_caught(built: Built, db: str) -> None:
     keep = built.checkpoints[-1] + 1
     with tampering(db) as con:
         delete_entries(con, keep + 1, built.n)
@@ -844,7 +997,7 @@ async def test_truncated_tail_with_the_head_row_left_is_caught(built: Built, db:
     await assert_fails(db, keep + 1, f"head says {built.n} entries")
 
 
-def test_truncated_tail_is_caught_by_the_cli(built: Built, db: Path) -> None:
+def test_truncated_tail_is_caught_by_the_cli(built: Built, db: str) -> None:
     keep = built.checkpoints[0]
     with tampering(db) as con:
         delete_entries(con, keep + 1, built.n)
@@ -854,7 +1007,7 @@ def test_truncated_tail_is_caught_by_the_cli(built: Built, db: Path) -> None:
 
 
 @pytest.mark.parametrize("field", ["root", "signature", "time"])
-async def test_changed_checkpoint_is_caught(built: Built, db: Path, field: str) -> None:
+async def test_changed_checkpoint_is_caught(built: Built, db: str, field: str) -> None:
     size = built.checkpoints[1]
     with tampering(db) as con:
         if field == "root":
@@ -881,7 +1034,7 @@ async def test_changed_checkpoint_is_caught(built: Built, db: Path, field: str) 
 
 
 @pytest.mark.parametrize("delta", [-1, 1, -5])
-async def test_checkpoint_with_changed_size_is_caught(built: Built, db: Path, delta: int) -> None:
+async def test_checkpoint_with_changed_size_is_caught(built: Built, db: str, delta: int) -> None:
     size = built.checkpoints[1]
     with tampering(db) as con:
         con.execute(
@@ -892,7 +1045,7 @@ async def test_checkpoint_with_changed_size_is_caught(built: Built, db: Path, de
 
 
 async def test_checkpoint_with_altered_root_resigned_by_the_real_key_is_caught(
-    built: Built, db: Path
+    built: Built, db: str
 ) -> None:
     """The key holder can sign anything, but not a root the log does not have."""
     size = built.checkpoints[2]
@@ -908,7 +1061,7 @@ async def test_checkpoint_with_altered_root_resigned_by_the_real_key_is_caught(
     await assert_fails(db, size, "root does not match")
 
 
-async def test_checkpoint_signed_by_the_retired_key_is_caught(built: Built, db: Path) -> None:
+async def test_checkpoint_signed_by_the_retired_key_is_caught(built: Built, db: str) -> None:
     size = built.checkpoints[2]  # after the rotation
     old = signer(built, built.old_key)
     with tampering(db) as con:
@@ -924,7 +1077,7 @@ async def test_checkpoint_signed_by_the_retired_key_is_caught(built: Built, db: 
     await assert_fails(db, size, f"key {built.old_key} is not a listed key in service")
 
 
-def test_changed_checkpoint_is_caught_by_the_cli(built: Built, db: Path) -> None:
+def test_changed_checkpoint_is_caught_by_the_cli(built: Built, db: str) -> None:
     size = built.checkpoints[0]
     with tampering(db) as con:
         con.execute(
@@ -934,7 +1087,7 @@ def test_changed_checkpoint_is_caught_by_the_cli(built: Built, db: Path) -> None
     assert_cli_fails(db, size, f"checkpoint {size}")
 
 
-async def test_tampering_in_the_other_ledger_names_it(built: Built, db: Path) -> None:
+async def test_tampering_in_the_other_ledger_names_it(built: Built, db: str) -> None:
     with tampering(db) as con:
         con.execute(
             "UPDATE postings SET amount = amount * 2 WHERE ledger_id = ? AND seq = 2", (OTHER,)
@@ -942,7 +1095,7 @@ async def test_tampering_in_the_other_ledger_names_it(built: Built, db: Path) ->
     await assert_fails(db, 2, "hash does not match", ledger=OTHER)
 
 
-async def test_reordered_postings_are_caught(built: Built, db: Path) -> None:
+async def test_reordered_postings_are_caught(built: Built, db: str) -> None:
     seq = built.transfers[1]
     with tampering(db) as con:
         for flip in ("idx - 10", "-9 - idx"):  # 0 <-> 1, by way of -10 and -9
@@ -952,7 +1105,7 @@ async def test_reordered_postings_are_caught(built: Built, db: Path) -> None:
     await assert_fails(db, seq, "hash does not match")
 
 
-async def test_deleted_account_row_is_caught(built: Built, db: Path) -> None:
+async def test_deleted_account_row_is_caught(built: Built, db: str) -> None:
     with tampering(db) as con:
         con.execute(
             "DELETE FROM accounts WHERE ledger_id = ? AND code = 'partner:leisure'", (LEDGER,)
@@ -961,13 +1114,13 @@ async def test_deleted_account_row_is_caught(built: Built, db: Path) -> None:
     await assert_fails(db, built.post, "unknown account partner:leisure")
 
 
-async def test_changed_head_hash_is_caught(built: Built, db: Path) -> None:
+async def test_changed_head_hash_is_caught(built: Built, db: str) -> None:
     with tampering(db) as con:
         con.execute("UPDATE ledgers SET head_hash = ? WHERE id = ?", (bytes(32), LEDGER))
     await assert_fails(db, built.n + 1, "head says")
 
 
-def _set_node(con: sqlite3.Connection, level: int, idx: int) -> None:
+def _set_node(con: Raw, level: int, idx: int) -> None:
     cur = con.execute(
         "UPDATE merkle_nodes SET hash = ? WHERE ledger_id = ? AND level = ? AND idx = ?",
         (bytes(32), LEDGER, level, idx),
@@ -976,7 +1129,7 @@ def _set_node(con: sqlite3.Connection, level: int, idx: int) -> None:
 
 
 async def test_changed_merkle_node_used_by_a_consistency_proof_is_caught(
-    built: Built, db: Path
+    built: Built, db: str
 ) -> None:
     assert built.checkpoints[:2] == (12, 24)  # PROOF(12, 24) uses the nodes of 8..12 and 0..8
     with tampering(db) as con:
@@ -989,7 +1142,7 @@ async def test_changed_merkle_node_used_by_a_consistency_proof_is_caught(
 @pytest.mark.parametrize(
     "node", [(1, 3), (1, 16)], ids=["inside-a-checkpoint", "frontier-past-last-checkpoint"]
 )
-async def test_changed_merkle_node_is_caught(built: Built, db: Path, node: tuple[int, int]) -> None:
+async def test_changed_merkle_node_is_caught(built: Built, db: str, node: tuple[int, int]) -> None:
     with tampering(db) as con:
         _set_node(con, *node)
     problem = await first_problem(db)
