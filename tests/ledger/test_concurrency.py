@@ -2,7 +2,9 @@
 
 Whatever the interleaving, the chain has no fork and no gap (sequence numbers are exactly 1..n,
 each linked to the one before), no account goes below its floor, a reservation settles once, and
-`verify_database` passes on the file afterwards.
+`verify_database` passes on the database afterwards. On a server run (TIMEBANK_TEST_DATABASE_URL)
+every test runs against a PostgreSQL database of its own: there the writers, stores and processes
+queue on the ledger's head row instead of SQLite's write lock, and must keep the same invariants.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
-import sqlite3
 from collections import Counter
 from collections.abc import Awaitable, Sequence
 from multiprocessing.synchronize import Event
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from sqlalchemy import make_url
 
 from ledger import (
     RESERVED_ACCOUNT,
@@ -34,8 +36,9 @@ from ledger import (
 )
 from ledger.model import ZERO_HASH
 from ledger.storage import sqlite_url
-from tests.conftest import Clock
+from tests.conftest import Clock, count_rows
 
+pytestmark = pytest.mark.both_backends
 T = TypeVar("T")
 L = "scheme"
 HOUR_US = 3_600_000_000
@@ -51,19 +54,16 @@ async def setup_ledger(store: LedgerStore, members: Sequence[tuple[str, int | No
             await store.transfer(L, [("bank", -funds), (code, funds)], idempotency_key=f"f-{code}")
 
 
-def chain(db_path: Path) -> list[tuple[int, bytes, bytes]]:
-    """(seq, prev_hash, hash) of every entry of the ledger, in sequence order."""
-    con = sqlite3.connect(db_path)
-    try:
-        return con.execute(
-            "SELECT seq, prev_hash, hash FROM entries WHERE ledger_id = ? ORDER BY seq", (L,)
-        ).fetchall()
-    finally:
-        con.close()
+def chain(url: str) -> list[tuple[int, bytes, bytes]]:
+    """(seq, prev_hash, hash) of every entry of the ledger, in sequence order, as stored."""
+    sql = f"SELECT seq, prev_hash, hash FROM entries WHERE ledger_id = '{L}' ORDER BY seq"
+    return [
+        (seq, bytes(prev), bytes(digest)) for seq, prev, digest in count_rows(url, {"c": sql})["c"]
+    ]
 
 
-def assert_one_gapless_chain(db_path: Path, expected: int) -> None:
-    found = chain(db_path)
+def assert_one_gapless_chain(url: str, expected: int) -> None:
+    found = chain(url)
     assert [seq for seq, _, _ in found] == list(range(1, expected + 1))
     previous = ZERO_HASH
     for seq, prev, digest in found:
@@ -72,8 +72,13 @@ def assert_one_gapless_chain(db_path: Path, expected: int) -> None:
     assert len({digest for _, _, digest in found}) == len(found)
 
 
-async def assert_verifies(db_path: Path) -> None:
-    report = await verify_database(sqlite_url(str(db_path), read_only=True), workers=1)
+async def assert_verifies(url: str) -> None:
+    """The whole database verifies: a SQLite file opened read-only, or the server's database."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        assert parsed.database is not None
+        url = sqlite_url(parsed.database, read_only=True)
+    report = await verify_database(url, workers=1)
     assert report.ok, report.summary()
 
 
@@ -95,7 +100,7 @@ async def gather(*calls: Awaitable[T]) -> list[T | BaseException]:
 
 
 async def test_concurrent_reservations_never_break_the_floor(
-    store: LedgerStore, clock: Clock, db_path: Path
+    store: LedgerStore, clock: Clock, db_url: str
 ) -> None:
     # alice may go to -20 and holds 80: exactly 100 one-minute reservations fit
     await setup_ledger(store, [("alice", -20, 80), ("bob", 0, 0)])
@@ -116,12 +121,12 @@ async def test_concurrent_reservations_never_break_the_floor(
     assert outcomes(results) == {"Entry": 100, "FloorBreached": 200}
     assert await store.pending(L, "alice") == 100
     assert await balances(store) == {"bank": -80, "alice": -20, "bob": 0, RESERVED_ACCOUNT: 100}
-    assert_one_gapless_chain(db_path, 1 + 100)
-    await assert_verifies(db_path)
+    assert_one_gapless_chain(db_url, 1 + 100)
+    await assert_verifies(db_url)
 
 
 async def test_concurrent_transfers_and_reservations_on_one_account(
-    store: LedgerStore, clock: Clock, db_path: Path
+    store: LedgerStore, clock: Clock, db_url: str
 ) -> None:
     await setup_ledger(store, [("alice", 0, 150), ("bob", 0, 0), ("carol", None, 0)])
     expires = from_us(clock() + HOUR_US)
@@ -153,14 +158,12 @@ async def test_concurrent_transfers_and_reservations_on_one_account(
     assert final[RESERVED_ACCOUNT] == held == await store.pending(L, "alice")
     assert final["bob"] == 2 * sum(1 for r in done if r.amount_for("bob") > 0)
     assert len(done) < 400  # more was asked of alice than she ever had: some were refused
-    assert_one_gapless_chain(db_path, 1 + len(done))
+    assert_one_gapless_chain(db_url, 1 + len(done))
     assert sorted(r.seq for r in done) == list(range(2, 2 + len(done)))
-    await assert_verifies(db_path)
+    await assert_verifies(db_url)
 
 
-async def test_hundreds_of_concurrent_appends_leave_no_gap(
-    store: LedgerStore, db_path: Path
-) -> None:
+async def test_hundreds_of_concurrent_appends_leave_no_gap(store: LedgerStore, db_url: str) -> None:
     members = [(f"m{i}", 0, 0) for i in range(10)]
     await setup_ledger(store, members)
     results = await gather(
@@ -172,16 +175,16 @@ async def test_hundreds_of_concurrent_appends_leave_no_gap(
     assert outcomes(results) == {"Entry": 500}
     seqs = sorted(r.seq for r in results if isinstance(r, Entry))
     assert seqs == list(range(1, 501))
-    assert_one_gapless_chain(db_path, 500)
+    assert_one_gapless_chain(db_url, 500)
     final = await balances(store)
     assert final["bank"] == -sum(range(1, 501))
     for m in range(10):
         assert final[f"m{m}"] == sum(i + 1 for i in range(500) if i % 10 == m)
-    await assert_verifies(db_path)
+    await assert_verifies(db_url)
 
 
 async def test_concurrent_posts_settle_a_reservation_exactly_once(
-    store: LedgerStore, clock: Clock, db_path: Path
+    store: LedgerStore, clock: Clock, db_url: str
 ) -> None:
     await setup_ledger(store, [("alice", 0, 60), ("bob", 0, 0)])
     r = await store.reserve(
@@ -197,12 +200,12 @@ async def test_concurrent_posts_settle_a_reservation_exactly_once(
     [posted] = [x for x in results if isinstance(x, Entry)]
     assert (await store.reservation(L, r.seq)).resolved_by == posted.seq
     assert await balances(store) == {"bank": -60, "alice": 15, "bob": 45, RESERVED_ACCOUNT: 0}
-    assert_one_gapless_chain(db_path, posted.seq)
-    await assert_verifies(db_path)
+    assert_one_gapless_chain(db_url, posted.seq)
+    await assert_verifies(db_url)
 
 
 async def test_racing_post_void_and_expiry_settle_a_reservation_once(
-    store: LedgerStore, clock: Clock, db_path: Path
+    store: LedgerStore, clock: Clock, db_url: str
 ) -> None:
     await setup_ledger(store, [("alice", 0, 60), ("bob", 0, 0)])
     r = await store.reserve(
@@ -230,12 +233,12 @@ async def test_racing_post_void_and_expiry_settle_a_reservation_once(
     assert state.resolved_by == settled[0].seq
     final = await balances(store)
     assert final[RESERVED_ACCOUNT] == 0 and final["alice"] + final["bob"] == 60
-    assert_one_gapless_chain(db_path, settled[0].seq)
-    await assert_verifies(db_path)
+    assert_one_gapless_chain(db_url, settled[0].seq)
+    await assert_verifies(db_url)
 
 
 async def test_concurrent_retries_with_one_key_write_once(
-    store: LedgerStore, clock: Clock, db_path: Path
+    store: LedgerStore, clock: Clock, db_url: str
 ) -> None:
     await setup_ledger(store, [("alice", 0, 60), ("bob", 0, 0)])
     expires = from_us(clock() + HOUR_US)
@@ -253,20 +256,19 @@ async def test_concurrent_retries_with_one_key_write_once(
     assert all(x == first for x in results[:100])
     assert outcomes(results[100:]) == {"IdempotencyConflict": 20}
     assert await store.pending(L, "alice") == 50
-    assert_one_gapless_chain(db_path, first.seq)
-    await assert_verifies(db_path)
+    assert_one_gapless_chain(db_url, first.seq)
+    await assert_verifies(db_url)
 
 
-# ---- two writers on one file, as two processes would be ------------------------------------------
+# ---- two writers on one database, as two processes would be --------------------------------------
 
 
 async def test_two_stores_appending_concurrently_never_fork(
-    db_path: Path, key_dir: Path, clock: Clock
+    db_url: str, key_dir: Path, clock: Clock
 ) -> None:
-    url = sqlite_url(str(db_path))
     async with (
-        await LedgerStore.open(url, KeyRing(key_dir), clock=clock) as one,
-        await LedgerStore.open(url, KeyRing(key_dir), clock=clock) as two,
+        await LedgerStore.open(db_url, KeyRing(key_dir), clock=clock) as one,
+        await LedgerStore.open(db_url, KeyRing(key_dir), clock=clock) as two,
     ):
         await setup_ledger(one, [("alice", 0, 100), ("bob", 0, 100)])
         writers = (two, one)
@@ -302,17 +304,16 @@ async def test_two_stores_appending_concurrently_never_fork(
         assert final["alice"] + final["bob"] == 200 + 2 * sum(
             1 for r in done if r.amount_for("bank")
         )
-    assert_one_gapless_chain(db_path, 2 + len(done))
-    await assert_verifies(db_path)
+    assert_one_gapless_chain(db_url, 2 + len(done))
+    await assert_verifies(db_url)
 
 
 async def test_two_stores_reserving_concurrently_respect_one_floor(
-    db_path: Path, key_dir: Path, clock: Clock
+    db_url: str, key_dir: Path, clock: Clock
 ) -> None:
-    url = sqlite_url(str(db_path))
     async with (
-        await LedgerStore.open(url, KeyRing(key_dir), clock=clock) as one,
-        await LedgerStore.open(url, KeyRing(key_dir), clock=clock) as two,
+        await LedgerStore.open(db_url, KeyRing(key_dir), clock=clock) as one,
+        await LedgerStore.open(db_url, KeyRing(key_dir), clock=clock) as two,
     ):
         await setup_ledger(one, [("alice", 0, 100), ("bob", 0, 0)])
         expires = from_us(clock() + HOUR_US)
@@ -332,17 +333,17 @@ async def test_two_stores_reserving_concurrently_respect_one_floor(
         assert not any(isinstance(r, NotFound) for r in results), outcomes(results)
         assert outcomes(results) == {"Entry": 100, "FloorBreached": 200}
         assert await one.pending(L, "alice") == 100
-    await assert_verifies(db_path)
+    await assert_verifies(db_url)
 
 
-# ---- several processes on one file -----------------------------------------------------------
+# ---- several processes on one database -----------------------------------------------------------
 
 
-def _append_from_process(db: str, key_dir: str, tag: str, rounds: int, start: Event) -> None:
-    """Run in a child process: its own LedgerStore on the shared file, appending in bursts."""
+def _append_from_process(url: str, key_dir: str, tag: str, rounds: int, start: Event) -> None:
+    """Run in a child process: its own LedgerStore on the shared database, appending in bursts."""
 
     async def main() -> None:
-        async with await LedgerStore.open(sqlite_url(db), KeyRing(key_dir)) as store:
+        async with await LedgerStore.open(url, KeyRing(key_dir)) as store:
             for r in range(rounds):
                 await asyncio.gather(
                     *(
@@ -363,17 +364,17 @@ def _append_from_process(db: str, key_dir: str, tag: str, rounds: int, start: Ev
     asyncio.run(main())
 
 
-async def test_processes_appending_to_one_file_never_fork(db_path: Path, key_dir: Path) -> None:
+async def test_processes_appending_to_one_file_never_fork(db_url: str, key_dir: Path) -> None:
+    """Three processes, each with its own store (its own writer), on one SQLite file; or, on a
+    server run, on one PostgreSQL database: one chain, no fork, no gap, nothing lost."""
     tags = ["a", "b", "c"]
     rounds = 8
-    async with await LedgerStore.open(sqlite_url(str(db_path)), KeyRing(key_dir)) as store:
+    async with await LedgerStore.open(db_url, KeyRing(key_dir)) as store:
         await setup_ledger(store, [(f"m-{t}", 0, 0) for t in tags])
     ctx = multiprocessing.get_context("spawn")
     start = ctx.Event()
     procs = [
-        ctx.Process(
-            target=_append_from_process, args=(str(db_path), str(key_dir), t, rounds, start)
-        )
+        ctx.Process(target=_append_from_process, args=(db_url, str(key_dir), t, rounds, start))
         for t in tags
     ]
     for p in procs:
@@ -383,22 +384,22 @@ async def test_processes_appending_to_one_file_never_fork(db_path: Path, key_dir
         await asyncio.to_thread(p.join, 120)
         assert p.exitcode == 0, f"writer process failed with exit code {p.exitcode}"
     per_process = rounds * 20
-    assert_one_gapless_chain(db_path, len(tags) * per_process)
-    async with await LedgerStore.open(sqlite_url(str(db_path)), KeyRing(key_dir)) as store:
+    assert_one_gapless_chain(db_url, len(tags) * per_process)
+    async with await LedgerStore.open(db_url, KeyRing(key_dir)) as store:
         final = await balances(store)
     assert final == {
         "bank": -len(tags) * per_process,
         RESERVED_ACCOUNT: 0,
         **{f"m-{t}": per_process for t in tags},
     }
-    await assert_verifies(db_path)
+    await assert_verifies(db_url)
 
 
 # ---- a conflict is never mistaken for success -------------------------------------------------
 
 
 async def test_concurrent_reversals_of_one_transfer_happen_once(
-    store: LedgerStore, db_path: Path
+    store: LedgerStore, db_url: str
 ) -> None:
     await setup_ledger(store, [("alice", 0, 60), ("bob", 0, 0)])
     t = await store.transfer(L, [("alice", -30), ("bob", 30)], idempotency_key="t")
@@ -406,12 +407,12 @@ async def test_concurrent_reversals_of_one_transfer_happen_once(
     assert outcomes(results) == {"Entry": 1, "Conflict": 99}
     assert all(isinstance(r, (Entry, Conflict)) for r in results)
     assert await balances(store) == {"bank": -60, "alice": 60, "bob": 0, RESERVED_ACCOUNT: 0}
-    assert_one_gapless_chain(db_path, t.seq + 1)
-    await assert_verifies(db_path)
+    assert_one_gapless_chain(db_url, t.seq + 1)
+    await assert_verifies(db_url)
 
 
 async def test_floor_refusals_under_concurrency_are_floor_breaches(
-    store: LedgerStore, db_path: Path
+    store: LedgerStore, db_url: str
 ) -> None:
     await setup_ledger(store, [("alice", 0, 10), ("bob", 0, 0)])
     results = await gather(
@@ -422,5 +423,5 @@ async def test_floor_refusals_under_concurrency_are_floor_breaches(
     )
     assert outcomes(results) == {"Entry": 10, "FloorBreached": 40}
     assert all(r.field == "alice" for r in results if isinstance(r, FloorBreached))
-    assert_one_gapless_chain(db_path, 1 + 10)
-    await assert_verifies(db_path)
+    assert_one_gapless_chain(db_url, 1 + 10)
+    await assert_verifies(db_url)

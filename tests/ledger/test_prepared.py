@@ -1,10 +1,11 @@
-"""ledger/prepared.py: Core statements run on the driver's cursor, on a real SQLite file."""
+"""ledger/prepared.py: Core statements run on the driver's cursor, on a real SQLite file (or, on
+a server run, a database of the test's own on PostgreSQL: the psycopg driver's named style)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
+import psycopg
 import pytest
 from sqlalchemy import (
     Boolean,
@@ -22,7 +23,9 @@ from sqlalchemy.engine import Engine
 
 from ledger import storage
 from ledger.prepared import Prepared, raw
+from tests.conftest import SERVER_URL
 
+pytestmark = pytest.mark.both_backends
 metadata = MetaData()
 things = Table(
     "things",
@@ -38,8 +41,8 @@ RENAME = Prepared(update(things).where(things.c.id == bindparam("i")).values(nam
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    made = storage.make_sync_engine(storage.sqlite_url(str(tmp_path / "p.db")))
+def engine(db_url: str) -> Iterator[Engine]:
+    made = storage.make_sync_engine(db_url)
     metadata.create_all(made)
     yield made
     made.dispose()
@@ -87,8 +90,13 @@ def test_a_savepoint_undoes_only_its_own_writes(engine: Engine) -> None:
 
 
 def test_a_missing_parameter_is_an_error_not_a_null(engine: Engine) -> None:
-    with engine.begin() as conn, pytest.raises(KeyError):
+    # SQLite's positional style picks the values by name (KeyError); psycopg's named style
+    # hands the dict to the driver, which refuses the statement itself
+    error: type[Exception] = psycopg.ProgrammingError if SERVER_URL else KeyError
+    with engine.begin() as conn, pytest.raises(error, match="flag"):
         INSERT.run(conn, {"id": 1, "name": "a"})
+    with engine.begin() as conn:
+        assert BY_NAME.all(conn, {"n": "a"}) == []
 
 
 def test_like_core_a_statement_outside_a_transaction_begins_one_that_close_rolls_back(

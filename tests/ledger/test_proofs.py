@@ -2,7 +2,7 @@
 
 Most tests build keys, entries and checkpoints by hand (pure, no database) so each check can be
 fed exactly the fault it must catch; the last ones take receipts and consistency proofs from a
-real store.
+real store (a SQLite file, or on a server run a PostgreSQL database of the test's own).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from ledger.proofs import (
 )
 from ledger.signing import Signer
 
+pytestmark = pytest.mark.both_backends  # the last test uses a store; the pure ones cost nothing
 LEDGER = "scheme-a"
 K1, K2, K3, OUTSIDER = (Signer(bytes([n]) * 32) for n in (1, 2, 3, 9))
 ROTATIONS = (10, 25)  # K2 signs from entry 10, K3 from entry 25

@@ -5,15 +5,16 @@ the entries seen, the published keys and every request answered. After every ste
 agree with the model: balances equal and summing to zero, none below its floor, reservations
 counted as pending, sequence numbers 1..n linked by hash with no earlier entry changed, and each
 retry answered as the first time without a new entry. Each run uses its own temporary directory,
-event loop and fake clock; at teardown `verify_database` must pass on the file.
+event loop and fake clock, and its own SQLite file (or, on a server run, its own database on the
+PostgreSQL server, dropped afterwards); at teardown `verify_database` must pass on it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import shutil
-import sqlite3
 import tempfile
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,9 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import NullPool
 
 from ledger import (
     RESERVED_ACCOUNT,
@@ -57,9 +61,10 @@ from ledger import (
 )
 from ledger.merkle import root_of
 from ledger.model import ZERO_HASH
-from ledger.storage import sqlite_url
-from tests.conftest import Clock
+from ledger.storage import sqlite_url, to_sync_url
+from tests.conftest import SERVER_URL, Clock
 
+pytestmark = pytest.mark.both_backends
 T = TypeVar("T")
 L = "scheme"
 BANK = "bank"
@@ -88,6 +93,32 @@ class Sent:
     result: object
 
 
+def _admin() -> Engine:
+    return create_engine(to_sync_url(SERVER_URL), isolation_level="AUTOCOMMIT", poolclass=NullPool)
+
+
+def _create_database() -> str:
+    """A fresh database on the test server for one run of the machine (as conftest's `db_url`
+    gives each test): its URL."""
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    admin = _admin()
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    finally:
+        admin.dispose()
+    return make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_database(url: str) -> None:
+    admin = _admin()
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+    finally:
+        admin.dispose()
+
+
 class LedgerMachine(RuleBasedStateMachine):
     accounts = Bundle("accounts")
     transfers = Bundle("transfers")
@@ -97,10 +128,13 @@ class LedgerMachine(RuleBasedStateMachine):
         super().__init__()
         self.dir = Path(tempfile.mkdtemp(prefix="ledger-stateful-"))
         self.db = self.dir / "ledger.db"
+        self.url = _create_database() if SERVER_URL else sqlite_url(str(self.db))
+        # what is stored, read on connections of their own (not the store's)
+        self.reader = create_engine(to_sync_url(self.url), poolclass=NullPool)
         self.loop = asyncio.new_event_loop()
         self.clock = Clock()
         self.store = self.run(
-            LedgerStore.open(sqlite_url(str(self.db)), KeyRing(self.dir / "keys"), clock=self.clock)
+            LedgerStore.open(self.url, KeyRing(self.dir / "keys"), clock=self.clock)
         )
         self.closed = False
         self.n_keys = 0
@@ -518,14 +552,13 @@ class LedgerMachine(RuleBasedStateMachine):
     def sequence_is_gapless_and_hash_linked_and_unchanged(self) -> None:
         if self.closed:
             return
-        con = sqlite3.connect(self.db)
-        try:
-            found = con.execute(
-                "SELECT seq, prev_hash, hash FROM entries WHERE ledger_id = ? ORDER BY seq", (L,)
-            ).fetchall()
-            head = con.execute("SELECT head_seq FROM ledgers WHERE id = ?", (L,)).fetchone()
-        finally:
-            con.close()
+        with self.reader.connect() as con:
+            rows = con.execute(
+                text("SELECT seq, prev_hash, hash FROM entries WHERE ledger_id = :l ORDER BY seq"),
+                {"l": L},
+            ).all()
+            head = con.execute(text("SELECT head_seq FROM ledgers WHERE id = :l"), {"l": L}).first()
+        found = [(seq, bytes(prev), bytes(digest)) for seq, prev, digest in rows]
         assert [seq for seq, _, _ in found] == list(range(1, len(self.hashes) + 1))
         assert [h for _, _, h in found] == self.hashes
         assert [p for _, p, _ in found] == [ZERO_HASH, *self.hashes[:-1]][: len(found)]
@@ -537,12 +570,15 @@ class LedgerMachine(RuleBasedStateMachine):
         try:
             self.run(self.store.close())
             self.closed = True
-            url = sqlite_url(str(self.db), read_only=True)
+            url = self.url if SERVER_URL else sqlite_url(str(self.db), read_only=True)
             report = self.run(verify_database(url, workers=1))
             assert report.ok, report.summary()
             assert report.entries == len(self.hashes)
         finally:
             self.loop.close()
+            self.reader.dispose()
+            if SERVER_URL:
+                _drop_database(self.url)
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
