@@ -84,7 +84,7 @@ class Report:
 class _Chain:
     """Replays one ledger's entries, recording the first structural problem."""
 
-    def __init__(self, data: LedgerData) -> None:
+    def __init__(self, data: LedgerData, held: list[Checkpoint]) -> None:
         self.data = data
         self.ledger = data.ledger
         self.seq = 0
@@ -98,6 +98,7 @@ class _Chain:
         self.frontier = merkle.Frontier()
         self.nodes = hashlib.sha256()  # over the nodes the log makes, as storage.node_digest
         self.roots = {cp.size: cp.root for cp in data.checkpoints}
+        self.held = {cp.size: cp.root for cp in held}  # checkpoints the verifier kept itself
         self.problem: Problem | None = None
 
     def fail(self, seq: int | None, message: str) -> None:
@@ -149,6 +150,11 @@ class _Chain:
         if root is not None and root != self.frontier.root():
             self.fail(e.seq, f"checkpoint {e.seq} root does not match the log")
             return None
+        root = self.held.get(e.seq)
+        if root is not None and root != self.frontier.root():
+            self.fail(e.seq, f"the log's first {e.seq} entries are not those of the checkpoint "
+                             "you hold: history was rewritten")  # fmt: skip
+            return None
         self.seq, self.hash, self.time_us = e.seq, e.hash, e.time_us
         return (e.seq, key.public_key, e.hash, e.signature)
 
@@ -180,6 +186,10 @@ class _Chain:
             self.fail(
                 self.seq + 1, f"the ledger's head says {d.head[0]} entries; log has {self.seq}"
             )
+        for size in self.held:
+            if size > self.seq:
+                self.fail(self.seq + 1, f"the checkpoint you hold has {size} entries; the log "
+                                        f"has {self.seq}: entries were removed")  # fmt: skip
         for cp in d.checkpoints:
             if cp.size > self.seq:
                 self.fail(
@@ -213,18 +223,23 @@ async def verify_sources(
     *,
     workers: int | None = None,
     trusted: dict[str, list[PublicKey]] | None = None,
+    held: dict[str, list[Checkpoint]] | None = None,
 ) -> Report:
     """Verify every ledger the source yields; signature checks fan out to `workers` processes.
 
     `trusted` pins each ledger's key list (from a published key file): the source's list must
     begin with exactly those keys, so a rewritten log signed by a substituted key fails.
+    `held` are checkpoints the verifier kept from before (published, or from receipts): each
+    must be signed by the ledger's keys, the log must be an append-only extension of it (its
+    first entries give the same root, and the consistency proof to the newest stored
+    checkpoint holds), so an old checkpoint cannot be passed off against a rewritten log.
     """
     report = Report()
     count = workers if workers is not None else (os.cpu_count() or 1)
     pool: Executor | None = ProcessPoolExecutor(count) if count > 1 else None
     try:
         async for data in sources:
-            await _verify_one(data, report, pool, count, trusted)
+            await _verify_one(data, report, pool, count, trusted, (held or {}).get(data.ledger, []))
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
@@ -238,6 +253,7 @@ async def _verify_one(
     pool: Executor | None,
     count: int,
     trusted: dict[str, list[PublicKey]] | None,
+    held: list[Checkpoint],
 ) -> None:
     report.ledgers += 1
     report.keys += len(data.keys)
@@ -248,10 +264,12 @@ async def _verify_one(
         problem = "the key list belongs to another ledger"
     if not problem and trusted is not None:
         problem = _trust_problem(data, trusted.get(data.ledger, []))
+    for cp in held:
+        problem = problem or _held_problem(data, cp)
     if problem:
         report.problems.append(Problem(data.ledger, None, problem))
         return
-    chain = _Chain(data)
+    chain = _Chain(data, held)
     digest_task: asyncio.Task[tuple[bytes, int, int]] | None = None
     if data.node_digest is not None and data.head is not None:
         digest_task = asyncio.create_task(data.node_digest(data.head[0]))
@@ -299,7 +317,7 @@ async def _verify_one(
         if problem:
             report.problems.append(Problem(data.ledger, cp.size or None, problem))
     if data.consistency is not None and chain.problem is None:
-        await _check_consistency(data, report)
+        await _check_consistency(data, report, held)
     if nodes is not None and chain.problem is None:
         report.problems.append(Problem(data.ledger, None, nodes))
     # keep only the earliest problem per ledger: later ones are usually its echoes
@@ -324,10 +342,20 @@ def _trust_problem(data: LedgerData, pinned: list[PublicKey]) -> str | None:
     return None
 
 
-async def _check_consistency(data: LedgerData, report: Report) -> None:
+def _held_problem(data: LedgerData, cp: Checkpoint) -> str | None:
+    if cp.ledger != data.ledger:
+        return f"the checkpoint you hold at size {cp.size} is of ledger {cp.ledger}"
+    problem = proofs.checkpoint_problem(data.keys, cp)
+    return f"the checkpoint you hold: {problem}" if problem else None
+
+
+async def _check_consistency(data: LedgerData, report: Report, held: list[Checkpoint]) -> None:
     assert data.consistency is not None
     sized = [cp for cp in data.checkpoints if cp.size > 0]
-    for old, new in itertools.pairwise(sized):
+    pairs = list(itertools.pairwise(sized))
+    newest = sized[-1] if sized else None
+    pairs += [(cp, newest) for cp in held if newest and 0 < cp.size <= newest.size]
+    for old, new in pairs:
         proof = await data.consistency(old.size, new.size)
         problem = proofs.consistency_problem(data.keys, old, new, proof)
         if problem:

@@ -15,7 +15,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import merkle, storage
-from .model import Entry, PublicKey
+from .model import Checkpoint, Entry, PublicKey
 from .verify import LedgerData, Report, verify_sources
 
 NODE_CHUNK = 8192  # Merkle nodes compared per read when locating a wrong one
@@ -138,28 +138,36 @@ async def _nodes_problem(conn: AsyncConnection, ledger: str, size: int) -> str |
 
 
 async def verify_database(
-    url: str, *, workers: int | None = None, trusted: dict[str, list[PublicKey]] | None = None
+    url: str,
+    *,
+    workers: int | None = None,
+    trusted: dict[str, list[PublicKey]] | None = None,
+    held: dict[str, list[Checkpoint]] | None = None,
 ) -> Report:
-    """Verify every ledger in the database at `url`, opened read-only, in one snapshot."""
+    """Verify every ledger in the database at `url`, opened read-only, in one snapshot
+    (`trusted` and `held` as for `verify_sources`)."""
     try:
-        return await _verify_url(url, workers, trusted)
+        return await _verify_url(url, workers, trusted, held)
     except OperationalError:
         if "mode=ro" not in url or "immutable=1" in url:
             raise
         # A WAL database in a read-only directory: SQLite cannot make its shared-memory file.
         # Nothing can be writing to it there, so read it as immutable.
-        return await _verify_url(url + "&immutable=1", workers, trusted)
+        return await _verify_url(url + "&immutable=1", workers, trusted, held)
 
 
 async def _verify_url(
-    url: str, workers: int | None, trusted: dict[str, list[PublicKey]] | None
+    url: str,
+    workers: int | None,
+    trusted: dict[str, list[PublicKey]] | None,
+    held: dict[str, list[Checkpoint]] | None,
 ) -> Report:
     engine = storage.make_engine(url, read_only=True)
     side = storage.make_sync_engine(url, read_only=True)
     try:
         async with engine.connect() as conn, conn.begin():
             sources = database_sources(conn, side)
-            return await verify_sources(sources, workers=workers, trusted=trusted)
+            return await verify_sources(sources, workers=workers, trusted=trusted, held=held)
     finally:
         await engine.dispose()
         side.dispose()

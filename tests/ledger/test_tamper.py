@@ -30,7 +30,7 @@ from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
-from ledger import KeyRing, LedgerStore, from_us, verify_database
+from ledger import KeyRing, LedgerStore, consistency_problem, from_us, verify_database
 from ledger.bundle import (
     BundleError,
     bundle_sources,
@@ -891,6 +891,76 @@ async def test_a_full_rewrite_under_a_new_key_list_is_caught_only_by_the_publish
     report = await verify_database(_url(db, read_only=True), workers=1, trusted=published)
     assert [(p.ledger, p.seq) for p in report.problems] == [(LEDGER, None)]
     assert "trusted keys" in report.problems[0].message
+
+
+def _checkpoints(db: str, ledger: str = LEDGER) -> dict[int, Checkpoint]:
+    sql = (
+        "SELECT ledger_id, size, root, time_us, key_id, signature FROM checkpoints "
+        f"WHERE ledger_id = '{ledger}' ORDER BY size"
+    )
+    return {
+        r[1]: Checkpoint(r[0], r[1], bytes(r[2]), r[3], r[4], bytes(r[5]))
+        for r in count_rows(_url(db), {"cps": sql})["cps"]
+    }
+
+
+async def test_a_rewrite_with_the_stolen_current_key_is_caught_by_a_checkpoint_held_from_before(
+    built: Built, db: str
+) -> None:
+    """Key compromise: the attacker holds the ledger's current private key, so a rewrite of
+    history since the rotation can be re-signed, tree and checkpoints included, under the very
+    keys that were published. Plain verify and pinned keys cannot tell. An auditor who kept an
+    older checkpoint (published, or from a receipt) can: the rewritten log's first entries give
+    another root, and the consistency proof from the held checkpoint to the newest fails."""
+    published = {LEDGER: _public_keys(db), OTHER: _public_keys(db, OTHER)}
+    old, newest = built.checkpoints[1], built.checkpoints[2]
+    stored = _checkpoints(db)
+    held = stored[old]  # kept by an auditor before the attack
+    stolen = KeyRing(built.keys).get(LEDGER, built.new_key)
+    victim = min(s for s in built.transfers if built.rotated_at <= s <= old)
+    with tampering(db) as con:
+        prev = read_entry(con, victim - 1).hash
+        for seq in range(victim, built.n + 1):
+            e = read_entry(con, seq)
+            if seq == victim:  # the changed history: whose garden it was
+                e = dataclasses.replace(e, meta=(("activity", "lifts"), ("note", "rewritten")))
+            e = resign(dataclasses.replace(e, prev_hash=prev), stolen)
+            write_entry(con, e)
+            prev = e.hash
+        con.execute("DELETE FROM merkle_nodes WHERE ledger_id = ?", (LEDGER,))
+        frontier, roots = Frontier(), {}
+        for seq in range(1, built.n + 1):
+            for level, idx, h in frontier.append(read_entry(con, seq).hash):
+                if level:
+                    con.execute("INSERT INTO merkle_nodes (ledger_id, level, idx, hash) "
+                                "VALUES (?, ?, ?, ?)", (LEDGER, level, idx, h))  # fmt: skip
+            roots[seq] = frontier.root()
+        for size in (old, newest):
+            cp = dataclasses.replace(stored[size], root=roots[size], key_id=stolen.key_id)
+            con.execute("UPDATE checkpoints SET root = ?, signature = ? WHERE ledger_id = ? "
+                        "AND size = ?", (cp.root, stolen.sign(checkpoint_digest(cp)), LEDGER,
+                                         size))  # fmt: skip
+        fix_head(con)
+    url = _url(db, read_only=True)
+    assert (await verify(db)).ok  # self-consistent, signed by the real, published keys
+    assert (await verify_database(url, workers=1, trusted=published)).ok
+    report = await verify_database(url, workers=1, trusted=published, held={LEDGER: [held]})
+    assert [(p.ledger, p.seq) for p in report.problems] == [(LEDGER, old)], report.summary()
+    assert "checkpoint you hold" in report.problems[0].message
+    # what an auditor does with a consistency proof the rewritten store serves
+    store = await LedgerStore.open(_url(db), KeyRing(built.keys))
+    try:
+        proof = await store.consistency_proof(LEDGER, old, newest)
+    finally:
+        await store.close()
+    rewritten = _checkpoints(db)[newest]
+    keys = published[LEDGER]
+    assert consistency_problem(keys, held, rewritten, proof) == (
+        f"checkpoint {newest} is not consistent with checkpoint {old}"
+    )
+    # and, untouched, the same held checkpoint is accepted
+    assert (await verify_database(_url(built.db, read_only=True), workers=1,
+                                  held={LEDGER: [held]})).ok  # fmt: skip
 
 
 def _public_keys(db: str, ledger: str = LEDGER) -> list[PublicKey]:
