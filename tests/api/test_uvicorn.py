@@ -1,7 +1,8 @@
 """The API as deployed: `timebank serve` (uvicorn) in a process of its own, over real HTTP.
 
 A claim is logged and confirmed over a socket; the server stops cleanly on SIGTERM; the database
-it leaves verifies and holds the confirmed entry, which a second server on the same file serves.
+it leaves verifies and holds the confirmed entry, which a second server on the same database
+serves. On a SQLite file, or on a database of its own on the test server (scripts/test-postgres).
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ import httpx
 import pytest
 
 from tests.api.world import ACTIVITY, bearer
+from tests.conftest import SERVER_URL, count_rows
+
+pytestmark = pytest.mark.both_backends
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 ADMIN = "uvicorn-test-admin-secret"
@@ -81,12 +85,14 @@ class Served:
 
 
 @pytest.fixture
-def serve(tmp_path: Path) -> Iterator[Callable[[Path], Served]]:
-    """Start servers on a database; any still running at the end are stopped."""
+def serve(tmp_path: Path) -> Iterator[Callable[[Path | str], Served]]:
+    """Start servers on a database (a SQLite file, its keys beside it; or a server's URL, its
+    keys in the test's directory); any still running at the end are stopped."""
     started: list[Served] = []
 
-    def start(db: Path) -> Served:
-        server = Served(db, tmp_path / f"server{len(started)}.log")
+    def start(db: Path | str) -> Served:
+        keys = tmp_path / "keys" if isinstance(db, str) else None
+        server = Served(db, tmp_path / f"server{len(started)}.log", keys)
         started.append(server)
         server.wait_healthy()
         return server
@@ -103,17 +109,29 @@ def _ok(response: httpx.Response, status: int = 200) -> dict[str, Any]:
     return body
 
 
-def _verify(db: Path) -> subprocess.CompletedProcess[str]:
+def _verify(db: Path | str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "timebank.cli", "verify", "--db", str(db)],
         capture_output=True, text=True, check=False, cwd=ROOT, timeout=60,
     )  # fmt: skip
 
 
+def _sessions(url: str, deadline: float) -> int:
+    """Other sessions connected to the server database `url`, waiting up to `deadline`
+    (time.monotonic) for them to end."""
+    while True:
+        sql = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        sql += "AND pid <> pg_backend_pid()"
+        (n,) = count_rows(url, {"n": sql})["n"][0]
+        if n == 0 or time.monotonic() > deadline:
+            return int(n)
+        time.sleep(0.05)
+
+
 def test_a_claim_over_real_http_survives_sigterm(
-    tmp_path: Path, serve: Callable[[Path], Served]
+    tmp_path: Path, serve: Callable[[Path | str], Served], db_url: str
 ) -> None:
-    db = tmp_path / "served.db"
+    db: Path | str = db_url if SERVER_URL else tmp_path / "served.db"
     server = serve(db)
     admin = bearer(ADMIN)
     scheme = f"{V1}/schemes/riverside"
@@ -153,8 +171,11 @@ def test_a_claim_over_real_http_survives_sigterm(
     assert code in (0, -signal.SIGTERM), f"exit {code}:\n{server.output()}"
     assert time.monotonic() - started < 5
     assert "Traceback" not in server.output()
-    wal = db.with_name(db.name + "-wal")
-    assert not wal.exists() or wal.stat().st_size == 0, "the server closed the database"
+    if isinstance(db, Path):
+        wal = db.with_name(db.name + "-wal")
+        assert not wal.exists() or wal.stat().st_size == 0, "the server closed the database"
+    else:  # the server closed its connections: none is left on the database
+        assert _sessions(db, time.monotonic() + 2) == 0, "the server closed the database"
 
     checked = _verify(db)
     assert checked.returncode == 0, checked.stdout + checked.stderr

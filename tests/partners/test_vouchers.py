@@ -1,4 +1,4 @@
-"""Vouchers on a real SQLite file: issue, settle, void, expire; no overspend, one settlement."""
+"""Vouchers in a real database: issue, settle, void, expire; no overspend, one settlement."""
 
 from __future__ import annotations
 
@@ -13,19 +13,21 @@ from ledger import Conflict, FloorBreached, InvalidRequest, NotFound, from_us
 from partners.codes import display, new_code, normalise
 from partners.model import Agreement, Offer, Partner, Sector, Venue, VoucherState
 from partners.service import Partners
-from tests.conftest import Clock
+from tests.conftest import SERVER_URL, Clock
 from tests.timebank.helpers import activity, open_bank
 from timebank.claims import ClaimDraft, ClaimRules, SchemeModel
 from timebank.schemes import Member, Role, Scheme
+
+pytestmark = pytest.mark.both_backends
 
 SCHEME = "taff"
 
 
 @pytest.fixture
-async def partners(tmp_path: Path, clock: Clock) -> AsyncIterator[Partners]:
+async def partners(tmp_path: Path, clock: Clock, db_url: str) -> AsyncIterator[Partners]:
     """Taff with a coordinator and member T1 holding 10 credits; the Gate arts centre offering
     a cinema ticket (1 credit) at its one venue under an agreement. The ledger verifies after."""
-    async with open_bank(tmp_path / "p.db", clock) as bank:
+    async with open_bank(tmp_path / "p.db", clock, db_url if SERVER_URL else None) as bank:
         p = Partners(bank)
         await p.create_tables()
         await bank.create_scheme(Scheme(SCHEME, "Taff", ClaimRules(SchemeModel.TIME_CREDITS)))

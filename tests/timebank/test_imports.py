@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Clock
+from tests.conftest import SERVER_URL, Clock
 from tests.timebank.helpers import activity, open_bank
 from timebank.claims import ClaimRules, SchemeModel
 from timebank.imports import ImportRefused, parse_hours, parse_members
 from timebank.schemes import Member, Role, Scheme
 from timebank.service import TimeBank
+
+pytestmark = pytest.mark.both_backends
 
 TODAY = date(2026, 3, 1)
 MEMBERS = "id,display_name,roles,contact,card_number\nT1,Tenant One,,,C-001\nT2,Tenant Two,,,\n"
@@ -26,8 +28,8 @@ HOURS = (
 
 
 @pytest.fixture
-async def bank(tmp_path: Path, clock: Clock) -> AsyncIterator[TimeBank]:
-    async with open_bank(tmp_path / "i.db", clock) as tb:
+async def bank(tmp_path: Path, clock: Clock, db_url: str) -> AsyncIterator[TimeBank]:
+    async with open_bank(tmp_path / "i.db", clock, db_url if SERVER_URL else None) as tb:
         await tb.create_scheme(Scheme("taff", "Taff", ClaimRules(SchemeModel.TIME_CREDITS)))
         await tb.add_member(Member("taff", "C1", "Cath", frozenset({Role.COORDINATOR})))
         await tb.add_activity("taff", activity("residents-garden"), by="C1")

@@ -1,4 +1,4 @@
-"""Offers and requests for help on a real SQLite file: idempotent, paged, matched and erasable."""
+"""Offers and requests for help in a real database: idempotent, paged, matched and erasable."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ledger import Conflict, InvalidRequest, NotFound
-from tests.conftest import Clock
+from tests.conftest import SERVER_URL, Clock
 from tests.timebank.helpers import open_bank
 from timebank import storage
 from timebank.claims import ClaimRules, SchemeModel
@@ -16,13 +16,15 @@ from timebank.market import Market
 from timebank.schemes import Member, Role, Scheme
 from timebank.service import TimeBank
 
+pytestmark = pytest.mark.both_backends
+
 M2M = Scheme("member-to-member", "Member to Member", ClaimRules(SchemeModel.PERSON_TO_PERSON), -600)
 OTHER = Scheme("other-bank", "Other", ClaimRules(SchemeModel.TIME_CREDITS))
 
 
 @pytest.fixture
-async def bank(tmp_path: Path, clock: Clock) -> AsyncIterator[TimeBank]:
-    async with open_bank(tmp_path / "tb.db", clock) as tb:
+async def bank(tmp_path: Path, clock: Clock, db_url: str) -> AsyncIterator[TimeBank]:
+    async with open_bank(tmp_path / "tb.db", clock, db_url if SERVER_URL else None) as tb:
         for scheme in (M2M, OTHER):
             await tb.create_scheme(scheme)
             await tb.add_member(Member(scheme.id, "C1", "Cath", frozenset({Role.COORDINATOR})))

@@ -1,5 +1,5 @@
 """A scheme's own catalogue versions: added on top of the shipped one, written once, used by
-its reports and found again by hash when a report is verified. On a real SQLite file."""
+its reports and found again by hash when a report is verified. On a real database."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from ledger import Conflict, InvalidRequest, to_us
-from tests.conftest import Clock
+from tests.conftest import SERVER_URL, Clock
 from tests.timebank.helpers import activity, open_bank
 from timebank.catalogue import shipped_catalogue
 from timebank.claims import ClaimDraft, ClaimRules, SchemeModel
@@ -22,6 +22,8 @@ from timebank.reports.catalogues import add_version, scheme_catalogue, versions
 from timebank.reports.engine import Parameters
 from timebank.schemes import Member, Role, Scheme
 from timebank.service import Forbidden, TimeBank
+
+pytestmark = pytest.mark.both_backends
 
 TAFF = Scheme("taff", "Taff", ClaimRules(SchemeModel.TIME_CREDITS))
 JAN1, DEC31 = date(2026, 1, 1), date(2026, 12, 31)
@@ -47,9 +49,9 @@ def ashe(value: str) -> str:
 
 
 @pytest.fixture
-async def bank(tmp_path: Path, clock: Clock) -> AsyncIterator[TimeBank]:
+async def bank(tmp_path: Path, clock: Clock, db_url: str) -> AsyncIterator[TimeBank]:
     clock.now_us = to_us(datetime(2026, 3, 1, tzinfo=UTC))
-    async with open_bank(tmp_path / "catalogues.db", clock) as bank:
+    async with open_bank(tmp_path / "catalogues.db", clock, db_url if SERVER_URL else None) as bank:
         await bank.create_scheme(TAFF)
         await bank.add_member(Member(TAFF.id, "A1", "Admin", frozenset({Role.SCHEME_ADMIN})))
         await bank.add_member(Member(TAFF.id, "C1", "Co", frozenset({Role.COORDINATOR})))

@@ -1,4 +1,4 @@
-"""A report rendered as XLSX, HTML and PDF, from a real SQLite file, and each file read back.
+"""A report rendered as XLSX, HTML and PDF, from a real database, and each file read back.
 
 The spreadsheet is opened with openpyxl, the page parsed with the standard library's HTML
 parser and the PDF's text extracted with pypdf; each is checked against the report's own
@@ -12,6 +12,7 @@ import asyncio
 import copy
 import io
 import re
+import uuid
 import zipfile
 from datetime import UTC, date, datetime
 from html.parser import HTMLParser
@@ -21,9 +22,11 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 from pypdf import PdfReader
+from sqlalchemy import make_url, text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from ledger import to_us
-from tests.conftest import Clock
+from tests.conftest import SERVER_URL, Clock
 from tests.timebank.helpers import activity, open_bank
 from timebank.activities import CoForm, CoSubform, ServiceArea
 from timebank.claims import ClaimDraft, ClaimRules, SchemeModel
@@ -34,6 +37,8 @@ from timebank.reports.html import to_html
 from timebank.reports.pdf import to_pdf
 from timebank.reports.xlsx import sheet_name, to_xlsx
 from timebank.schemes import Member, Role, Scheme
+
+pytestmark = pytest.mark.both_backends
 
 TAFF = Scheme("taff", "Taff & Ely Housing", ClaimRules(SchemeModel.TIME_CREDITS))
 PEOPLE = {f"M{n:02d}": f"Zelda Quincey-{n:02d}" for n in range(1, 13)}
@@ -57,9 +62,29 @@ def activities() -> list[Any]:
 
 
 async def _make(path: Path) -> dict[str, Any]:
+    """The report, from the SQLite file `path` or, on a server run, from a database of its own
+    on the test server (dropped afterwards)."""
+    if not SERVER_URL:
+        return await _report(path, None)
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    admin = create_async_engine(SERVER_URL, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            url = make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
+            return await _report(path, url)
+        finally:
+            async with admin.connect() as conn:
+                await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        await admin.dispose()
+
+
+async def _report(path: Path, url: str | None) -> dict[str, Any]:
     clock = Clock()
     clock.now_us = to_us(datetime(2026, 4, 10, tzinfo=UTC))
-    async with open_bank(path, clock) as bank:
+    async with open_bank(path, clock, url) as bank:
         await bank.create_scheme(TAFF)
         await bank.add_member(
             Member(TAFF.id, "C1", "Coordinator Co", frozenset({Role.COORDINATOR}))

@@ -1,4 +1,4 @@
-"""Lenses B and C in a report, from outcomes and costs recorded in a real SQLite file.
+"""Lenses B and C in a report, from outcomes and costs recorded in a real database.
 
 Expected figures by hand: VALUATION.md 7.6 #2 (a WELLBY of 0.1 for 40 people, deadweight and
 attribution 25%, one year discounted from year 1 at 3.5%: £28,260.87), and the Expert Patient
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from ledger import Conflict, InvalidRequest, NotFound, to_us
-from tests.conftest import Clock
+from tests.conftest import SERVER_URL, Clock
 from tests.timebank.helpers import activity, open_bank
 from timebank.claims import ClaimDraft, ClaimRules, SchemeModel
 from timebank.imports import ImportRefused
@@ -31,6 +31,8 @@ from timebank.reports.records import (
 )
 from timebank.schemes import Member, Role, Scheme
 from timebank.service import Forbidden, TimeBank
+
+pytestmark = pytest.mark.both_backends
 
 TAFF = Scheme("taff", "Taff", ClaimRules(SchemeModel.TIME_CREDITS))
 JAN1, DEC31 = date(2026, 1, 1), date(2026, 12, 31)
@@ -62,9 +64,9 @@ GP = OutcomeRecord(
 
 
 @pytest.fixture
-async def bank(tmp_path: Path, clock: Clock) -> AsyncIterator[TimeBank]:
+async def bank(tmp_path: Path, clock: Clock, db_url: str) -> AsyncIterator[TimeBank]:
     clock.now_us = to_us(datetime(2026, 6, 1, tzinfo=UTC))
-    async with open_bank(tmp_path / "lenses.db", clock) as bank:
+    async with open_bank(tmp_path / "lenses.db", clock, db_url if SERVER_URL else None) as bank:
         await bank.create_scheme(TAFF)
         await bank.add_member(Member(TAFF.id, "C1", "Co", frozenset({Role.COORDINATOR})))
         await bank.add_member(Member(TAFF.id, "M1", "Person"))

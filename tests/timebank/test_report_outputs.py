@@ -1,4 +1,4 @@
-"""A report's unmonetised views, from a real SQLite file: hours by activity and month, unique
+"""A report's unmonetised views, from a real database: hours by activity and month, unique
 members against participations, reciprocity, equality with small cells suppressed, shares, the
 inventory, and the checkpoint the report is pinned to.
 
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from ledger import to_us
-from tests.conftest import Clock
+from tests.conftest import SERVER_URL, Clock
 from tests.timebank.helpers import activity, open_bank
 from timebank.activities import RelationToPaidWork, Voluntariness
 from timebank.books import scheme_books
@@ -28,6 +28,8 @@ from timebank.reports.engine import Parameters, build
 from timebank.reports.gather import gather
 from timebank.schemes import Member, Role, Scheme
 from timebank.service import TimeBank
+
+pytestmark = pytest.mark.both_backends
 
 TAFF = Scheme("taff", "Taff", ClaimRules(SchemeModel.TIME_CREDITS))
 M2M = Scheme("m2m", "Member to Member", ClaimRules(SchemeModel.PERSON_TO_PERSON), -600)
@@ -44,9 +46,9 @@ def answers(n: int) -> dict[str, str]:
 
 
 @pytest.fixture
-async def bank(tmp_path: Path, clock: Clock) -> AsyncIterator[TimeBank]:
+async def bank(tmp_path: Path, clock: Clock, db_url: str) -> AsyncIterator[TimeBank]:
     clock.now_us = to_us(datetime(2026, 3, 10, tzinfo=UTC))
-    async with open_bank(tmp_path / "report.db", clock) as bank:
+    async with open_bank(tmp_path / "report.db", clock, db_url if SERVER_URL else None) as bank:
         for scheme in (TAFF, M2M):
             await bank.create_scheme(scheme)
             await bank.add_member(Member(scheme.id, "C1", "Co", frozenset({Role.COORDINATOR})))

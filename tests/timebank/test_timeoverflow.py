@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Clock
+from tests.conftest import SERVER_URL, Clock
 from tests.timebank.helpers import activity, open_bank
 from timebank import imports
 from timebank.claims import ClaimRules, SchemeModel
@@ -29,6 +29,8 @@ from timebank.imports import (
 )
 from timebank.schemes import Member, Role, Scheme
 from timebank.service import TimeBank
+
+pytestmark = pytest.mark.both_backends
 
 TODAY = date(2026, 3, 1)
 MEMBERS = (
@@ -237,8 +239,8 @@ def test_source_lines_maps_problems_in_the_rendered_csv_back_to_the_export() -> 
 
 
 @pytest.fixture
-async def bank(tmp_path: Path, clock: Clock) -> AsyncIterator[TimeBank]:
-    async with open_bank(tmp_path / "to.db", clock) as tb:
+async def bank(tmp_path: Path, clock: Clock, db_url: str) -> AsyncIterator[TimeBank]:
+    async with open_bank(tmp_path / "to.db", clock, db_url if SERVER_URL else None) as tb:
         rules = ClaimRules(SchemeModel.PERSON_TO_PERSON)
         await tb.create_scheme(Scheme("tob", "Banc de Temps", rules, member_floor=-600))
         await tb.add_member(Member("tob", "C1", "Cath", frozenset({Role.COORDINATOR})))
