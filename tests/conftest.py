@@ -73,6 +73,37 @@ async def db_url(db_path: Path) -> AsyncIterator[str]:
         await admin.dispose()
 
 
+def server_database(prefix: str) -> str:
+    """A new, empty database on the test server, for fixtures wider than one test (`db_url`
+    is per test); its URL. Drop it with `drop_server_database`."""
+    from sqlalchemy import create_engine
+
+    from ledger.storage import to_sync_url
+
+    assert SERVER_URL, "no test server"
+    name = f"{prefix}_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(to_sync_url(SERVER_URL), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    finally:
+        admin.dispose()
+    return make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_server_database(url: str) -> None:
+    from sqlalchemy import create_engine
+
+    from ledger.storage import to_sync_url
+
+    admin = create_engine(to_sync_url(SERVER_URL), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+    finally:
+        admin.dispose()
+
+
 @pytest.fixture
 async def store(db_url: str, key_dir: Path, clock: Clock) -> AsyncIterator[LedgerStore]:
     s = await LedgerStore.open(db_url, KeyRing(key_dir), clock=clock)

@@ -22,6 +22,8 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
+from tests.conftest import SERVER_URL, drop_server_database, server_database
+
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "test-output" / "screenshots"
 CHROMIUM_FLAGS = [  # headless, and quiet on a machine with no network beyond localhost
@@ -31,8 +33,6 @@ CHROMIUM_FLAGS = [  # headless, and quiet on a machine with no network beyond lo
 PHONE: ViewportSize = {"width": 390, "height": 844}
 DESKTOP: ViewportSize = {"width": 1280, "height": 900}
 SERIOUS = ("serious", "critical")
-
-pytestmark = pytest.mark.slow
 
 
 @dataclass
@@ -73,9 +73,15 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     env = os.environ | {"TIMEBANK_KEY_DIR": str(where / "keys")}
     subprocess.run([cli, "demo", "--db", str(db), "--entries", "600"], check=True, env=env,
                    capture_output=True)  # fmt: skip
+    served = str(db)
+    if SERVER_URL:  # the same demo copied to a database of its own on the test server
+        served = server_database("browser")
+        copied = subprocess.run([cli, "migrate-store", "--from", str(db), "--to", served],
+                                env=env, capture_output=True, text=True, check=False)  # fmt: skip
+        assert copied.returncode == 0, copied.stdout + copied.stderr
     port = _free_port()
     server = subprocess.Popen(
-        [cli, "serve", "--db", str(db), "--port", str(port), "--schedule-seconds", "0"],
+        [cli, "serve", "--db", served, "--port", str(port), "--schedule-seconds", "0"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
@@ -95,6 +101,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     finally:
         server.terminate()
         server.wait(timeout=30)
+        if served != str(db):
+            drop_server_database(served)
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,12 @@ import re
 from datetime import date
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import Browser, Page
 
 from tests.browser.conftest import DESKTOP, Site, check_page, sign_in
+
+pytestmark = [pytest.mark.slow, pytest.mark.both_backends]
 
 SCHEME = "taff-housing"
 TENANT = "taff-housing tenant T0001"  # the demo's API token for the tenant signed in as "tenant"

@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import pytest
 from playwright.sync_api import Browser, Page
 
 from tests.browser.conftest import Site, check_page
+
+pytestmark = [pytest.mark.slow, pytest.mark.both_backends]
 
 
 def test_the_sign_in_page_is_accessible(page: Page, site: Site) -> None:
