@@ -145,3 +145,23 @@ def snapshot(url: str) -> dict[str, list[str]]:
                     for n in names}  # fmt: skip
     finally:
         engine.dispose()
+
+
+# Every test that uses a database must run on both backends (or be PostgreSQL's own): a test
+# reaching one through these fixtures, directly or through another fixture, without a marker
+# is a collection error, so a new SQLite-only test cannot slip in unnoticed.
+DATABASE_FIXTURES = {"db_url", "db_path", "store"}
+BACKEND_MARKERS = {"both_backends", "postgres_only"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    unmarked = sorted({
+        item.nodeid.split("::")[0] for item in items
+        if DATABASE_FIXTURES & set(getattr(item, "fixturenames", ()))
+        and not BACKEND_MARKERS & {m.name for m in item.iter_markers()}
+    })  # fmt: skip
+    if unmarked:
+        raise pytest.UsageError(
+            "tests using a database but not marked both_backends (or postgres_only): "
+            + ", ".join(unmarked)
+        )
