@@ -163,8 +163,13 @@ def sqlite_url(path: str, *, read_only: bool = False) -> str:
 
 def make_engine(url: str, *, read_only: bool = False, deferred: bool = False) -> AsyncEngine:
     """An async engine (readers, verify). On SQLite its transactions take the write lock at
-    BEGIN unless `deferred`; `read_only` opens the file read-only."""
-    engine = create_async_engine(url)
+    BEGIN unless `deferred`; `read_only` opens the file read-only (on PostgreSQL: each
+    transaction is one read-only snapshot, REPEATABLE READ READ ONLY)."""
+    snapshot: dict[str, Any] = {}
+    if read_only and make_url(url).get_backend_name() == "postgresql":
+        snapshot = {"isolation_level": "REPEATABLE READ",
+                    "execution_options": {"postgresql_readonly": True}}  # fmt: skip
+    engine = create_async_engine(url, **snapshot)
     _prepare_sqlite(engine.sync_engine, read_only=read_only, deferred=deferred)
     return engine
 
@@ -402,7 +407,9 @@ _LOCK_HEAD = Prepared(_HEAD.with_for_update())  # PostgreSQL: writers queue on t
 
 
 def read_head(conn: Connection, ledger: str) -> Head | None:
-    read = _LOCK_HEAD if conn.dialect.name == "postgresql" else _READ_HEAD
+    # a read-only snapshot (verify, the exports) takes no lock: it would hold up every writer
+    readonly = conn.get_execution_options().get("postgresql_readonly", False)
+    read = _LOCK_HEAD if conn.dialect.name == "postgresql" and not readonly else _READ_HEAD
     row = read.first(conn, {"l": ledger})
     return Head(row[0], bytes(row[1]), row[2], row[3]) if row else None
 

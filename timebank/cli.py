@@ -14,6 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.auth import ApiRole, Principal, grant_problem
@@ -208,6 +209,15 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except (UsageError, OSError, ValueError) as exc:  # bad arguments, unreadable input
         print(f"timebank: {exc}", file=sys.stderr)
+        return 2
+    except DBAPIError as exc:
+        # a server that refuses the connection: no such database (3D000), login refused (28),
+        # connection failure (08); one line naming neither the URL nor its password
+        state = str(getattr(exc.orig, "sqlstate", None) or "")
+        if not (state == "3D000" or state[:2] in ("08", "28")):
+            raise
+        print(f"timebank: cannot open the database: {str(exc.orig).splitlines()[0]}",
+              file=sys.stderr)  # fmt: skip
         return 2
     except KeyboardInterrupt:
         return 130

@@ -1,4 +1,5 @@
-"""The CLI end to end: demo, verify, export-log, verify --bundle."""
+"""The CLI end to end: demo, verify, export-log, verify --bundle; on a SQLite file, or on a
+database of the test server's (keys on disk either way)."""
 
 from __future__ import annotations
 
@@ -11,20 +12,27 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable
+import uuid
+from collections.abc import Awaitable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, make_url
 
 from ledger import KeyRing, LedgerStore, PublicKey, from_us, verify_database
 from ledger.merkle import root_of
 from ledger.proofs import key_list_problem
 from ledger.records import parse_key
-from ledger.storage import sqlite_url
+from ledger.storage import sqlite_url, to_sync_url
+from tests.conftest import SERVER_URL, count_rows, snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.both_backends
+SQLITE_FILE = pytest.mark.skipif(bool(SERVER_URL), reason="about a SQLite file (server run)")
+ON_SERVER = pytest.mark.skipif(not SERVER_URL, reason="needs a PostgreSQL server (server run)")
 
 
 def _timebank(*args: str) -> subprocess.CompletedProcess[str]:
@@ -33,13 +41,21 @@ def _timebank(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_demo_database_verifies_and_its_bundle_verifies_offline(tmp_path: Path) -> None:
+def test_demo_database_verifies_and_its_bundle_verifies_offline(
+    tmp_path: Path, db_url: str
+) -> None:
     db = tmp_path / "demo.db"
     made = _timebank("demo", "--db", str(db), "--entries", "300")
     assert made.returncode == 0, made.stderr
     assert made.stdout.splitlines()[-1].startswith("OK 2 ledgers")
+    where = str(db)
+    if SERVER_URL:  # the demo builds on a SQLite file by design: copied to the server
+        copied = _timebank("migrate-store", "--from", str(db), "--to", db_url)
+        assert copied.returncode == 0, copied.stdout + copied.stderr
+        assert copied.stdout.splitlines()[-1].startswith("OK 2 ledgers")
+        where = db_url
     bundle = tmp_path / "log.jsonl"
-    exported = _timebank("export-log", "--db", str(db), "--out", str(bundle))
+    exported = _timebank("export-log", "--db", where, "--out", str(bundle))
     assert exported.returncode == 0, exported.stderr
     checked = _timebank("verify", "--bundle", str(bundle))
     assert checked.returncode == 0, checked.stderr
@@ -55,7 +71,9 @@ NO_DAC = "--bounding-set=-dac_override,-dac_read_search,-fowner"  # root obeys f
 
 @dataclass(frozen=True)
 class Db:
-    path: Path
+    path: Path  # the SQLite file (on a server run: never made, the database is `url`)
+    url: str  # the database, for the library
+    where: str  # the database, for the CLI's --db: the file's path or the server URL
     keys: Path
     heads: dict[str, int]
     due: int  # a reservation of NORTH whose expiry has passed
@@ -75,21 +93,23 @@ def _cli(*args: str, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProces
 
 
 def _open(db: Db) -> Awaitable[LedgerStore]:
-    return LedgerStore.open(sqlite_url(str(db.path)), KeyRing(db.keys))
+    return LedgerStore.open(db.url, KeyRing(db.keys))
 
 
 async def _verified(db: Db) -> bool:
-    report = await verify_database(sqlite_url(str(db.path), read_only=True), workers=1)
+    read = db.url if SERVER_URL else sqlite_url(str(db.path), read_only=True)
+    report = await verify_database(read, workers=1)
     return report.ok
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> Db:
+async def db(tmp_path: Path, db_url: str) -> Db:
     path, keys = tmp_path / "bank.db", tmp_path / "bank.db.keys"
+    url, where = (db_url, db_url) if SERVER_URL else (sqlite_url(str(path)), str(path))
     start = int((datetime.now(UTC) - timedelta(days=10)).timestamp() * 1_000_000)
     ticks = itertools.count()
     store = await LedgerStore.open(
-        sqlite_url(str(path)), KeyRing(keys), clock=lambda: start + next(ticks) * 60_000_000
+        url, KeyRing(keys), clock=lambda: start + next(ticks) * 60_000_000
     )
     try:
         for ledger in (NORTH, SOUTH):
@@ -132,19 +152,42 @@ async def db(tmp_path: Path) -> Db:
         heads = {NORTH: later.seq, SOUTH: 4}
     finally:
         await store.close()
-    return Db(path, keys, heads, due.seq, later.seq)
+    return Db(path, url, where, keys, heads, due.seq, later.seq)
 
 
-def _tamper(db: Db, sql: str, *params: object) -> None:
+def _tamper(db: Db, sql: str) -> None:
+    """Run `sql` past the database's guards: the append-only triggers dropped (and on the
+    server, where the tables' owner could, the postings' foreign keys, which a plain sqlite3
+    connection does not enforce either)."""
+    if SERVER_URL:
+        _tamper_server(db.url, sql.replace("zeroblob(32)", "decode(repeat('00', 32), 'hex')"))
+        return
     con = sqlite3.connect(db.path)
     try:
         for table in ("entries", "postings", "checkpoints", "ledger_keys", "merkle_nodes"):
             for action in ("update", "delete"):
                 con.execute(f"DROP TRIGGER {table}_no_{action}")
-        con.execute(sql, params)
+        con.execute(sql)
         con.commit()
     finally:
         con.close()
+
+
+def _tamper_server(url: str, sql: str) -> None:
+    engine = create_engine(to_sync_url(url))
+    try:
+        with engine.begin() as conn:
+            for table in ("entries", "postings", "checkpoints", "ledger_keys", "merkle_nodes"):
+                conn.exec_driver_sql(f"DROP TRIGGER {table}_append_only_rows ON {table}")
+            keys = conn.exec_driver_sql(
+                "SELECT conname FROM pg_constraint "
+                "WHERE conrelid = 'postings'::regclass AND contype = 'f'"
+            )
+            for (name,) in keys.all():
+                conn.exec_driver_sql(f'ALTER TABLE postings DROP CONSTRAINT "{name}"')
+            conn.exec_driver_sql(sql)
+    finally:
+        engine.dispose()
 
 
 def _fingerprint(path: Path) -> tuple[str, int, int]:
@@ -156,7 +199,7 @@ def _fingerprint(path: Path) -> tuple[str, int, int]:
 
 
 def test_verify_intact_database_exits_0_with_one_ok_line(db: Db) -> None:
-    done = _cli("verify", "--db", str(db.path))  # default workers: the process pool
+    done = _cli("verify", "--db", db.where)  # default workers: the process pool
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     lines = done.stdout.splitlines()
@@ -194,7 +237,7 @@ def test_verify_tampered_database_exits_1_naming_ledger_and_sequence(
         seq = db.heads[NORTH]
         what = f"checkpoint {seq} root does not match"
     _tamper(db, sql)
-    done = _cli("verify", "--db", str(db.path), "--workers", "1")
+    done = _cli("verify", "--db", db.where, "--workers", "1")
     assert done.returncode == 1
     assert done.stdout == ""
     lines = done.stderr.splitlines()
@@ -205,18 +248,45 @@ def test_verify_tampered_database_exits_1_naming_ledger_and_sequence(
 
 def test_verify_names_the_ledger_of_a_changed_balance(db: Db) -> None:
     _tamper(db, "UPDATE accounts SET balance = balance + 1 WHERE code = 'member:a'")
-    done = _cli("verify", "--db", str(db.path), "--workers", "1")
+    done = _cli("verify", "--db", db.where, "--workers", "1")
     assert done.returncode == 1
     # both ledgers are wrong: the first, by name, is reported
     assert done.stderr.startswith(f"FAILED ledger {NORTH}: stored balance of member:a"), done.stderr
 
 
+@SQLITE_FILE
 def test_verify_missing_database_fails_and_creates_nothing(tmp_path: Path) -> None:
     missing = tmp_path / "nope.db"
     done = _cli("verify", "--db", str(missing))
     assert done.returncode != 0
     assert "no database" in done.stderr and str(missing) in done.stderr
     assert "Traceback" not in done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def _missing_server_database() -> tuple[str, str]:
+    """A database name the test server does not have, and its URL."""
+    name = f"t_missing_{uuid.uuid4().hex[:12]}"
+    return name, make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def _server_has(name: str) -> bool:
+    found = count_rows(
+        SERVER_URL, {"n": f"SELECT count(*) FROM pg_database WHERE datname = '{name}'"}
+    )
+    return bool(found["n"][0][0])
+
+
+@ON_SERVER
+def test_verify_missing_server_database_is_a_one_line_error_and_creates_nothing(
+    tmp_path: Path,
+) -> None:
+    name, url = _missing_server_database()
+    done = _cli("verify", "--db", url)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == f'timebank: cannot open the database: database "{name}" does not exist\n'
+    assert done.stdout == ""
+    assert not _server_has(name)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -229,12 +299,21 @@ def test_verify_missing_bundle_fails_cleanly(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+@SQLITE_FILE
 def test_verify_leaves_the_database_file_untouched(db: Db) -> None:
     before = _fingerprint(db.path)
     time.sleep(0.01)  # a write would show in the mtime
     done = _cli("verify", "--db", str(db.path), "--workers", "1")
     assert done.returncode == 0, done.stderr
     assert _fingerprint(db.path) == before
+
+
+@ON_SERVER
+def test_verify_leaves_the_server_database_unchanged(db: Db) -> None:
+    before = snapshot(db.url)
+    done = _cli("verify", "--db", db.url, "--workers", "1")
+    assert done.returncode == 0, done.stderr
+    assert snapshot(db.url) == before
 
 
 def _read_only_prefix(probe_dir: Path) -> tuple[str, ...]:
@@ -253,6 +332,7 @@ def _read_only_prefix(probe_dir: Path) -> tuple[str, ...]:
     return prefix
 
 
+@SQLITE_FILE
 def test_verify_works_on_a_read_only_database_file(db: Db) -> None:
     db.path.chmod(0o444)
     try:
@@ -268,6 +348,7 @@ def test_verify_works_on_a_read_only_database_file(db: Db) -> None:
         db.path.chmod(0o644)
 
 
+@SQLITE_FILE
 def test_verify_works_on_a_read_only_database_file_and_directory(db: Db) -> None:
     folder = db.path.parent
     moved = folder / "ro"
@@ -288,6 +369,41 @@ def test_verify_works_on_a_read_only_database_file_and_directory(db: Db) -> None
         target.chmod(0o644)
 
 
+@contextmanager
+def _reader(url: str) -> Iterator[str]:
+    """A login role of the server's that may only read the database's tables: its URL."""
+    role, password = f"r_{uuid.uuid4().hex[:12]}", uuid.uuid4().hex
+    engine = create_engine(to_sync_url(url), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
+            conn.exec_driver_sql(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+        try:
+            yield (
+                make_url(url)
+                .set(username=role, password=password)
+                .render_as_string(hide_password=False)
+            )
+        finally:
+            with engine.connect() as conn:
+                conn.exec_driver_sql(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}")
+                conn.exec_driver_sql(f"DROP ROLE {role}")
+    finally:
+        engine.dispose()
+
+
+@ON_SERVER
+def test_verify_works_as_a_server_role_that_may_only_read(db: Db) -> None:
+    before = snapshot(db.url)
+    with _reader(db.url) as url:
+        done = _cli("verify", "--db", url, "--workers", "1")
+        exported = _cli("keys", "--db", url, "--ledger", NORTH)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("OK 2 ledgers")
+    assert exported.returncode == 0 and len(exported.stdout.splitlines()) == 1, exported.stderr
+    assert snapshot(db.url) == before
+
+
 # ---- export-log ------------------------------------------------------------------------------
 
 
@@ -297,7 +413,7 @@ def _records(path: Path) -> list[dict[str, object]]:
 
 def test_export_log_ledger_filter(db: Db, tmp_path: Path) -> None:
     out = tmp_path / "north.jsonl"
-    done = _cli("export-log", "--db", str(db.path), "--out", str(out), "--ledger", NORTH)
+    done = _cli("export-log", "--db", db.where, "--out", str(out), "--ledger", NORTH)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"wrote {db.heads[NORTH]} entries to {out}"
     records = _records(out)
@@ -310,7 +426,7 @@ def test_export_log_ledger_filter(db: Db, tmp_path: Path) -> None:
 
     both = tmp_path / "both.jsonl"
     done = _cli(
-        "export-log", "--db", str(db.path), "--out", str(both), "--ledger", SOUTH, "--ledger", NORTH
+        "export-log", "--db", db.where, "--out", str(both), "--ledger", SOUTH, "--ledger", NORTH
     )
     assert done.returncode == 0, done.stderr
     names = [str(r["ledger"]) for r in _records(both) if r["type"] == "ledger"]
@@ -319,7 +435,7 @@ def test_export_log_ledger_filter(db: Db, tmp_path: Path) -> None:
 
 def test_export_log_refuses_an_unknown_ledger(db: Db, tmp_path: Path) -> None:
     out = tmp_path / "x.jsonl"
-    done = _cli("export-log", "--db", str(db.path), "--out", str(out), "--ledger", "nope")
+    done = _cli("export-log", "--db", db.where, "--out", str(out), "--ledger", "nope")
     assert done.returncode != 0
     assert "nope" in done.stderr
 
@@ -328,7 +444,7 @@ def test_export_log_refuses_an_unknown_ledger(db: Db, tmp_path: Path) -> None:
 
 
 async def test_checkpoint_signs_every_ledger_once_per_size(db: Db) -> None:
-    done = _cli("checkpoint", "--db", str(db.path), "--keys", str(db.keys))
+    done = _cli("checkpoint", "--db", db.where, "--keys", str(db.keys))
     assert done.returncode == 0, done.stderr
     store = await _open(db)
     try:
@@ -344,13 +460,13 @@ async def test_checkpoint_signs_every_ledger_once_per_size(db: Db) -> None:
         assert counts == [1, 1]  # NORTH already had its checkpoint of this size
     finally:
         await store.close()
-    again = _cli("checkpoint", "--db", str(db.path), "--keys", str(db.keys))
+    again = _cli("checkpoint", "--db", db.where, "--keys", str(db.keys))
     assert again.returncode == 0 and again.stdout.splitlines() == expected
     assert await _verified(db)
 
 
 async def test_expire_releases_only_reservations_past_their_expiry(db: Db) -> None:
-    done = _cli("expire", "--db", str(db.path), "--keys", str(db.keys))
+    done = _cli("expire", "--db", db.where, "--keys", str(db.keys))
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
         f"{NORTH}: 1 reservations expired",
@@ -364,7 +480,7 @@ async def test_expire_releases_only_reservations_past_their_expiry(db: Db) -> No
         assert (await store.account(NORTH, "member:a")).balance == 60 * 2
     finally:
         await store.close()
-    again = _cli("expire", "--db", str(db.path), "--keys", str(db.keys))
+    again = _cli("expire", "--db", db.where, "--keys", str(db.keys))
     assert again.stdout.splitlines() == [
         f"{NORTH}: 0 reservations expired",
         f"{SOUTH}: 0 reservations expired",
@@ -373,7 +489,7 @@ async def test_expire_releases_only_reservations_past_their_expiry(db: Db) -> No
 
 
 def _keys(db: Db, ledger: str) -> list[PublicKey]:
-    done = _cli("keys", "--db", str(db.path), "--ledger", ledger)
+    done = _cli("keys", "--db", db.where, "--ledger", ledger)
     assert done.returncode == 0, done.stderr
     return [parse_key(json.loads(line)) for line in done.stdout.splitlines()]
 
@@ -381,7 +497,7 @@ def _keys(db: Db, ledger: str) -> list[PublicKey]:
 async def test_rotate_key_and_keys(db: Db) -> None:
     (first,) = _keys(db, NORTH)
     assert first.from_seq == 1 and first.signer_key_id == first.key_id
-    done = _cli("rotate-key", "--db", str(db.path), "--keys", str(db.keys), "--ledger", NORTH)
+    done = _cli("rotate-key", "--db", db.where, "--keys", str(db.keys), "--ledger", NORTH)
     assert done.returncode == 0, done.stderr
     keys = _keys(db, NORTH)
     assert len(keys) == 2 and keys[0] == first
@@ -407,9 +523,17 @@ async def test_rotate_key_and_keys(db: Db) -> None:
 
 
 def test_keys_refuses_an_unknown_ledger_and_a_missing_database(db: Db, tmp_path: Path) -> None:
-    done = _cli("keys", "--db", str(db.path), "--ledger", "nope")
+    done = _cli("keys", "--db", db.where, "--ledger", "nope")
     assert done.returncode == 2  # a bad argument
     assert done.stdout == "" and "no ledger 'nope'" in done.stderr
+    if SERVER_URL:  # a database the server does not have
+        name, url = _missing_server_database()
+        for command in (["keys", "--ledger", NORTH], ["checkpoint"]):
+            done = _cli(command[0], "--db", url, "--keys", str(db.keys), *command[1:])
+            assert done.returncode != 0 and f'database "{name}" does not exist' in done.stderr
+            assert done.stderr.count("\n") == 1, done.stderr
+        assert not _server_has(name)
+        return
     missing = tmp_path / "missing.db"
     for command in (["keys", "--ledger", NORTH], ["checkpoint"]):
         done = _cli(command[0], "--db", str(missing), *command[1:])
@@ -418,6 +542,6 @@ def test_keys_refuses_an_unknown_ledger_and_a_missing_database(db: Db, tmp_path:
 
 
 def test_rotate_key_refuses_an_unknown_ledger(db: Db) -> None:
-    done = _cli("rotate-key", "--db", str(db.path), "--keys", str(db.keys), "--ledger", "nope")
+    done = _cli("rotate-key", "--db", db.where, "--keys", str(db.keys), "--ledger", "nope")
     assert done.returncode != 0
     assert "nope" in done.stderr

@@ -1,4 +1,5 @@
-"""The CLI's API commands: init, token create, keys rotate, and the demo's tokens."""
+"""The CLI's API commands: init, token create, keys rotate, and the demo's tokens; on a SQLite
+file, or on a database of the test server's (keys on disk either way)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ import pytest
 
 from api.app import Config, create_app
 from ledger.storage import sqlite_url
+from tests.conftest import SERVER_URL, snapshot
+
+pytestmark = pytest.mark.both_backends
 
 
 def _timebank(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -22,32 +26,56 @@ def _timebank(*args: str, env: dict[str, str] | None = None) -> subprocess.Compl
     )  # fmt: skip
 
 
-async def _me(db: Path, token: str) -> httpx.Response:
-    app = create_app(Config(sqlite_url(str(db)), Path(f"{db}.keys"), schedule_seconds=0))
+def _target(db: Path, db_url: str) -> tuple[str, ...]:
+    """--db (and, for a server database, whose keys have no default beside it, --keys) for
+    the database of the test: the SQLite file `db`, or the server's, keys at `<db>.keys`."""
+    return ("--db", db_url, "--keys", f"{db}.keys") if SERVER_URL else ("--db", str(db))
+
+
+def _demo(db: Path, db_url: str) -> tuple[str, ...]:
+    """The demo (60 entries) on the database of the test: `demo` builds on a SQLite file by
+    design, so on a server run it is built beside `db` and copied to the server."""
+    built = db.with_name(f"built-{db.name}") if SERVER_URL else db
+    made = _timebank("demo", "--db", str(built), "--entries", "60")
+    assert made.returncode == 0, made.stderr
+    if SERVER_URL:
+        copied = _timebank("migrate-store", "--from", str(built), "--to", db_url)
+        assert copied.returncode == 0, copied.stdout + copied.stderr
+        Path(f"{built}.keys").rename(f"{db}.keys")
+    return _target(db, db_url)
+
+
+async def _me(db: Path, db_url: str, token: str) -> httpx.Response:
+    url = db_url if SERVER_URL else sqlite_url(str(db))
+    app = create_app(Config(url, Path(f"{db}.keys"), schedule_seconds=0))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             return await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
 
 
-async def test_init_prints_an_admin_token_the_api_accepts(tmp_path: Path) -> None:
+async def test_init_prints_an_admin_token_the_api_accepts(tmp_path: Path, db_url: str) -> None:
     db = tmp_path / "tb.db"
-    made = _timebank("init", "--db", str(db))
+    made = _timebank("init", *_target(db, db_url))
     assert made.returncode == 0, made.stderr
     token = made.stdout.strip()
     assert token.startswith("tb_") and "shown only now" in made.stderr
-    me = await _me(db, token)
+    me = await _me(db, db_url, token)
     assert me.status_code == 200 and me.json()["role"] == "admin"
-    assert token.split("_", 2)[2] not in db.read_bytes().decode("latin-1")  # only its hash kept
+    secret = token.split("_", 2)[2]
+    if not SERVER_URL:
+        assert secret not in db.read_bytes().decode("latin-1")  # only its hash kept
+    rows = snapshot(db_url if SERVER_URL else sqlite_url(str(db)))
+    assert rows["api_tokens"] and secret not in repr(rows)  # only its hash kept
 
 
-async def test_token_create_checks_scheme_member_and_role(tmp_path: Path) -> None:
+async def test_token_create_checks_scheme_member_and_role(tmp_path: Path, db_url: str) -> None:
     db = tmp_path / "demo.db"
-    assert _timebank("demo", "--db", str(db), "--entries", "60").returncode == 0
-    made = _timebank("token", "create", "--db", str(db), "--role", "coordinator",
+    target = _demo(db, db_url)
+    made = _timebank("token", "create", *target, "--role", "coordinator",
                      "--scheme", "taff-housing", "--member", "C1")  # fmt: skip
     assert made.returncode == 0, made.stderr
-    me = await _me(db, made.stdout.strip())
+    me = await _me(db, db_url, made.stdout.strip())
     assert me.json() == {"token_id": me.json()["token_id"], "role": "coordinator",
                          "scheme": "taff-housing", "member": "C1", "partner": None}  # fmt: skip
     refused = [
@@ -58,10 +86,11 @@ async def test_token_create_checks_scheme_member_and_role(tmp_path: Path) -> Non
         ("--role", "commissioner",),
     ]  # fmt: skip
     for args in refused:
-        result = _timebank("token", "create", "--db", str(db), *args)
+        result = _timebank("token", "create", *target, *args)
         assert result.returncode != 0 and not result.stdout, (args, result.stdout)
 
 
+@pytest.mark.skipif(bool(SERVER_URL), reason="the demo builds on a SQLite file, by design")
 def test_demo_writes_one_private_token_per_role(tmp_path: Path) -> None:
     db = tmp_path / "demo.db"
     assert _timebank("demo", "--db", str(db), "--entries", "60").returncode == 0
@@ -71,15 +100,25 @@ def test_demo_writes_one_private_token_per_role(tmp_path: Path) -> None:
     assert {"admin", "taff-housing tenant T0001", "member-to-member coordinator C1"} <= set(tokens)
 
 
-def test_keys_rotate_is_rotate_key(tmp_path: Path) -> None:
+@pytest.mark.skipif(not SERVER_URL, reason="needs a PostgreSQL server (server run)")
+def test_demo_refuses_a_server_database_and_says_to_copy_one(db_url: str) -> None:
+    refused = _timebank("demo", "--db", db_url, "--entries", "60")
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr == (
+        "timebank: demo builds on a SQLite file (migrate-store copies it to a server)\n"
+    )
+    assert snapshot(db_url) == {}  # not a table made
+
+
+def test_keys_rotate_is_rotate_key(tmp_path: Path, db_url: str) -> None:
     db = tmp_path / "demo.db"
-    assert _timebank("demo", "--db", str(db), "--entries", "60").returncode == 0
-    before = _timebank("keys", "--db", str(db), "--ledger", "taff-housing").stdout.splitlines()
-    rotated = _timebank("keys", "rotate", "--db", str(db), "--ledger", "taff-housing")
+    target = _demo(db, db_url)
+    before = _timebank("keys", *target, "--ledger", "taff-housing").stdout.splitlines()
+    rotated = _timebank("keys", "rotate", *target, "--ledger", "taff-housing")
     assert rotated.returncode == 0 and "now signing with key" in rotated.stdout
-    after = _timebank("keys", "list", "--db", str(db), "--ledger", "taff-housing")
+    after = _timebank("keys", "list", *target, "--ledger", "taff-housing")
     assert len(after.stdout.splitlines()) == len(before) + 1
-    assert _timebank("verify", "--db", str(db)).returncode == 0
+    assert _timebank("verify", "--db", target[1]).returncode == 0
 
 
 @pytest.mark.parametrize("command", ["verify", "export-log --out x", "checkpoint"])

@@ -1,4 +1,6 @@
-"""The hledger journal export, checked with hledger itself on real SQLite files.
+"""The hledger journal export, checked with hledger itself on real SQLite files (or, on a server
+run, on databases of the test server's: the demo is built on a SQLite file, as `timebank demo`
+only does, and copied there with `timebank migrate-store`; the story is built there).
 
 Two databases, each built once per module with the real code: the demo (`timebank demo`: two
 schemes, months of claims, reversals and vouchers) and a small story with what the demo lacks
@@ -24,7 +26,9 @@ import re
 import shutil
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -32,13 +36,14 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import create_engine, make_url
 
 from ledger import KeyRing, LedgerStore, to_us
 from ledger import storage as ledger_storage
 from ledger.model import _ACCOUNT, Account, Entry, EntryKind, Posting
 from partners.model import Agreement, Offer, Partner, Sector, Venue
 from partners.service import Partners
-from tests.conftest import Clock
+from tests.conftest import SERVER_URL, Clock
 from tests.timebank.helpers import activity
 from timebank.activities import CoSubform
 from timebank.claims import ClaimDraft, ClaimRules, ClaimStatus, SchemeModel
@@ -47,6 +52,7 @@ from timebank.schemes import Member, Role, Scheme
 from timebank.service import TimeBank
 
 ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.both_backends
 RIVER = Scheme("riverside", "Riverside", ClaimRules(SchemeModel.TIME_CREDITS), 0, 1)
 NEIGHBOURS = Scheme("neighbours", "Neighbours", ClaimRules(SchemeModel.PERSON_TO_PERSON), -600)
 TXN = re.compile(r"^(\d{4}-\d\d-\d\d)(?:=(\d{4}-\d\d-\d\d))? \(#(\d+)\) ([^;]+?)  ; (.*)$")
@@ -117,7 +123,7 @@ def _by_month(hledger: str, journal: Path, *query: str, date2: bool = True) -> H
 class Facts:
     """A database, its exported journal, and what the time bank and ledger say about it."""
 
-    db: Path
+    db: str  # the CLI's --db: a SQLite file's path, or a server database's URL
     journal: Path
     export_stdout: str
     schemes: list[str] = field(default_factory=list)
@@ -136,9 +142,32 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
-async def _facts(db: Path, journal: Path, export_stdout: str) -> Facts:
-    url = ledger_storage.sqlite_url(str(db))
-    store = await LedgerStore.open(url, KeyRing(Path(f"{db}.keys")))
+def _url(db: str, *, read_only: bool = False) -> str:
+    """The library's URL for the CLI's --db `db`."""
+    return db if SERVER_URL else ledger_storage.sqlite_url(db, read_only=read_only)
+
+
+@contextmanager
+def _server_database() -> Iterator[str]:
+    """A database of its own on the test server, for a module's fixture (conftest's `db_url`
+    is one test's)."""
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(ledger_storage.to_sync_url(SERVER_URL), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        try:
+            yield make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.dispose()
+
+
+async def _facts(db: str, keys: Path, journal: Path, export_stdout: str) -> Facts:
+    url = _url(db)
+    store = await LedgerStore.open(url, KeyRing(keys))
     bank = await TimeBank.open(url, store)
     out = Facts(db, journal, export_stdout)
     try:
@@ -160,9 +189,7 @@ async def _facts(db: Path, journal: Path, export_stdout: str) -> Facts:
     finally:
         await bank.close()
         await store.close()
-    engine = ledger_storage.make_engine(
-        ledger_storage.sqlite_url(str(db), read_only=True), read_only=True
-    )
+    engine = ledger_storage.make_engine(_url(db, read_only=True), read_only=True)
     try:
         async with engine.connect() as conn:
             for scheme in out.schemes:
@@ -187,21 +214,29 @@ async def _claimed_hours(bank: TimeBank, scheme: str) -> Hours:
     return hours
 
 
-def _export(db: Path, journal: Path) -> str:
-    done = _cli("export-journal", "--db", str(db), "-o", str(journal))
+def _export(db: str, journal: Path) -> str:
+    done = _cli("export-journal", "--db", db, "-o", str(journal))
     assert done.returncode == 0, done.stderr
     return done.stdout
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Facts:
-    """`timebank demo`, exported by the CLI."""
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Facts]:
+    """`timebank demo`, exported by the CLI (on a server run: copied to the server first)."""
     where = tmp_path_factory.mktemp("demo")
-    db = where / "demo.db"
-    made = _cli("demo", "--db", str(db), "--entries", "1500")
+    file = where / "demo.db"
+    made = _cli("demo", "--db", str(file), "--entries", "1500")
     assert made.returncode == 0, made.stderr
     journal = where / "demo.journal"
-    return asyncio.run(_facts(db, journal, _export(db, journal)))
+    keys = Path(f"{file}.keys")
+    if not SERVER_URL:
+        yield asyncio.run(_facts(str(file), keys, journal, _export(str(file), journal)))
+        return
+    with _server_database() as db:
+        copied = _cli("migrate-store", "--from", str(file), "--to", db)
+        assert copied.returncode == 0, copied.stdout + copied.stderr
+        file.rename(where / "copied.db")  # nothing below reads the file instead
+        yield asyncio.run(_facts(db, keys, journal, _export(db, journal)))
 
 
 def _at(clock: Clock, when: datetime) -> date:
@@ -216,10 +251,9 @@ async def _confirmed(bank: TimeBank, scheme: str, draft: ClaimDraft, key: str, b
     return (await bank.confirm_claim(scheme, claim.id, by=by)).id
 
 
-async def _build_story(db: Path) -> None:
+async def _build_story(url: str, keys: Path) -> None:
     clock = Clock()
-    url = ledger_storage.sqlite_url(str(db))
-    store = await LedgerStore.open(url, KeyRing(Path(f"{db}.keys")), clock=clock)
+    store = await LedgerStore.open(url, KeyRing(keys), clock=clock)
     bank = await TimeBank.open(url, store, clock)
     try:
         _at(clock, datetime(2025, 12, 1, 9))
@@ -312,13 +346,18 @@ async def _build_story(db: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def story(tmp_path_factory: pytest.TempPathFactory) -> Facts:
+def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Facts]:
     """A small story built with the library, exported by the CLI."""
     where = tmp_path_factory.mktemp("story")
-    db = where / "story.db"
-    asyncio.run(_build_story(db))
-    journal = where / "story.journal"
-    return asyncio.run(_facts(db, journal, _export(db, journal)))
+    file = where / "story.db"
+    keys, journal = Path(f"{file}.keys"), where / "story.journal"
+    if not SERVER_URL:
+        asyncio.run(_build_story(_url(str(file)), keys))
+        yield asyncio.run(_facts(str(file), keys, journal, _export(str(file), journal)))
+        return
+    with _server_database() as db:
+        asyncio.run(_build_story(db, keys))
+        yield asyncio.run(_facts(db, keys, journal, _export(db, journal)))
 
 
 @pytest.fixture(params=["demo", "story"])
@@ -431,7 +470,7 @@ def test_scheme_option_restricts_the_journal_to_that_scheme(
     hledger: str, story: Facts, tmp_path: Path
 ) -> None:
     out = tmp_path / "river.journal"
-    done = _cli("export-journal", "--db", str(story.db), "--scheme", "riverside", "-o", str(out))
+    done = _cli("export-journal", "--db", story.db, "--scheme", "riverside", "-o", str(out))
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"wrote {story.sizes['riverside']} entries to {out}\n"
     text = out.read_text(encoding="utf-8")
@@ -448,16 +487,24 @@ def test_unknown_scheme_is_a_usage_error_with_exit_2_and_writes_nothing(
     story: Facts, tmp_path: Path
 ) -> None:
     out = tmp_path / "x.journal"
-    done = _cli("export-journal", "--db", str(story.db), "--scheme", "nowhere", "-o", str(out))
+    done = _cli("export-journal", "--db", story.db, "--scheme", "nowhere", "-o", str(out))
     assert done.returncode == 2
-    assert done.stderr == f"timebank: no scheme 'nowhere' in {story.db}\n"
+    shown = make_url(story.db).render_as_string(hide_password=True) if SERVER_URL else story.db
+    assert done.stderr == f"timebank: no scheme 'nowhere' in {shown}\n"
     assert not out.exists() and list(tmp_path.iterdir()) == []
-    missing = _cli("export-journal", "--db", str(tmp_path / "none.db"), "-o", str(out))
+    if SERVER_URL:  # a database the server does not have
+        name = f"t_missing_{uuid.uuid4().hex[:12]}"
+        none = make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
+    else:
+        none = str(tmp_path / "none.db")
+    missing = _cli("export-journal", "--db", none, "-o", str(out))
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1
+    assert "Traceback" not in missing.stderr
+    assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
 def test_dash_writes_the_journal_to_stdout(story: Facts) -> None:
-    done = _cli("export-journal", "--db", str(story.db), "-o", "-")
+    done = _cli("export-journal", "--db", story.db, "-o", "-")
     assert done.returncode == 0, done.stderr
     assert done.stderr == f"wrote {len(story.entries)} entries to standard output\n"
     written = story.journal.read_text(encoding="utf-8")

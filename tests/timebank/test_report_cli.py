@@ -1,4 +1,5 @@
-"""`timebank report` and `timebank report verify` end to end, on a demo database."""
+"""`timebank report` and `timebank report verify` end to end, on a demo database: a SQLite
+file, or (on a server run) the demo copied to a database of the test server's."""
 
 from __future__ import annotations
 
@@ -8,15 +9,21 @@ import io
 import json
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, make_url
 
 from ledger import KeyRing, LedgerStore
-from ledger.storage import sqlite_url
+from ledger.storage import sqlite_url, to_sync_url
+from tests.conftest import SERVER_URL
 from timebank.claims import ClaimDraft
 from timebank.service import TimeBank
 
+pytestmark = pytest.mark.both_backends
 DEMO_PERSONAL = ("Tenant 0001", "Member 0001", "Coordinator")  # display names in the demo
 
 
@@ -26,27 +33,76 @@ def _timebank(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@dataclass(frozen=True)
+class Demo:
+    """The demo database: the SQLite file `file`, or on a server run the server database `url`
+    it was copied to; signing keys in `<file>.keys` either way."""
+
+    file: Path
+    url: str
+
+    @property
+    def where(self) -> str:
+        """--db for the CLI: the file's path, or the server database's URL."""
+        return self.url if SERVER_URL else str(self.file)
+
+    @property
+    def db(self) -> tuple[str, ...]:
+        """--db for the CLI (with --keys for a server database: they have no default beside
+        it)."""
+        keys = ("--keys", f"{self.file}.keys") if SERVER_URL else ()
+        return ("--db", self.where, *keys)
+
+
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def server_database() -> Iterator[str]:
+    """On a server run, a database of the module's own on the server (conftest's `db_url` is one
+    test's); on a SQLite run, ""."""
+    if not SERVER_URL:
+        yield ""
+        return
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(to_sync_url(SERVER_URL), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        try:
+            yield make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory, server_database: str) -> Demo:
     db = tmp_path_factory.mktemp("report") / "demo.db"
     made = _timebank("demo", "--db", str(db), "--entries", "600")
     assert made.returncode == 0, made.stderr
-    return db
+    if not SERVER_URL:
+        return Demo(db, sqlite_url(str(db)))
+    # the demo builds on a SQLite file by design: copied to the server, and the file put away
+    # so that nothing below can read it instead
+    copied = _timebank("migrate-store", "--from", str(db), "--to", server_database)
+    assert copied.returncode == 0, copied.stdout + copied.stderr
+    db.rename(db.with_name("copied.db"))
+    return Demo(db, server_database)
 
 
-def _report(db: Path, out: Path, *extra: str) -> dict[str, object]:
-    done = _timebank("report", "--db", str(db), "--scheme", "taff-housing", "--from",
+def _report(db: Demo, out: Path, *extra: str) -> dict[str, object]:
+    done = _timebank("report", *db.db, "--scheme", "taff-housing", "--from",
                      "2020-01-01", "--to", "2030-12-31", "-o", str(out), *extra)  # fmt: skip
     assert done.returncode == 0, done.stderr
     return json.loads(out.read_text()) if out.suffix == ".json" else {}
 
 
 def test_a_json_report_verifies_against_the_database_it_came_from(
-    demo: Path, tmp_path: Path
+    demo: Demo, tmp_path: Path
 ) -> None:
     report = _report(demo, tmp_path / "r.json")
 
-    checked = _timebank("report", "verify", str(tmp_path / "r.json"), "--db", str(demo))
+    checked = _timebank("report", "verify", str(tmp_path / "r.json"), *demo.db)
 
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert checked.stdout.startswith("OK ") and "every number matches" in checked.stdout
@@ -54,35 +110,34 @@ def test_a_json_report_verifies_against_the_database_it_came_from(
     assert not any(name in (tmp_path / "r.json").read_text() for name in DEMO_PERSONAL)
 
 
-def test_verify_names_each_number_that_was_changed_and_exits_1(demo: Path, tmp_path: Path) -> None:
+def test_verify_names_each_number_that_was_changed_and_exits_1(demo: Demo, tmp_path: Path) -> None:
     report = _report(demo, tmp_path / "r.json")
     report["headline"]["minutes"] += 60  # type: ignore[index]
     (tmp_path / "forged.json").write_text(json.dumps(report))
 
-    checked = _timebank("report", "verify", str(tmp_path / "forged.json"), "--db", str(demo))
+    checked = _timebank("report", "verify", str(tmp_path / "forged.json"), *demo.db)
 
     assert checked.returncode == 1
     assert "DIFFERS $.headline.minutes" in checked.stdout and "FAILED" in checked.stdout
 
 
 def test_a_report_still_verifies_after_the_ledger_grows_since_it_is_pinned_to_its_checkpoint(
-    demo: Path, tmp_path: Path
+    demo: Demo, tmp_path: Path
 ) -> None:
     before = _report(demo, tmp_path / "before.json")
     asyncio.run(_one_more_claim(demo))  # more hours confirmed afterwards
 
     after = _report(demo, tmp_path / "after.json")
-    checked = _timebank("report", "verify", str(tmp_path / "before.json"), "--db", str(demo))
+    checked = _timebank("report", "verify", str(tmp_path / "before.json"), *demo.db)
 
     assert checked.returncode == 0, checked.stdout
     assert after["headline"]["minutes"] == before["headline"]["minutes"] + 45  # type: ignore[index]
     assert after["checkpoint"]["size"] > before["checkpoint"]["size"]  # type: ignore[index]
 
 
-async def _one_more_claim(db: Path) -> None:
-    url = sqlite_url(str(db))
-    store = await LedgerStore.open(url, KeyRing(Path(f"{db}.keys")))
-    bank = await TimeBank.open(url, store)
+async def _one_more_claim(db: Demo) -> None:
+    store = await LedgerStore.open(db.url, KeyRing(Path(f"{db.file}.keys")))
+    bank = await TimeBank.open(db.url, store)
     try:
         draft = ClaimDraft("T0001", "T0001", "residents-garden", bank.today(), 45)
         claim = await bank.log_claim("taff-housing", draft, today=bank.today(),
@@ -94,7 +149,7 @@ async def _one_more_claim(db: Path) -> None:
 
 
 def test_the_csv_report_has_one_row_per_figure_and_agrees_with_the_json(
-    demo: Path, tmp_path: Path
+    demo: Demo, tmp_path: Path
 ) -> None:
     report = _report(demo, tmp_path / "r.json")
     _report(demo, tmp_path / "r.csv", "--format", "csv")
@@ -119,18 +174,18 @@ def test_the_csv_report_has_one_row_per_figure_and_agrees_with_the_json(
     ],
 )  # fmt: skip
 def test_a_report_asked_for_wrongly_is_refused_with_one_line(
-    demo: Path, args: list[str], says: str
+    demo: Demo, args: list[str], says: str
 ) -> None:
-    done = _timebank("report", "--db", str(demo), *args)
+    done = _timebank("report", *demo.db, *args)
     assert done.returncode in (1, 2) and says in done.stderr and done.stdout == ""
 
 
 def test_a_report_checks_against_the_exported_bundle_with_no_database(
-    demo: Path, tmp_path: Path
+    demo: Demo, tmp_path: Path
 ) -> None:
     report = _report(demo, tmp_path / "r.json")
     bundle = tmp_path / "log.jsonl"
-    assert _timebank("export-log", "--db", str(demo), "--out", str(bundle)).returncode == 0
+    assert _timebank("export-log", "--db", demo.where, "--out", str(bundle)).returncode == 0
 
     checked = _timebank("report", "verify", str(tmp_path / "r.json"), "--bundle", str(bundle))
     report["outputs"]["by_activity"][0]["minutes"] += 30  # type: ignore[index]
