@@ -30,7 +30,7 @@ from ledger import (
     verify_database,
     verify_sources,
 )
-from ledger.bundle import read_public_keys
+from ledger.bundle import read_checkpoints, read_public_keys
 from ledger.proofs import receipt_problem
 from ledger.records import RecordError, key_json, parse_receipt, receipt_json
 from ledger.verify import Report
@@ -75,6 +75,12 @@ def _parser() -> argparse.ArgumentParser:
         "--trusted-keys",
         type=Path,
         help="pin each ledger's keys to a published key list (JSON Lines from `timebank keys`)",
+    )
+    p.add_argument(
+        "--held-checkpoints",
+        type=Path,
+        help="checkpoints you kept from before (JSON Lines: the API's checkpoints/latest "
+        "answers, or a bundle's): the log must be an append-only extension of each",
     )
     p = sub.add_parser("export-log", help="write a self-contained bundle for offline verification")
     _db_args(p)
@@ -245,8 +251,11 @@ async def _run(args: argparse.Namespace) -> int:
         return await _report_against_bundle(args.file, args.bundle)
     if args.command == "verify" and args.bundle is not None:
         trusted = read_public_keys(args.trusted_keys) if args.trusted_keys else None
+        held = read_checkpoints(args.held_checkpoints) if args.held_checkpoints else None
         source = bundle_sources(args.bundle)
-        return _report(await verify_sources(source, workers=args.workers, trusted=trusted))
+        return _report(
+            await verify_sources(source, workers=args.workers, trusted=trusted, held=held)
+        )
     if settings.is_sqlite and not settings.db_path.exists():
         raise UsageError(f"no database at {settings.db_path}")
     # reads open a SQLite file read-only; a server database is read in a read-only transaction
@@ -254,7 +263,10 @@ async def _run(args: argparse.Namespace) -> int:
                 else settings.url)  # fmt: skip
     if args.command == "verify":
         trusted = read_public_keys(args.trusted_keys) if args.trusted_keys else None
-        return _report(await verify_database(read_url, workers=args.workers, trusted=trusted))
+        held = read_checkpoints(args.held_checkpoints) if args.held_checkpoints else None
+        return _report(
+            await verify_database(read_url, workers=args.workers, trusted=trusted, held=held)
+        )
     if args.command in ("export-log", "export-journal", "keys"):
         shown = str(settings.db_path) if settings.is_sqlite else _shown(settings.url)
         return await _read_only(args, read_url, shown)

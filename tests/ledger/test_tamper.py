@@ -496,8 +496,8 @@ async def assert_fails(db: str, seq: int | None, *fragments: str, ledger: str = 
         assert fragment in problem.message, str(problem)
 
 
-def assert_cli_fails(db: str, seq: int | None, *fragments: str) -> None:
-    done = _timebank("verify", "--db", db, "--workers", "1")
+def assert_cli_fails(db: str, seq: int | None, *fragments: str, more: Sequence[str] = ()) -> None:
+    done = _timebank("verify", "--db", db, "--workers", "1", *more)
     assert done.returncode == 1, (done.stdout, done.stderr)
     assert done.stdout == ""
     lines = done.stderr.splitlines()
@@ -961,6 +961,20 @@ async def test_a_rewrite_with_the_stolen_current_key_is_caught_by_a_checkpoint_h
     # and, untouched, the same held checkpoint is accepted
     assert (await verify_database(_url(built.db, read_only=True), workers=1,
                                   held={LEDGER: [held]})).ok  # fmt: skip
+    # the CLI, given the checkpoint as the API served it (GET .../checkpoints/latest)
+    kept = built.keys.parent / f"held-{uuid.uuid4().hex[:8]}.jsonl"
+    kept.write_text(json.dumps({
+        "ledger": LEDGER, "size": held.size, "root": held.root.hex(),
+        "time": from_us(held.time_us).isoformat(), "key_id": held.key_id,
+        "signature": held.signature.hex(),
+    }) + "\n")  # fmt: skip
+    try:
+        assert _timebank("verify", "--db", db, "--workers", "1").returncode == 0
+        assert_cli_fails(db, old, "checkpoint you hold", more=("--held-checkpoints", str(kept)))
+        ok = _timebank("verify", "--db", built.db, "--held-checkpoints", str(kept))
+        assert ok.returncode == 0, ok.stderr
+    finally:
+        kept.unlink()
 
 
 def _public_keys(db: str, ledger: str = LEDGER) -> list[PublicKey]:
