@@ -26,7 +26,7 @@ from web import Box, WebConfig, web_routes
 from web.book import AccountBook
 
 from .endpoints import Services
-from .headers import DOCUMENT_CSP, SecurityHeaders
+from .headers import DOCUMENT_CSP, SecurityHeaders, secured
 from .openapi import docs_page, document
 from .problems import Problem, handle_http, problem_response
 from .routes import ENDPOINTS
@@ -98,8 +98,17 @@ def create_app(config: Config) -> Starlette:
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return problem_response(Problem(500, "the server failed; nothing was acknowledged"))
+    log.exception("unhandled error on %s %s", request.method, _route_of(request), exc_info=exc)
+    response = problem_response(Problem(500, "the server failed; nothing was acknowledged"))
+    return secured(response, request.url.scheme == "https")
+
+
+def _route_of(request: Request) -> str:
+    """The path with its ids shown as their names (the scheme's kept): a path may hold a card
+    number or a voucher code, which have no place in a log. The query is never logged."""
+    params = request.scope.get("path_params") or {}
+    names = {str(v): "{" + k + "}" for k, v in params.items() if k != "scheme"}
+    return "/".join(names.get(part, part) for part in request.url.path.split("/"))
 
 
 async def _schedule(bank: TimeBank, every: float) -> None:

@@ -12,7 +12,8 @@ import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 _TOKEN = re.compile(r"tb_([0-9a-f]{16})_([A-Za-z0-9_-]{43})")
@@ -59,9 +60,50 @@ class TokenRecord:
     created_us: int
     revoked_us: int | None = None
     partner: str | None = None
+    expires_us: int | None = None  # None: until revoked
 
     def principal(self) -> Principal:
         return Principal(self.id, self.role, self.scheme, self.member, self.partner)
+
+    def expired(self, now_us: int) -> bool:
+        return self.expires_us is not None and now_us >= self.expires_us
+
+
+@dataclass
+class Throttle:
+    """Failed attempts per client (its address), counted in a fixed window that opens at the
+    client's first failure: after `limit` failures every attempt is refused until the window
+    ends. Memory is bounded: beyond `clients` entries the least recently failing is forgotten.
+    """
+
+    limit: int
+    window_us: int
+    clients: int = 10_000
+    _seen: OrderedDict[str, tuple[int, int]] = field(default_factory=OrderedDict)  # start, n
+
+    def wait_seconds(self, client: str, now_us: int) -> int:
+        """How long `client` must wait before trying again (0: it may try now)."""
+        hit = self._seen.get(client)
+        if hit is None:
+            return 0
+        start, failures = hit
+        if now_us >= start + self.window_us:
+            del self._seen[client]
+            return 0
+        if failures < self.limit:
+            return 0
+        return max(1, -(-(start + self.window_us - now_us) // 1_000_000))
+
+    def failed(self, client: str, now_us: int) -> None:
+        hit = self._seen.pop(client, None)
+        if hit is None or now_us >= hit[0] + self.window_us:
+            hit = (now_us, 0)
+        self._seen[client] = (hit[0], hit[1] + 1)  # now the most recent
+        while len(self._seen) > self.clients:
+            self._seen.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._seen)
 
 
 def new_token(scope: str) -> tuple[str, str, str]:

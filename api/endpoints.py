@@ -1,6 +1,6 @@
 """One place where every request is checked, in this order, before a route's handler runs:
 
-1. who is asking (bearer token, else 401);
+1. who is asking (bearer token, else 401; 429 while the client's address has failed too often);
 2. the scheme in the path (another scheme's, or none: 404, so existence never leaks);
 3. the caller's role (403);
 4. the input: query, headers and body against the endpoint's models (413, 415, 422).
@@ -104,7 +104,8 @@ class Endpoint:
         return Route("/api/v1" + self.path, run, methods=[self.method])
 
     async def _run(self, request: Request, services: Services) -> Response:
-        who = await services.tokens.authenticate(request.headers.get("authorization"))
+        client = request.client.host if request.client else ""
+        who = await services.tokens.authenticate(request.headers.get("authorization"), client)
         scheme = request.path_params.get("scheme", "")
         await self.authorise(services, who, scheme)
         call = Call(

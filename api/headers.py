@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CSP = (
@@ -9,8 +10,11 @@ CSP = (
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
 # For whole documents served as they are (the API's docs page, an HTML report): their own styles
-# and embedded images, nothing else.
-DOCUMENT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'"
+# and embedded images, nothing else; never framed by another site, no form sent anywhere.
+DOCUMENT_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
+    "frame-ancestors 'none'; form-action 'none'"
+)
 HEADERS = [
     (b"content-security-policy", CSP.encode()),
     (b"x-content-type-options", b"nosniff"),
@@ -20,6 +24,17 @@ HEADERS = [
     (b"cross-origin-opener-policy", b"same-origin"),
 ]
 HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
+
+
+def secured(response: Response, https: bool) -> Response:
+    """`response` with the security headers it lacks: for the server-error handler, which
+    Starlette runs outside every middleware (so `SecurityHeaders` never sees its response)."""
+    present = {name for name, _ in response.raw_headers}
+    extra = [h for h in HEADERS if h[0] not in present]
+    if https:
+        extra.append(HSTS)
+    response.raw_headers.extend(extra)
+    return response
 
 
 class SecurityHeaders:

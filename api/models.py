@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from timebank.activities import (
     Activity,
@@ -269,6 +269,10 @@ class TokenIn(In):
     member: MemberId | None = None
     partner: PartnerId | None = Field(None, description="partner-staff: the organisation")
     label: Annotated[str, Field(max_length=200)] = ""
+    expires: AwareDatetime | None = Field(
+        None, description="when the token stops working (RFC 3339, with its offset); "
+        "null: until revoked"
+    )  # fmt: skip
 
 
 class TokenOut(Out):
@@ -279,6 +283,7 @@ class TokenOut(Out):
     partner: str | None = None
     label: str
     revoked: bool
+    expires: str | None = None
     token: Annotated[str | None, Field(description="the bearer token: shown once, when made")] = (
         None
     )

@@ -38,6 +38,7 @@ TITLES = {
     413: "Request too large",
     415: "Unsupported media type",
     422: "Invalid request",
+    429: "Too many requests",
     503: "Unavailable",
 }
 
@@ -53,6 +54,7 @@ class Problem(Exception):
         code: str = "",
         field: str | None = None,
         errors: list[dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status = status
@@ -60,6 +62,7 @@ class Problem(Exception):
         self.code = code or TITLES.get(status, "error").lower().replace(" ", "_")
         self.field = field
         self.errors = errors or ([{"field": field, "message": detail}] if field else [])
+        self.headers = headers or {}  # e.g. Retry-After with a 429
 
 
 def problem_response(p: Problem) -> Response:
@@ -74,7 +77,9 @@ def problem_response(p: Problem) -> Response:
         body["field"] = p.field
     if p.errors:
         body["errors"] = p.errors
-    headers = {"WWW-Authenticate": 'Bearer realm="timebank"'} if p.status == 401 else None
+    headers = dict(p.headers)
+    if p.status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="timebank"'
     return Response(json.dumps(body), p.status, headers, MEDIA_TYPE)
 
 

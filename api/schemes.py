@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ledger import NotFound
+from ledger import NotFound, from_us, to_us
 from timebank.claims import ClaimRules
 from timebank.schemes import Scheme
 
@@ -64,9 +64,12 @@ async def create_token(call: Call) -> TokenOut:
         raise Problem(422, "partner-staff tokens, and only they, name a partner", field="partner")
     if b.partner is not None:
         await call.services.partners.agreement(call.scheme, b.partner)  # 404 without one
+    expires = to_us(b.expires) if b.expires is not None else None
+    if expires is not None and expires <= call.bank.clock():
+        raise Problem(422, "a token cannot expire in the past", field="expires")
     record, token = await call.services.tokens.create(
         role, scheme, b.member, b.label, created_by=call.who.token_id,
-        idempotency_key=call.idempotency_key, partner=b.partner,
+        idempotency_key=call.idempotency_key, partner=b.partner, expires_us=expires,
     )  # fmt: skip
     return _token_out(record, token)
 
@@ -75,6 +78,7 @@ def _token_out(t: TokenRecord, token: str | None = None) -> TokenOut:
     return TokenOut(
         id=t.id, role=t.role, scheme=t.scheme, member=t.member, partner=t.partner,
         label=t.label, revoked=t.revoked_us is not None, token=token,
+        expires=from_us(t.expires_us).isoformat() if t.expires_us is not None else None,
     )  # fmt: skip
 
 

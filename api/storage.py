@@ -27,13 +27,14 @@ tokens = Table(
     Column("created_by", String(32), nullable=False),
     Column("created_us", BigInteger, nullable=False),
     Column("revoked_us", BigInteger, nullable=True),
+    Column("expires_us", BigInteger, nullable=True),  # None: until revoked (migration 0003)
 )
 
 
 def _record(r: Any) -> TokenRecord:
     return TokenRecord(
         r.id, r.secret_sha256, ApiRole(r.role), r.scheme, r.member, r.label, r.created_by,
-        r.created_us, r.revoked_us, r.partner,
+        r.created_us, r.revoked_us, r.partner, r.expires_us,
     )  # fmt: skip
 
 
@@ -42,7 +43,7 @@ def insert_token(conn: Connection, t: TokenRecord) -> None:
         tokens.insert().values(
             id=t.id, secret_sha256=t.secret_sha256, role=t.role.value, scheme=t.scheme,
             member=t.member, label=t.label, created_by=t.created_by, created_us=t.created_us,
-            revoked_us=t.revoked_us, partner=t.partner,
+            revoked_us=t.revoked_us, partner=t.partner, expires_us=t.expires_us,
         )
     )  # fmt: skip
 

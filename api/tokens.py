@@ -1,7 +1,13 @@
 """The token book: make, find and revoke bearer tokens, and authenticate a request's header.
 
 Successful lookups are cached in-process for `CACHE_SECONDS`; a revocation made through this
-process takes effect at once, one made by another process within that time.
+process takes effect at once, one made by another process within that time. An expired token
+is refused at once everywhere (the expiry is checked on every request).
+
+Failed authentications are counted per client address (`Throttle`): after `MAX_FAILURES` in
+`WINDOW_SECONDS`, every request from that address that needs a token is refused with 429 and
+Retry-After, before its token is even looked at, until the window ends. Counted in memory, per
+process; at most `THROTTLED_CLIENTS` addresses are remembered.
 """
 
 from __future__ import annotations
@@ -15,11 +21,23 @@ from ledger import IdempotencyConflict, NotFound
 from ledger import storage as ledger_storage
 
 from . import storage
-from .auth import ApiRole, Principal, TokenRecord, digest, new_token, parse_bearer, secret_matches
+from .auth import (
+    ApiRole,
+    Principal,
+    Throttle,
+    TokenRecord,
+    digest,
+    new_token,
+    parse_bearer,
+    secret_matches,
+)
 from .problems import Problem
 
 CACHE_SECONDS = 30.0
 CACHE_SIZE = 10_000
+MAX_FAILURES = 20  # failed authentications from one address...
+WINDOW_SECONDS = 600  # ...in ten minutes, and it is refused (429) for the rest of them
+THROTTLED_CLIENTS = 10_000  # addresses remembered at most
 
 
 class TokenBook:
@@ -35,6 +53,7 @@ class TokenBook:
         self._clock = clock
         self._bootstrap = digest(bootstrap_admin) if bootstrap_admin else None
         self._cache: dict[str, tuple[float, TokenRecord]] = {}
+        self.throttle = Throttle(MAX_FAILURES, WINDOW_SECONDS * 1_000_000, THROTTLED_CLIENTS)
 
     @classmethod
     async def open(
@@ -50,10 +69,25 @@ class TokenBook:
         await self._engine.dispose()
         await self._read.dispose()
 
-    async def authenticate(self, header: str | None) -> Principal:
-        """The principal behind an `Authorization` header; 401 for anything else."""
+    async def authenticate(self, header: str | None, client: str = "") -> Principal:
+        """The principal behind an `Authorization` header; 401 for anything else, 429 while
+        `client` (the caller's address) has failed too often (see `Throttle`)."""
         if not header:
             raise Problem(401, "send Authorization: Bearer <token>", field="authorization")
+        now = self._clock()
+        wait = self.throttle.wait_seconds(client, now)
+        if wait:
+            raise Problem(
+                429, f"too many failed authentications from this address: try again in {wait} s",
+                field="authorization", headers={"Retry-After": str(wait)},
+            )  # fmt: skip
+        try:
+            return await self._principal(header, now)
+        except Problem:
+            self.throttle.failed(client, now)
+            raise
+
+    async def _principal(self, header: str, now: int) -> Principal:
         bootstrap = self._bootstrap and header.startswith("Bearer ")
         if bootstrap and secret_matches(header[7:].strip(), self._bootstrap or ""):
             return Principal("bootstrap", ApiRole.ADMIN, None, None)
@@ -66,6 +100,8 @@ class TokenBook:
             raise Problem(401, "the token is unknown or revoked", field="authorization")
         if not secret_matches(secret, record.secret_sha256):
             raise Problem(401, "the token is unknown or revoked", field="authorization")
+        if record.expired(now):
+            raise Problem(401, "the token has expired", field="authorization")
         return record.principal()
 
     async def _lookup(self, token_id: str) -> TokenRecord | None:
@@ -90,6 +126,7 @@ class TokenBook:
         created_by: str,
         idempotency_key: str,
         partner: str | None = None,
+        expires_us: int | None = None,
     ) -> tuple[TokenRecord, str | None]:
         """Store a new token; returns its record and the token itself, shown only this once.
 
@@ -98,16 +135,15 @@ class TokenBook:
         token_id, token, secret_hash = new_token(f"{created_by}\0{idempotency_key}")
         record = TokenRecord(
             token_id, secret_hash, role, scheme, member, label, created_by, self._clock(),
-            partner=partner,
+            partner=partner, expires_us=expires_us,
         )  # fmt: skip
         async with self._engine.begin() as conn:
             prior = await conn.run_sync(storage.read_token, token_id)
             if prior is None:
                 await conn.run_sync(storage.insert_token, record)
                 return record, token
-        same = (prior.role, prior.scheme, prior.member, prior.label, prior.partner) == (
-            role, scheme, member, label, partner,
-        )  # fmt: skip
+        same = (prior.role, prior.scheme, prior.member, prior.label, prior.partner,
+                prior.expires_us) == (role, scheme, member, label, partner, expires_us)  # fmt: skip
         if not same:
             raise IdempotencyConflict(
                 "idempotency key already used for another token", field="idempotency_key"

@@ -47,16 +47,22 @@ async def _members_context(v: Visit) -> dict[str, Any]:
 
 
 async def members(v: Visit) -> Response:
-    card = v.request.query_params.get("card", "").strip()
-    if card:
-        try:
-            found = await v.act("GET", "/schemes/{scheme}/cards/{card}", {"card": card})
-        except Problem as p:
-            shown = Problem(p.status, v._("No member has that card number."), field="card")
-            return v.problem(shown, "coordinator/members.html", card=card,
-                             **await _members_context(v))  # fmt: skip
-        return v.redirect(f"{base(v)}/members/{found.id}")
     return v.render("coordinator/members.html", card="", **await _members_context(v))
+
+
+async def find_by_card(v: Visit) -> Response:
+    """A member by card number, posted (a card number is personal data: never in a URL, where
+    access logs, history and Referer headers would keep it)."""
+    card = v.field("card")
+    try:
+        if not card:
+            raise Problem(422, v._("No member has that card number."), field="card")
+        found = await v.act("GET", "/schemes/{scheme}/cards/{card}", {"card": card})
+    except Problem as p:
+        shown = Problem(p.status, v._("No member has that card number."), field="card")
+        return v.problem(shown, "coordinator/members.html", card=card,
+                         **await _members_context(v))  # fmt: skip
+    return v.redirect(f"{base(v)}/members/{found.id}")
 
 
 async def add_member(v: Visit) -> Response:
@@ -144,6 +150,7 @@ def routes(box: Box) -> list[BaseRoute]:
     return [
         page("/s/{scheme}/coordinate/members", members, box, roles=STAFF),
         page("/s/{scheme}/coordinate/members", add_member, box, roles=STAFF, methods=("POST",)),
+        page("/s/{scheme}/coordinate/cards", find_by_card, box, roles=STAFF, methods=("POST",)),
         page("/s/{scheme}/coordinate/members/{member}", member_page, box, roles=STAFF),
         page(
             "/s/{scheme}/coordinate/members/{member}", log_for, box, roles=STAFF, methods=("POST",)

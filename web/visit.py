@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
@@ -29,6 +29,7 @@ log = logging.getLogger("timebank.web")
 SESSION_COOKIE = "tb_session"
 CSRF_COOKIE = "tb_csrf"  # for forms shown before sign-in (double-submit)
 LANG_COOKIE = "tb_lang"
+NOTICE_COOKIE = "tb_notice"  # what the last action did, shown once by the page it led to
 MAX_FORM_FIELDS = 1000
 MAX_UPLOAD_BYTES = 8 * 1024 * 1024
 
@@ -94,18 +95,28 @@ class Visit:
         base: dict[str, Any] = {
             "lang": self.lang, "account": self.account, "csrf": self.csrf, "scheme": self.scheme,
             "path": self.request.url.path, "form_key": uuid.uuid4().hex, "form": self.form,
-            "errors": {}, "notice": self.request.query_params.get("notice", ""),
+            "errors": {}, "notice": self._notice(),
         }  # fmt: skip
         response = render.page(self.lang, template, base | context, status)
         self.set_cookies(response)
         return response
 
     def redirect(self, url: str, notice: str = "") -> Response:
+        """303 to `url`; `notice` goes in a cookie, never the URL: it may name a person, and a
+        URL ends up in access logs, history and Referer headers (and a notice taken from the
+        URL would let any link put words in the app's mouth)."""
         if notice:
-            url += ("&" if "?" in url else "?") + "notice=" + quote(notice)
+            self.cookies.append((NOTICE_COOKIE, quote(notice[:500], safe=""), 300))
         response = RedirectResponse(url, 303)
         self.set_cookies(response)
         return response
+
+    def _notice(self) -> str:
+        """The notice left by the last action (once: its cookie is cleared as it is shown)."""
+        notice = unquote(self.request.cookies.get(NOTICE_COOKIE, ""))
+        if notice:
+            self.cookies.append((NOTICE_COOKIE, "", 0))
+        return notice
 
     def problem(self, p: Problem, template: str = "problem.html", **context: Any) -> Response:
         """A refusal as a page: the form again (when given) with the field's message."""
@@ -138,6 +149,7 @@ def page(path: str, handler: Handler, box: Box, *, roles: frozenset[ApiRole] | N
         lang = i18n.choose(account.lang if account else "", request.cookies.get(LANG_COOKIE, ""),
                            request.headers.get("accept-language", ""))  # fmt: skip
         v = Visit(request, services, book, config, account, session, lang)
+        v.csrf = session.csrf if session else _visitor_csrf(request, v)  # refusals' forms too
         if roles is not None:
             if account is None:
                 return _to_sign_in(request, v)
@@ -145,7 +157,6 @@ def page(path: str, handler: Handler, box: Box, *, roles: frozenset[ApiRole] | N
                 return v.problem(Problem(403, v._("This page is not for your role."), field="role"))
             if "scheme" in request.path_params and account.scheme != v.scheme:
                 return v.problem(Problem(404, v._("No such page."), field="scheme"))
-        v.csrf = session.csrf if session else _visitor_csrf(request, v)
         if request.method == "POST":
             try:
                 v.form = await request.form(max_files=4, max_fields=MAX_FORM_FIELDS,

@@ -749,8 +749,23 @@ async def test_each_role_gets_exactly_what_the_table_says(
 # ---- who is asking -------------------------------------------------------------------------
 
 
+class EachFromAnAddressOfItsOwn(httpx.ASGITransport):
+    """Sends each request from a new client address, so that the throttle on failed
+    authentications (429 after api.tokens.MAX_FAILURES from one address: see
+    tests/reliability/test_attackers_tokens.py) never answers before the check under test."""
+
+    def __init__(self, app: Starlette) -> None:
+        super().__init__(app=app)
+        self._sent = itertools.count(1)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        n = next(self._sent)
+        self.client = (f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}", 40000)
+        return await super().handle_async_request(request)
+
+
 async def test_requests_without_a_good_token_are_401_before_anything_else(
-    app_client: httpx.AsyncClient, world: World
+    app: Starlette, app_client: httpx.AsyncClient, world: World
 ) -> None:
     spare = await Ctx(app_client, world).post(
         "/schemes/taff/tokens", world.admin, {"role": "member", "member": "M2", "label": "lost"}
@@ -775,11 +790,12 @@ async def test_requests_without_a_good_token_are_401_before_anything_else(
     params = {"token": "0" * 16, "member": "M1", "card": "taff-M1", "seq": "1", "code": "garden",
               "claim": "0" * 24, "offer": "x", "request": "x", "partner": "p-taff"}  # fmt: skip
     wrong: list[str] = []
+    many = httpx.AsyncClient(transport=EachFromAnAddressOfItsOwn(app), base_url="http://tb.test")
     for method, path in TABLE:
         for scheme in ("taff", GHOST):  # the token is checked before the scheme
             url = "/api/v1" + path.format(scheme=scheme, **params)
             for name, headers in bad.items():
-                r = await app_client.request(method, url, headers=headers)
+                r = await many.request(method, url, headers=headers)
                 if (
                     r.status_code != 401
                     or r.json().get("field") != "authorization"
@@ -787,6 +803,7 @@ async def test_requests_without_a_good_token_are_401_before_anything_else(
                     or "Bearer" not in r.headers.get("www-authenticate", "")
                 ):
                     wrong.append(report(name, (method, path), r, "401 field=authorization"))
+    await many.aclose()
     assert not wrong, "\n" + "\n".join(wrong)
 
 

@@ -62,7 +62,7 @@ async def test_a_typed_code_finds_the_voucher_and_settling_it_spends_the_credits
     assert "1:00" in found.text and 'name="venue" value="hall"' in found.text  # its only venue
     done = await till.submit(f"{TILL}/v/{code}/settle", {"venue": "hall"},
                              form_page=f"{TILL}/v/{code}")  # fmt: skip
-    assert str(done.url).startswith(f"http://tb.test{TILL}?notice=")
+    assert str(done.url) == f"http://tb.test{TILL}"  # the notice travels in a cookie
     assert f"Voucher {code} is settled" in done.text and 'role="status"' in done.text
     seen = await show(c, w, code)
     assert seen["state"] == "posted" and seen["venue"] == "hall"
@@ -85,7 +85,7 @@ async def test_settling_twice_with_the_same_form_settles_once(
     data = {"csrf": csrf, "key": key, "venue": "hall"}
     for _ in range(2):  # a double tap: the same form posted twice
         r = await till.client.post(f"{TILL}/v/{code}/settle", data=data)
-        assert r.status_code == 303 and r.headers["location"].startswith(f"{TILL}?notice=")
+        assert r.status_code == 303 and r.headers["location"] == TILL
     assert (await show(c, w, code))["state"] == "posted"
     assert await partner_minutes(app) == 60 and await statement_minutes(c, w, clock) == 60
     # another form (another till): refused, the voucher is already settled
