@@ -8,6 +8,7 @@ import json
 import os
 import secrets
 import sys
+import time
 import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -162,6 +163,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--member", help="the member it acts as (member, coordinator, scheme-admin)")
     p.add_argument("--partner", help="the partner organisation (partner-staff)")
     p.add_argument("--label", default="", help="a note of who holds it")
+    p.add_argument(
+        "--expires-days",
+        type=int,
+        default=None,
+        help="refuse the token this many days from now (default: until revoked)",
+    )
     p = sub.add_parser("migrate-store", help="copy a database into an empty one, then verify it")
     p.add_argument("--from", dest="source", required=True, help="a SQLite path or database URL")
     p.add_argument("--to", dest="target", required=True, help="an empty database's URL or path")
@@ -613,9 +620,13 @@ async def _tokens(args: argparse.Namespace, settings: Settings) -> int:
                 print("password (shown only now):", file=sys.stderr)
                 print(made)
             return 0
+        days = getattr(args, "expires_days", None)
+        if days is not None and not 0 < days <= 3660:
+            raise UsageError("--expires-days must be 1 to 3660")
+        expires_us = None if days is None else int((time.time() + days * 86_400) * 1_000_000)
         _, token = await book.create(
             role, scheme, member, label, created_by="cli", idempotency_key=str(uuid.uuid4()),
-            partner=partner,
+            partner=partner, expires_us=expires_us,
         )  # fmt: skip
     finally:
         await accounts.close()

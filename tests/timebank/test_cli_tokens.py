@@ -7,6 +7,7 @@ import json
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -14,7 +15,7 @@ import pytest
 
 from api.app import Config, create_app
 from ledger.storage import sqlite_url
-from tests.conftest import SERVER_URL, snapshot
+from tests.conftest import SERVER_URL, count_rows, snapshot
 
 pytestmark = pytest.mark.both_backends
 
@@ -88,6 +89,28 @@ async def test_token_create_checks_scheme_member_and_role(tmp_path: Path, db_url
     for args in refused:
         result = _timebank("token", "create", *target, *args)
         assert result.returncode != 0 and not result.stdout, (args, result.stdout)
+
+
+async def test_a_token_made_to_expire_says_when_and_a_bad_lifetime_is_refused(
+    tmp_path: Path, db_url: str
+) -> None:
+    db = tmp_path / "tb.db"
+    assert _timebank("init", *_target(db, db_url)).returncode == 0
+    before = time.time()
+    made = _timebank("token", "create", *_target(db, db_url), "--role", "admin",
+                     "--expires-days", "30")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert (await _me(db, db_url, made.stdout.strip())).status_code == 200
+    rows = count_rows(
+        db_url if SERVER_URL else sqlite_url(str(db)),
+        {"t": "SELECT expires_us FROM api_tokens WHERE expires_us IS NOT NULL"},
+    )
+    ((expires_us,),) = rows["t"]  # fmt: skip
+    assert before + 30 * 86_400 <= expires_us / 1e6 <= time.time() + 30 * 86_400
+    for days in ("0", "-1", "9999"):
+        bad = _timebank("token", "create", *_target(db, db_url), "--role", "admin",
+                        "--expires-days", days)  # fmt: skip
+        assert bad.returncode == 2 and not bad.stdout and "--expires-days" in bad.stderr
 
 
 @pytest.mark.skipif(bool(SERVER_URL), reason="the demo builds on a SQLite file, by design")
