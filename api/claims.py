@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import Field
+
 from timebank.claims import ClaimDraft
 
 from .auth import ALL_SCHEME_ROLES, STAFF
@@ -17,6 +19,7 @@ from .models import (
     ClaimOut,
     ClaimsQuery,
     GroupClaimIn,
+    Out,
     Page,
     ReasonIn,
 )
@@ -113,13 +116,17 @@ async def reverse(call: Call) -> ClaimOut:
     )
 
 
-async def burnout(call: Call) -> dict[str, list[str]]:
+class BurnoutOut(Out):
+    members: list[str] = Field(description="members over the threshold, by id")
+
+
+async def burnout(call: Call) -> BurnoutOut:
     q: BurnoutQuery = call.query
     flagged = await call.bank.burnout_flags(
         call.scheme, by=acting_member(call), today=call.bank.today(),
         hours_per_week=q.hours_per_week, weeks=q.weeks,
     )  # fmt: skip
-    return {"members": sorted(flagged)}
+    return BurnoutOut(members=sorted(flagged))
 
 
 ENDPOINTS = [
@@ -144,5 +151,5 @@ ENDPOINTS = [
     Endpoint("POST", "/schemes/{scheme}/claims/{claim}/reverse", reverse, "Reverse a claim",
              STAFF, body=ReasonIn, response=ClaimOut, tag="claims"),
     Endpoint("GET", "/schemes/{scheme}/burnout", burnout, "List burn-out flags", STAFF,
-             query=BurnoutQuery, tag="claims"),
+             query=BurnoutQuery, response=BurnoutOut, tag="claims"),
 ]  # fmt: skip

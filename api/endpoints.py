@@ -86,6 +86,9 @@ class Endpoint:
     response: Any = None  # a pydantic model type, for the docs
     status: int = 200
     csv: bool = False  # the body is a CSV file, not JSON
+    # media types the success response may take besides JSON (a report as a file, a QR code);
+    # with no `response` model, the only ones
+    media: tuple[str, ...] = ()
     tag: str = ""
     writes: bool = field(init=False)
 

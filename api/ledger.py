@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import date
-from typing import Any
 
 from ledger import Checkpoint, NotFound, from_us
 from ledger.records import key_json
@@ -37,9 +36,9 @@ async def latest_checkpoint(call: Call) -> CheckpointOut:
     return _out(call, found[-1])
 
 
-async def public_keys(call: Call) -> Page[Any]:
+async def public_keys(call: Call) -> Page[JsonObject]:
     keys = await call.bank.ledger.public_keys(call.scheme)
-    return Page(items=[key_json(k) for k in keys], next_cursor=None)
+    return Page(items=[JsonObject(**key_json(k)) for k in keys], next_cursor=None)
 
 
 ENDPOINTS = [
@@ -49,7 +48,7 @@ ENDPOINTS = [
              "Show the latest signed checkpoint", ALL_SCHEME_ROLES | {ApiRole.ADMIN},
              response=CheckpointOut, tag="ledger"),
     Endpoint("GET", "/schemes/{scheme}/keys", public_keys, "List the ledger's public keys",
-             ALL_SCHEME_ROLES | {ApiRole.ADMIN}, tag="ledger"),
+             ALL_SCHEME_ROLES | {ApiRole.ADMIN}, response=Page[JsonObject], tag="ledger"),
 ]  # fmt: skip
 
 

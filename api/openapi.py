@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections import Counter
 from typing import Any
 
 from pydantic import BaseModel
@@ -14,6 +15,14 @@ from .models import Problem
 
 _PARAM = re.compile(r"\{(\w+)\}")
 REF = "#/components/schemas/{model}"
+# Operations that make something, the path parameter naming what they made, and the field of
+# their response that holds it: each links to every operation under `<path>/{<parameter>}`
+# (OpenAPI links, which stateful testers such as Schemathesis follow).
+MAKERS = {
+    "/schemes/{scheme}/claims": ("claim", "id"),
+    "/schemes/{scheme}/vouchers": ("code", "code"),
+    "/schemes/{scheme}/members": ("member", "id"),
+}
 
 
 def document(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
@@ -28,8 +37,12 @@ def document(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
     )  # fmt: skip
     paths: dict[str, dict[str, Any]] = {}
     schemas: dict[str, Any] = defs.get("$defs", {})
+    ids = operation_ids(endpoints)
     for ep in endpoints:
         op = _operation(ep, {m: refs[(m, mode)] for (m, mode) in refs}, schemas)
+        op["operationId"] = ids[ep]
+        if ep.method == "POST" and ep.path in MAKERS:
+            op["responses"][str(ep.status)]["links"] = _links(ep, endpoints, ids)
         paths.setdefault("/api/v1" + ep.path, {})[ep.method.lower()] = op
     return {
         "openapi": "3.1.0",
@@ -46,6 +59,30 @@ def document(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
         },
         "security": [{"bearer": []}],
     }
+
+
+def operation_ids(endpoints: list[Endpoint]) -> dict[Endpoint, str]:
+    """Each endpoint's operationId, unique as OpenAPI requires: its handler's name, or, for a
+    handler that serves more than one path, the name and the path."""
+    names = Counter(ep.handler.__name__ for ep in endpoints)
+    return {
+        ep: ep.handler.__name__ if names[ep.handler.__name__] == 1
+        else ep.handler.__name__ + "_" + "_".join(re.findall(r"\w+", ep.path))
+        for ep in endpoints
+    }  # fmt: skip
+
+
+def _links(maker: Endpoint, endpoints: list[Endpoint], ids: dict[Endpoint, str]) -> dict[str, Any]:
+    """Links from what `maker` made to every operation on it."""
+    name, source = MAKERS[maker.path]
+    under = f"{maker.path}/{{{name}}}"
+    links = {}
+    for ep in endpoints:
+        if ep.path == under or ep.path.startswith(under + "/"):
+            params = {p: f"$request.path.{p}" for p in _PARAM.findall(maker.path)}
+            params[name] = f"$response.body#/{source}"
+            links[ids[ep]] = {"operationId": ids[ep], "parameters": params}
+    return links
 
 
 def _is_model(m: Any) -> bool:
@@ -73,11 +110,20 @@ def _operation(ep: Endpoint, refs: dict[Any, Any], schemas: dict[str, Any]) -> d
     ok: dict[str, Any] = {"description": "OK"}
     if _is_model(ep.response):
         ok["content"] = {"application/json": {"schema": refs[ep.response]}}
+    for media in ep.media:
+        text = media.startswith(("text/", "image/svg"))
+        schema = {"type": "string"} if text else {"type": "string", "format": "binary"}
+        ok.setdefault("content", {})[media.split(";")[0]] = {"schema": schema}
     responses: dict[str, Any] = {str(ep.status): ok}
     for status, why in ((401, "no valid token"), (403, "role not allowed"),
                         (404, "not found, or another scheme's"), (409, "conflict"),
-                        (422, "invalid input")):  # fmt: skip
+                        (422, "invalid input"),
+                        (429, "too many failed authentications from this address: "
+                              "wait Retry-After seconds")):  # fmt: skip
         responses[str(status)] = {"description": why, "content": problem}
+    if ep.writes:  # a write's body is bounded and typed (api.endpoints._body)
+        for status, why in ((413, "the body is too large"), (415, "not a media type it takes")):
+            responses[str(status)] = {"description": why, "content": problem}
     op: dict[str, Any] = {
         "operationId": ep.handler.__name__,
         "summary": ep.summary,

@@ -226,7 +226,7 @@ async def add_rating(call: Call) -> RatingOut:
 ENDPOINTS = [
     Endpoint("GET", "/schemes/{scheme}/reports", report,
              "Get a valued-contribution report (json, csv, xlsx, html or pdf)", READERS,
-             query=ReportQuery, response=JsonObject, tag="reports"),
+             query=ReportQuery, response=JsonObject, media=tuple(MEDIA.values()), tag="reports"),
     Endpoint("POST", "/schemes/{scheme}/outcomes", add_outcome, "Record an outcome", STAFF,
              body=OutcomeIn, response=OutcomeOut, status=201, tag="reports"),
     Endpoint("POST", "/schemes/{scheme}/imports/outcomes", outcomes_csv,

@@ -116,7 +116,7 @@ ENDPOINTS = [
     Endpoint("GET", "/schemes/{scheme}/vouchers/{code}", show, "Show a voucher", SEERS,
              response=VoucherOut, tag="vouchers"),
     Endpoint("GET", "/schemes/{scheme}/vouchers/{code}/qr", qr, "A voucher's QR code (SVG)",
-             SEERS, tag="vouchers"),
+             SEERS, media=("image/svg+xml",), tag="vouchers"),
     Endpoint("POST", "/schemes/{scheme}/vouchers/{code}/settle", settle,
              "Settle a voucher at the till", AT_THE_TILL, body=SettleIn, response=VoucherOut,
              tag="vouchers"),

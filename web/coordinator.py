@@ -84,7 +84,7 @@ async def burnout(v: Visit) -> Response:
                             query={k: int(t) for k, t in form.items()})  # fmt: skip
     except Problem as p:
         return v.problem(p, "coordinator/burnout.html", members=None, values=form)
-    return v.render("coordinator/burnout.html", members=found["members"], values=form)
+    return v.render("coordinator/burnout.html", members=found.members, values=form)
 
 
 def routes(box: Box) -> list[BaseRoute]:

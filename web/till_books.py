@@ -16,13 +16,13 @@ from starlette.routing import BaseRoute
 from api.auth import ApiRole
 from api.problems import Problem
 from ledger import from_us
+from timebank.spreadsheets import safe_cell
 
 from .visit import Box, Visit, page
 
 TILL = frozenset({ApiRole.PARTNER_STAFF})
 STATEMENT = "/schemes/{scheme}/partner/statement"
 RECONCILE = "/schemes/{scheme}/partner/reconciliations"
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 CATEGORIES = ("matched", "mismatches", "on_till_not_ledger", "on_ledger_not_till")
 
 
@@ -64,7 +64,8 @@ async def statement_page(v: Visit) -> Response:
 
 async def statement_csv(v: Visit) -> Response:
     """The statement's rows as CSV (one a venue and offer, then the total), safe to open in a
-    spreadsheet: a cell that would start a formula is prefixed with a single quote."""
+    spreadsheet: a cell that would start a formula is prefixed with a single quote
+    (`timebank.spreadsheets`)."""
     start, end = _period(v)
     found = await _statement(v, start, end)
     rows: list[dict[str, Any]] = found["rows"]
@@ -78,12 +79,6 @@ async def statement_csv(v: Visit) -> Response:
     return Response(out.getvalue().encode("utf-8"), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}"',
                              "Cache-Control": "no-store"})  # fmt: skip
-
-
-def safe_cell(value: Any) -> str:
-    """A cell as text, neutralised if a spreadsheet would take it for a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
 
 
 async def reconcile_page(v: Visit) -> Response:

@@ -16,6 +16,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
+from starlette.types import Message
 
 from api.auth import ApiRole, Principal
 from api.endpoints import Services
@@ -32,6 +33,10 @@ LANG_COOKIE = "tb_lang"
 NOTICE_COOKIE = "tb_notice"  # what the last action did, shown once by the page it led to
 MAX_FORM_FIELDS = 1000
 MAX_UPLOAD_BYTES = 8 * 1024 * 1024
+# A whole form: an upload at its limit, base64-encoded (the import's confirmation carries the
+# file back that way), and the form's other fields. Without it, fields each under the part
+# limit add up without bound, and any visitor could post gigabytes to the sign-in form.
+MAX_FORM_BYTES = MAX_UPLOAD_BYTES * 4 // 3 + 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -159,8 +164,9 @@ def page(path: str, handler: Handler, box: Box, *, roles: frozenset[ApiRole] | N
                 return v.problem(Problem(404, v._("No such page."), field="scheme"))
         if request.method == "POST":
             try:
-                v.form = await request.form(max_files=4, max_fields=MAX_FORM_FIELDS,
-                                            max_part_size=MAX_UPLOAD_BYTES)  # fmt: skip
+                v.form = await _bounded(request, MAX_FORM_BYTES).form(
+                    max_files=4, max_fields=MAX_FORM_FIELDS, max_part_size=MAX_UPLOAD_BYTES
+                )
             except Exception:  # malformed multipart or over the limits
                 return v.problem(Problem(413, v._("The form was too large or malformed."),
                                          field="body"))  # fmt: skip
@@ -173,6 +179,29 @@ def page(path: str, handler: Handler, box: Box, *, roles: frozenset[ApiRole] | N
             return v.problem(p)
 
     return Route(path, run, methods=list(methods))
+
+
+class _FormTooLarge(Exception):
+    pass
+
+
+def _bounded(request: Request, limit: int) -> Request:
+    """`request`, whose body raises `_FormTooLarge` once it is over `limit` bytes: declared
+    (Content-Length) or as it arrives (chunked), before it is read whole."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _FormTooLarge
+    seen = 0
+
+    async def receive() -> Message:
+        nonlocal seen
+        message = await request.receive()
+        seen += len(message.get("body", b""))
+        if seen > limit:
+            raise _FormTooLarge
+        return message
+
+    return Request(request.scope, receive)
 
 
 def _to_sign_in(request: Request, v: Visit) -> Response:

@@ -28,7 +28,7 @@ from tests.api.test_vouchers_api import (
 from tests.api.world import World
 from tests.conftest import Clock
 from tests.web.conftest import Pages
-from web.till_books import safe_cell
+from timebank.spreadsheets import safe_cell
 
 pytestmark = pytest.mark.both_backends
 

@@ -14,6 +14,9 @@ from . import storage
 from .facts import Checkpoint, Facts
 
 MAX_DAYS = 366 * 16  # a 15-year horizon and a little: bounded, like everything else
+# A period's days lie in these years: financial years, price bases and horizons are labelled
+# by four-digit years, and no time bank kept hours before 1900.
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
 
 
 async def report_checkpoint(bank: TimeBank, scheme: str, size: int | None) -> LedgerCheckpoint:
@@ -41,6 +44,10 @@ async def gather(
 ) -> Facts:
     """The facts of `scheme_id` for the days `start`..`end`, at checkpoint `size` (None: now),
     with the outcomes, costs and ratings recorded up to `as_of_us` (None: now)."""
+    for day, name in ((start, "from"), (end, "to")):
+        if not FIRST_DAY <= day <= LAST_DAY:
+            raise InvalidRequest(f"a report's days lie in {FIRST_DAY.year}-{LAST_DAY.year}",
+                                 field=name)  # fmt: skip
     if end < start:
         raise InvalidRequest("the period ends before it starts", field="to")
     if (end - start).days > MAX_DAYS:

@@ -5,7 +5,9 @@ the report (e.g. `outputs.by_activity`), the key names the row within it (e.g.
 `activity=garden; title=Garden`), the measure is the column (e.g. `minutes`). Long rows like
 these are what a commissioner's analyst can filter and pivot without knowing the report's
 nesting, and they carry every number the JSON does. The report's front matter (scheme, period,
-checkpoint, parameters) comes first, as rows of the view `report`.
+checkpoint, parameters) comes first, as rows of the view `report`. In the CSV file a figure is
+written as it is, and text that a spreadsheet would take for a formula (an activity titled
+`=HYPERLINK(...)`) is neutralised (`timebank.spreadsheets`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ import csv
 import io
 from collections.abc import Iterator
 from typing import Any
+
+from ..spreadsheets import safe_cell
+from .document import is_number
 
 HEADER = ("view", "key", "measure", "value")
 KEY_FIELDS = frozenset({
@@ -67,5 +72,6 @@ def to_csv(report: dict[str, Any]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(HEADER)
-    writer.writerows(rows(report))
+    for row in rows(report):
+        writer.writerow([cell if is_number(cell) else safe_cell(cell) for cell in row])
     return out.getvalue()

@@ -6,8 +6,9 @@ The Summary states the report (scheme, period, checkpoint, catalogue, parameters
 rows and group of figures the report holds) gets a sheet named by its place in the report
 (`outputs.by_activity`), header row bold and frozen. "All figures" is the CSV's long form
 (`tables.rows`), for pivoting. A figure is written as a number when it is an int or a decimal
-string, so it sums in a spreadsheet; everything else is text. The same report writes the same
-bytes: the workbook's dates are the checkpoint's time.
+string, so it sums in a spreadsheet; everything else is text, never a formula, whoever named the
+activity or partner (`timebank.spreadsheets`). The same report writes the same bytes: the
+workbook's dates are the checkpoint's time.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from openpyxl.writer.excel import ExcelWriter
 
+from ..spreadsheets import put_cell, xml_text
 from . import tables
 from .document import Table, headline, is_number, is_range, label, statement, title, views
 
@@ -41,7 +43,7 @@ def to_xlsx(report: dict[str, Any]) -> bytes:
     wb = Workbook()
     when = _when(report)
     wb.properties.creator = "timebank"
-    wb.properties.title = title(report)
+    wb.properties.title = xml_text(title(report))
     wb.properties.created = when
     wb.properties.modified = when
     _summary(wb.active, report)
@@ -115,7 +117,7 @@ def _value(v: Any, key: str) -> tuple[Any, str | None]:
 
 def _put(ws: Any, row: int, col: int, v: Any, *, key: str = "", bold: bool = False) -> None:
     value, fmt = _value(v, key)
-    cell = ws.cell(row=row, column=col, value=value)
+    cell = put_cell(ws, row, col, value)
     if fmt:
         cell.number_format = fmt
     if bold:
@@ -146,11 +148,11 @@ def _widths(ws: Any, rows: list[tuple[Any, ...]]) -> None:
 def _summary(ws: Any, report: dict[str, Any]) -> None:
     """The statement, the front matter as label and value, the headline, the caveats."""
     ws.title = "Summary"
-    ws.cell(row=1, column=1, value=title(report)).font = Font(bold=True, size=14)
+    put_cell(ws, 1, 1, title(report)).font = Font(bold=True, size=14)
     r = 2
     for sentence in statement(report):
         r += 1
-        ws.cell(row=r, column=1, value=sentence)
+        put_cell(ws, r, 1, sentence)
     r += 1
     for name, value in report.items():
         pairs = value.items() if isinstance(value, dict) else [(None, value)]
@@ -175,6 +177,6 @@ def _summary(ws: Any, report: dict[str, Any]) -> None:
     _put(ws, r, 1, "Caveats", bold=True)
     for caveat in report.get("caveats") or []:
         r += 1
-        ws.cell(row=r, column=1, value=str(caveat))
+        put_cell(ws, r, 1, str(caveat))
     for letter, width in zip("ABCD", (34, 70, 14, 14), strict=True):
         ws.column_dimensions[letter].width = width
