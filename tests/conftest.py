@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import settings
-from sqlalchemy import make_url, text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import create_engine, make_url
 
 from ledger import KeyRing, LedgerStore
 from ledger.storage import sqlite_url
@@ -55,53 +55,36 @@ def key_dir(tmp_path: Path) -> Path:
 SERVER_URL = os.environ.get("TIMEBANK_TEST_DATABASE_URL", "")
 
 
+@contextmanager
+def server_database(template: str | None = None) -> Iterator[str]:
+    """A new database on the test server (a copy of `template`'s, if given), dropped on leaving:
+    its URL. For the `db_url` fixture, and for fixtures wider than one test."""
+    from ledger.storage import to_sync_url
+
+    assert SERVER_URL, "no test server"
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    like = f' TEMPLATE "{make_url(template).database}"' if template else ""
+    admin = create_engine(to_sync_url(SERVER_URL), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"{like}')
+        try:
+            yield make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.dispose()
+
+
 @pytest.fixture
-async def db_url(db_path: Path) -> AsyncIterator[str]:
+def db_url(db_path: Path) -> Iterator[str]:
     """The test's database: a fresh SQLite file, or a fresh database on the test server."""
     if not SERVER_URL:
         yield sqlite_url(str(db_path))
         return
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    admin = create_async_engine(SERVER_URL, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-        yield make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        await admin.dispose()
-
-
-def server_database(prefix: str) -> str:
-    """A new, empty database on the test server, for fixtures wider than one test (`db_url`
-    is per test); its URL. Drop it with `drop_server_database`."""
-    from sqlalchemy import create_engine
-
-    from ledger.storage import to_sync_url
-
-    assert SERVER_URL, "no test server"
-    name = f"{prefix}_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(to_sync_url(SERVER_URL), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    finally:
-        admin.dispose()
-    return make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
-
-
-def drop_server_database(url: str) -> None:
-    from sqlalchemy import create_engine
-
-    from ledger.storage import to_sync_url
-
-    admin = create_engine(to_sync_url(SERVER_URL), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
-    finally:
-        admin.dispose()
+    with server_database() as url:
+        yield url
 
 
 @pytest.fixture
@@ -116,8 +99,6 @@ async def store(db_url: str, key_dir: Path, clock: Clock) -> AsyncIterator[Ledge
 def count_rows(url: str, queries: dict[str, str]) -> dict[str, list[tuple[Any, ...]]]:
     """Run each read-only SQL query on `url` (SQLite file or server) and give its rows: for
     tests that look at what is stored, on either backend."""
-    from sqlalchemy import create_engine
-
     from ledger.storage import to_sync_url
 
     engine = create_engine(to_sync_url(url))
@@ -133,7 +114,7 @@ def count_rows(url: str, queries: dict[str, str]) -> dict[str, list[tuple[Any, .
 def snapshot(url: str) -> dict[str, list[str]]:
     """Every row of every table of a database (SQLite file or server): to show that a refused
     request changed nothing."""
-    from sqlalchemy import create_engine, inspect
+    from sqlalchemy import inspect
 
     from ledger.storage import to_sync_url
 

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
-from tests.conftest import SERVER_URL, drop_server_database, server_database
+from tests.conftest import SERVER_URL, server_database
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "test-output" / "screenshots"
@@ -73,9 +74,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     env = os.environ | {"TIMEBANK_KEY_DIR": str(where / "keys")}
     subprocess.run([cli, "demo", "--db", str(db), "--entries", "600"], check=True, env=env,
                    capture_output=True)  # fmt: skip
-    served = str(db)
-    if SERVER_URL:  # the same demo copied to a database of its own on the test server
-        served = server_database("browser")
+    databases = ExitStack()  # on a server run, the demo copied to a database of its own there
+    served = databases.enter_context(server_database()) if SERVER_URL else str(db)
+    if SERVER_URL:
         copied = subprocess.run([cli, "migrate-store", "--from", str(db), "--to", served],
                                 env=env, capture_output=True, text=True, check=False)  # fmt: skip
         assert copied.returncode == 0, copied.stdout + copied.stderr
@@ -101,8 +102,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     finally:
         server.terminate()
         server.wait(timeout=30)
-        if served != str(db):
-            drop_server_database(served)
+        databases.close()
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
-import uuid
 from collections.abc import Awaitable, Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,8 +33,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from sqlalchemy import create_engine, make_url, text
-from sqlalchemy.engine import Engine
+from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from ledger import (
@@ -62,7 +61,7 @@ from ledger import (
 from ledger.merkle import root_of
 from ledger.model import ZERO_HASH
 from ledger.storage import sqlite_url, to_sync_url
-from tests.conftest import SERVER_URL, Clock
+from tests.conftest import SERVER_URL, Clock, server_database
 
 pytestmark = pytest.mark.both_backends
 T = TypeVar("T")
@@ -93,32 +92,6 @@ class Sent:
     result: object
 
 
-def _admin() -> Engine:
-    return create_engine(to_sync_url(SERVER_URL), isolation_level="AUTOCOMMIT", poolclass=NullPool)
-
-
-def _create_database() -> str:
-    """A fresh database on the test server for one run of the machine (as conftest's `db_url`
-    gives each test): its URL."""
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    admin = _admin()
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    finally:
-        admin.dispose()
-    return make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
-
-
-def _drop_database(url: str) -> None:
-    admin = _admin()
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
-    finally:
-        admin.dispose()
-
-
 class LedgerMachine(RuleBasedStateMachine):
     accounts = Bundle("accounts")
     transfers = Bundle("transfers")
@@ -128,7 +101,9 @@ class LedgerMachine(RuleBasedStateMachine):
         super().__init__()
         self.dir = Path(tempfile.mkdtemp(prefix="ledger-stateful-"))
         self.db = self.dir / "ledger.db"
-        self.url = _create_database() if SERVER_URL else sqlite_url(str(self.db))
+        self.databases = ExitStack()  # on a server run, the run's own database there
+        self.url = (self.databases.enter_context(server_database()) if SERVER_URL
+                    else sqlite_url(str(self.db)))  # fmt: skip
         # what is stored, read on connections of their own (not the store's)
         self.reader = create_engine(to_sync_url(self.url), poolclass=NullPool)
         self.loop = asyncio.new_event_loop()
@@ -578,7 +553,7 @@ class LedgerMachine(RuleBasedStateMachine):
             self.loop.close()
             self.reader.dispose()
             if SERVER_URL:
-                _drop_database(self.url)
+                self.databases.close()
             shutil.rmtree(self.dir, ignore_errors=True)
 
 

@@ -46,7 +46,7 @@ from ledger.model import ZERO_HASH, Checkpoint, Entry, EntryKind, Posting, Publi
 from ledger.signing import Signer
 from ledger.storage import APPEND_ONLY, entry_row, posting_rows, sqlite_url, to_sync_url
 from ledger.verify import Problem, Report, verify_sources
-from tests.conftest import SERVER_URL, count_rows
+from tests.conftest import SERVER_URL, count_rows, server_database
 
 pytestmark = pytest.mark.both_backends
 
@@ -209,29 +209,11 @@ async def _build(db: str, keys: Path) -> dict[str, Any]:
     return out
 
 
-@contextmanager
-def _server_database(template: str | None = None) -> Iterator[str]:
-    """A fresh database on the test server (a copy of `template`'s, if given), dropped after."""
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    like = f' TEMPLATE "{make_url(template).database}"' if template else ""
-    admin = create_engine(to_sync_url(SERVER_URL), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"{like}')
-        try:
-            yield make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as conn:
-                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        admin.dispose()
-
-
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
     base = tmp_path_factory.mktemp("tamper")
     keys, bundle = base / "keys", base / "log.jsonl"
-    with _server_database() if SERVER_URL else nullcontext(str(base / "ledger.db")) as db:
+    with server_database() if SERVER_URL else nullcontext(str(base / "ledger.db")) as db:
         with ThreadPoolExecutor(1) as pool:  # its own event loop, apart from pytest-asyncio's
             facts = pool.submit(asyncio.run, _build(db, keys)).result()
         done = _timebank("export-log", "--db", db, "--out", str(bundle))
@@ -248,7 +230,7 @@ def db(built: Built, tmp_path: Path) -> Iterator[str]:
     """A private copy of the pristine database: a SQLite file (its path), or a database on the
     server made from the pristine one as its template (its URL)."""
     if SERVER_URL:
-        with _server_database(template=built.db) as url:
+        with server_database(template=built.db) as url:
             yield url
         return
     target = tmp_path / "ledger.db"

@@ -27,13 +27,11 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import make_url, text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from ledger.storage import sqlite_url
 from tests.api.test_uvicorn import ADMIN, ROOT, V1, Served
 from tests.api.world import LIFT, bearer
-from tests.conftest import SERVER_URL, count_rows
+from tests.conftest import SERVER_URL, count_rows, server_database
 from tests.reliability.conftest import Figures
 from tests.reliability.workload import SCHEME, Workload, check_store, set_up
 
@@ -77,20 +75,11 @@ async def _restore(
 
 
 async def _restore_postgres(backup: Path, db_url: str) -> tuple[bool, dict[tuple[str, int], bytes]]:
-    name = f"r_{uuid.uuid4().hex[:16]}"
-    admin = create_async_engine(SERVER_URL, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-        target = make_url(db_url).set(database=name).render_as_string(hide_password=False)
+    with server_database() as target:
         back = await asyncio.to_thread(_run, str(BACKUP), "restore-postgres", str(backup), target)
         assert back.returncode == 0, back.stdout + back.stderr
         rows = count_rows(target, {"e": ENTRIES})["e"]
         return True, {(ledger, seq): bytes(h) for ledger, seq, h in rows}
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
 
 
 def _flat(samples: list[tuple[float, int, int]]) -> tuple[tuple[int, int], tuple[int, int]]:

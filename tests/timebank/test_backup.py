@@ -6,15 +6,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import make_url, text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from ledger.storage import sqlite_url
-from tests.conftest import SERVER_URL, count_rows
+from tests.conftest import SERVER_URL, count_rows, server_database
 
 ROOT = Path(__file__).resolve().parents[2]
 BACKUP = ROOT / "deploy" / "backup.sh"
@@ -75,12 +72,7 @@ async def test_a_postgres_dump_restores_into_an_empty_database_and_verifies(
     made = _run(str(BACKUP), "postgres", db_url, str(out))
     assert made.returncode == 0, made.stdout + made.stderr
     (dump,) = list(out.iterdir())
-    name = f"r_{uuid.uuid4().hex[:16]}"
-    admin = create_async_engine(SERVER_URL, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-        target = make_url(db_url).set(database=name).render_as_string(hide_password=False)
+    with server_database() as target:
         back = _run(str(BACKUP), "restore-postgres", str(dump), target)
         assert back.returncode == 0, back.stdout + back.stderr
         verified = _run(TIMEBANK, "verify", "--db", target)
@@ -88,7 +80,3 @@ async def test_a_postgres_dump_restores_into_an_empty_database_and_verifies(
         assert _plain(count_rows(target, ENTRIES)["entries"]) == _plain(
             count_rows(db_url, ENTRIES)["entries"]
         )
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()

@@ -8,7 +8,6 @@ fold refuses what it cannot classify, and a property over random ledgers.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Connection, Engine, create_engine, make_url
+from sqlalchemy import Connection, Engine, create_engine
 
 from ledger import InvalidRequest, NotFound, from_us, to_us
 from ledger import storage as ledger_storage
@@ -27,7 +26,7 @@ from ledger.rules import reserve_postings, resolve_postings, reverse_postings
 from ledger.storage import to_sync_url
 from partners.model import Agreement, Offer, Partner, Sector, Venue, VoucherState
 from partners.service import Partners
-from tests.conftest import SERVER_URL, Clock
+from tests.conftest import SERVER_URL, Clock, server_database
 from tests.timebank.helpers import activity, open_bank
 from timebank.activities import CoSubform
 from timebank.books import (
@@ -532,21 +531,13 @@ def server_tables() -> Iterator[Engine | None]:
     if not SERVER_URL:
         yield None
         return
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(to_sync_url(SERVER_URL), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        engine = create_engine(make_url(to_sync_url(SERVER_URL)).set(database=name))
+    with server_database() as url:
+        engine = create_engine(to_sync_url(url))
         try:
             ledger_storage.metadata.create_all(engine)
             yield engine
         finally:
             engine.dispose()
-            with admin.connect() as conn:
-                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        admin.dispose()
 
 
 def summed_books(

@@ -28,7 +28,6 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -36,14 +35,14 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import create_engine, make_url
+from sqlalchemy import make_url
 
 from ledger import KeyRing, LedgerStore, to_us
 from ledger import storage as ledger_storage
 from ledger.model import _ACCOUNT, Account, Entry, EntryKind, Posting
 from partners.model import Agreement, Offer, Partner, Sector, Venue
 from partners.service import Partners
-from tests.conftest import SERVER_URL, Clock
+from tests.conftest import SERVER_URL, Clock, server_database
 from tests.timebank.helpers import activity
 from timebank.activities import CoSubform
 from timebank.claims import ClaimDraft, ClaimRules, ClaimStatus, SchemeModel
@@ -147,24 +146,6 @@ def _url(db: str, *, read_only: bool = False) -> str:
     return db if SERVER_URL else ledger_storage.sqlite_url(db, read_only=read_only)
 
 
-@contextmanager
-def _server_database() -> Iterator[str]:
-    """A database of its own on the test server, for a module's fixture (conftest's `db_url`
-    is one test's)."""
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(ledger_storage.to_sync_url(SERVER_URL), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        try:
-            yield make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as conn:
-                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        admin.dispose()
-
-
 async def _facts(db: str, keys: Path, journal: Path, export_stdout: str) -> Facts:
     url = _url(db)
     store = await LedgerStore.open(url, KeyRing(keys))
@@ -232,7 +213,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Facts]:
     if not SERVER_URL:
         yield asyncio.run(_facts(str(file), keys, journal, _export(str(file), journal)))
         return
-    with _server_database() as db:
+    with server_database() as db:
         copied = _cli("migrate-store", "--from", str(file), "--to", db)
         assert copied.returncode == 0, copied.stdout + copied.stderr
         file.rename(where / "copied.db")  # nothing below reads the file instead
@@ -355,7 +336,7 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Facts]:
         asyncio.run(_build_story(_url(str(file)), keys))
         yield asyncio.run(_facts(str(file), keys, journal, _export(str(file), journal)))
         return
-    with _server_database() as db:
+    with server_database() as db:
         asyncio.run(_build_story(db, keys))
         yield asyncio.run(_facts(db, keys, journal, _export(db, journal)))
 

@@ -9,17 +9,15 @@ import io
 import json
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, make_url
 
 from ledger import KeyRing, LedgerStore
-from ledger.storage import sqlite_url, to_sync_url
-from tests.conftest import SERVER_URL
+from ledger.storage import sqlite_url
+from tests.conftest import SERVER_URL, server_database
 from timebank.claims import ClaimDraft
 from timebank.service import TimeBank
 
@@ -55,28 +53,18 @@ class Demo:
 
 
 @pytest.fixture(scope="module")
-def server_database() -> Iterator[str]:
+def server_db() -> Iterator[str]:
     """On a server run, a database of the module's own on the server (conftest's `db_url` is one
     test's); on a SQLite run, ""."""
     if not SERVER_URL:
         yield ""
         return
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(to_sync_url(SERVER_URL), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        try:
-            yield make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as conn:
-                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        admin.dispose()
+    with server_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory, server_database: str) -> Demo:
+def demo(tmp_path_factory: pytest.TempPathFactory, server_db: str) -> Demo:
     db = tmp_path_factory.mktemp("report") / "demo.db"
     made = _timebank("demo", "--db", str(db), "--entries", "600")
     assert made.returncode == 0, made.stderr
@@ -84,10 +72,10 @@ def demo(tmp_path_factory: pytest.TempPathFactory, server_database: str) -> Demo
         return Demo(db, sqlite_url(str(db)))
     # the demo builds on a SQLite file by design: copied to the server, and the file put away
     # so that nothing below can read it instead
-    copied = _timebank("migrate-store", "--from", str(db), "--to", server_database)
+    copied = _timebank("migrate-store", "--from", str(db), "--to", server_db)
     assert copied.returncode == 0, copied.stdout + copied.stderr
     db.rename(db.with_name("copied.db"))
-    return Demo(db, server_database)
+    return Demo(db, server_db)
 
 
 def _report(db: Demo, out: Path, *extra: str) -> dict[str, object]:

@@ -12,7 +12,6 @@ import asyncio
 import copy
 import io
 import re
-import uuid
 import zipfile
 from datetime import UTC, date, datetime
 from html.parser import HTMLParser
@@ -22,11 +21,9 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 from pypdf import PdfReader
-from sqlalchemy import make_url, text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from ledger import to_us
-from tests.conftest import SERVER_URL, Clock
+from tests.conftest import SERVER_URL, Clock, server_database
 from tests.timebank.helpers import activity, open_bank
 from timebank.activities import CoForm, CoSubform, ServiceArea
 from timebank.claims import ClaimDraft, ClaimRules, SchemeModel
@@ -66,19 +63,8 @@ async def _make(path: Path) -> dict[str, Any]:
     on the test server (dropped afterwards)."""
     if not SERVER_URL:
         return await _report(path, None)
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    admin = create_async_engine(SERVER_URL, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            url = make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
-            return await _report(path, url)
-        finally:
-            async with admin.connect() as conn:
-                await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        await admin.dispose()
+    with server_database() as url:
+        return await _report(path, url)
 
 
 async def _report(path: Path, url: str | None) -> dict[str, Any]:
