@@ -29,6 +29,7 @@ from partners.service import Partners
 from timebank.service import TimeBank
 
 from .auth import ApiRole, Principal
+from .models import NUL, holds_nul
 from .problems import Problem, from_exception, problem_response
 from .tokens import TokenBook
 
@@ -110,6 +111,9 @@ class Endpoint:
         client = request.client.host if request.client else ""
         who = await services.tokens.authenticate(request.headers.get("authorization"), client)
         scheme = request.path_params.get("scheme", "")
+        for name, value in request.path_params.items():
+            if holds_nul(value):
+                raise Problem(422, NUL, field=name)
         await self.authorise(services, who, scheme)
         call = Call(
             services, who, scheme, dict(request.path_params), _query(request, self.query),
@@ -170,9 +174,12 @@ async def _body(request: Request, ep: Endpoint) -> Any:
         if media not in ("text/csv", "text/plain"):
             raise Problem(415, "send the file as text/csv", field="content-type")
         try:
-            return bytes(raw).decode("utf-8-sig")
+            text = bytes(raw).decode("utf-8-sig")
         except UnicodeDecodeError:
             raise Problem(422, "the file is not UTF-8 text", field="body") from None
+        if holds_nul(text):
+            raise Problem(422, f"the file {NUL}", field="body")
+        return text
     if ep.body is None:
         if bytes(raw).strip() not in (b"", b"{}"):
             raise Problem(422, "this endpoint takes no body", field="body")
@@ -209,6 +216,6 @@ def decode_cursor(cursor: str, default: Any) -> Any:
     shapes = default if isinstance(default, list) else [default]
     if type(value) is not type(default) or [type(v) for v in parts] != [type(v) for v in shapes]:
         raise Problem(422, "not a cursor this API gave out", field="cursor")
-    if any(isinstance(v, int) and not 0 <= v < 2**63 for v in parts):
+    if any(isinstance(v, int) and not 0 <= v < 2**63 for v in parts) or holds_nul(parts):
         raise Problem(422, "not a cursor this API gave out", field="cursor")
     return value

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from timebank.activities import (
     Activity,
@@ -30,7 +30,31 @@ Text = Annotated[str, Field(max_length=1000)]
 Reason = Annotated[str, Field(min_length=1, max_length=1000)]
 
 
-class In(BaseModel):
+NUL = "must not contain the NUL character (U+0000)"
+
+
+def holds_nul(value: object) -> bool:
+    """Whether text in `value` (a string, or lists and dicts of them) holds U+0000, which no
+    field means and PostgreSQL cannot store: refused on both backends alike."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list | tuple):
+        return any(holds_nul(v) for v in value)
+    if isinstance(value, dict):
+        return any(holds_nul(k) or holds_nul(v) for k, v in value.items())
+    return False
+
+
+class _Text(BaseModel):
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if holds_nul(value):
+            raise ValueError(NUL)
+        return value
+
+
+class In(_Text):
     model_config = ConfigDict(strict=True, extra="forbid")
 
 
@@ -38,7 +62,7 @@ class Out(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class Query(BaseModel):
+class Query(_Text):
     """Query strings arrive as text, so numbers are parsed (but unknown parameters refused)."""
 
     model_config = ConfigDict(extra="forbid")

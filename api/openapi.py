@@ -122,7 +122,9 @@ def _operation(ep: Endpoint, refs: dict[Any, Any], schemas: dict[str, Any]) -> d
                               "wait Retry-After seconds")):  # fmt: skip
         responses[str(status)] = {"description": why, "content": problem}
     if ep.writes:  # a write's body is bounded and typed (api.endpoints._body)
-        for status, why in ((413, "the body is too large"), (415, "not a media type it takes")):
+        for status, why in ((413, "the body is too large"), (415, "not a media type it takes"),
+                            (503, "the signing key is unavailable: nothing was written; "
+                                  "retry with the same Idempotency-Key")):  # fmt: skip
             responses[str(status)] = {"description": why, "content": problem}
     op: dict[str, Any] = {
         "operationId": ep.handler.__name__,

@@ -12,6 +12,7 @@ from typing import Any
 
 from api.auth import Principal
 from api.endpoints import Call, Endpoint, Services
+from api.models import NUL, holds_nul
 from api.problems import Problem, from_exception
 from api.routes import ENDPOINTS
 
@@ -47,6 +48,8 @@ async def act(
         await ep.authorise(services, who, params.get("scheme", ""))
         q = ep.query.model_validate(query or {}) if ep.query is not None else None
         if ep.csv:
+            if holds_nul(body):
+                raise Problem(422, f"the file {NUL}", field="body")
             b: Any = body
         elif ep.body is not None:  # as the API reads it: JSON text (dates, enums as strings)
             b = ep.body.model_validate_json(json.dumps(body or {}, default=str))

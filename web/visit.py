@@ -20,6 +20,7 @@ from starlette.types import Message
 
 from api.auth import ApiRole, Principal
 from api.endpoints import Services
+from api.models import holds_nul
 from api.problems import Problem
 
 from . import bridge, i18n, render
@@ -173,12 +174,23 @@ def page(path: str, handler: Handler, box: Box, *, roles: frozenset[ApiRole] | N
             if not _same_origin(request) or not hmac.compare_digest(v.field("csrf"), v.csrf):
                 return v.problem(Problem(403, v._("The form had expired. Please try again."),
                                          field="csrf"))  # fmt: skip
+        nul = _field_with_nul(request, v.form)
+        if nul is not None:
+            message = v._("“%(field)s” must not contain the NUL character.") % {"field": nul}
+            return v.problem(Problem(422, message, field=nul))  # crafted: no browser sends it
         try:
             return await handler(v)
         except Problem as p:
             return v.problem(p)
 
     return Route(path, run, methods=list(methods))
+
+
+def _field_with_nul(request: Request, form: FormData) -> str | None:
+    """The first path parameter, query parameter or form field whose text holds U+0000."""
+    texts = [*request.path_params.items(), *request.query_params.multi_items(),
+             *form.multi_items()]  # fmt: skip
+    return next((k for k, value in texts if holds_nul(k) or holds_nul(value)), None)
 
 
 class _FormTooLarge(Exception):

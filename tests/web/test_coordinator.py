@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.api.world import World
+from tests.conftest import snapshot
 from tests.web.conftest import Pages
 
 pytestmark = pytest.mark.both_backends
@@ -178,6 +179,29 @@ async def test_a_member_added_on_the_members_page_is_in_the_register(
     r = await pages.submit("/s/taff/coordinate/members", {"id": "bad id", "display_name": "X"},
                            status=422)  # fmt: skip
     assert 'id="e-id"' in r.text
+
+
+async def test_text_holding_nul_is_refused_naming_the_field_on_pages_and_changes_nothing(
+    world: World, browser: Browser, db_url: str
+) -> None:
+    """U+0000 (which PostgreSQL cannot store) in a form field, a path, a query or a file."""
+    pages = await browser("taff-coordinator")
+    before = snapshot(db_url)
+    r = await pages.submit("/s/taff/coordinate/members", {"id": "N9", "display_name": "Ni\x00a",
+                           "role": "member"}, status=422)  # fmt: skip
+    assert "“display_name” must not contain the NUL character" in r.text
+    await pages.get("/s/taff/coordinate/members/M%002", status=422)
+    await pages.get("/s/taff/coordinate/members?q=M%00", status=422)
+    csv = ("members.csv", b"id,display_name\nN1,Ni\x00a\n", "text/csv")
+    await pages.submit("/s/taff/coordinate/import", {"kind": "members"}, files={"file": csv},
+                       status=422)  # fmt: skip
+    assert snapshot(db_url) == before
+    visitor = await browser("")
+    page = await visitor.get("/sign-in")
+    token = re.findall(r'name="csrf" value="([^"]+)"', page.text)[0]
+    r = await visitor.client.post("/sign-in", data={"csrf": token, "login": "taff-\x00",
+                                                    "password": "x"})  # fmt: skip
+    assert r.status_code == 422 and "“login” must not" in r.text
 
 
 async def test_an_activity_is_added_with_its_classification_and_retired(
