@@ -959,12 +959,15 @@ LEAVES = (
     st.none() | st.booleans() | st.integers() | st.text(max_size=30)
     | st.floats(allow_nan=False, allow_infinity=False)
 )  # fmt: skip
-ANY_JSON = st.recursive(
-    LEAVES,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner,
-                                                                max_size=4),
-    max_leaves=12,
-)  # fmt: skip
+
+
+def _nested(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """Lists and objects of `inner`. A named function: Hypothesis misread the multi-line lambda
+    this was and warned that it could not recurse (it did: the warning was noise)."""
+    return st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+
+
+ANY_JSON = st.recursive(LEAVES, _nested, max_leaves=12)
 
 
 def plausible(options: dict[str, st.SearchStrategy[Any]]) -> st.SearchStrategy[Any]:
