@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -76,7 +77,7 @@ def create_app(config: Config) -> Starlette:
         gc.freeze()  # what startup made lives as long as the app: the collector skips it
         job = None
         if config.schedule_seconds > 0:
-            job = asyncio.create_task(_schedule(bank, config.schedule_seconds))
+            job = asyncio.create_task(_schedule(bank, box.book, config.schedule_seconds))
         try:
             yield
         finally:
@@ -111,13 +112,15 @@ def _route_of(request: Request) -> str:
     return "/".join(names.get(part, part) for part in request.url.path.split("/"))
 
 
-async def _schedule(bank: TimeBank, every: float) -> None:
-    """The scheduled jobs (`run_jobs`), every `every` seconds."""
+async def _schedule(bank: TimeBank, book: AccountBook, every: float) -> None:
+    """The scheduled jobs (`run_jobs`), then the app's old records forgotten (`forget_old`),
+    every `every` seconds."""
     while True:
         await asyncio.sleep(every)
         try:
             await run_jobs(bank)
-        except (LedgerError, OSError):
+            await book.forget_old()
+        except (LedgerError, OSError, SQLAlchemyError):
             log.exception("scheduled jobs failed; trying again next time")
 
 

@@ -380,7 +380,21 @@ async def _with_store(args: argparse.Namespace, store: LedgerStore) -> int:
             done = await store.expire_due(ledger, now=now)
             print(f"{ledger}: {len(done)} reservations expired")
         await _scheme_jobs(store, ledgers, now)
+        await _forget_old(store.url, now)
     return 0
+
+
+async def _forget_old(url: str, now: datetime) -> None:
+    """The app's records kept only for a while: sessions, failed sign-ins, finished jobs."""
+    from web.book import AccountBook
+
+    book = await AccountBook.open(url, lambda: to_us(now))
+    try:
+        gone = await book.forget_old()
+    finally:
+        await book.close()
+    print(f"forgot {gone['sessions']} session records, {gone['failures']} failed sign-ins and "
+          f"{gone['jobs']} background jobs")  # fmt: skip
 
 
 async def _report_against_bundle(file: Path | None, bundle: Path) -> int:

@@ -25,6 +25,8 @@ from .accounts import (
     window_start,
 )
 
+KEEP_DAYS = {"sessions": 30, "jobs": 7}  # then `forget_old` deletes them
+
 
 class SignInRefused(Exception):
     """A sign-in that did not succeed; `throttled` when too many attempts failed recently."""
@@ -175,6 +177,16 @@ class AccountBook:
             raise ValueError(f"language is one of {LANGUAGES}")
         async with self._engine.begin() as conn:
             await conn.run_sync(storage.set_lang, login, lang)
+
+    async def forget_old(self) -> dict[str, int]:
+        """Delete what is kept only for a while (`KEEP_DAYS`): session records (ended 12 hours
+        after they began, at the latest), failed sign-ins past their window, and finished jobs
+        with their downloads (reports can hold members' data). How many of each went."""
+        now = self._clock()
+        days = {name: now - keep * 86_400_000_000 for name, keep in KEEP_DAYS.items()}
+        async with self._engine.begin() as conn:
+            return await conn.run_sync(storage.forget, days["sessions"], window_start(now),
+                                       days["jobs"])  # fmt: skip
 
     async def start_job(self, row: dict[str, Any]) -> None:
         async with self._engine.begin() as conn:

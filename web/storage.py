@@ -182,3 +182,17 @@ def update_job(conn: Connection, job_id: str, **values: Any) -> None:
 def read_job(conn: Connection, job_id: str) -> dict[str, Any] | None:
     r = conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
     return dict(r._mapping) if r is not None else None
+
+
+def forget(conn: Connection, sessions_before_us: int, failures_before_us: int,
+           jobs_before_us: int) -> dict[str, int]:  # fmt: skip
+    """Delete sessions begun, failed sign-ins made and jobs started before the given times:
+    how many of each went."""
+    gone = {}
+    for name, table, column, before in (
+        ("sessions", sessions, sessions.c.created_us, sessions_before_us),
+        ("failures", failures, failures.c.at_us, failures_before_us),
+        ("jobs", jobs, jobs.c.created_us, jobs_before_us),
+    ):
+        gone[name] = conn.execute(delete(table).where(column < before)).rowcount
+    return gone

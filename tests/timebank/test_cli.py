@@ -471,6 +471,7 @@ async def test_expire_releases_only_reservations_past_their_expiry(db: Db) -> No
     assert done.stdout.splitlines() == [
         f"{NORTH}: 1 reservations expired",
         f"{SOUTH}: 0 reservations expired",
+        "forgot 0 session records, 0 failed sign-ins and 0 background jobs",
     ]
     store = await _open(db)
     try:
@@ -484,6 +485,7 @@ async def test_expire_releases_only_reservations_past_their_expiry(db: Db) -> No
     assert again.stdout.splitlines() == [
         f"{NORTH}: 0 reservations expired",
         f"{SOUTH}: 0 reservations expired",
+        "forgot 0 session records, 0 failed sign-ins and 0 background jobs",
     ]
     assert await _verified(db)
 

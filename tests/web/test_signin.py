@@ -7,7 +7,9 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from tests.api.world import World
+from tests.conftest import Clock
 from tests.web.conftest import Pages
+from web.book import AccountBook
 
 pytestmark = pytest.mark.both_backends
 
@@ -107,3 +109,32 @@ async def test_the_public_ledger_page_shows_its_checkpoint(world: World, browser
     r = await pages.get("/s/taff/ledger")
     assert "Public ledger" in r.text and "Public keys" in r.text
     await pages.get("/s/nowhere/ledger", status=404)
+
+
+async def test_old_sessions_failed_sign_ins_and_jobs_are_forgotten_on_schedule(
+    world: World, browser: Browser, db_url: str, clock: Clock
+) -> None:
+    """`forget_old` (run by the service's schedule) deletes failed sign-ins past their window,
+    jobs (with their downloads) after 7 days and session records after 30, and nothing newer."""
+    await browser("taff-member")  # one session
+    pages = await browser("")
+    await pages.submit(
+        "/sign-in", {"login": "taff-member", "password": "wrong guess 1"}, status=401
+    )  # fmt: skip  (one failure for the login, one for the address)
+    book = await AccountBook.open(db_url, clock)
+    try:
+        await book.start_job({
+            "id": "j1", "login": "taff-coordinator", "scheme": "taff", "kind": "report",
+            "state": "done", "done": 1, "total": 1, "message": "", "result": b"Ann Jones,3",
+            "media_type": "text/csv", "filename": "r.csv", "created_us": clock(),
+        })  # fmt: skip
+        assert await book.forget_old() == {"sessions": 0, "failures": 0, "jobs": 0}
+        clock.advance(16 * 60)
+        assert await book.forget_old() == {"sessions": 0, "failures": 2, "jobs": 0}
+        clock.advance(7 * 86400)
+        assert await book.forget_old() == {"sessions": 0, "failures": 0, "jobs": 1}
+        assert await book.job("j1") is None
+        clock.advance(23 * 86400)
+        assert await book.forget_old() == {"sessions": 1, "failures": 0, "jobs": 0}
+    finally:
+        await book.close()
