@@ -44,6 +44,7 @@ from typing import TypeVar
 from .schemes import Member, Role, member_problems
 
 MAX_ROWS = 50_000
+MAX_NOTE = 1000  # characters, as a claim's note in the API
 MEMBER_COLUMNS = ("id", "display_name", "roles", "contact", "card_number")
 HOURS_COLUMNS = ("member", "activity", "date", "minutes", "receiver", "note")
 TO_MEMBER_COLUMNS = ("N", "Name", "Email", "Phone", "Alternative Phone", "Created",
@@ -172,6 +173,8 @@ def parse_hours(text: str) -> list[HoursRow]:
         for field_name in ("member", "activity"):
             if not row[field_name]:
                 problems.append(LineProblem(line, field_name, "required"))
+        if len(row.get("note", "")) > MAX_NOTE:
+            problems.append(LineProblem(line, "note", f"at most {MAX_NOTE} characters"))
         out.append(HoursRow(line, key, row["member"], row["activity"], day, int(row["minutes"]),
                             row.get("receiver") or None, row.get("note", "")))  # fmt: skip
     if problems:
@@ -313,6 +316,8 @@ def _transfer_fields(
     if found or day is None or minutes is None or helped is None or helper is None:
         return None, found
     note = " ".join(row["Post"].split())
+    if len(note) > MAX_NOTE:
+        return None, [("Post", f"at most {MAX_NOTE} characters")]
     return {"member": helper, "activity": activity, "date": day.isoformat(),
             "minutes": str(minutes), "receiver": helped, "note": note}, []  # fmt: skip
 
@@ -459,6 +464,8 @@ def preview_hours(text: str) -> list[PreviewLine]:
                 found.append(LineProblem(p.line, "minutes", "a whole number of minutes"))
             found += [LineProblem(p.line, f, "required") for f in ("member", "activity")
                       if not row[f]]  # fmt: skip
+            if len(row.get("note", "")) > MAX_NOTE:
+                found.append(LineProblem(p.line, "note", f"at most {MAX_NOTE} characters"))
         out.append(PreviewLine(p.line, p.values, tuple(found)))
     return out
 

@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import SERVER_URL, Clock
 from tests.timebank.helpers import activity, open_bank
 from timebank.claims import ClaimRules, SchemeModel
-from timebank.imports import ImportRefused, parse_hours, parse_members
+from timebank.imports import MAX_NOTE, ImportRefused, parse_hours, parse_members, preview_hours
 from timebank.schemes import Member, Role, Scheme
 from timebank.service import TimeBank
 
@@ -48,6 +48,18 @@ def test_a_missing_column_is_reported_against_the_header() -> None:
     with pytest.raises(ImportRefused) as err:
         parse_hours("member,activity,minutes\nT1,garden,60\n")
     assert [(p.line, p.field) for p in err.value.problems] == [(1, "date")]
+
+
+def test_a_note_longer_than_the_apis_is_refused_in_the_file_and_its_preview() -> None:
+    header = "member,activity,date,minutes,receiver,note\n"
+    fits = f"T1,residents-garden,2026-02-01,60,,{'n' * MAX_NOTE}\n"
+    over = f"T1,residents-garden,2026-02-01,60,,{'n' * (MAX_NOTE + 1)}\n"
+    assert len(parse_hours(header + fits)) == 1
+    with pytest.raises(ImportRefused) as err:
+        parse_hours(header + fits + over)
+    assert [(p.line, p.field) for p in err.value.problems] == [(3, "note")]
+    preview = preview_hours(header + fits + over)
+    assert [[p.field for p in line.problems] for line in preview] == [[], ["note"]]
 
 
 def test_identical_rows_get_distinct_stable_keys() -> None:

@@ -115,7 +115,7 @@ def test_quantities_are_hours_and_minutes_of_any_size() -> None:
     assert [r.minutes for r in rows] == [15, 90, 725]
 
 
-def test_bad_dates_and_quantities_are_reported_by_line_and_column() -> None:
+def test_bad_dates_quantities_and_overlong_posts_are_reported_by_line_and_column() -> None:
     text = HEADER + (
         "05/03/2024 10:00,Anna (1),Carme (3),,1:00\n"
         "2024-02-30 10:00:00 +0100,Anna (1),Carme (3),,1:00\n"
@@ -123,13 +123,14 @@ def test_bad_dates_and_quantities_are_reported_by_line_and_column() -> None:
         "2024-03-01 10:00:00 +0100,Anna (1),Carme (3),,1:75\n"
         "2024-03-01 10:00:00 +0100,Anna (1),Carme (3),,0\n"
         "2024-03-01 10:00:00 +0100,Anna (1),Carme (3),,\n"
+        f"2024-03-01 10:00:00 +0100,Anna (1),Carme (3),{'p' * 1001},1:00\n"
         "2024-03-01 10:00:00 +0100,Anna (1),Carme (3),,1:00\n"
     )
     with pytest.raises(ImportRefused) as err:
         parse_timeoverflow_transfers(text, activity="timeoverflow")
     assert problems_of(err) == {
         (2, "Date"), (3, "Date"), (4, "Quantity"), (5, "Quantity"), (6, "Quantity"),
-        (7, "Quantity"),
+        (7, "Quantity"), (8, "Post"),
     }  # fmt: skip
     zero = next(p for p in err.value.problems if p.line == 6)
     assert "under a minute" in zero.message
