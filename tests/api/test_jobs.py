@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
 from starlette.applications import Starlette
 
-from api.app import run_jobs
+from api.app import Config, create_app, run_jobs
 from ledger import from_us
 from tests.api.world import World
 from tests.conftest import Clock
 from timebank.service import TimeBank
+from web.book import AccountBook
 
 pytestmark = pytest.mark.both_backends
 
@@ -61,3 +64,28 @@ async def test_jobs_release_vouchers_past_their_expiry(
     assert seen.json()["state"] == "expired"
     balance = await app_client.get("/api/v1/schemes/m2m/members/M1/balance", headers=member)
     assert balance.json()["minutes"] == 0
+
+
+async def test_the_services_schedule_forgets_old_jobs(
+    db_url: str, tmp_path: Path, clock: Clock
+) -> None:
+    """`timebank serve`'s schedule runs `AccountBook.forget_old` too (tests/web/test_signin.py
+    shows what it forgets): a week-old job is gone within a few rounds."""
+    book = await AccountBook.open(db_url, clock)
+    try:
+        await book.start_job({
+            "id": "j1", "login": "someone", "scheme": "taff", "kind": "report", "state": "done",
+            "done": 1, "total": 1, "message": "", "result": b"x", "media_type": "text/csv",
+            "filename": "r.csv", "created_us": clock(),
+        })  # fmt: skip
+        clock.advance(8 * 86400)
+        config = Config(url=db_url, key_dir=tmp_path / "keys", schedule_seconds=0.05, clock=clock)
+        scheduled = create_app(config)
+        async with scheduled.router.lifespan_context(scheduled):
+            for _ in range(100):
+                if await book.job("j1") is None:
+                    break
+                await asyncio.sleep(0.05)
+        assert await book.job("j1") is None
+    finally:
+        await book.close()
