@@ -102,6 +102,13 @@ class Throttle:
         while len(self._seen) > self.clients:
             self._seen.popitem(last=False)
 
+    def at_least(self, client: str, failures: int) -> None:
+        """Raise the count of `client`'s current window to `failures`, as counted by every
+        process (`TokenBook`), once this one has counted a failure of its own."""
+        hit = self._seen.get(client)
+        if hit is not None and failures > hit[1]:
+            self._seen[client] = (hit[0], failures)
+
     def __len__(self) -> int:
         return len(self._seen)
 

@@ -1,4 +1,5 @@
-"""The API's SQL: bearer tokens (only the SHA-256 of each secret is stored).
+"""The API's SQL: bearer tokens (only the SHA-256 of each secret is stored), and failed
+authentications by address, which every process counts (see `api.tokens`).
 
 Functions take a sync `Connection`; async callers use `AsyncConnection.run_sync`.
 """
@@ -7,7 +8,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, MetaData, String, Table, select, update
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    delete,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.engine import Connection
 
 from .auth import ApiRole, TokenRecord
@@ -29,6 +42,25 @@ tokens = Table(
     Column("revoked_us", BigInteger, nullable=True),
     Column("expires_us", BigInteger, nullable=True),  # None: until revoked (migration 0003)
 )
+
+failures = Table(
+    "api_auth_failures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("address", String(64), nullable=False),
+    Column("at_us", BigInteger, nullable=False),
+    Index("api_auth_failures_by_address", "address", "at_us"),
+    Index("api_auth_failures_by_time", "at_us"),
+)  # migration 0004
+
+
+def record_failure(conn: Connection, address: str, now_us: int, since_us: int) -> int:
+    """Count a failed authentication from `address` and forget every one made at or before
+    `since_us`: how many `address` has made after it, in every process."""
+    conn.execute(delete(failures).where(failures.c.at_us <= since_us))
+    conn.execute(failures.insert().values(address=address[:64], at_us=now_us))
+    mine = (failures.c.address == address[:64]) & (failures.c.at_us > since_us)
+    return int(conn.execute(select(func.count()).where(mine)).scalar_one())
 
 
 def _record(r: Any) -> TokenRecord:

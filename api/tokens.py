@@ -6,15 +6,20 @@ is refused at once everywhere (the expiry is checked on every request).
 
 Failed authentications are counted per client address (`Throttle`): after `MAX_FAILURES` in
 `WINDOW_SECONDS`, every request from that address that needs a token is refused with 429 and
-Retry-After, before its token is even looked at, until the window ends. Counted in memory, per
-process; at most `THROTTLED_CLIENTS` addresses are remembered.
+Retry-After, before its token is even looked at, until the window ends. Each process counts in
+memory (at most `THROTTLED_CLIENTS` addresses) and checks that first, so a throttled address
+costs no query; each failure is also written to the database, and the count every process has
+made taken back, so N processes allow at most `MAX_FAILURES` + N - 1 guesses, not N times as
+many. Only failures touch the database; a good token never does.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ledger import IdempotencyConflict, NotFound
@@ -38,6 +43,8 @@ CACHE_SIZE = 10_000
 MAX_FAILURES = 20  # failed authentications from one address...
 WINDOW_SECONDS = 600  # ...in ten minutes, and it is refused (429) for the rest of them
 THROTTLED_CLIENTS = 10_000  # addresses remembered at most
+
+log = logging.getLogger("timebank.api")
 
 
 class TokenBook:
@@ -85,7 +92,19 @@ class TokenBook:
             return await self._principal(header, now)
         except Problem:
             self.throttle.failed(client, now)
+            await self._count_everywhere(client, now)
             raise
+
+    async def _count_everywhere(self, client: str, now: int) -> None:
+        """Record a failure where every process sees it, and take their count for `client`."""
+        since = now - WINDOW_SECONDS * 1_000_000
+        try:
+            async with self._engine.begin() as conn:
+                seen = await conn.run_sync(storage.record_failure, client, now, since)
+        except SQLAlchemyError:  # the refusal stands; only the count across processes is lost
+            log.warning("could not record a failed authentication", exc_info=True)
+            return
+        self.throttle.at_least(client, seen)
 
     async def _principal(self, header: str, now: int) -> Principal:
         bootstrap = self._bootstrap and header.startswith("Bearer ")

@@ -27,6 +27,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -34,6 +35,7 @@ import pytest
 from starlette.applications import Starlette
 
 from api import tokens as token_book
+from api.app import Config, create_app
 from api.auth import Throttle
 from api.problems import Problem
 from api.routes import ENDPOINTS
@@ -171,6 +173,37 @@ async def test_guessing_the_admin_token_is_throttled_like_any_other(
     assert r.status_code == 429, r.text
     assert (await clients.at("198.51.100.41").get(f"{V1}/schemes", headers=world.admin)).is_success
     figures(guesses_before_429=len(guesses))
+
+
+async def test_processes_share_the_count_so_n_of_them_allow_only_n_minus_1_more_guesses(
+    world: World,  # noqa: F811
+    clients: Clients,
+    db_url: str,
+    tmp_path: Path,
+    clock: Clock,
+    figures: Figures,
+) -> None:
+    """Behind a balancer each process counts in memory first; each failure is also written to
+    the database and the count of all of them taken back. After `MAX_FAILURES` at one process,
+    another allows one guess (its own first failure) and then refuses that address too."""
+    good = world.as_("taff", "coordinator")
+    address = "198.51.100.50"
+    allowed_first = await failures_until_refused(clients.at(address), wrong_secret(good))
+    config = Config(url=db_url, key_dir=tmp_path / "keys", bootstrap_admin=ADMIN,
+                    schedule_seconds=0, clock=clock)  # fmt: skip
+    second = create_app(config)
+    async with second.router.lifespan_context(second):
+        other = Clients(second)
+        try:
+            allowed_second = await failures_until_refused(other.at(address), wrong_secret(good))
+            assert (await other.at(address).get(f"{V1}/me", headers=good)).status_code == 429
+            neighbour = other.at("198.51.100.51")
+            assert (await neighbour.get(f"{V1}/me", headers=good)).status_code == 200
+        finally:
+            await other.close()
+    figures(first_process=allowed_first, second_process=allowed_second,
+            per_process_alone=MAX_FAILURES)  # fmt: skip
+    assert (allowed_first, allowed_second) == (MAX_FAILURES, 1)
 
 
 async def test_the_throttle_remembers_a_bounded_number_of_addresses(
