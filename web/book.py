@@ -183,10 +183,10 @@ class AccountBook:
         after they began, at the latest), failed sign-ins past their window, and finished jobs
         with their downloads (reports can hold members' data). How many of each went."""
         now = self._clock()
-        days = {name: now - keep * 86_400_000_000 for name, keep in KEEP_DAYS.items()}
+        before = {name: now - keep * 86_400_000_000 for name, keep in KEEP_DAYS.items()}
         async with self._engine.begin() as conn:
-            return await conn.run_sync(storage.forget, days["sessions"], window_start(now),
-                                       days["jobs"])  # fmt: skip
+            return await conn.run_sync(storage.forget, before["sessions"], window_start(now),
+                                       before["jobs"])  # fmt: skip
 
     async def start_job(self, row: dict[str, Any]) -> None:
         async with self._engine.begin() as conn:
