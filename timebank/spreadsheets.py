@@ -26,7 +26,9 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
-def is_number(value: Any) -> bool:
+def _numeric(value: Any) -> bool:
+    """A number object (not `timebank.reports.document.is_number`, which also takes decimal
+    strings: the reports decide that for themselves)."""
     return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
 
 
@@ -40,7 +42,7 @@ def safe_cell(value: Any) -> str:
     if value is None:
         return ""
     text = str(value)
-    if is_number(value):
+    if _numeric(value):
         return text
     return "'" + text if looks_like_formula(text) else text
 
@@ -54,7 +56,7 @@ def put_cell(ws: Any, row: int, column: int, value: Any) -> Any:
     """Write `value` into an openpyxl worksheet's cell and return the cell: None, booleans and
     numbers as they are; anything else as a text cell, never a formula (quote-prefixed if it
     looks like one)."""
-    if value is None or isinstance(value, bool) or is_number(value):
+    if value is None or isinstance(value, bool) or _numeric(value):
         return ws.cell(row=row, column=column, value=value)
     text = xml_text(str(value))
     cell = ws.cell(row=row, column=column)
