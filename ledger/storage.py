@@ -790,6 +790,34 @@ def reversal_refs(conn: Connection, ledger: str) -> set[int]:
     return {int(r) for r in (conn.execute(stmt)).scalars() if r is not None}
 
 
+def entries_naming(
+    conn: Connection, ledger: str, key: str
+) -> list[tuple[int, str, int | None, str]]:
+    """(seq, kind, ref, value) of each entry whose metadata has `key`, in sequence order: how a
+    service checks its records against the entries that name them."""
+    assert key.isascii() and '"' not in key and "%" not in key and "_" not in key
+    stmt = (
+        select(entries.c.seq, entries.c.kind, entries.c.ref, entries.c.meta)
+        .where(entries.c.ledger_id == ledger, entries.c.meta.contains(f'["{key}",'))
+        .order_by(entries.c.seq)
+    )
+    out = []
+    for seq, kind, ref, meta in conn.execute(stmt):
+        value = dict(_meta(meta)).get(key)
+        if value is not None:
+            out.append((int(seq), str(kind), None if ref is None else int(ref), value))
+    return out
+
+
+def resolutions(conn: Connection, ledger: str) -> dict[int, tuple[int, str]]:
+    """Each resolved reservation's seq -> (the post, void or expiry entry's seq, its kind)."""
+    kinds = [k.value for k in (EntryKind.POST, EntryKind.VOID, EntryKind.EXPIRE)]
+    stmt = select(entries.c.ref, entries.c.seq, entries.c.kind).where(
+        entries.c.ledger_id == ledger, entries.c.kind.in_(kinds)
+    )
+    return {int(ref): (int(seq), str(kind)) for ref, seq, kind in conn.execute(stmt)}
+
+
 _STREAMED = ("seq", "prev_hash", "hash", "kind", "time_us", "key_id", "ref", "expires_us",
              "target", "meta", "signature")  # fmt: skip
 

@@ -250,10 +250,17 @@ class LedgerStore:
         return [e for e in done if isinstance(e, Entry)]
 
     async def reverse(
-        self, ledger: str, seq: int, *, meta: dict[str, str] | None = None, idempotency_key: str
+        self,
+        ledger: str,
+        seq: int,
+        *,
+        meta: dict[str, str] | None = None,
+        idempotency_key: str,
+        then: Then | None = None,
     ) -> Entry:
-        """Append the exact negation of transfer `seq`, naming it. Each is reversed at most once."""
-        return await self._resolve(EntryKind.REVERSE, ledger, seq, meta, idempotency_key)
+        """Append the exact negation of transfer `seq`, naming it. Each is reversed at most once.
+        `then` as for `transfer`."""
+        return await self._resolve(EntryKind.REVERSE, ledger, seq, meta, idempotency_key, then=then)
 
     async def rotate_key(self, ledger: str, *, idempotency_key: str) -> PublicKey:
         """Start signing with a new key, certified by the current one; the old one retires."""

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from . import merkle, rules, storage
 from .encoding import checkpoint_digest, entry_hash, key_digest
@@ -51,6 +52,7 @@ from .prepared import raw
 from .signing import Signer
 
 MAX_BATCH = 512
+TRIES = 3  # times a request alone is tried when another process's write clashed with it
 SIGN_SPLIT = 16  # batches of at least twice this many entries are signed in two threads
 # Refusals that depend on the ledger's state are remembered under the idempotency key, so a
 # retry gets the same answer even if the state has changed since (invariant 8).
@@ -203,17 +205,21 @@ class Writer:
             if stop:
                 return
 
-    def _process(self, items: list[_Item]) -> None:
-        """On the writer thread: commit the batch, or each request alone if the batch fails."""
+    def _process(self, items: list[_Item], tries: int = TRIES) -> None:
+        """On the writer thread: commit the batch, or each request alone if the batch fails
+        (and a request alone again, a bounded number of times, if another process's write
+        clashed with it: a key or ledger made meanwhile, a deadlock the server broke)."""
         try:
             self._commit(items)
         except Exception as exc:  # the transaction failed: nothing of it was written
             self._states.clear()
-            if len(items) == 1:
-                items[0].result, items[0].error = None, exc
-            else:
+            if len(items) > 1:
                 for item in items:
                     self._process([item])
+            elif tries > 1 and _clashed(exc):
+                self._process(items, tries - 1)
+            else:
+                items[0].result, items[0].error = None, exc
 
     def _sign(self, unsigned: list[tuple[Entry, Signer]]) -> dict[tuple[str, int], Entry]:
         """Sign a batch's new entries, in two threads when it is big enough: signing is
@@ -254,17 +260,21 @@ class Writer:
 
     def _preload(self, conn: Connection, batch: _Batch, reqs: list[Request]) -> None:
         reqs = [r for r in reqs if r.op != "run"]
+        by_ledger: dict[str, list[Request]] = {}
+        for r in reqs:
+            by_ledger.setdefault(r.ledger, []).append(r)
+        # Each ledger's head first (on PostgreSQL, locked till COMMIT, in one order), then the
+        # idempotency keys: a twin request in another process that committed while this one
+        # waited for the lock is then seen, and replayed rather than written again.
+        states = {ledger: self._state(conn, ledger) for ledger in sorted(by_ledger)}
         by_scope: dict[str, list[str]] = {}
         for r in reqs:
             by_scope.setdefault(r.scope, []).append(r.idempotency_key)
         for scope, idem_keys in by_scope.items():
             for key, seen in storage.read_idempotency(conn, scope, idem_keys).items():
                 batch.idem[(scope, key)] = seen
-        by_ledger: dict[str, list[Request]] = {}
-        for r in reqs:
-            by_ledger.setdefault(r.ledger, []).append(r)
         for ledger, group in by_ledger.items():
-            state = self._state(conn, ledger)
+            state = states[ledger]
             if state is None:
                 continue
             batch.states[ledger] = state
@@ -522,6 +532,16 @@ class Writer:
             batch.referenced[(ledger, req.ref)] = entry.seq
         _move_head(batch, state, storage.Head(entry.seq, digest, now, state.head.key_count))
         return entry
+
+
+def _clashed(exc: Exception) -> bool:
+    """A failure another process's concurrent write caused, which a new transaction can pass:
+    a unique key it took first, or (PostgreSQL) a deadlock or serialisation failure."""
+    if isinstance(exc, IntegrityError):
+        return True
+    return isinstance(exc, OperationalError) and getattr(exc.orig, "sqlstate", "") in (
+        "40001", "40P01",
+    )  # fmt: skip
 
 
 def _in_savepoint(conn: Connection, work: Callable[[Connection], Any]) -> Any:

@@ -34,6 +34,7 @@ from sqlalchemy.engine import Connection
 from ledger import Entry
 from ledger.prepared import Prepared
 
+from .consistency import VoucherRecord
 from .model import Agreement, Offer, Partner, Sector, Venue, Voucher, VoucherState
 
 metadata = MetaData()
@@ -387,3 +388,14 @@ def read_retirement(conn: Connection, scheme: str, request: str) -> int | None:
     stmt = select(c.entry_seq).where(c.scheme == scheme, c.request == request)
     found = conn.execute(stmt).scalar()
     return int(found) if found is not None else None
+
+
+def voucher_records(conn: Connection, scheme: str) -> list[VoucherRecord]:
+    """Every voucher of a scheme with its settlement's entry, for checking against the ledger."""
+    v, s = vouchers.c, settlements.c
+    stmt = (
+        select(v.code, v.reservation, v.voided, s.entry_seq)
+        .select_from(vouchers.outerjoin(settlements, (s.scheme == v.scheme) & (s.code == v.code)))
+        .where(v.scheme == scheme)
+    )
+    return [VoucherRecord(r[0], int(r[1]), bool(r[2]), r[3]) for r in conn.execute(stmt)]

@@ -36,6 +36,7 @@ from ledger.proofs import receipt_problem
 from ledger.records import RecordError, key_json, parse_receipt, receipt_json
 from ledger.verify import Report
 
+from .crosscheck import check_records
 from .demo import CREDITS, ELDERS, P2P, TENANTS, build_demo, demo_clock
 from .journal import write_journal
 from .reports import FORMATS as REPORT_FORMATS
@@ -68,7 +69,11 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="create a database with demo ledgers, then verify it")
     _db_args(p, keys=True)
     p.add_argument("--entries", type=int, default=3000, help="about how many entries")
-    p = sub.add_parser("verify", help="check every ledger invariant; exit 1 on the first fault")
+    p = sub.add_parser(
+        "verify",
+        help="check every ledger invariant, then the claims and vouchers against the ledgers; "
+        "exit 1 on a fault",
+    )
     _db_args(p)
     p.add_argument("--bundle", type=Path, help="verify an exported bundle instead of a database")
     p.add_argument("--workers", type=int, default=None, help="signature-checking processes")
@@ -139,6 +144,12 @@ def _parser() -> argparse.ArgumentParser:
         "expire",
         help="scheduled job: release reservations past their expiry, accept unanswered "
         "person-to-person claims, expire old credit",
+    )
+    _db_args(p, keys=True)
+    p = sub.add_parser(
+        "repair-decisions",
+        help="reverse the entry of each claim that says rejected (a confirmation that raced "
+        "its rejection, before 0.16); verify passes again",
     )
     _db_args(p, keys=True)
     p = sub.add_parser("rotate-key", help="start signing a ledger with a new key (= keys rotate)")
@@ -271,9 +282,15 @@ async def _run(args: argparse.Namespace) -> int:
     if args.command == "verify":
         trusted = read_public_keys(args.trusted_keys) if args.trusted_keys else None
         held = read_checkpoints(args.held_checkpoints) if args.held_checkpoints else None
-        return _report(
-            await verify_database(read_url, workers=args.workers, trusted=trusted, held=held)
-        )
+        report = await verify_database(read_url, workers=args.workers, trusted=trusted, held=held)
+        if not report.ok:
+            return _report(report)
+        records = await asyncio.to_thread(check_records, read_url)
+        for problem in records.problems:  # every one, each naming its claim or voucher
+            print(f"FAILED {problem}", file=sys.stderr)
+        if not records.problems:
+            print(f"{report.summary()}; {records.summary()}")
+        return 1 if records.problems else 0
     if args.command in ("export-log", "export-journal", "keys"):
         shown = str(settings.db_path) if settings.is_sqlite else _shown(settings.url)
         return await _read_only(args, read_url, shown)
@@ -381,7 +398,25 @@ async def _with_store(args: argparse.Namespace, store: LedgerStore) -> int:
             print(f"{ledger}: {len(done)} reservations expired")
         await _scheme_jobs(store, ledgers, now)
         await _forget_old(store.url, now)
+    elif args.command == "repair-decisions":
+        await _repair_decisions(store, ledgers)
     return 0
+
+
+async def _repair_decisions(store: LedgerStore, ledgers: list[str]) -> None:
+    bank = await TimeBank.open(store.url, store)
+    try:
+        for ledger in ledgers:
+            try:
+                await bank.scheme(ledger)
+            except LedgerError:
+                continue  # a ledger with no scheme of the time bank's
+            for claim in await bank.repair_decisions(ledger):
+                print(f"{ledger}: claim {claim.id} is rejected; its entry {claim.entry_seq} "
+                      f"is reversed by entry {claim.reversal_seq}")  # fmt: skip
+            print(f"{ledger}: every rejected claim is without credit")
+    finally:
+        await bank.close()
 
 
 async def _forget_old(url: str, now: datetime) -> None:

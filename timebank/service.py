@@ -34,7 +34,7 @@ from ledger import (
     from_us,
 )
 from ledger import storage as ledger_storage
-from ledger.errors import LedgerError, refuse
+from ledger.errors import IdempotencyConflict, LedgerError, refuse
 
 from . import storage
 from .activities import Activity, activity_problems
@@ -74,6 +74,8 @@ from .schemes import (
 T = TypeVar("T")
 READERS = 2  # reader threads (and connections) per time bank
 AUTO = "auto"  # who confirms a claim that was accepted automatically
+# On the ledger, in plain words, with each reversal `repair_decisions` makes.
+REPAIR_REASON = "the claim was rejected while a racing confirmation wrote this entry"
 
 
 class Forbidden(LedgerError):
@@ -91,6 +93,30 @@ def _replayed(stored: tuple[Claim, bytes], digest: bytes) -> Claim:
     if stored[1] != digest:
         raise Conflict("idempotency key already used for another claim", field="idempotency_key")
     return stored[0]
+
+
+class ClaimMoved(Conflict):
+    """Raised inside a decision's transaction when the claim is no longer as the decision read
+    it: the transaction (and any entry in it) is undone, and the decision looks again."""
+
+    def __init__(self, claim_id: str) -> None:
+        super().__init__(f"claim {claim_id} was decided meanwhile", field="claim")
+
+
+def _state(claim: Claim) -> str:
+    return "reversed" if claim.reversal_seq is not None else claim.status.value
+
+
+def _same_reversal(claim: Claim, reason: str) -> Claim:
+    """A reversed claim is the answer to a retry of its reversal; another reason loses."""
+    if claim.reason != reason:
+        raise Conflict(f"claim {claim.id} is reversed", field="claim")
+    return claim
+
+
+def _must_be_pending(claim: Claim) -> None:
+    if claim.status is not ClaimStatus.PENDING:
+        raise Conflict(f"claim {claim.id} is {_state(claim)}", field="claim")
 
 
 class TimeBank:
@@ -342,8 +368,7 @@ class TimeBank:
             raise Forbidden("only your own records, or a coordinator", field="member")
         if claim.status is ClaimStatus.CONFIRMED:
             return claim
-        if claim.status is not ClaimStatus.PENDING:
-            raise Conflict(f"claim {claim_id} is {claim.status}", field="claim")
+        _must_be_pending(claim)
         if confirmer is None:
             raise NotFound(f"no member {by!r} in scheme {scheme_id!r}", field="member")
         coordinator = bool(confirmer.roles & {Role.COORDINATOR, Role.SCHEME_ADMIN})
@@ -363,11 +388,15 @@ class TimeBank:
         done = []
         for claim_id in due:
             claim = await self.claim(scheme_id, claim_id)
+            if claim.status is not ClaimStatus.PENDING:
+                continue  # decided since the job looked
             with contextlib.suppress(FloorBreached, Conflict, NotFound):
                 done.append(await self._confirm(scheme, claim, AUTO))
         return done
 
     async def _confirm(self, scheme: Scheme, claim: Claim, by: str) -> Claim:
+        """Write the claim's entry and mark it confirmed in one transaction, if it is still as
+        read: a decision that got there first (a reject, an erasure) refuses this one."""
         scheme_id = scheme.id
         postings = claim_postings(
             scheme.rules, member_account(claim.member), claim.minutes, ISSUANCE_ACCOUNT,
@@ -384,25 +413,40 @@ class TimeBank:
         # receiver's floor can be confirmed once they have the hours.
         done = replace(claim, status=ClaimStatus.CONFIRMED, decided_by=by)
 
-        def record(conn: Connection, entry: Entry) -> None:  # committed with the entry
-            storage.update_claim(conn, replace(done, entry_seq=entry.seq))
+        def record(conn: Connection, entry: Entry) -> None:  # committed with the entry, or
+            if not storage.move_claim(conn, claim, replace(done, entry_seq=entry.seq)):
+                raise ClaimMoved(claim.id)  # neither is written
 
         try:
             entry = await self.ledger.transfer(
                 scheme_id, postings, meta=meta,
                 idempotency_key=f"claim:{claim.id}:{claim.attempts}", then=record,
             )  # fmt: skip
+        except ClaimMoved:
+            return await self._decided(claim, ClaimStatus.CONFIRMED)
         except (FloorBreached, Conflict, NotFound) as refused:
-            await self._save(replace(claim, attempts=claim.attempts + 1))
+            await self._move(claim, replace(claim, attempts=claim.attempts + 1))
             if isinstance(refused, FloorBreached) and claim.receiver:  # the ledger names its
                 raise FloorBreached(  # account; the caller knows the member who was helped
                     f"{claim.receiver} would go below the scheme's limit", field="receiver"
                 ) from None
             raise
-        return replace(done, entry_seq=entry.seq)
+        stored = await self.claim(scheme_id, claim.id)  # a twin request's answer, if it won
+        assert stored.entry_seq == entry.seq, (claim.id, stored.entry_seq, entry.seq)
+        return stored
 
-    async def _save(self, claim: Claim) -> None:
-        await self.ledger.run(lambda conn: storage.update_claim(conn, claim))
+    async def _move(self, was: Claim, now: Claim) -> bool:
+        """Write `now` over the claim if it is still as `was`; False if it had moved on."""
+        return await self.ledger.run(lambda conn: storage.move_claim(conn, was, now))
+
+    async def _decided(self, claim: Claim, wanted: ClaimStatus) -> Claim:
+        """The claim as another decision left it: the answer if that decision was this one
+        (a twin request won the race), else a 409 naming the state it is in."""
+        now = await self.claim(claim.scheme, claim.id)
+        same = wanted is not ClaimStatus.REJECTED or now.reason == claim.reason
+        if now.status is wanted and same:
+            return now
+        raise Conflict(f"claim {claim.id} is {_state(now)}", field="claim")
 
     async def reject_claim(self, scheme_id: str, claim_id: str, *, by: str, reason: str) -> Claim:
         if not reason.strip():
@@ -410,33 +454,82 @@ class TimeBank:
         claim = await self.claim(scheme_id, claim_id)
         if claim.status is ClaimStatus.REJECTED and claim.reason == reason:
             return claim  # a retry
-        if claim.status is not ClaimStatus.PENDING:
-            raise Conflict(f"claim {claim_id} is {claim.status}", field="claim")
+        _must_be_pending(claim)
         if by == claim.member:
             raise Forbidden("nobody decides on their own hours", field="by")
         await self._require_coordinator(scheme_id, by)
         done = replace(claim, status=ClaimStatus.REJECTED, decided_by=by, reason=reason)
-        await self._save(done)
+        if not await self._move(claim, done):
+            return await self._decided(done, ClaimStatus.REJECTED)
         return done
 
     async def reverse_claim(self, scheme_id: str, claim_id: str, *, by: str, reason: str) -> Claim:
-        """Undo a confirmed claim by a reversal entry that names it; the claim keeps its history."""
+        """Undo a confirmed claim by a reversal entry that names it; the claim keeps its history.
+        The reversal and the claim's record of it commit together."""
         if not reason.strip():
             raise InvalidRequest("say why the claim is reversed", field="reason")
         await self._require_coordinator(scheme_id, by)
         claim = await self.claim(scheme_id, claim_id)
-        if claim.entry_seq is None:
-            raise Conflict(f"claim {claim_id} has no ledger entry to reverse", field="claim")
         if claim.reversal_seq is not None:
-            return claim
-        entry = await self.ledger.reverse(
-            scheme_id, claim.entry_seq,
-            meta={"claim": claim.id, "reason-sha256": hashlib.sha256(reason.encode()).hexdigest()},
-            idempotency_key=f"claim:{claim.id}:reverse",
+            return _same_reversal(claim, reason)
+        if claim.status is not ClaimStatus.CONFIRMED or claim.entry_seq is None:
+            raise Conflict(f"claim {claim_id} is {_state(claim)}: only a confirmed claim is "
+                           "reversed", field="claim")  # fmt: skip
+        return await self._reverse(claim, reason)
+
+    async def _reverse(self, claim: Claim, reason: str) -> Claim:
+        assert claim.entry_seq is not None and claim.reversal_seq is None
+
+        def record(conn: Connection, entry: Entry) -> None:
+            now = replace(claim, reversal_seq=entry.seq, reason=reason)
+            if not storage.move_claim(conn, claim, now):
+                raise ClaimMoved(claim.id)
+
+        # another reversal may get there first: then the same one's answer, or a 409
+        with contextlib.suppress(ClaimMoved, Conflict, IdempotencyConflict):
+            await self.ledger.reverse(
+                claim.scheme, claim.entry_seq, then=record,
+                meta={"claim": claim.id,
+                      "reason-sha256": hashlib.sha256(reason.encode()).hexdigest()},
+                idempotency_key=f"claim:{claim.id}:reverse",
+            )  # fmt: skip
+        now = await self.claim(claim.scheme, claim.id)
+        if now.reversal_seq is None:
+            raise Conflict(f"claim {claim.id} is {_state(now)}", field="claim")
+        return _same_reversal(now, reason)
+
+    async def repair_decisions(self, scheme_id: str) -> list[Claim]:
+        """Undo the credit of each claim that says rejected but whose entry was written (a
+        confirmation racing the rejection, before issue 16): a reversal naming the claim, which
+        keeps its rejection and records both entries. Nothing is edited; a re-run does nothing."""
+
+        def look(conn: Connection) -> list[tuple[Claim, int]]:
+            credited = {
+                e.claim: e.seq for e in storage.claim_entries(conn, scheme_id)
+                if e.kind != "reverse"
+            }  # fmt: skip
+            out = []
+            for r in storage.claim_records(conn, scheme_id):
+                if r.status is ClaimStatus.REJECTED and r.reversal_seq is None and r.id in credited:
+                    found = storage.read_claim(conn, scheme_id, r.id)
+                    assert found is not None
+                    out.append((found[0], credited[r.id]))
+            return out
+
+        return [await self._repair(claim, seq) for claim, seq in await self.query(look)]
+
+    async def _repair(self, claim: Claim, seq: int) -> Claim:
+        def record(conn: Connection, entry: Entry) -> None:
+            if not storage.move_claim(
+                conn, claim, replace(claim, entry_seq=seq, reversal_seq=entry.seq)
+            ):
+                raise ClaimMoved(claim.id)
+
+        await self.ledger.reverse(
+            claim.scheme, seq, meta={"claim": claim.id, "repair": REPAIR_REASON},
+            idempotency_key=f"claim:{claim.id}:repair", then=record,
         )  # fmt: skip
-        done = replace(claim, reversal_seq=entry.seq, reason=reason)
-        await self._save(done)
-        return done
+        return await self.claim(claim.scheme, claim.id)
 
     async def expire_credits(self, scheme_id: str, *, today: date) -> dict[str, int]:
         """Move credit older than the scheme's expiry period to its expiry account, oldest credit
@@ -680,6 +773,7 @@ class TimeBank:
 
         def erase(conn: Connection) -> None:
             storage.erase_member(conn, scheme_id, member_id)
+            storage.reject_pending_claims(conn, scheme_id, member_id, by)
             for hook in self.erasure_hooks:
                 hook(conn, scheme_id, member_id)
 

@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
+from ledger import storage as ledger_storage
 from ledger.prepared import Prepared
 
 from .activities import (
@@ -41,6 +42,7 @@ from .activities import (
     Voluntariness,
 )
 from .claims import Claim, ClaimRules, ClaimStatus, LoggedClaim, SchemeModel
+from .consistency import ClaimEntry, ClaimRecord
 from .matching import HelpRequest, Offer
 from .schemes import Member, Role, Scheme
 
@@ -213,9 +215,14 @@ CLAIMS_ON_DAY = Prepared(
     )
 )
 INSERT_CLAIM = Prepared(claims.insert().values({c.name: _P(c.name) for c in claims.c}))
+# A claim moves only from the state its writer read: one decision wins, the others find no row.
 UPDATE_CLAIM = Prepared(
     update(claims)
-    .where(claims.c.scheme == _P("s"), claims.c.id == _P("cid"))
+    .where(
+        claims.c.scheme == _P("s"), claims.c.id == _P("cid"), claims.c.status == _P("was"),
+        claims.c.attempts == _P("was_attempts"),
+        claims.c.reversal_seq.is_not_distinct_from(_P("was_reversal")),
+    )
     .values(
         status=_P("status"), reason=_P("reason"), decided_by=_P("decided_by"),
         entry_seq=_P("entry_seq"), reversal_seq=_P("reversal_seq"), attempts=_P("attempts"),
@@ -329,15 +336,22 @@ def claims_on_day(conn: Connection, scheme_id: str, member_id: str, day: date) -
     ]
 
 
-def update_claim(conn: Connection, c: Claim) -> None:
-    UPDATE_CLAIM.run(
+def move_claim(conn: Connection, was: Claim, now: Claim) -> bool:
+    """Write `now` over the claim if it is still as `was` read it; False if another decision
+    (or a retry) moved it first, so the caller's transaction can refuse its own."""
+    assert (was.scheme, was.id) == (now.scheme, now.id)
+    cursor = UPDATE_CLAIM.run(
         conn,
         {
-            "s": c.scheme, "cid": c.id, "status": c.status.value, "reason": c.reason,
-            "decided_by": c.decided_by, "entry_seq": c.entry_seq, "reversal_seq": c.reversal_seq,
-            "attempts": c.attempts,
+            "s": now.scheme, "cid": now.id, "was": was.status.value,
+            "was_attempts": was.attempts, "was_reversal": was.reversal_seq,
+            "status": now.status.value, "reason": now.reason, "decided_by": now.decided_by,
+            "entry_seq": now.entry_seq, "reversal_seq": now.reversal_seq,
+            "attempts": now.attempts,
         },
     )  # fmt: skip
+    assert cursor.rowcount in (0, 1)
+    return bool(cursor.rowcount == 1)
 
 
 def list_members(conn: Connection, scheme_id: str, after: str, limit: int) -> list[Member]:
@@ -377,6 +391,23 @@ def erase_member(conn: Connection, scheme_id: str, member_id: str) -> None:
             (claims.c.member == member_id) | (claims.c.receiver == member_id),
         )
         .values(note="", note_salt=None)
+    )
+
+
+ERASED = "the member was erased"  # the reason recorded on their claims still pending
+
+
+def reject_pending_claims(conn: Connection, scheme_id: str, member_id: str, by: str) -> None:
+    """Erasure decides the member's pending claims (given or received): rejected, in the
+    erasure's transaction, so a confirmation racing it either committed first or finds none."""
+    conn.execute(
+        update(claims)
+        .where(
+            claims.c.scheme == scheme_id,
+            (claims.c.member == member_id) | (claims.c.receiver == member_id),
+            claims.c.status == ClaimStatus.PENDING.value,
+        )
+        .values(status=ClaimStatus.REJECTED.value, reason=ERASED, decided_by=by)
     )
 
 
@@ -583,3 +614,18 @@ def erase_member_exchanges(conn: Connection, scheme_id: str, member_id: str) -> 
     """Delete a member's offers and requests (right to erasure: a `TimeBank.erasure_hooks`)."""
     for t in (offers, help_requests):
         conn.execute(t.delete().where(t.c.scheme == scheme_id, t.c.member == member_id))
+
+
+def claim_records(conn: Connection, scheme_id: str) -> list[ClaimRecord]:
+    """Every claim's decision in a scheme, for checking against its ledger."""
+    c = claims.c
+    stmt = select(c.id, c.status, c.entry_seq, c.reversal_seq).where(c.scheme == scheme_id)
+    return [ClaimRecord(r[0], ClaimStatus(r[1]), r[2], r[3]) for r in conn.execute(stmt)]
+
+
+def claim_entries(conn: Connection, scheme_id: str) -> list[ClaimEntry]:
+    """The scheme's ledger entries that name a claim (a ledger holds no claims of another)."""
+    return [
+        ClaimEntry(seq, kind, ref, claim)
+        for seq, kind, ref, claim in ledger_storage.entries_naming(conn, scheme_id, "claim")
+    ]

@@ -1,0 +1,57 @@
+"""`timebank verify`'s second half: the services' records against the ledgers they wrote.
+
+The ledger check proves the entries are whole; this proves the claims and vouchers agree with
+them (see `consistency.py` in each package), read in one snapshot of the database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import inspect
+
+from ledger import storage as ledger_storage
+from partners import storage as partner_storage
+from partners.consistency import voucher_problems
+
+from . import storage
+from .consistency import claim_problems
+
+
+@dataclass
+class RecordsReport:
+    claims: int = 0
+    vouchers: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """What was checked, for verify's OK line."""
+        return f"{self.claims} claims and {self.vouchers} vouchers agree with their ledgers"
+
+
+def check_records(url: str) -> RecordsReport:
+    """Every scheme's claims and vouchers against its ledger (blocking: run it on a thread)."""
+    engine = ledger_storage.make_sync_engine(url, read_only=True)
+    out = RecordsReport()
+    try:
+        with engine.connect() as conn:
+            if conn.dialect.name == "postgresql":  # one snapshot for every table read
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                tables = set(inspect(conn).get_table_names())
+                if storage.claims.name not in tables:
+                    return out  # a ledger-only database: nothing to check against
+                for scheme in storage.list_schemes(conn):
+                    claims = storage.claim_records(conn, scheme.id)
+                    out.claims += len(claims)
+                    out.problems += claim_problems(
+                        scheme.id, claims, storage.claim_entries(conn, scheme.id)
+                    )
+                    if partner_storage.vouchers.name in tables:
+                        vouchers = partner_storage.voucher_records(conn, scheme.id)
+                        out.vouchers += len(vouchers)
+                        resolved = ledger_storage.resolutions(conn, scheme.id)
+                        out.problems += voucher_problems(scheme.id, vouchers, resolved)
+    finally:
+        engine.dispose()
+    return out
