@@ -28,6 +28,11 @@ class ApiRole(StrEnum):
     COMMISSIONER = "commissioner"
 
 
+def a_role(role: ApiRole | str) -> str:
+    """The role with its article, for messages: "an admin", "a coordinator"."""
+    return f"{'an' if str(role)[0] in 'aeiou' else 'a'} {role}"
+
+
 PERSON_ROLES = frozenset({ApiRole.MEMBER, ApiRole.COORDINATOR, ApiRole.SCHEME_ADMIN})
 STAFF = frozenset({ApiRole.COORDINATOR, ApiRole.SCHEME_ADMIN})
 ALL_SCHEME_ROLES = frozenset(ApiRole) - {ApiRole.ADMIN}
@@ -164,9 +169,9 @@ def grant_problem(
             return "role", "only admins and coordinators make tokens"
     if role in PERSON_ROLES:
         if member_roles is None:
-            return "member", f"a {role} token acts as a member: name them"
+            return "member", f"{a_role(role)} token acts as a member: name them"
         if role.value not in member_roles:
             return "role", f"that member does not hold the role {role}"
     elif member_roles is not None:
-        return "member", f"a {role} token does not act as a member"
+        return "member", f"{a_role(role)} token does not act as a member"
     return None

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
+from ledger import NotFound
 from timebank.claims import ClaimDraft
 
 from .auth import ALL_SCHEME_ROLES, STAFF
@@ -84,7 +85,8 @@ async def list_claims(call: Call) -> Page[ClaimOut]:
 async def _claim_seen_by(call: Call) -> Any:
     claim = await call.bank.claim(call.scheme, call.params["claim"])
     if call.who.role not in STAFF and call.who.member not in (claim.member, claim.receiver):
-        self_or_staff(call, claim.member)
+        # as for a claim that does not exist: a member learns nothing of others' claim ids
+        raise NotFound(f"no claim {claim.id!r} in scheme {call.scheme!r}", field="claim")
     return claim
 
 

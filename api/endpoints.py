@@ -25,10 +25,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ledger import NotFound
+from ledger.store import INTERNAL_KEYS
 from partners.service import Partners
 from timebank.service import TimeBank
 
-from .auth import ApiRole, Principal
+from .auth import ApiRole, Principal, a_role
 from .models import NUL, holds_nul
 from .problems import Problem, from_exception, problem_response
 from .tokens import TokenBook
@@ -36,6 +37,7 @@ from .tokens import TokenBook
 MAX_JSON_BYTES = 64 * 1024
 MAX_CSV_BYTES = 8 * 1024 * 1024
 _KEY = re.compile(r"[\x21-\x7e]{1,200}")
+SINGLE_HEADERS = ("Authorization", "Idempotency-Key", "Content-Type")
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,9 @@ class Endpoint:
         return Route("/api/v1" + self.path, run, methods=[self.method])
 
     async def _run(self, request: Request, services: Services) -> Response:
+        for name in SINGLE_HEADERS:  # two of them: which one counts is anybody's guess
+            if len(request.headers.getlist(name)) > 1:
+                raise Problem(400, f"send one {name} header", field=name.lower())
         client = request.client.host if request.client else ""
         who = await services.tokens.authenticate(request.headers.get("authorization"), client)
         scheme = request.path_params.get("scheme", "")
@@ -132,7 +137,7 @@ class Endpoint:
         if scheme:
             await _check_scheme(services.bank, who, scheme)
         if who.role not in self.allow:
-            raise Problem(403, f"a {who.role} may not {self.summary.lower()}", field="role")
+            raise Problem(403, f"{a_role(who.role)} may not {self.summary.lower()}", field="role")
 
 
 async def _check_scheme(bank: TimeBank, who: Principal, scheme: str) -> None:
@@ -186,7 +191,27 @@ async def _body(request: Request, ep: Endpoint) -> Any:
         return None
     if media != "application/json":
         raise Problem(415, "send the body as application/json", field="content-type")
-    return ep.body.model_validate_json(bytes(raw))
+    body = ep.body.model_validate_json(bytes(raw))
+    _refuse_duplicate_keys(bytes(raw))  # the model took the last of two; the caller meant one
+    return body
+
+
+def _refuse_duplicate_keys(raw: bytes) -> None:
+    """422 naming a key that appears twice in one JSON object (after the model has accepted
+    the body, so its size and depth are already bounded)."""
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        for key, value in items:
+            if key in seen:
+                raise Problem(422, f"{key!r} appears twice in one object", field=key)
+            seen[key] = value
+        return seen
+
+    try:
+        json.loads(raw, object_pairs_hook=pairs)
+    except (ValueError, RecursionError):  # the model accepted it; never a 500 here
+        raise Problem(422, "not a JSON body this API reads", field="body") from None
 
 
 def _idempotency_key(request: Request, who: Principal) -> str:
@@ -197,6 +222,9 @@ def _idempotency_key(request: Request, who: Principal) -> str:
         return f"auto:{uuid.uuid4()}"
     if not _KEY.fullmatch(key):
         raise Problem(422, "1-200 printable ASCII characters", field="idempotency-key")
+    if key.startswith(INTERNAL_KEYS):
+        raise Problem(422, f"keys starting {INTERNAL_KEYS!r} are the ledger's own",
+                      field="idempotency-key")  # fmt: skip
     return f"client:{who.member or who.token_id}:{key}"
 
 

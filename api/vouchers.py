@@ -61,8 +61,8 @@ async def _seen(call: Call) -> Voucher:
     who = call.who
     if who.role is ApiRole.PARTNER_STAFF and who.partner != voucher.partner:
         raise NotFound("no voucher with that code", field="code")
-    if who.role is ApiRole.MEMBER and who.member != voucher.member:
-        raise Problem(403, "only your own vouchers, or a coordinator", field="member")
+    if who.role is ApiRole.MEMBER and who.member != voucher.member:  # as if there were none
+        raise NotFound("no voucher with that code", field="code")
     return voucher
 
 

@@ -13,20 +13,17 @@ time differs), on the till but not the ledger, or on the ledger but not the till
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from ledger.model import to_us
-from timebank.imports import ImportRefused, LineProblem
+from timebank.imports import ImportRefused, LineProblem, csv_records
 
 from .codes import normalise
 from .model import Offer, Voucher, VoucherState, id_problem
 
-MAX_ROWS = 50_000
 COLUMNS = ("code", "datetime", "offer", "venue")
 BAD_CODE = "not a voucher code (XXXX-XXXX-C): a symbol is wrong, missing or extra"
 BAD_TIME = "a date and time in ISO 8601: 2026-01-05T14:30:00 (UTC) or with an offset, +01:00"
@@ -193,20 +190,8 @@ def reconcile(
 
 
 def _records(text: str) -> list[tuple[int, list[str]]]:
-    """Non-blank CSV records with the line each starts on; refused past MAX_ROWS rows."""
-    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff")))
-    out: list[tuple[int, list[str]]] = []
-    line = 1
-    try:
-        for record in reader:
-            if any(f.strip() for f in record):
-                if len(out) > MAX_ROWS:
-                    raise ImportRefused([LineProblem(line, "", f"more than {MAX_ROWS} rows")])
-                out.append((line, record))
-            line = reader.line_num + 1
-    except csv.Error as e:
-        raise ImportRefused([LineProblem(line, "", f"not readable as CSV: {e}")]) from None
-    return out
+    """Non-blank CSV records with the line each starts on (bounded: see `csv_records`)."""
+    return [(line, r) for line, r in csv_records(text) if any(f.strip() for f in r)]
 
 
 def _moment(text: str) -> int | None:

@@ -145,10 +145,10 @@ class Partners:
         )  # one hop for all three
         if member is None or member.erased:
             raise NotFound(f"no member {member_id!r}", field="member")
+        if agreement is None:  # an unknown partner too: the field at fault is the partner
+            raise NotFound(f"no agreement with partner {partner_id!r}", field="partner")
         if offer is None:
             raise NotFound(f"no offer {offer_id!r}", field="offer")
-        if agreement is None:
-            raise NotFound(f"no agreement with partner {partner_id!r}", field="partner")
         today = from_us(self.bank.clock()).date()
         if not agreement.covers(offer.id, today) or not _on(offer, today):
             raise Conflict(f"offer {offer_id!r} is not available in this scheme now", field="offer")
@@ -159,6 +159,13 @@ class Partners:
 
         def record(conn: Connection, entry: Entry) -> None:  # committed with the reservation
             _check_capacity(conn, offer, today)  # in the writer's transaction: no race
+            if agreement.monthly_cap is not None:  # what the till could still be asked to take
+                start, end = month_bounds_us(today)
+                taken = storage.minutes_settled(conn, scheme_id, partner_id, start, end)
+                taken += storage.minutes_outstanding(conn, scheme_id, partner_id, entry.time_us)
+                if taken + minutes > agreement.monthly_cap * 60:
+                    raise Conflict("the partner's monthly cap for this scheme is reached "
+                                   "(vouchers not yet used count)", field="partner")  # fmt: skip
             voucher = Voucher(scheme_id, code, member_id, partner_id, offer_id, minutes,
                               entry.seq, entry.expires_us)  # fmt: skip
             storage.insert_voucher(conn, voucher, entry.time_us)
@@ -385,6 +392,8 @@ def _voucher_with_state(
 def _check_capacity(conn: Connection, offer: Offer, day: date) -> None:
     """Refuse a voucher past the offer's vouchers per day or per ISO week."""
     week_start = date.fromordinal(day.toordinal() - day.weekday())
+    if offer.per_day is not None or offer.per_week is not None:
+        storage.hold_offer(conn, offer.partner, offer.id)  # other schemes' writers count too
     for cap, (start, end), period in (
         (offer.per_day, day_bounds_us(day), "today"),
         (offer.per_week, day_bounds_us(week_start, 7), "this week"),

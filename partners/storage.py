@@ -146,6 +146,11 @@ retirements = Table(
 # bound by name at execution.
 _P = bindparam
 READ_OFFER = Prepared(select(offers).where(offers.c.partner == _P("p"), offers.c.id == _P("o")))
+# The offer's row held till COMMIT on PostgreSQL (nothing on SQLite, whose writers take turns):
+# vouchers of one offer are counted in every scheme, whose ledgers' writers lock separately.
+HOLD_OFFER = Prepared(
+    select(offers.c.id).where(offers.c.partner == _P("p"), offers.c.id == _P("o")).with_for_update()
+)
 READ_AGREEMENT = Prepared(
     select(agreements).where(agreements.c.scheme == _P("s"), agreements.c.partner == _P("p"))
 )
@@ -216,6 +221,11 @@ def insert_offer(conn: Connection, o: Offer) -> None:
             per_week=o.per_week, eligibility=o.eligibility,
         )
     )  # fmt: skip
+
+
+def hold_offer(conn: Connection, partner_id: str, offer_id: str) -> None:
+    """Take the offer's lock (PostgreSQL) before counting its vouchers against its capacity."""
+    HOLD_OFFER.first(conn, {"p": partner_id, "o": offer_id})
 
 
 def read_offer(conn: Connection, partner_id: str, offer_id: str) -> Offer | None:
@@ -289,6 +299,18 @@ def minutes_settled(conn: Connection, scheme: str, partner: str, start_us: int, 
     """Minutes a partner took from a scheme in settlements in [start, end)."""
     params = {"s": scheme, "p": partner, "start": start_us, "end": end_us}
     return int(MINUTES_SETTLED.first(conn, params)[0])
+
+
+def minutes_outstanding(conn: Connection, scheme: str, partner: str, now_us: int) -> int:
+    """Minutes in a scheme's vouchers for a partner that may still be settled: not settled,
+    not voided, not past their expiry."""
+    v, s = vouchers.c, settlements.c
+    unsettled = ~select(s.code).where(s.scheme == v.scheme, s.code == v.code).exists()
+    stmt = select(func.coalesce(func.sum(v.minutes), literal_column("0"))).where(
+        v.scheme == scheme, v.partner == partner, v.voided == false(), v.expires_us > now_us,
+        unsettled,
+    )  # fmt: skip
+    return int(conn.execute(stmt).scalar_one())
 
 
 def _voucher(r: Any, settled: Any) -> Voucher:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sqlalchemy import inspect
+from sqlalchemy.exc import OperationalError
 
 from ledger import storage as ledger_storage
 from partners import storage as partner_storage
@@ -31,6 +32,16 @@ class RecordsReport:
 
 def check_records(url: str) -> RecordsReport:
     """Every scheme's claims and vouchers against its ledger (blocking: run it on a thread)."""
+    try:
+        return _check(url)
+    except OperationalError:
+        if "mode=ro" not in url or "immutable=1" in url:
+            raise
+        # A WAL database in a read-only directory (as `verify_database`): read it as immutable.
+        return _check(url + "&immutable=1")
+
+
+def _check(url: str) -> RecordsReport:
     engine = ledger_storage.make_sync_engine(url, read_only=True)
     out = RecordsReport()
     try:

@@ -44,6 +44,7 @@ from typing import TypeVar
 from .schemes import Member, Role, member_problems
 
 MAX_ROWS = 50_000
+MAX_COLUMNS = 64  # fields in one line: the widest file read here has 9 columns
 MAX_NOTE = 1000  # characters, as a claim's note in the API
 MEMBER_COLUMNS = ("id", "display_name", "roles", "contact", "card_number")
 HOURS_COLUMNS = ("member", "activity", "date", "minutes", "receiver", "note")
@@ -86,32 +87,58 @@ class ImportRefused(ValueError):
         self.problems = problems
 
 
+def csv_records(text: str) -> list[tuple[int, list[str]]]:
+    """The file's non-blank CSV records, each with the line it starts on (the header is 1).
+
+    Linear in the file, and bounded: more than MAX_ROWS records, a record of more than
+    MAX_COLUMNS fields, or a field over csv's limit (131,072 characters) is refused with its line.
+    So is a quoted field running over several lines: in these files that is an unbalanced
+    quote swallowing the lines after it, never a value anyone meant."""
+    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff")))
+    out: list[tuple[int, list[str]]] = []
+    line = 1
+    try:
+        for record in reader:
+            if reader.line_num > line:
+                why = (f"a quoted field runs from line {line} to {reader.line_num}: "
+                       "is a closing quote missing?")  # fmt: skip
+                raise ImportRefused([LineProblem(line, "", why)])
+            if len(record) > MAX_COLUMNS:
+                why = f"{len(record)} fields: a line has at most {MAX_COLUMNS}"
+                raise ImportRefused([LineProblem(line, "", why)])
+            if record:
+                if len(out) > MAX_ROWS:
+                    raise ImportRefused([LineProblem(line, "", f"more than {MAX_ROWS} rows")])
+                out.append((line, record))
+            line = reader.line_num + 1
+    except csv.Error as exc:  # a field past csv's limit, say
+        raise ImportRefused([LineProblem(line, "", f"unreadable CSV: {exc}")]) from None
+    return out
+
+
+def _header_problems(header: list[str], required: tuple[str, ...]) -> list[LineProblem]:
+    counts = Counter(header)
+    return [LineProblem(1, c, "missing column") for c in required if c not in counts] + [
+        LineProblem(1, c, "the same column twice") for c in sorted(counts) if counts[c] > 1
+    ]
+
+
 def _rows(text: str, required: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
     """The file's lines as (line number, {column: value}); the header, a line with more fields
     than columns, or one csv cannot read is refused with its number."""
-    reader = csv.reader(io.StringIO(text))
-    try:
-        header = [h.strip() for h in next(reader, [])]
-        doubled = sorted({h for h in header if header.count(h) > 1})
-        missing = [c for c in required if c not in header]
-        if missing or doubled:
-            raise ImportRefused(
-                [LineProblem(1, c, "missing column") for c in missing]
-                + [LineProblem(1, c, "the same column twice") for c in doubled]
-            )
-        out = []
-        for n, fields in enumerate(reader, start=2):
-            if n - 1 > MAX_ROWS:
-                raise ImportRefused([LineProblem(n, "", f"more than {MAX_ROWS} rows")])
-            if any(f.strip() for f in fields[len(header) :]):  # empty extra fields are harmless
-                message = f"{len(fields)} fields but {len(header)} columns (quote commas)"
-                raise ImportRefused([LineProblem(n, "", message)])
-            if fields:
-                values = [f.strip() for f in fields[: len(header)]]
-                values += [""] * (len(header) - len(values))
-                out.append((n, dict(zip(header, values, strict=True))))
-    except csv.Error as exc:
-        raise ImportRefused([LineProblem(reader.line_num, "", f"unreadable CSV: {exc}")]) from None
+    records = csv_records(text)
+    header = [h.strip() for h in records[0][1]] if records and records[0][0] == 1 else []
+    problems = _header_problems(header, required)
+    if problems:
+        raise ImportRefused(problems)
+    out = []
+    for n, fields in records[1:]:
+        if any(f.strip() for f in fields[len(header) :]):  # empty extra fields are harmless
+            message = f"{len(fields)} fields but {len(header)} columns (quote commas)"
+            raise ImportRefused([LineProblem(n, "", message)])
+        values = [f.strip() for f in fields[: len(header)]]
+        values += [""] * (len(header) - len(values))
+        out.append((n, dict(zip(header, values, strict=True))))
     return out
 
 
@@ -251,18 +278,8 @@ def parse_timeoverflow_transfers(text: str, *, activity: str) -> list[HoursRow]:
 
 
 def _records(text: str) -> list[list[str]]:
-    """The non-blank CSV records of `text`, header first; refused past MAX_ROWS rows."""
-    out: list[list[str]] = []
-    try:
-        for record in csv.reader(io.StringIO(text.removeprefix("\ufeff"))):
-            if not record:
-                continue
-            if len(out) > MAX_ROWS:
-                raise ImportRefused([LineProblem(len(out) + 1, "", f"more than {MAX_ROWS} rows")])
-            out.append(record)
-    except csv.Error as e:
-        raise ImportRefused([LineProblem(len(out) + 1, "", f"not readable as CSV: {e}")]) from None
-    return out
+    """The non-blank CSV records of `text`, header first (see `csv_records`)."""
+    return [record for _, record in csv_records(text)]
 
 
 def _export_rows(
@@ -386,17 +403,8 @@ class PreviewLine:
 
 def _numbered(text: str) -> list[tuple[int, list[str]]]:
     """The file's non-blank records, numbered as `_rows` numbers them (the header is 1)."""
-    reader = csv.reader(io.StringIO(text))
-    out: list[tuple[int, list[str]]] = []
-    try:
-        for n, record in enumerate(reader, start=1):
-            if n - 1 > MAX_ROWS:
-                raise ImportRefused([LineProblem(n, "", f"more than {MAX_ROWS} rows")])
-            if record or n == 1:
-                out.append((n, record))
-    except csv.Error as exc:
-        raise ImportRefused([LineProblem(reader.line_num, "", f"unreadable CSV: {exc}")]) from None
-    return out
+    records = csv_records(text)
+    return records if records and records[0][0] == 1 else [(1, []), *records]
 
 
 def _preview_rows(text: str, required: tuple[str, ...]) -> list[PreviewLine]:

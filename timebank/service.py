@@ -306,7 +306,7 @@ class TimeBank:
 
         def check_people(conn: Connection) -> None:
             ids = {w for w in people.values() if w}
-            by_id = {w: storage.read_member(conn, scheme_id, w) for w in ids}  # each read once
+            by_id = {w: storage.read_member(conn, scheme_id, w, hold=True) for w in sorted(ids)}
             found = {r: by_id[w] for r, w in people.items() if w}
             for role, person in found.items():
                 if person is None or person.erased:
@@ -365,7 +365,8 @@ class TimeBank:
             raise NotFound(f"no claim {claim_id!r} in scheme {scheme_id!r}", field="claim")
         claim = found[0]
         if involved_only and by not in (claim.member, claim.receiver):
-            raise Forbidden("only your own records, or a coordinator", field="member")
+            # as for a claim that does not exist: nothing learnt of others' claims
+            raise NotFound(f"no claim {claim_id!r} in scheme {scheme_id!r}", field="claim")
         if claim.status is ClaimStatus.CONFIRMED:
             return claim
         _must_be_pending(claim)
@@ -752,9 +753,15 @@ class TimeBank:
         """A receipt for one of a member's entries that verifies offline. When no checkpoint
         covers the entry yet, one is made now (checkpoints are also made on a schedule)."""
         await self.member(scheme_id, member_id)
-        entry = await self.ledger.entry(scheme_id, seq)
+        # One answer whether the entry does not exist or is somebody else's: a member probing
+        # sequence numbers learns neither the ledger's length nor other members' entries.
+        hidden = NotFound(f"no entry {seq} among this member's entries", field="seq")
+        try:
+            entry = await self.ledger.entry(scheme_id, seq)
+        except NotFound:
+            raise hidden from None
         if entry.amount_for(member_account(member_id)) == 0:
-            raise NotFound(f"entry {seq} did not move this member's hours", field="seq")
+            raise hidden
         size = await self.ledger.size(scheme_id)
         checkpoints = await self.ledger.checkpoints(scheme_id)
         if not checkpoints or checkpoints[-1].size < seq:

@@ -205,6 +205,14 @@ _P = bindparam
 # The statements every claim runs (mostly on the ledger's writer thread): prepared, see
 # ledger/prepared.py. Rows come back untyped, so Booleans are read with bool().
 READ_MEMBER = Prepared(select(members).where(members.c.scheme == _P("s"), members.c.id == _P("m")))
+# In a writer's transaction on PostgreSQL: the member held (FOR SHARE) till COMMIT, so an erasure
+# in another process waits for a claim logged for them (and rejects it) or is seen by it.
+# SQLite's writers are serialised already; the clause renders as nothing there.
+HOLD_MEMBER = Prepared(
+    select(members)
+    .where(members.c.scheme == _P("s"), members.c.id == _P("m"))
+    .with_for_update(read=True)
+)
 READ_ACTIVITY = Prepared(
     select(activities).where(activities.c.scheme == _P("s"), activities.c.code == _P("code"))
 )
@@ -265,8 +273,11 @@ def insert_member(conn: Connection, m: Member) -> None:
     )  # fmt: skip
 
 
-def read_member(conn: Connection, scheme_id: str, member_id: str) -> Member | None:
-    r = READ_MEMBER.first(conn, {"s": scheme_id, "m": member_id})
+def read_member(
+    conn: Connection, scheme_id: str, member_id: str, *, hold: bool = False
+) -> Member | None:
+    """A member; with `hold`, their row is held till the writer's COMMIT (see HOLD_MEMBER)."""
+    r = (HOLD_MEMBER if hold else READ_MEMBER).first(conn, {"s": scheme_id, "m": member_id})
     if r is None:
         return None
     roles = frozenset(Role(x) for x in r.roles.split(",") if x)

@@ -171,7 +171,7 @@ def page(path: str, handler: Handler, box: Box, *, roles: frozenset[ApiRole] | N
             except Exception:  # malformed multipart or over the limits
                 return v.problem(Problem(413, v._("The form was too large or malformed."),
                                          field="body"))  # fmt: skip
-            if not _same_origin(request) or not hmac.compare_digest(v.field("csrf"), v.csrf):
+            if not _same_origin(request) or not _same_token(v.field("csrf"), v.csrf):
                 return v.problem(Problem(403, v._("The form had expired. Please try again."),
                                          field="csrf"))  # fmt: skip
         nul = _field_with_nul(request, v.form)
@@ -221,6 +221,12 @@ def _to_sign_in(request: Request, v: Visit) -> Response:
         return v.problem(Problem(401, v._("Please sign in again."), field="session"))
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return RedirectResponse("/sign-in?next=" + quote(target, safe=""), 303)
+
+
+def _same_token(sent: str, expected: str) -> bool:
+    """The form's CSRF token is the visit's, compared in constant time; any other text (not
+    ASCII, say, which `compare_digest` refuses to compare as str) is simply a wrong token."""
+    return hmac.compare_digest(sent.encode(), expected.encode())
 
 
 def _visitor_csrf(request: Request, v: Visit) -> str:

@@ -40,7 +40,8 @@ OTHER = {"taff": "m2m", "m2m": "taff"}
 CODE = {"taff": ACTIVITY["code"], "m2m": LIFT["code"]}
 
 # Y: allowed. o: allowed on the caller's own records only (another member's: 403, field
-# "member"). .: refused for the role (403, field "role").
+# "member"; a record named by its own id, another member's claim or voucher: 404, exactly as for
+# one that does not exist). .: refused for the role (403, field "role").
 # A person's token acts as one member: "member" is M1; staff act on M2's records. Partner staff
 # act for their scheme's partner, p-<scheme>: its vouchers, statement and agreement (another
 # partner's: see the tests of partner staff below). /partners... is outside any scheme.
@@ -148,6 +149,14 @@ class Expect:
 OK = Expect(None)
 ROLE_REFUSED = Expect(403, "role")
 NOT_YOURS = Expect(403, "member")
+# Another member's claim or voucher, asked for by its id: as if it did not exist.
+HIDDEN: dict[tuple[str, str], Expect] = {
+    ("GET", "/schemes/{scheme}/claims/{claim}"): Expect(404, "claim"),
+    ("POST", "/schemes/{scheme}/claims/{claim}/confirm"): Expect(404, "claim"),
+    ("GET", "/schemes/{scheme}/vouchers/{code}"): Expect(404, "code"),
+    ("GET", "/schemes/{scheme}/vouchers/{code}/qr"): Expect(404, "code"),
+    ("POST", "/schemes/{scheme}/vouchers/{code}/void"): Expect(404, "code"),
+}
 
 # The role may make the call, but the scheme's own rules refuse it (not an authorisation matter):
 # (method, path, scheme, role) -> what comes back instead of 2xx.
@@ -172,7 +181,7 @@ def expected(route: Route, scheme: str, role: str, mine: bool) -> Expect:
     if mark == ".":
         return ROLE_REFUSED
     if mark == "o" and not mine:
-        return NOT_YOURS
+        return HIDDEN.get(route, NOT_YOURS)
     return SCHEME_RULES.get((*route, scheme, role), OK)
 
 
@@ -964,10 +973,26 @@ async def test_a_member_sees_only_their_own_records(
             for role, headers in ((MEM, world.as_(scheme, MEM)),
                                   ("M2", world.members[(scheme, "M2")])):  # fmt: skip
                 r = await app_client.get(url, params=params, headers=headers)
+                hidden_claim = url.endswith(theirs) and role != "M2"  # as if there were none
                 want = Expect(None) if role == "M2" else NOT_YOURS
+                want = Expect(404, "claim") if hidden_claim else want
                 if mismatch(r, want):
                     wrong.append(report(f"{role} of {scheme}", ("GET", url), r, str(want)))
+                made_up = "0" * len(theirs)
+                if hidden_claim:  # the same answer, word for word, as for a made-up id
+                    g = await app_client.get(f"{base}/claims/{made_up}", headers=headers)
+                    if r.text != g.text.replace(made_up, theirs):
+                        wrong.append(report(f"{role} of {scheme}", ("GET", url), r, g.text))
     assert not wrong, "\n" + "\n".join(wrong)
+
+
+async def test_a_refusal_for_the_role_reads_as_english(
+    app_client: httpx.AsyncClient, world: World
+) -> None:
+    r = await app_client.post("/api/v1/schemes/taff/claims/group", headers=world.admin, json={})
+    assert r.status_code == 403 and r.json()["detail"] == "an admin may not log a group session"
+    r = await app_client.post("/api/v1/schemes", headers=world.as_("taff", MEM), json={})
+    assert r.status_code == 403 and r.json()["detail"].startswith("a member may not ")
 
 
 # ---- holes found and closed: each was once open --------------------------------------------

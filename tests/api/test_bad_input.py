@@ -683,10 +683,20 @@ async def test_every_json_endpoint_refuses_bad_framing_and_changes_nothing(
             ("query", {"content": good, "headers": h | JSON, "params": {"debug": "1"}},
              422, "debug"),
         ]  # fmt: skip
-        for key in ("k" * 201, "", "has space", "tab\there"):
+        for key in ("k" * 201, "", "has space", "tab\there", "ledger:expire:1"):
             attempts.append((f"key {key[:10]!r}", {
                 "content": good, "headers": h | JSON | {"Idempotency-Key": key}},
                 422, "idempotency-key"))  # fmt: skip
+        twice = [*(h | JSON).items(), ("Idempotency-Key", "a"), ("Idempotency-Key", "b")]
+        attempts.append(("two keys", {"content": good, "headers": twice}, 400, "idempotency-key"))
+        two_tokens = [*(h | JSON).items(), *h.items()]
+        attempts.append(("two tokens", {"content": good, "headers": two_tokens}, 400,
+                         "authorization"))  # fmt: skip
+        if valid:  # {"minutes": 30, "minutes": 700}: the last would win; refused instead
+            first = next(iter(valid))
+            doubled = b"{" + json.dumps(first).encode() + b": " + json.dumps(valid[first]).encode()
+            attempts.append(("duplicated key", {"content": doubled + b", " + good[1:],
+                                                "headers": h | JSON}, 422, first))  # fmt: skip
         for name, kwargs, status, field in attempts:
             before = snapshot(db_url)
             r = await c.post(path, **kwargs)

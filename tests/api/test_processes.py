@@ -144,3 +144,62 @@ async def test_four_processes_on_one_scheme_never_fork_the_chain(
     for sql in ("DELETE FROM entries", "UPDATE postings SET amount = 0", "TRUNCATE checkpoints",
                 "DROP TRIGGER entries_append_only_rows ON entries"):  # fmt: skip
         assert "InsufficientPrivilege" in _refused(service_url, sql), sql
+
+
+DECIDED = 48  # claims, each confirmed on one process while rejected (or reversed) on another
+
+
+async def test_decisions_raced_across_processes_take_effect_once(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Confirm against reject, then reverse against reverse, each pair sent at once to two
+    `serve` processes: one 200, one 409 naming `claim` and the state it found, and the claim,
+    the ledger and `timebank verify` agree."""
+    migrate(db_url)
+    service_url = _service_role(db_url)
+    servers = [Served(service_url, tmp_path / f"serve{i}.log", tmp_path / "keys")
+               for i in range(2)]  # fmt: skip
+    bases = [s.base + V1 for s in servers]
+    try:
+        for s in servers:
+            s.wait_healthy(30)
+        async with httpx.AsyncClient(timeout=60) as c:
+            staff = await _set_up(c, bases[0])
+            today = date.today()
+
+            async def both(i: int, paths: tuple[str, str], reasons: tuple[str, str]) -> list[int]:
+                sent = [c.post(f"{bases[k]}/schemes/taff/claims/{paths[k]}", headers=staff,
+                               json={"reason": reasons[k]} if reasons[k] else None)
+                        for k in (i % 2, 1 - i % 2)]  # fmt: skip
+                answers = await asyncio.gather(*sent)
+                codes = sorted(r.status_code for r in answers)
+                assert codes == [200, 409], [r.text for r in answers]
+                lost = next(r for r in answers if r.status_code == 409).json()
+                assert lost["field"] == "claim" and lost["detail"].startswith("claim "), lost
+                return [r.status_code for r in answers]
+
+            for i in range(DECIDED):
+                body = {"member": f"M{1 + i % 4}", "activity": "garden", "minutes": 15,
+                        "date": (today - timedelta(days=1 + i // 4)).isoformat()}  # fmt: skip
+                key = staff | {"Idempotency-Key": f"d{i}"}
+                made = await _ok(
+                    await c.post(f"{bases[0]}/schemes/taff/claims", json=body, headers=key), 201
+                )
+                cid = made["id"]
+                await both(i, (f"{cid}/confirm", f"{cid}/reject"), ("", "not on the rota"))
+                claim = await _ok(await c.get(f"{bases[1]}/schemes/taff/claims/{cid}",
+                                              headers=staff))  # fmt: skip
+                if claim["status"] == "confirmed":
+                    assert isinstance(claim["entry_seq"], int)
+                    await both(i, (f"{cid}/reverse", f"{cid}/reverse"), ("twice", "wrong"))
+                else:
+                    assert claim["status"] == "rejected" and claim["entry_seq"] is None
+    finally:
+        codes = [s.terminate() for s in servers]
+    assert all(code in (0, -signal.SIGTERM) for code in codes), [s.output() for s in servers]
+    argv = [sys.executable, "-m", "timebank.cli", "verify", "--db", db_url]
+    verify = await asyncio.to_thread(
+        subprocess.run, argv, cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert f"; {DECIDED} claims and 0 vouchers agree" in verify.stdout

@@ -213,3 +213,28 @@ async def test_every_horizon_can_be_asked_for(
     for years in ("1", "3", "5", "10", "15"):
         r = await get_report(app_client, world, clock, horizon=years)
         assert r.status_code == 200 and r.json()["parameters"]["horizon_years"] == int(years)
+
+
+async def test_hours_older_than_the_catalogue_are_reported_as_not_valued_in_every_format(
+    app_client: httpx.AsyncClient, world: World, clock: Clock
+) -> None:
+    """A claim from 1998 (an import of history, say) has no wage to price it: every format is
+    made, the JSON lists the hours as not valued with the reason; never a 500."""
+    c, w = app_client, world
+    await log_hours(c, w, clock, [60])
+    r = await c.post(f"{V1}/taff/claims", headers=w.as_("taff", "member"),
+                     json={"activity": "garden", "date": "1998-06-01", "minutes": 90})  # fmt: skip
+    assert r.status_code == 201, r.text
+    confirmed = await c.post(f"{V1}/taff/claims/{r.json()['id']}/confirm",
+                             headers=w.as_("taff", "coordinator"))  # fmt: skip
+    assert confirmed.status_code == 200, confirmed.text
+    since = {"from": "1998-01-01", "to": "1998-12-31"}
+    report = await get_report(c, w, clock, **since)
+    assert report.status_code == 200, report.text
+    hours = report.json()["lenses"]["A"]
+    assert hours["not_valued_hours"] == "1.50" and "NOT_VALUED" in hours["flags"]
+    assert hours["not_valued"][0]["month"] == "1998-06"
+    assert hours["total"] is None  # nothing could be valued: not computed, never 0
+    for fmt in ("csv", "xlsx", "html", "pdf"):
+        r = await get_report(c, w, clock, format=fmt, **since)
+        assert r.status_code == 200, (fmt, r.text[:300])

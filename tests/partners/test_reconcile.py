@@ -12,14 +12,13 @@ from ledger.model import to_us
 from partners.codes import ALPHABET, check_symbol, display, new_code
 from partners.model import Offer, Voucher, VoucherState
 from partners.reconcile import (
-    MAX_ROWS,
     TillRecord,
     digest,
     parse_till_csv,
     reconcile,
     records_digest,
 )
-from timebank.imports import ImportRefused, LineProblem
+from timebank.imports import MAX_ROWS, ImportRefused, LineProblem
 
 NOON = to_us(datetime(2026, 1, 10, 12, tzinfo=UTC))
 HOUR = 3_600_000_000

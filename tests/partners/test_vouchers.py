@@ -162,24 +162,24 @@ async def test_an_offers_daily_capacity_holds_under_concurrency_and_voids_free_a
     assert (await partners.issue(SCHEME, "T1", "gate", "matinee", idempotency_key="m-again")).code
 
 
-async def test_a_partners_monthly_cap_refuses_the_settlement_that_would_pass_it(
-    partners: Partners,
-) -> None:
+async def test_a_partners_monthly_cap_counts_vouchers_not_yet_used(partners: Partners) -> None:
     today = from_us(partners.bank.clock()).date()
     await partners.agree(Agreement(SCHEME, "gate", frozenset({"cinema"}),
                                    frozenset({"keppoch-st"}), today, monthly_cap=2))  # fmt: skip
     vouchers = [
         await partners.issue(SCHEME, "T1", "gate", "cinema", idempotency_key=f"c{i}")
-        for i in range(3)
+        for i in range(2)
     ]
-    for v in vouchers[:2]:
+    with pytest.raises(Conflict) as refused:  # two pending: the cap's two hours are promised
+        await partners.issue(SCHEME, "T1", "gate", "cinema", idempotency_key="c2")
+    assert "monthly cap" in refused.value.message and refused.value.field == "partner"
+    await partners.void(SCHEME, vouchers[1].code, idempotency_key="v")  # no longer counts
+    third = await partners.issue(SCHEME, "T1", "gate", "cinema", idempotency_key="c3")
+    for v in (vouchers[0], third):
         await partners.settle(SCHEME, v.code, partner_id="gate", venue_id="keppoch-st",
                               idempotency_key="t")  # fmt: skip
-    with pytest.raises(Conflict) as refused:
-        await partners.settle(SCHEME, vouchers[2].code, partner_id="gate",
-                              venue_id="keppoch-st", idempotency_key="t")  # fmt: skip
-    assert "monthly cap" in refused.value.message
-    assert (await partners.voucher(SCHEME, vouchers[2].code)).state is VoucherState.PENDING
+    with pytest.raises(Conflict):  # settled this month: still counted
+        await partners.issue(SCHEME, "T1", "gate", "cinema", idempotency_key="c4")
     assert (await partners.bank.ledger.account(SCHEME, "partner:gate")).balance == 120
 
 

@@ -720,6 +720,7 @@ async def test_every_post_page_refuses_a_forged_or_cross_site_form_and_changes_n
     forged: dict[str, tuple[str | None, dict[str, str] | None]] = {
         "no token": ("", None),
         "made-up token": ("A" * 43, None),
+        "a token not in ASCII": ("é" * 43, None),  # compare_digest refuses such str: was a 500
         "another session's token": (attacker.csrf, None),
         "foreign Origin": (None, {"origin": "https://evil.example"}),
         "opaque Origin": (None, {"origin": "null"}),

@@ -202,3 +202,26 @@ async def test_every_pair_of_decisions_raced_many_times_leaves_no_disagreement(
     for _ in range(40):
         for pair in PAIRS:
             await race(banks, *pair)
+
+
+async def test_a_claim_logged_while_its_member_is_erased_is_refused_or_rejected(
+    banks: Banks,
+) -> None:
+    """Erasure against logging: the claim is refused (the member is gone) or, logged first,
+    rejected by the erasure; never left pending for an erased member."""
+    for n in range(8):
+        who = f"E{n}"
+        await banks.one.add_member(Member(TAFF.id, who, f"Leaving {n}"))
+        draft = ClaimDraft(who, who, "garden", TODAY, 45)
+        other = banks.two if n % 2 else banks.one
+        logged, _ = await asyncio.gather(
+            banks.one.log_claim(TAFF.id, draft, today=TODAY, idempotency_key=f"e{n}", note="hi"),
+            other.erase_member(TAFF.id, who, by=CO),
+            return_exceptions=True,
+        )
+        if isinstance(logged, Claim):
+            now = await banks.one.claim(TAFF.id, logged.id)
+            assert now.status is ClaimStatus.REJECTED and now.note == "", now
+        else:
+            assert getattr(logged, "field", None) == "member", logged
+    await agree(banks.one, TAFF)

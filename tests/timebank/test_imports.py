@@ -11,7 +11,15 @@ import pytest
 from tests.conftest import SERVER_URL, Clock
 from tests.timebank.helpers import activity, open_bank
 from timebank.claims import ClaimRules, SchemeModel
-from timebank.imports import MAX_NOTE, ImportRefused, parse_hours, parse_members, preview_hours
+from timebank.imports import (
+    MAX_COLUMNS,
+    MAX_NOTE,
+    ImportRefused,
+    parse_hours,
+    parse_members,
+    preview_hours,
+    preview_members,
+)
 from timebank.schemes import Member, Role, Scheme
 from timebank.service import TimeBank
 
@@ -60,6 +68,32 @@ def test_a_note_longer_than_the_apis_is_refused_in_the_file_and_its_preview() ->
     assert [(p.line, p.field) for p in err.value.problems] == [(3, "note")]
     preview = preview_hours(header + fits + over)
     assert [[p.field for p in line.problems] for line in preview] == [[], ["note"]]
+
+
+def test_an_unbalanced_quote_is_flagged_at_its_line_not_read_as_one_long_field() -> None:
+    header = "member,activity,date,minutes,receiver,note\n"
+    text = (
+        header
+        + 'T1,garden,2026-02-01,60,,"fine\nT2,garden,2026-02-01,30,,\nT3,garden,2026-02-01,45,,\n'
+    )
+    for read in (parse_hours, preview_hours):
+        with pytest.raises(ImportRefused) as err:
+            read(text)
+        [problem] = err.value.problems
+        assert problem.line == 2 and "closing quote" in problem.message, problem
+
+
+def test_a_hostile_header_is_refused_at_once_not_checked_column_by_column() -> None:
+    wide = ",".join(f"c{i}" for i in range(100_000)) + "\n"  # 700 KB: once 149 s of checking
+    for read in (parse_members, preview_members):
+        with pytest.raises(ImportRefused) as err:
+            read("taff", wide)
+        assert err.value.problems[0].line == 1
+        assert f"at most {MAX_COLUMNS}" in err.value.problems[0].message
+    doubled = ",".join(["id", "display_name"] + ["x"] * (MAX_COLUMNS - 2)) + "\n"
+    with pytest.raises(ImportRefused) as err:
+        parse_members("taff", doubled)
+    assert [(p.line, p.field) for p in err.value.problems] == [(1, "x")]
 
 
 def test_identical_rows_get_distinct_stable_keys() -> None:

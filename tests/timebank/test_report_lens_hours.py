@@ -154,3 +154,14 @@ def test_a_price_base_rebases_wages_with_the_catalogues_deflator_or_says_why_not
     assert rebased["price_base"] == "2026/27 prices (HM Treasury GDP deflator)"
     assert plain["total"]["central"] == "135.00" and "NOT_REBASED" in plain["flags"]
     assert "no GDP deflator for 2025/26, 2026/27" in plain["price_base"]
+
+
+def test_hours_before_the_catalogues_first_wage_are_listed_as_not_valued_with_the_reason() -> None:
+    old = ActivityMonth("garden", "1998-06", 120, 2, 1, 2)  # before the NLW or any AWE rate
+    a = lens(facts([old, JAN_2026], [GARDEN]))
+
+    assert a["total"]["central"] == "190.00" and a["hours"] == "10.00"  # the priced hours only
+    assert a["not_valued_hours"] == "2.00" and "NOT_VALUED" in a["flags"]
+    [line] = a["not_valued"]
+    assert (line["activity"], line["month"], line["hours"]) == ("garden", "1998-06", "2.00")
+    assert line["reason"].startswith("no wage in the catalogue for 1998/99")

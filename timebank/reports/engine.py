@@ -182,7 +182,9 @@ def build(facts: Facts, books: Books, params: Parameters, catalogue: Catalogue) 
             "credits_issued": books.issued,
             "credits_redeemed": books.redeemed,
             # copies, not shared objects: each figure has one place in the report's tree
-            "lens_a_value_of_hours": dict(lens_a["total"]),
+            "lens_a_value_of_hours": None  # no hour had a wage to price it: not computed
+            if lens_a["total"] is None
+            else dict(lens_a["total"]),
             "lens_b_social_value_pv": dict(lens_b["totals"]["pv"]),
             "lens_b_sroi": None
             if lens_b["totals"]["sroi"] is None

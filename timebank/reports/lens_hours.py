@@ -28,6 +28,7 @@ from ..catalogue import Catalogue, WageRate
 from ..valuation import (
     HoursLine,
     HoursParameters,
+    NoWageCandidate,
     Range,
     ValuedHours,
     Wage,
@@ -44,6 +45,7 @@ from .facts import Facts
 STALE_RATE = "STALE_RATE"
 NO_PROXY = "NO_PROXY"
 UNVERIFIED = "UNVERIFIED"
+NOT_VALUED = "NOT_VALUED"  # some hours had no wage to price them: listed under not_valued
 DEFLATOR = "HMT_GDP_DEFLATOR"
 METHOD = (
     "Replacement cost (ILO specialist approach): hours x the median hourly pay of the closest "
@@ -94,6 +96,10 @@ class _Rates:
                     soc, frozenset(flags))  # fmt: skip
 
 
+def _hours(minutes: int) -> str:
+    return str((Decimal(minutes) / 60).quantize(Decimal("0.01")))
+
+
 def _start(period: str) -> int:
     return fy_start_year(period) if "/" in period else int(period)
 
@@ -134,6 +140,20 @@ def valued_hours(
             chosen = replace(chosen, flags=chosen.flags | {NO_PROXY})
         return chosen
 
+    # Hours the catalogue holds no wage for (a month before its first rate): not valued, and
+    # said so with the reason, never priced at 0 nor a 500 for the whole report.
+    unpriced: dict[tuple[str, ...], str] = {}
+    for line in lines:
+        try:
+            wage_for(line.proxy_code, line.year)
+        except (NoWageCandidate, LookupError) as why:
+            unpriced[line.key] = f"no wage in the catalogue for {line.year} ({why})"
+    not_valued = [
+        {"activity": line.key[0], "month": line.key[1], "hours": _hours(line.minutes),
+         "reason": unpriced[line.key]}
+        for line in lines if line.key in unpriced
+    ]  # fmt: skip
+    lines = [line for line in lines if line.key not in unpriced]
     latest = max((line.year for line in lines), key=_start, default=fy_for_date(facts.end))
     base = price_base or latest
     wage_periods = {wage_for(line.proxy_code, line.year).price_period for line in lines}
@@ -154,7 +174,7 @@ def valued_hours(
             else "the prices of the year each wage is for (not rebased"
             + (f": {why_not})" if why_not else ")")
         ),
-        "total": _range(central.total_value),
+        "total": _range(central.total_value) if lines or not not_valued else None,
         "hours": str(central.total_hours.quantize(Decimal("0.01"))),
         "by_method": [{"method": m, "value": _range(v)} for m, v in central.by_method.items()],
         "by_activity": _by_activity(central, info),
@@ -166,7 +186,9 @@ def valued_hours(
             }
             for name, result in alternatives.items()
         ],
-        "flags": sorted(central.flags),
+        "flags": sorted(central.flags | ({NOT_VALUED} if not_valued else set())),
+        "not_valued": not_valued,
+        "not_valued_hours": _hours(sum(c.minutes for c in facts.cells) - central.total_minutes),
         "sources": sorted(rates.sources),
         "note": "Replacement cost is what the hours would cost to buy, not cash saved.",
     }
