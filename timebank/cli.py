@@ -15,7 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.auth import ApiRole, Principal, grant_problem
@@ -228,27 +228,61 @@ def main(argv: list[str] | None = None) -> int:
     except (BundleError, RecordError) as exc:
         print(f"FAILED bundle: {exc}", file=sys.stderr)
         return 1
-    except LedgerError as exc:
+    except LedgerError as exc:  # a request the ledger refused: an argument at fault
         print(f"timebank: {exc.message}", file=sys.stderr)
-        return 1
+        return 2
+    except ConnectionError as exc:  # (an OSError) a server that does not answer
+        print(f"timebank: cannot reach the database server: {_line(exc)}", file=sys.stderr)
+        return 2
     except (UsageError, OSError, ValueError) as exc:  # bad arguments, unreadable input
-        print(f"timebank: {exc}", file=sys.stderr)
+        print(f"timebank: {_line(exc)}", file=sys.stderr)
         return 2
     except DBAPIError as exc:
-        # a server that refuses the connection: no such database (3D000), login refused (28),
-        # connection failure (08); one line naming neither the URL nor its password
-        state = str(getattr(exc.orig, "sqlstate", None) or "")
-        if not (state == "3D000" or state[:2] in ("08", "28")):
-            raise
-        print(f"timebank: cannot open the database: {str(exc.orig).splitlines()[0]}",
-              file=sys.stderr)  # fmt: skip
+        # a server that refuses the connection (no such database, login refused), a file that
+        # is not a database, a database without this service's tables: one line naming
+        # neither the URL nor its password
+        why = _line(exc.orig or exc)
+        if isinstance(exc, OperationalError) and why.lower().startswith("connection"):
+            print(f"timebank: cannot reach the database server: {why}", file=sys.stderr)
+        else:
+            print(f"timebank: cannot use the database: {why}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a fault of ours: one line, the traceback only when asked
+        if os.environ.get("TIMEBANK_DEBUG"):
+            raise
+        print(f"timebank: unexpected error ({type(exc).__name__}: {_line(exc)}); "
+              "TIMEBANK_DEBUG=1 shows the traceback", file=sys.stderr)  # fmt: skip
+        return 3
+
+
+def _line(exc: BaseException) -> str:
+    """An exception's message as one line."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+# The commands that may make a database where there is none; every other one refuses a missing
+# SQLite file rather than quietly making an empty one under a mistyped name. (`serve` makes its
+# tables on a deployment's first start, as `init` does.)
+CREATES = ("init", "demo", "serve")
+
+
+def _existing(settings: Settings, command: str) -> Settings:
+    if settings.is_sqlite:
+        if settings.db_path.is_dir():
+            raise UsageError(f"{settings.db_path} is a directory, not a database file")
+        if command not in CREATES and not settings.db_path.exists():
+            raise UsageError(f"no database at {settings.db_path} (timebank init makes one)")
+    return settings
 
 
 async def _run(args: argparse.Namespace) -> int:
     settings = Settings.from_env(getattr(args, "db", None), getattr(args, "keys", None))
+    offline = args.command == "verify-receipt" or getattr(args, "bundle", None) is not None
+    if not offline and args.command != "migrate-store":  # which checks its own two
+        _existing(settings, args.command)
     if args.command == "demo":
         if not settings.is_sqlite:
             raise UsageError("demo builds on a SQLite file (migrate-store copies it to a server)")
@@ -267,21 +301,16 @@ async def _run(args: argparse.Namespace) -> int:
         return _verify_receipt(args.receipt, args.trusted_keys)
     if args.command == "report" and args.action == "verify" and args.bundle is not None:
         return await _report_against_bundle(args.file, args.bundle)
+    trusted, held = _pinned(args)
     if args.command == "verify" and args.bundle is not None:
-        trusted = read_public_keys(args.trusted_keys) if args.trusted_keys else None
-        held = read_checkpoints(args.held_checkpoints) if args.held_checkpoints else None
         source = bundle_sources(args.bundle)
         return _report(
             await verify_sources(source, workers=args.workers, trusted=trusted, held=held)
         )
-    if settings.is_sqlite and not settings.db_path.exists():
-        raise UsageError(f"no database at {settings.db_path}")
     # reads open a SQLite file read-only; a server database is read in a read-only transaction
     read_url = (storage.sqlite_url(str(settings.db_path), read_only=True) if settings.is_sqlite
                 else settings.url)  # fmt: skip
     if args.command == "verify":
-        trusted = read_public_keys(args.trusted_keys) if args.trusted_keys else None
-        held = read_checkpoints(args.held_checkpoints) if args.held_checkpoints else None
         report = await verify_database(read_url, workers=args.workers, trusted=trusted, held=held)
         if not report.ok:
             return _report(report)
@@ -301,19 +330,48 @@ async def _run(args: argparse.Namespace) -> int:
         await store.close()
 
 
+def _pinned(args: argparse.Namespace) -> tuple[Any, Any]:
+    """--trusted-keys and --held-checkpoints, read; a file at fault is named as itself, never
+    blamed on the bundle."""
+    out: list[Any] = []
+    for option, path, read in (("--trusted-keys", getattr(args, "trusted_keys", None),
+                                read_public_keys),
+                               ("--held-checkpoints", getattr(args, "held_checkpoints", None),
+                                read_checkpoints)):  # fmt: skip
+        try:
+            out.append(read(path) if path else None)
+        except (RecordError, BundleError, UnicodeDecodeError) as exc:
+            raise UsageError(f"{option} {path}: {exc}") from None
+    return out[0], out[1]
+
+
 async def _migrate_store(source: str, target: str) -> int:
     from .copystore import TargetNotEmpty, copy_store
 
-    src = Settings.from_env(source).url
-    dst = Settings.from_env(target).url
+    src = _existing(Settings.from_env(source), "migrate-store").url
+    to = Settings.from_env(target)
+    dst = to.url
+    made = to.is_sqlite and not to.db_path.exists()  # a file this run makes: gone if it fails
+    if to.is_sqlite and not to.db_path.parent.is_dir():
+        raise UsageError(f"--to: no directory {to.db_path.parent}")
     try:
         counts = await asyncio.to_thread(
             copy_store, src, dst, lambda table, n: print(f"copied {n} rows of {table}")
         )
-    except TargetNotEmpty as exc:
-        raise UsageError(str(exc)) from None
+    except BaseException as exc:
+        if made:
+            _remove_sqlite(to.db_path)
+        if isinstance(exc, TargetNotEmpty):
+            raise UsageError(str(exc)) from None
+        raise
     print(f"copied {sum(counts.values())} rows in {len(counts)} tables; verifying the copy")
     return _report(await verify_database(dst))
+
+
+def _remove_sqlite(path: Path) -> None:
+    """A SQLite file and its journals (a half-made copy)."""
+    for leftover in ("", "-wal", "-shm", "-journal"):
+        Path(f"{path}{leftover}").unlink(missing_ok=True)
 
 
 def _shown(url: str) -> str:
@@ -382,6 +440,8 @@ async def _with_store(args: argparse.Namespace, store: LedgerStore) -> int:
     if args.command == "report":
         return await _report_command(args, store)
     if args.command == "receipt":
+        if args.seq < 1:
+            raise UsageError(f"--seq {args.seq}: a sequence number is 1 or more")
         receipt = await store.receipt(named, args.seq)
         print(json.dumps(receipt_json(receipt), indent=1))
     elif args.command == "rotate-key":
@@ -714,11 +774,17 @@ async def _check_scope(
 
 
 def _verify_receipt(path: Path, keys_file: Path | None) -> int:
-    receipt = parse_receipt(json.loads(path.read_text(encoding="utf-8")))
+    try:
+        receipt = parse_receipt(json.loads(path.read_text(encoding="utf-8")))
+    except (ValueError, RecordError) as exc:  # not JSON, not UTF-8, not a receipt
+        raise UsageError(f"{path} is not a receipt: {exc}") from None
     ledger = receipt.entry.ledger
     keys = list(receipt.keys)
     if keys_file is not None:
-        keys = read_public_keys(keys_file).get(ledger, [])
+        try:
+            keys = read_public_keys(keys_file).get(ledger, [])
+        except (RecordError, BundleError, UnicodeDecodeError) as exc:
+            raise UsageError(f"--trusted-keys {keys_file}: {exc}") from None
     problem = receipt_problem(receipt, keys)
     if problem:
         print(

@@ -17,6 +17,31 @@ from pathlib import Path
 
 from ledger import storage
 
+SERVER_SCHEMES = ("postgresql", "postgres", "postgresql+asyncpg", "postgresql+psycopg")
+
+
+class BadDatabase(ValueError):
+    """A --db (or TIMEBANK_DATABASE_URL) that names no database this service can use."""
+
+
+def database_location(where: str) -> str:
+    """A SQLite file's path (`sqlite:///PATH` and `sqlite+aiosqlite:///PATH` given as URLs),
+    or a PostgreSQL URL on the asyncpg driver; any other kind of database is refused."""
+    if "://" not in where:
+        if not where.strip():
+            raise BadDatabase("--db is empty: give a SQLite file or a postgresql:// URL")
+        return where
+    scheme, _, rest = where.partition("://")
+    if scheme.lower() in ("sqlite", "sqlite+aiosqlite"):
+        path = rest.removeprefix("/").split("?", 1)[0]
+        if not path:
+            raise BadDatabase(f"--db {where}: name the file (sqlite:///PATH)")
+        return path
+    if scheme.lower() in SERVER_SCHEMES:
+        return "postgresql+asyncpg://" + rest
+    raise BadDatabase(f"--db: {scheme!r} databases are not supported: give a SQLite file or a "
+                      "postgresql:// URL")  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -37,13 +62,17 @@ class Settings:
         The default key directory sits beside the database (`<db>.keys/`), never inside it.
         """
         env = os.environ
-        where = db or env.get("TIMEBANK_DATABASE_URL") or env.get("TIMEBANK_DB") or "timebank.db"
+        where = (
+            db
+            if db is not None
+            else (env.get("TIMEBANK_DATABASE_URL") or env.get("TIMEBANK_DB") or "timebank.db")
+        )
         admin = env.get("TIMEBANK_ADMIN_TOKEN") or None
         secure = {"true": True, "false": False}.get(env.get("TIMEBANK_COOKIE_SECURE", "").lower())
+        where = database_location(where)
         if "://" in where:
             key_dir = keys or env.get("TIMEBANK_KEY_DIR") or "timebank.keys"
-            path = Path(where.split("///", 1)[1]) if where.startswith("sqlite") else Path("-")
-            return cls(path, Path(key_dir), where, admin, secure)
+            return cls(Path("-"), Path(key_dir), where, admin, secure)
         db_path = Path(where)
         key_dir = keys or env.get("TIMEBANK_KEY_DIR") or f"{db_path}.keys"
         return cls(db_path, Path(key_dir), storage.sqlite_url(str(db_path)), admin, secure)
