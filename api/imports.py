@@ -7,11 +7,14 @@ hours in our format) writes nothing and answers with every line, its values and 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
+from typing import Any
 
 from pydantic import Field, RootModel
 
 from ledger import NotFound
+from timebank import offload
 from timebank.claims import ClaimDraft, ClaimStatus, LoggedClaim, claim_problems
 from timebank.imports import (
     LineProblem,
@@ -86,14 +89,30 @@ def _good(lines: list[PreviewLine]) -> list[int]:
     return [p.line for p in lines if not p.problems]
 
 
+YIELD_EVERY = 500  # lines checked between turns of the event loop
+
+
+def _read_members(scheme: str, text: str) -> tuple[list[PreviewLine], list[int], list[Any]]:
+    """In a worker process: every line previewed, and the good ones parsed."""
+    lines = preview_members(scheme, text)
+    good = _good(lines)
+    return lines, good, parse_members_at(scheme, keep_lines(text, set(good)))
+
+
+def _read_hours(text: str) -> tuple[list[PreviewLine], list[int], list[Any]]:
+    lines = preview_hours(text)
+    good = _good(lines)
+    return lines, good, parse_hours(keep_lines(text, set(good)))
+
+
 async def preview_members_csv(call: Call) -> ImportPreviewOut:
     """Each line's own checks, then the register's: a member of that id with other details,
     or a scheme admin a coordinator may not make."""
-    lines = preview_members(call.scheme, call.body)
-    good = _good(lines)
+    lines, good, parsed = await offload.run(_read_members, call.scheme, call.body)
     found: dict[int, list[LineProblem]] = {}
-    parsed = parse_members_at(call.scheme, keep_lines(call.body, set(good)))
-    for line, (_, m) in zip(good, parsed, strict=True):
+    for n, (line, (_, m)) in enumerate(zip(good, parsed, strict=True)):
+        if n % YIELD_EVERY == 0:
+            await asyncio.sleep(0)  # a long file: let other requests in between the lines
         if call.who.role is ApiRole.COORDINATOR and Role.SCHEME_ADMIN in m.roles:
             found.setdefault(line, []).append(
                 LineProblem(line, "roles", "a coordinator cannot make scheme admins")
@@ -112,15 +131,15 @@ async def preview_members_csv(call: Call) -> ImportPreviewOut:
 async def preview_hours_csv(call: Call) -> ImportPreviewOut:
     """Each line's own checks, then the scheme's: its members and activities exist, and the
     scheme's rules for a claim (counting the file's earlier lines for the same member's day)."""
-    lines = preview_hours(call.body)
-    good = _good(lines)
-    rows = parse_hours(keep_lines(call.body, set(good)))
+    lines, good, rows = await offload.run(_read_hours, call.body)
     scheme = await call.bank.scheme(call.scheme)
     codes = {a.code for a in await call.bank.activities(call.scheme)}
     known: dict[str, bool] = {}
-    same_day: dict[tuple[str, date], list[LoggedClaim]] = {}
+    same_day: dict[tuple[str, date], int] = {}  # the file's minutes so far, by member and day
     found: dict[int, list[LineProblem]] = {}
-    for line, r in zip(good, rows, strict=True):
+    for n, (line, r) in enumerate(zip(good, rows, strict=True)):
+        if n % YIELD_EVERY == 0:
+            await asyncio.sleep(0)
         problems = found.setdefault(line, [])
         for who, name in ((r.member, "member"), (r.receiver, "receiver")):
             if who is not None and who not in known:
@@ -131,12 +150,13 @@ async def preview_hours_csv(call: Call) -> ImportPreviewOut:
             problems.append(LineProblem(line, "activity", f"no activity {r.activity!r}"))
         draft = ClaimDraft(r.member, acting_member(call), r.activity, r.day, r.minutes,
                            r.receiver, True)  # fmt: skip
-        day = same_day.setdefault((r.member, r.day), [])
+        so_far = same_day.get((r.member, r.day), 0)  # one running total: linear in the file
+        day = [LoggedClaim(r.member, "", r.day, so_far, ClaimStatus.PENDING)] if so_far else []
         problems += [
             LineProblem(line, p.field, p.message)
             for p in claim_problems(draft, scheme.rules, call.bank.today(), day)
         ]
-        day.append(LoggedClaim(r.member, r.activity, r.day, r.minutes, ClaimStatus.PENDING))
+        same_day[(r.member, r.day)] = so_far + r.minutes
     return _preview(lines, found)
 
 
@@ -153,7 +173,8 @@ async def members_csv(call: Call) -> ImportOut | ImportPreviewOut:
     if q.preview:
         return await preview_members_csv(call)
     if call.who.role is ApiRole.COORDINATOR and any(
-        Role.SCHEME_ADMIN in m.roles for m in parse_members(call.scheme, call.body)
+        Role.SCHEME_ADMIN in m.roles
+        for m in await offload.run(parse_members, call.scheme, call.body)
     ):
         raise Problem(403, "a coordinator cannot make scheme admins", field="roles")
     return ImportOut(added=await call.bank.import_members(call.scheme, call.body))

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 from starlette.responses import Response
 
+from timebank import offload
 from timebank.reports import make_report, render
 from timebank.reports.catalogues import add_version, scheme_catalogue, versions
 from timebank.reports.engine import HORIZONS, Parameters
@@ -169,7 +170,8 @@ async def report(call: Call) -> Any:
     headers = {"content-disposition": f'attachment; filename="{name}"'}
     if q.format == "html":
         headers["content-security-policy"] = DOCUMENT_CSP
-    return Response(render(made, q.format), 200, media_type=MEDIA[q.format], headers=headers)
+    body = await offload.run(render, made, q.format)  # seconds for a PDF: off the event loop
+    return Response(body, 200, media_type=MEDIA[q.format], headers=headers)
 
 
 async def add_outcome(call: Call) -> OutcomeOut:

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from ledger import Conflict, Entry, FloorBreached, InvalidRequest, NotFound, from_us
 from ledger import storage as ledger_storage
 from ledger.errors import refuse
+from timebank import offload
 from timebank import storage as tb_storage
 from timebank.books import RETIRED_ACCOUNT
 from timebank.schemes import Member, member_account
@@ -302,7 +303,7 @@ class Partners:
         report and whether the file is new (the same file again is recognised, not re-counted).
         """
         await self.agreement(scheme_id, partner_id)
-        records = reconcile.parse_till_csv(text)
+        records = await offload.run(reconcile.parse_till_csv, text)
         margin = 2 * 86_400_000_000  # the tolerance either side, and a day more
         times = [r.at_us for r in records] or [self.bank.clock()]
         settled = await self.bank.query(

@@ -86,6 +86,9 @@ class ImportRefused(ValueError):
         super().__init__(f"{len(problems)} problems, first at line {problems[0].line}")
         self.problems = problems
 
+    def __reduce__(self) -> tuple[type[ImportRefused], tuple[list[LineProblem]]]:
+        return (ImportRefused, (self.problems,))  # so it crosses from a worker process whole
+
 
 def csv_records(text: str) -> list[tuple[int, list[str]]]:
     """The file's non-blank CSV records, each with the line it starts on (the header is 1).

@@ -36,7 +36,7 @@ from ledger import (
 from ledger import storage as ledger_storage
 from ledger.errors import IdempotencyConflict, LedgerError, refuse
 
-from . import storage
+from . import offload, storage
 from .activities import Activity, activity_problems
 from .claims import (
     Claim,
@@ -562,11 +562,13 @@ class TimeBank:
 
     async def import_members(self, scheme_id: str, text: str) -> int:
         """Add the members of a CSV file, all checked first; returns how many were new."""
-        return await self._add_members(scheme_id, parse_members_at(scheme_id, text))
+        return await self._add_members(
+            scheme_id, await offload.run(parse_members_at, scheme_id, text)
+        )
 
     async def import_timeoverflow_members(self, scheme_id: str, text: str) -> int:
         """Add the members of TimeOverflow's "Users" export; returns how many were new."""
-        found = parse_timeoverflow_members_at(scheme_id, text)
+        found = await offload.run(parse_timeoverflow_members_at, scheme_id, text)
         return await self._add_members(scheme_id, found)
 
     async def import_timeoverflow_transfers(
@@ -574,7 +576,7 @@ class TimeBank:
     ) -> list[Claim]:
         """Hours from TimeOverflow's "All transfers" export, booked to `activity`, confirmed by
         coordinator `by`; problems are reported by the export's own line numbers."""
-        rows = parse_timeoverflow_transfers(text, activity=activity)
+        rows = await offload.run(parse_timeoverflow_transfers, text, activity=activity)
         try:
             return await self.import_hours(scheme_id, hours_csv(rows), by=by, today=today)
         except ImportRefused as refused:
@@ -604,10 +606,10 @@ class TimeBank:
         lines) before anything is written; a re-run of the same file writes nothing new.
         """
         await self._require_coordinator(scheme_id, by)
-        rows = parse_hours(text)
+        rows = await offload.run(parse_hours, text)
         scheme = await self.scheme(scheme_id)
         problems: list[LineProblem] = []
-        day_totals: dict[tuple[str, date], list[LoggedClaim]] = {}
+        day_totals: dict[tuple[str, date], int] = {}  # minutes not rejected, by member and day
         for r in rows:
             if await self.query(storage.read_claim, scheme_id, _claim_id(scheme_id, r.key)):
                 continue  # imported before: a re-run replays it
@@ -616,20 +618,20 @@ class TimeBank:
                     problems.append(LineProblem(r.line, name, f"no member {who!r}"))
             act = await self.query(storage.read_activity, scheme_id, r.activity)
             if (r.member, r.day) not in day_totals:
-                day_totals[(r.member, r.day)] = await self.query(
-                    storage.claims_on_day, scheme_id, r.member, r.day
+                logged = await self.query(storage.claims_on_day, scheme_id, r.member, r.day)
+                day_totals[(r.member, r.day)] = sum(
+                    c.minutes for c in logged if c.status is not ClaimStatus.REJECTED
                 )
             if act is None:
                 problems.append(LineProblem(r.line, "activity", f"no activity {r.activity!r}"))
             draft = ClaimDraft(r.member, by, r.activity, r.day, r.minutes, r.receiver, True)
-            same_day = day_totals[(r.member, r.day)]
+            so_far = day_totals[(r.member, r.day)]  # one running total: linear in the file
+            same_day = [LoggedClaim(r.member, "", r.day, so_far, ClaimStatus.PENDING)]
             problems += [
                 LineProblem(r.line, p.field, p.message)
-                for p in claim_problems(draft, scheme.rules, today, same_day)
+                for p in claim_problems(draft, scheme.rules, today, same_day if so_far else [])
             ]
-            same_day.append(
-                LoggedClaim(r.member, r.activity, r.day, r.minutes, ClaimStatus.PENDING)
-            )
+            day_totals[(r.member, r.day)] = so_far + r.minutes
         if problems:
             raise ImportRefused(problems)
         done = []

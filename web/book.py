@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -69,9 +70,8 @@ class AccountBook:
             raise ValueError("a login is 3-64 of a-z 0-9 . _ @ -, starting with a letter or digit")
         if lang not in ("", *LANGUAGES):
             raise ValueError(f"language is one of {LANGUAGES}")
-        account = Account(
-            login, role, scheme, member, partner, hash_password(password), lang, self._clock()
-        )
+        digest = await asyncio.to_thread(hash_password, password)  # Argon2 frees the GIL
+        account = Account(login, role, scheme, member, partner, digest, lang, self._clock())
         async with self._engine.begin() as conn:
             prior = await conn.run_sync(storage.read_account, login)
             if prior is None:
@@ -104,7 +104,8 @@ class AccountBook:
                 raise SignInRefused(throttled=True)
             account = await conn.run_sync(storage.read_account, login.lower())
             stored = account.password_hash if account and account.disabled_us is None else None
-            if account is None or not password_matches(password, stored):
+            matches = await asyncio.to_thread(password_matches, password, stored)
+            if account is None or not matches:
                 for k in keys:
                     await conn.run_sync(storage.add_failure, k, now, window_start(now))
                 failed = True
@@ -167,7 +168,7 @@ class AccountBook:
 
     async def set_password(self, login: str, password: str) -> None:
         """A new password; every session of the account ends."""
-        digest = hash_password(password)
+        digest = await asyncio.to_thread(hash_password, password)
         async with self._engine.begin() as conn:
             await conn.run_sync(storage.set_password, login, digest)
             await conn.run_sync(lambda c: storage.revoke_sessions(c, self._clock(), login=login))

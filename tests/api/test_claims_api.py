@@ -208,7 +208,7 @@ async def test_nobody_confirms_their_own_hours(
     mine = await log(c, "taff", w.as_("taff", "member"), activity="garden", date=ago(clock, 1),
                      minutes=30)  # fmt: skip
     await act(c, "taff", mine["id"], "confirm", w.as_("taff", "member"), 403)
-    await act(c, "taff", mine["id"], "confirm", w.members[("taff", "M2")], 403)
+    await act(c, "taff", mine["id"], "confirm", w.members[("taff", "M2")], 404)  # not theirs
     assert await balance(c, w, "taff", "M1") == 0
     # another coordinator (the scheme admin) may confirm the coordinator's hours
     done = await act(c, "taff", own["id"], "confirm", admin)

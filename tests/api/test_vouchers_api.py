@@ -198,7 +198,7 @@ async def test_no_credits_no_voucher_and_unknown_offers_are_refused(
     short(await take(c, w, "M2", status=409))
     await give_credits(c, w, clock, "M2", 60)
     refused(await take(c, w, "M2", offer="sauna", status=404), 404, "offer")
-    refused(await take(c, w, "M2", partner="p-none", status=404), 404, "offer")
+    refused(await take(c, w, "M2", partner="p-none", status=404), 404, "partner")
     # another scheme's partner: taff has no agreement with it
     refused(await take(c, w, "M2", partner="p-m2m", status=404), 404, "partner")
     assert await balance(c, w, "M2") == 60
@@ -221,7 +221,7 @@ async def test_the_qr_code_is_an_svg_of_the_voucher(
         assert int(root.attrib["width"]) == int(root.attrib["height"]) > 0
         assert r.text == voucher_qr_svg(code)  # the QR code of this voucher's code
     r = await c.get(f"{V1}/taff/vouchers/{code}/qr", headers=w.members[("taff", "M2")])
-    refused(r, 403, "member")
+    refused(r, 404, "code")  # another member's voucher: as if there were none
     await give_credits(c, w, clock, "M1", 60)
     other = await voucher(c, w)
     r = await c.get(f"{V1}/taff/vouchers/{other}/qr", headers=w.members[("taff", "M1")])
@@ -337,7 +337,7 @@ async def test_voiding_gives_the_credits_back_and_a_voided_code_does_not_settle(
     await give_credits(c, w, clock, "M1", 60)
     code = await voucher(c, w)
     r = await c.post(f"{V1}/taff/vouchers/{code}/void", headers=w.members[("taff", "M2")])
-    refused(r, 403, "member")
+    refused(r, 404, "code")  # another member's voucher: as if there were none
     r = await c.post(f"{V1}/taff/vouchers/{code}/void", headers=w.as_("taff", "partner-staff"))
     assert (await ok(r))["state"] == "voided" and await balance(c, w, "M1") == 60
 

@@ -284,7 +284,7 @@ def test_verify_missing_server_database_is_a_one_line_error_and_creates_nothing(
     name, url = _missing_server_database()
     done = _cli("verify", "--db", url)
     assert done.returncode == 2, done.stderr
-    assert done.stderr == f'timebank: cannot open the database: database "{name}" does not exist\n'
+    assert done.stderr == f'timebank: cannot use the database: database "{name}" does not exist\n'
     assert done.stdout == ""
     assert not _server_has(name)
     assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,39 @@
+"""CPU-heavy pure work run in worker processes, so that one request never holds the event loop
+that every other request (`/api/v1/health` included) waits on.
+
+Pure Python holds the interpreter lock, so a thread would not do for parsing a CSV file or
+rendering a report: `run(fn, *args)` sends `fn` and its arguments (picklable, by reference)
+to a small process pool and awaits the answer. Work that releases the lock in C (Argon2
+password hashing) goes to a thread instead, with `asyncio.to_thread`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import multiprocessing
+import threading
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+WORKERS = 2  # one per core of the smallest machine we run on; each holds a module's imports
+
+_lock = threading.Lock()
+_pool: ProcessPoolExecutor | None = None
+
+
+def _executor() -> ProcessPoolExecutor:
+    global _pool
+    with _lock:
+        if _pool is None:  # forkserver: never a fork of a process running the writer's threads
+            context = multiprocessing.get_context("forkserver")
+            _pool = ProcessPoolExecutor(WORKERS, mp_context=context)  # lives as the process does
+        return _pool
+
+
+async def run(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """`fn(*args, **kwargs)` in a worker process; its exception, if it raises, is raised here."""
+    work = functools.partial(fn, *args, **kwargs)
+    return await asyncio.get_running_loop().run_in_executor(_executor(), work)
