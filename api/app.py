@@ -26,6 +26,7 @@ from timebank.service import TimeBank
 from web import Box, WebConfig, web_routes
 from web.book import AccountBook
 
+from . import problem_types
 from .endpoints import Services
 from .headers import DOCUMENT_CSP, SecurityHeaders, secured
 from .openapi import docs_page, document
@@ -58,6 +59,7 @@ def create_app(config: Config) -> Starlette:
               media_type="application/json")),
         Route("/api/v1/docs", lambda _r: HTMLResponse(docs_page(doc),
               headers={"content-security-policy": DOCUMENT_CSP})),
+        *problem_types.ROUTES,
         *web_routes(box),
     ]  # fmt: skip
 

@@ -232,3 +232,13 @@ def test_report_benchmark_builds_reuses_and_agrees_with_hledger(tmp_path: Path) 
         capture_output=True, text=True, check=False, timeout=600,
     )  # fmt: skip
     assert other.returncode == 2 and "name another --db" in other.stderr, other.stderr
+
+
+def test_health_wait_benchmark_reports_each_hostile_upload() -> None:
+    result = _run("health_wait.py", "--rounds", "1", "--lines", "500")
+    _described(result)
+    assert result["benchmark"] == "health_wait"
+    assert set(result["kinds"]) == {"many_lines", "huge_fields", "many_columns", "deep_json"}
+    for figures in result["kinds"].values():
+        _positive(figures, "upload_bytes", "health_alone_ms")
+        assert figures["health_answers_during_upload"] >= 0

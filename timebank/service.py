@@ -487,13 +487,21 @@ class TimeBank:
                 raise ClaimMoved(claim.id)
 
         # another reversal may get there first: then the same one's answer, or a 409
-        with contextlib.suppress(ClaimMoved, Conflict, IdempotencyConflict):
+        try:
             await self.ledger.reverse(
                 claim.scheme, claim.entry_seq, then=record,
                 meta={"claim": claim.id,
                       "reason-sha256": hashlib.sha256(reason.encode()).hexdigest()},
                 idempotency_key=f"claim:{claim.id}:reverse",
             )  # fmt: skip
+        except (ClaimMoved, Conflict, IdempotencyConflict):
+            pass
+        except FloorBreached:  # the ledger names an account; the caller knows the member
+            raise FloorBreached(
+                f"{claim.member} has spent these hours: reversing them would take "
+                f"{claim.member} below the scheme's limit",
+                field="member",
+            ) from None
         now = await self.claim(claim.scheme, claim.id)
         if now.reversal_seq is None:
             raise Conflict(f"claim {claim.id} is {_state(now)}", field="claim")

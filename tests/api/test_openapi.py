@@ -155,3 +155,22 @@ async def test_health_needs_no_token_but_the_api_does(
     assert r.status_code == 401
     r = await app_client.get("/api/v1/schemes", headers=world.admin)
     assert sorted(s["id"] for s in r.json()["items"]) == ["m2m", "taff"]
+
+
+async def test_every_problem_type_resolves_to_a_page_that_explains_it(
+    app_client: httpx.AsyncClient, world: World
+) -> None:
+    from api.problem_types import CODES
+
+    index = await app_client.get("/api/v1/problems")
+    assert index.status_code == 200 and index.headers["content-type"].startswith("text/html")
+    for code in CODES:
+        r = await app_client.get(f"/api/v1/problems/{code}")
+        assert r.status_code == 200 and f"<code>{code}</code>" in r.text, code
+        assert f"id={code}" in index.text
+    refused = await app_client.get(
+        "/api/v1/schemes/taff/claims/nope", headers=world.as_("taff", "coordinator")
+    )
+    page = await app_client.get(refused.json()["type"])  # a real problem's type, followed
+    assert page.status_code == 200 and "not_found" in page.text
+    assert (await app_client.get("/api/v1/problems/made_up")).status_code == 404

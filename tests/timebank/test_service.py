@@ -129,6 +129,20 @@ async def test_a_mistake_is_undone_by_a_reversal_with_its_reason_kept_off_the_le
     assert entry.ref == done.entry_seq and "Ann" not in str(entry.meta)
 
 
+async def test_a_reversal_of_hours_already_spent_names_the_member_not_their_account(
+    bank: TimeBank,
+) -> None:
+    claim = await bank.log_claim(TAFF.id, logged(), today=TODAY, idempotency_key="k1")
+    await bank.confirm_claim(TAFF.id, claim.id, by="C1")
+    await bank.ledger.transfer(TAFF.id, [("member:A", -90), ("scheme:expired", 90)],
+                               idempotency_key="spent")  # fmt: skip
+    with pytest.raises(FloorBreached) as refused:
+        await bank.reverse_claim(TAFF.id, claim.id, by="C1", reason="logged twice")
+    assert refused.value.field == "member" and "member:" not in refused.value.message
+    assert refused.value.message.startswith("A has spent these hours")
+    assert (await bank.claim(TAFF.id, claim.id)).reversal_seq is None
+
+
 async def test_a_person_to_person_member_stops_at_the_schemes_floor(bank: TimeBank) -> None:
     for i in range(10):
         draft = logged("A", activity="lifts", receiver="B", minutes=60, day=TODAY - timedelta(i))

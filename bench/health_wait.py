@@ -1,0 +1,144 @@
+"""How long `/api/v1/health` waits while the largest hostile upload of each kind is handled.
+
+Run from the repository root:
+
+    .venv/bin/python bench/health_wait.py [--rounds 5] [--lines 50000]
+
+A real `timebank serve` on a fresh SQLite file. For each kind of upload (a CSV import preview
+of `--lines` lines, one of members with fields as long as csv reads, one of the most columns a
+line may have, a JSON body nested as deep as 64 KiB allows), in `--rounds` interleaved rounds:
+health asked alone (the baseline), then health asked every 20 ms from another connection while
+the upload is in flight. Reported per kind: the median of the rounds' worst health wait during
+the upload, the baseline's median, and their ratio. Before this was fixed a 100,000-column
+header held every request for 149 s and a 50,000-line preview for 345 s. Slowness never fails
+the run; a health answer other than 200 does. Human-readable lines first; the last line is one
+JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for bench.harness
+from bench import harness
+
+ADMIN = "bench-admin-token-health-wait"
+MAX_CSV = 8 * 1024 * 1024
+MAX_JSON = 64 * 1024
+HOURS = "member,activity,date,minutes,receiver,note\n"
+
+
+def uploads(lines: int) -> dict[str, tuple[str, str, bytes]]:
+    member = f"{harness.member(0)},{harness.ACTIVITY['code']},2025-06-02,15,,a note\n"
+    long_name = 'M9,"' + "n" * 131_000 + '",member,,\n'
+    wide_header = "id,display_name," + ",".join(f"x{i}" for i in range(62)) + "\n"
+    wide = "M9,Name," + ",".join("v" * 20 for _ in range(62)) + "\n"
+    depth = (MAX_JSON - 100) // 2
+    deep = b'{"activity": "garden", "date": "2025-06-02", "minutes": 30, "note": '
+    base = f"/api/v1/schemes/{harness.SCHEME}"
+    return {
+        "many_lines": (f"{base}/imports/hours?preview=true", "text/csv",
+                       (HOURS + member * lines).encode()[:MAX_CSV]),
+        "huge_fields": (f"{base}/imports/members?preview=true", "text/csv",
+                        ("id,display_name,roles,contact,card_number\n"
+                         + long_name * ((MAX_CSV - 100) // len(long_name))).encode()),
+        "many_columns": (f"{base}/imports/members?preview=true", "text/csv",
+                         (wide_header + wide * ((MAX_CSV - 2000) // len(wide))).encode()),
+        "deep_json": (f"{base}/claims", "application/json",
+                      deep + b"[" * depth + b"]" * depth + b"}"),
+    }  # fmt: skip
+
+
+async def health(client: httpx.AsyncClient) -> float:
+    start = time.perf_counter()
+    r = await client.get("/api/v1/health")
+    if r.status_code != 200:
+        raise harness.CheckFailed(f"health answered {r.status_code}")
+    return time.perf_counter() - start
+
+
+async def during(
+    client: httpx.AsyncClient, uploader: httpx.AsyncClient, upload: tuple[str, str, bytes],
+    headers: dict[str, str],
+) -> tuple[float, float, int]:  # fmt: skip
+    """(worst health wait, upload seconds, health answers) while the upload is in flight."""
+    path, media, body = upload
+    start = time.perf_counter()
+    sent = asyncio.create_task(
+        uploader.post(path, content=body, headers=headers | {"content-type": media})
+    )
+    waits = []
+    while not sent.done():
+        waits.append(await health(client))
+        await asyncio.sleep(0.02)
+    answer = await sent
+    if answer.status_code >= 500:
+        raise harness.CheckFailed(f"{path}: {answer.status_code} {answer.text[:300]}")
+    return max(waits, default=0.0), time.perf_counter() - start, len(waits)
+
+
+async def run(base: str, rounds: int, lines: int) -> dict[str, Any]:
+    admin = harness.bearer(ADMIN)
+    timeout = httpx.Timeout(600)
+    async with httpx.AsyncClient(base_url=base, timeout=timeout) as client, \
+            httpx.AsyncClient(base_url=base, timeout=timeout) as uploader:  # fmt: skip
+        scheme = {"id": harness.SCHEME, "name": "Bench", "model": "time-credits"}
+        people = await harness.set_up_scheme(client, admin, scheme)
+        out: dict[str, Any] = {}
+        for kind, upload in uploads(lines).items():
+            worst, alone, took, answers = [], [], [], []
+            for _ in range(rounds):  # interleaved: a baseline, then one under the upload
+                alone.append(statistics.median([await health(client) for _ in range(5)]))
+                w, t, n = await during(client, uploader, upload, people.coordinator)
+                worst.append(w)
+                took.append(t)
+                answers.append(n)
+            med_worst, med_alone = statistics.median(worst), statistics.median(alone)
+            out[kind] = {
+                "upload_bytes": len(upload[2]),
+                "upload_s": round(statistics.median(took), 3),
+                "health_answers_during_upload": int(statistics.median(answers)),
+                "health_worst_wait_ms": round(med_worst * 1000, 1),
+                "health_alone_ms": round(med_alone * 1000, 2),
+                "ratio": round(med_worst / med_alone, 1) if med_alone else None,
+            }
+            print(f"{kind}: {len(upload[2]):,} bytes in {out[kind]['upload_s']} s; health "
+                  f"waited at worst {out[kind]['health_worst_wait_ms']} ms (alone "
+                  f"{out[kind]['health_alone_ms']} ms), answered "
+                  f"{out[kind]['health_answers_during_upload']} times meanwhile")  # fmt: skip
+        return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--lines", type=int, default=50_000)
+    args = parser.parse_args()
+    with harness.work_dir("health-wait-", None, keep=False) as work:
+        load = harness.header("health wait under hostile uploads", work)
+        server = harness.Server(str(work / "bench.db"), work / "serve.log", ADMIN, None,
+                                "wall", __file__)  # fmt: skip
+        try:
+            server.wait_healthy()
+            figures = harness.run_async(lambda: run(server.base, args.rounds, args.lines))
+        except harness.CheckFailed as failed:
+            print(f"FAILED {failed}", file=sys.stderr)
+            return 1
+        finally:
+            server.stop()
+    result = {"benchmark": "health_wait", "rounds": args.rounds, "kinds": figures}
+    print(json.dumps(result | harness.environment(load, harness.ledger_code_version())))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
