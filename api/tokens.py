@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ledger import IdempotencyConflict, NotFound
@@ -156,11 +156,16 @@ class TokenBook:
             token_id, secret_hash, role, scheme, member, label, created_by, self._clock(),
             partner=partner, expires_us=expires_us,
         )  # fmt: skip
-        async with self._engine.begin() as conn:
-            prior = await conn.run_sync(storage.read_token, token_id)
-            if prior is None:
-                await conn.run_sync(storage.insert_token, record)
-                return record, token
+        try:
+            async with self._engine.begin() as conn:
+                prior = await conn.run_sync(storage.read_token, token_id)
+                if prior is None:
+                    await conn.run_sync(storage.insert_token, record)
+                    return record, token
+        except IntegrityError:  # a twin request (another process) stored it first: its answer
+            async with self._engine.begin() as conn:
+                prior = await conn.run_sync(storage.read_token, token_id)
+        assert prior is not None, token_id
         same = (prior.role, prior.scheme, prior.member, prior.label, prior.partner,
                 prior.expires_us) == (role, scheme, member, label, partner, expires_us)  # fmt: skip
         if not same:

@@ -334,11 +334,15 @@ class Partners:
             scheme_id, RETIRED_ACCOUNT, kind="retired", floor=None,
             idempotency_key=f"account:{RETIRED_ACCOUNT}",
         )  # fmt: skip
-        return await self.ledger.transfer(
-            scheme_id, [(partner_account(partner_id), -held), (RETIRED_ACCOUNT, held)],
-            meta={"settlement": partner_id}, idempotency_key=key,
-            then=lambda conn, e: storage.record_retirement(conn, scheme_id, key, e.seq),
-        )  # fmt: skip
+        try:
+            return await self.ledger.transfer(
+                scheme_id, [(partner_account(partner_id), -held), (RETIRED_ACCOUNT, held)],
+                meta={"settlement": partner_id}, idempotency_key=key,
+                then=lambda conn, e: storage.record_retirement(conn, scheme_id, key, e.seq),
+            )  # fmt: skip
+        except FloorBreached:  # another retirement took the credits between our read and now
+            raise Conflict("the partner's credits were retired meanwhile (by another request)",
+                           field="partner") from None  # fmt: skip
 
     async def void(self, scheme_id: str, typed_code: str, *, idempotency_key: str) -> Voucher:
         """Cancel an unused voucher: the credits go back to the member."""

@@ -157,3 +157,30 @@ async def test_every_pair_of_voucher_moves_raced_many_times(two: Two) -> None:
     for _ in range(15):
         for pair in PAIRS:
             await race(two, *pair)
+
+
+async def test_two_retirements_at_once_retire_the_credits_once(two: Two) -> None:
+    """The scheme retiring a partner's credits twice at once (two staff, two processes), and
+    against a settlement: the credits leave the partner's account once, never below zero."""
+    for n in range(4):
+        v = await two.one.issue(S, "T1", "gate", "cinema", idempotency_key=f"r{n}")
+        await settle_here(two.one, v, f"r{n}")
+        other = two.two if n % 2 else two.one
+        outcomes = await asyncio.gather(
+            two.one.retire(S, "gate", idempotency_key=f"a{n}"),
+            other.retire(S, "gate", idempotency_key=f"b{n}"),
+            return_exceptions=True,
+        )
+        done = [o for o in outcomes if not isinstance(o, BaseException)]
+        lost = [o for o in outcomes if isinstance(o, BaseException)]
+        assert len(done) == 1 and len(lost) == 1, outcomes
+        assert isinstance(lost[0], Conflict) and lost[0].field == "partner", lost[0]
+        assert (await two.one.ledger.account(S, "partner:gate")).balance == 0
+    v = await two.one.issue(S, "T1", "gate", "cinema", idempotency_key="last")
+    retired, settled = await asyncio.gather(
+        two.one.retire(S, "gate", idempotency_key="z"),
+        settle_here(two.two, v, "last"),
+        return_exceptions=True,
+    )
+    held = (await two.one.ledger.account(S, "partner:gate")).balance
+    assert isinstance(settled, Voucher) and held in (0, v.minutes), (retired, settled, held)
