@@ -24,6 +24,7 @@ from .records import (
     account_json,
     checkpoint_json,
     entry_json,
+    exact,
     key_json,
     parse_account,
     parse_checkpoint,
@@ -99,6 +100,7 @@ class _Section:
     accounts: list[Account] = field(default_factory=list)
     checkpoints: list[Checkpoint] = field(default_factory=list)
     refs: set[int] = field(default_factory=set)
+    checkpoint_lines: list[int] = field(default_factory=list)
     first_entry: tuple[int, int] | None = None  # (byte offset, line number) of its entries
     stage: int = 0
 
@@ -116,11 +118,28 @@ def _lines(path: Path) -> Iterator[tuple[int, int, str]]:
             offset += len(raw)
 
 
+def _once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are unique: two parsers must not read one line two ways."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        twice = ""
+        for key, _ in pairs:
+            if key in seen:
+                twice = key
+                break
+            seen.add(key)
+        raise ValueError(f"the key {twice!r} appears twice in one object")
+    return obj
+
+
 def _parse(number: int, text: str) -> dict[str, Any]:
     try:
-        obj = json.loads(text)
+        obj = json.loads(text, object_pairs_hook=_once)
     except json.JSONDecodeError as exc:
         raise BundleError(f"line {number}: not JSON ({exc.msg})") from exc
+    except (ValueError, RecursionError) as exc:  # a key twice; nesting past the parser's depth
+        raise BundleError(f"line {number}: {exc or 'nested too deep'}") from exc
     if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
         raise BundleError(f"line {number}: not a bundle record")
     return obj
@@ -129,6 +148,7 @@ def _parse(number: int, text: str) -> dict[str, Any]:
 def _scan(path: Path) -> list[_Section]:
     """First pass: everything but the entries, which are only located (and reversals noted)."""
     sections: list[_Section] = []
+    starts: dict[str, int] = {}  # each ledger's section: the line it starts on
     state = "start"
     for number, offset, text in _lines(path):
         quick = text.startswith('{"type":"entry"') and '"reverse"' not in text and "\\" not in text
@@ -145,8 +165,12 @@ def _scan(path: Path) -> list[_Section]:
             state = "done"
         elif kind == "ledger" and state == "between":
             name = o.get("ledger")
-            if not isinstance(name, str):
-                raise BundleError(f"line {number}: a ledger record needs its name")
+            if not isinstance(name, str) or set(o) != {"type", "ledger"}:
+                raise BundleError(f"line {number}: a ledger record is its type and its name")
+            if name in starts:  # two sections of one ledger: which one is the ledger?
+                raise BundleError(f"line {number}: ledger {name} appears a second time (first "
+                                  f"at line {starts[name]})")  # fmt: skip
+            starts[name] = number
             sections.append(_Section(name))
             state = "section"
         elif kind in _ORDER and state == "section":
@@ -159,7 +183,7 @@ def _scan(path: Path) -> list[_Section]:
             if kind in ("entry", "end") and s.first_entry is None:
                 s.first_entry = (offset, number)
             try:
-                _collect(s, kind, o)
+                _collect(s, kind, o, number)
             except RecordError as exc:
                 raise BundleError(f"line {number}: {exc}") from exc
             if kind == "end":
@@ -171,13 +195,32 @@ def _scan(path: Path) -> list[_Section]:
     return sections
 
 
-def _collect(s: _Section, kind: str, o: dict[str, Any]) -> None:
+def _collect(s: _Section, kind: str, o: dict[str, Any], number: int) -> None:
+    """A record of the section, parsed and held to the exact form the format writes."""
     if kind == "key":
-        s.keys.append(parse_key(o))
+        key = parse_key(o)
+        exact(o, key_json(key))
+        s.keys.append(key)
     elif kind == "account":
-        s.accounts.append(parse_account(o))
+        account = parse_account(o)
+        exact(o, account_json(account))
+        if s.accounts and s.accounts[-1].code >= account.code:
+            raise RecordError(f"account {account.code} out of order (accounts go by code)")
+        s.accounts.append(account)
     elif kind == "checkpoint":
-        s.checkpoints.append(parse_checkpoint(o))
+        cp = parse_checkpoint(o)
+        exact(o, checkpoint_json(cp))
+        if s.checkpoints and s.checkpoints[-1].size >= cp.size:
+            last = s.checkpoints[-1]
+            if last.size == cp.size and last.root != cp.root:  # a fork, signed
+                first = s.checkpoint_lines[-1]
+                raise RecordError(f"a second checkpoint of size {cp.size} with another root "
+                                  f"(a fork: the first is at line {first})")  # fmt: skip
+            raise RecordError(f"checkpoint {cp.size} out of order (checkpoints go by size)")
+        s.checkpoints.append(cp)
+        s.checkpoint_lines.append(number)
+    elif kind == "end" and set(o) != {"type", "ledger", "entries"}:
+        raise RecordError("an end record is its type, its ledger and its entry count")
     elif kind == "entry" and o.get("kind") == "reverse":
         ref = o.get("ref")
         if isinstance(ref, int):
@@ -214,6 +257,7 @@ async def _entries(path: Path, ledger: str, start: tuple[int, int]) -> AsyncIter
                 return
             try:
                 entry = parse_entry(o)
+                exact(o, entry_json(entry))
             except RecordError as exc:
                 raise BundleError(f"line {number}: {exc}") from exc
             count += 1

@@ -6,6 +6,7 @@ Parsing is strict: a missing field, a wrong type or a hash of the wrong length i
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .model import Account, Checkpoint, Entry, EntryKind, Posting, PublicKey, Receipt
@@ -87,12 +88,31 @@ def receipt_json(r: Receipt) -> dict[str, Any]:
 # ---- strict parsing ----------------------------------------------------------------------------
 
 
+I64 = 2**63  # every integer of the format is a signed 64-bit one
+_UNSIGNED = frozenset({"seq", "time_us", "ref", "expires_us", "from_seq", "size", "leaf_index"})
+_LOWER_HEX = re.compile(r"(?:[0-9a-f]{2})*")
+
+
+def exact(o: dict[str, Any], rebuilt: dict[str, Any]) -> None:
+    """Refuse a record that is not written exactly as the format writes it: an unknown or
+    missing field, upper-case hex, a value the reader would have had to reinterpret."""
+    unknown = sorted(set(o) - set(rebuilt))
+    if unknown:
+        raise RecordError(f"unknown field {unknown[0]!r}")
+    for name, value in rebuilt.items():
+        if o.get(name, object()) != value or type(o.get(name)) is not type(value):
+            raise RecordError(f"field {name!r} is not written as the format writes it")
+
+
 def _get(o: dict[str, Any], name: str, kind: type) -> Any:
     if not isinstance(o, dict) or name not in o:
         raise RecordError(f"missing field {name!r}")
     value = o[name]
     if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
         raise RecordError(f"field {name!r} must be an integer")
+    if kind is int and not (0 if name in _UNSIGNED else -I64) <= value < I64:
+        low = "0" if name in _UNSIGNED else "-2^63"
+        raise RecordError(f"field {name!r} is out of range ({low} to 2^63 - 1)")
     if kind is not int and not isinstance(value, kind):
         raise RecordError(f"field {name!r} must be a {kind.__name__}")
     return value
@@ -100,10 +120,9 @@ def _get(o: dict[str, Any], name: str, kind: type) -> Any:
 
 def _hex(o: dict[str, Any], name: str, size: int) -> bytes:
     text = _get(o, name, str)
-    try:
-        raw = bytes.fromhex(text)
-    except ValueError as exc:
-        raise RecordError(f"field {name!r} is not hex") from exc
+    if not _LOWER_HEX.fullmatch(text):
+        raise RecordError(f"field {name!r} is not lower-case hex")
+    raw = bytes.fromhex(text)
     if len(raw) != size:
         raise RecordError(f"field {name!r} must be {size} bytes")
     return raw
@@ -116,6 +135,8 @@ def _pairs(o: dict[str, Any], name: str, second: type) -> list[tuple[Any, Any]]:
             raise RecordError(f"field {name!r} must hold [text, value] pairs")
         if second is int and (isinstance(item[1], bool) or not isinstance(item[1], int)):
             raise RecordError(f"field {name!r} amounts must be integers")
+        if second is int and not -I64 <= item[1] < I64:
+            raise RecordError(f"field {name!r} amounts are out of range")
         if second is str and not isinstance(item[1], str):
             raise RecordError(f"field {name!r} values must be text")
         out.append((item[0], item[1]))
@@ -181,10 +202,12 @@ def parse_receipt(o: dict[str, Any]) -> Receipt:
     proof = _get(o, "proof", list)
     if not all(isinstance(h, str) for h in proof):
         raise RecordError("field 'proof' must hold hex hashes")
-    return Receipt(
+    receipt = Receipt(
         entry=parse_entry(_get(o, "entry", dict)),
         leaf_index=_get(o, "leaf_index", int),
         proof=tuple(_hex({"h": h}, "h", 32) for h in proof),
         checkpoint=parse_checkpoint(_get(o, "checkpoint", dict)),
         keys=tuple(parse_key(k) for k in _get(o, "keys", list)),
     )
+    exact(o, receipt_json(receipt))
+    return receipt

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from ledger import from_us, receipt_problem, verify_database
-from ledger.records import parse_receipt
+from ledger.records import RecordError, parse_receipt
 from tests.api.world import World
 from tests.conftest import Clock
 
@@ -198,6 +198,10 @@ async def receipt(c: httpx.AsyncClient, who: dict[str, str], member: str, seq: i
     parsed = parse_receipt(r.json())
     assert receipt_problem(parsed, parsed.keys) is None
     assert parsed.entry.seq == seq and parsed.checkpoint.size >= seq
+    loose = r.json() | {"checkpoint": r.json()["checkpoint"] | {"extra": 1}}
+    for bent in (loose, r.json() | {"leaf_index": True}):  # written otherwise: refused
+        with pytest.raises(RecordError):
+            parse_receipt(bent)
     return parsed
 
 

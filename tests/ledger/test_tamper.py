@@ -1488,3 +1488,76 @@ async def test_truncated_bundle_file_is_refused(bundle: Path, cut: str) -> None:
         assert done.returncode == 1
         assert done.stdout == ""
         assert done.stderr.startswith("FAILED bundle:"), done.stderr
+
+
+# ---- a bundle the format's reader must refuse, exactly as docs/ledger-format.md says --------
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines(keepends=True)
+
+
+def _refused(path: Path, *fragments: str) -> None:
+    done = _timebank("verify", "--bundle", str(path), "--workers", "1")
+    assert done.returncode == 1 and done.stdout == "", (done.stdout, done.stderr)
+    assert done.stderr.startswith("FAILED bundle: line "), done.stderr
+    assert len(done.stderr.splitlines()) == 1, done.stderr
+    for fragment in fragments:
+        assert fragment in done.stderr, done.stderr
+
+
+def test_a_bundle_holding_a_ledgers_section_twice_is_refused_naming_both(bundle: Path) -> None:
+    lines = _lines(bundle)
+    start = next(i for i, t in enumerate(lines) if t.startswith('{"type":"ledger"'))
+    end = next(i for i, t in enumerate(lines) if i > start and t.startswith('{"type":"end"'))
+    twice = lines[: end + 1] + lines[start : end + 1] + lines[end + 1 :]
+    bundle.write_text("".join(twice), encoding="utf-8")
+    _refused(bundle, f"line {end + 2}:", "appears a second time", f"first at line {start + 1}")
+
+
+def test_two_checkpoints_of_one_size_with_different_roots_are_a_fork_naming_both(
+    bundle: Path,
+) -> None:
+    records = read_bundle(bundle)
+    i = find(records, "checkpoint")
+    forked = records[i] | {"root": "00" * 32}
+    records.insert(i + 1, forked)
+    write_bundle(bundle, records)
+    _refused(bundle, f"line {i + 2}:", "another root", f"first is at line {i + 1}")
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (lambda r: r | {"hash": r["hash"].upper()}, "'hash' is not lower-case hex"),
+        (lambda r: r | {"colour": "blue"}, "unknown field 'colour'"),
+        (lambda r: r | {"expires_us": 2**63}, "'expires_us' is out of range"),
+        (lambda r: r | {"ref": -1}, "'ref' is out of range"),
+        (lambda r: r | {"postings": [[a, n * 2**62] for a, n in r["postings"]]}, "out of range"),
+    ],
+    ids=["upper-case hex", "unknown field", "expires 2^63", "ref -1", "huge amounts"],
+)
+def test_an_entry_not_written_as_the_format_writes_it_is_refused_by_line(
+    bundle: Path, change: Any, says: str
+) -> None:
+    records = read_bundle(bundle)
+    i = find(records, "entry", seq=1)
+    records[i] = change(records[i])
+    write_bundle(bundle, records)
+    _refused(bundle, f"line {i + 1}:", says)
+
+
+def test_a_key_given_twice_in_one_record_is_refused(bundle: Path) -> None:
+    lines = _lines(bundle)
+    i = next(i for i, t in enumerate(lines) if t.startswith('{"type":"entry"'))
+    lines[i] = lines[i].replace('{"type":"entry",', '{"type":"entry","seq":999,', 1)
+    bundle.write_text("".join(lines), encoding="utf-8")
+    _refused(bundle, f"line {i + 1}:", "'seq' appears twice")
+
+
+def test_accounts_out_of_their_order_are_refused(bundle: Path) -> None:
+    records = read_bundle(bundle)
+    first = find(records, "account")
+    records[first], records[first + 1] = records[first + 1], records[first]
+    write_bundle(bundle, records)
+    _refused(bundle, f"line {first + 2}:", "out of order")
