@@ -177,11 +177,11 @@ async def test_two_retirements_at_once_retire_the_credits_once(two: Two) -> None
         assert isinstance(lost[0], Conflict) and lost[0].field == "partner", lost[0]
         assert (await two.one.ledger.account(S, "partner:gate")).balance == 0
     v = await two.one.issue(S, "T1", "gate", "cinema", idempotency_key="last")
-    outcomes: list[Any] = await asyncio.gather(
+    last: list[Any] = await asyncio.gather(
         two.one.retire(S, "gate", idempotency_key="z"),
         settle_here(two.two, v, "last"),
         return_exceptions=True,
     )
-    retired, settled = outcomes
+    retired, settled = last
     held = (await two.one.ledger.account(S, "partner:gate")).balance
     assert isinstance(settled, Voucher) and held in (0, v.minutes), (retired, settled, held)
