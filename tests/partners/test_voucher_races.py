@@ -177,7 +177,7 @@ async def test_two_retirements_at_once_retire_the_credits_once(two: Two) -> None
         assert isinstance(lost[0], Conflict) and lost[0].field == "partner", lost[0]
         assert (await two.one.ledger.account(S, "partner:gate")).balance == 0
     v = await two.one.issue(S, "T1", "gate", "cinema", idempotency_key="last")
-    last: list[Any] = await asyncio.gather(
+    last: tuple[Any, Any] = await asyncio.gather(
         two.one.retire(S, "gate", idempotency_key="z"),
         settle_here(two.two, v, "last"),
         return_exceptions=True,
