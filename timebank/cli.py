@@ -463,14 +463,16 @@ async def _with_store(args: argparse.Namespace, store: LedgerStore) -> int:
     return 0
 
 
+async def _schemes_among(bank: TimeBank, ledgers: list[str]) -> list[str]:
+    """The ledgers that are a scheme's (a database may hold ledgers of no scheme)."""
+    schemes = {s.id for s in await bank.schemes()}
+    return [ledger for ledger in ledgers if ledger in schemes]
+
+
 async def _repair_decisions(store: LedgerStore, ledgers: list[str]) -> None:
     bank = await TimeBank.open(store.url, store)
     try:
-        for ledger in ledgers:
-            try:
-                await bank.scheme(ledger)
-            except LedgerError:
-                continue  # a ledger with no scheme of the time bank's
+        for ledger in await _schemes_among(bank, ledgers):
             for claim in await bank.repair_decisions(ledger):
                 print(f"{ledger}: claim {claim.id} is rejected; its entry {claim.entry_seq} "
                       f"is reversed by entry {claim.reversal_seq}")  # fmt: skip
@@ -566,11 +568,7 @@ async def _scheme_jobs(store: LedgerStore, ledgers: list[str], now: datetime) ->
     """The time bank's daily jobs for each ledger that is a scheme's."""
     bank = await TimeBank.open(store.url, store)
     try:
-        for ledger in ledgers:
-            try:
-                await bank.scheme(ledger)
-            except LedgerError:
-                continue  # a ledger with no scheme of the time bank's
+        for ledger in await _schemes_among(bank, ledgers):
             accepted = await bank.auto_accept_due(ledger, now_us=to_us(now))
             expired = await bank.expire_credits(ledger, today=now.date())
             print(

@@ -3,9 +3,6 @@ confirm against reject (before issue 16) left: a claim that says rejected, whose
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -16,22 +13,14 @@ from ledger import KeyRing, LedgerStore
 from ledger.storage import sqlite_url, to_sync_url
 from tests.conftest import SERVER_URL, Clock
 from tests.timebank.helpers import activity
+from tests.timebank.test_cli import _cli
 from timebank.claims import ClaimDraft, ClaimRules, SchemeModel
 from timebank.schemes import Member, Role, Scheme
 from timebank.service import TimeBank
 
 pytestmark = pytest.mark.both_backends
-ROOT = Path(__file__).resolve().parents[2]
 TAFF = Scheme("taff", "Taff Housing", ClaimRules(SchemeModel.TIME_CREDITS))
 TODAY = date(2026, 1, 1)
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TIMEBANK_")}
-    return subprocess.run(
-        [sys.executable, "-m", "timebank.cli", *args],
-        capture_output=True, text=True, check=False, env=env, cwd=ROOT,
-    )  # fmt: skip
 
 
 async def _bank_with_claims(url: str, keys: Path, clock: Clock) -> tuple[list[str], int]:
