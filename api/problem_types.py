@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from .headers import DOCUMENT_CSP
 from .problems import STATUS, TITLES, Problem, problem_response
 
 # code -> (status, what it means and what to do)
@@ -60,7 +61,7 @@ def _page(title: str, body: str) -> HTMLResponse:
     return HTMLResponse(
         f"<!doctype html><html lang=en><meta charset=utf-8><title>{html.escape(title)}</title>"
         f"<meta name=viewport content='width=device-width'><style>{_STYLE}</style>{body}</html>",
-        headers={"content-security-policy": "default-src 'none'; style-src 'unsafe-inline'"},
+        headers={"content-security-policy": DOCUMENT_CSP},
     )
 
 
