@@ -590,8 +590,13 @@ def test_the_page_matrix_covers_exactly_the_apps_page_routes(
     assert set(BUILDERS) == routes, f"without a request: {sorted(routes - set(BUILDERS))}"
 
 
-PUBLIC_API = {("GET", "/api/v1/health"), ("GET", "/api/v1/openapi.json"), ("GET", "/api/v1/docs"),
-              ("GET", "/api/v1/problems"), ("GET", "/api/v1/problems/{code}")}
+PUBLIC_API = {
+    ("GET", "/api/v1/health"),
+    ("GET", "/api/v1/openapi.json"),
+    ("GET", "/api/v1/docs"),
+    ("GET", "/api/v1/problems"),
+    ("GET", "/api/v1/problems/{code}"),
+}
 
 
 def test_every_api_route_of_the_app_is_in_the_api_matrix_or_public(
