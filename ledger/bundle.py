@@ -22,6 +22,7 @@ from .model import Account, Checkpoint, Entry, PublicKey, to_us
 from .records import (
     RecordError,
     account_json,
+    check_version,
     checkpoint_json,
     entry_json,
     exact,
@@ -155,8 +156,7 @@ def _scan(path: Path) -> list[_Section]:
         o = {"type": "entry"} if quick else _parse(number, text)
         kind = o["type"]
         if state == "start":
-            if o != {"type": "bundle", "format": FORMAT, "version": VERSION}:
-                raise BundleError(f"line {number}: not a {FORMAT} version {VERSION} file")
+            _header(number, o)
             state = "between"
             continue
         if state == "done":
@@ -193,6 +193,17 @@ def _scan(path: Path) -> list[_Section]:
     if state != "done":
         raise BundleError("the bundle is truncated: no end-bundle line")
     return sections
+
+
+def _header(number: int, o: dict[str, Any]) -> None:
+    """The first line: this format, this version. Another version is refused by name."""
+    if o.get("type") == "bundle" and o.get("format") == FORMAT:
+        try:
+            check_version(o, "bundle", VERSION)
+        except RecordError as exc:
+            raise BundleError(f"line {number}: {exc}") from exc
+    if o != {"type": "bundle", "format": FORMAT, "version": VERSION}:
+        raise BundleError(f"line {number}: not a {FORMAT} version {VERSION} file")
 
 
 def _collect(s: _Section, kind: str, o: dict[str, Any], number: int) -> None:

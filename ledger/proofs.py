@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from . import merkle
 from .encoding import checkpoint_digest, entry_hash, key_digest, key_id_for
 from .model import Checkpoint, Entry, PublicKey, Receipt
-from .signing import verify_signature
+from .signing import point_problem, verify_signature
 
 
 def key_list_problem(keys: Sequence[PublicKey]) -> str | None:
@@ -22,6 +22,9 @@ def key_list_problem(keys: Sequence[PublicKey]) -> str | None:
     for i, key in enumerate(keys):
         if key_id_for(key.public_key) != key.key_id:
             return f"key {key.key_id}: its id does not match its public key"
+        weak = point_problem(key.public_key)
+        if weak:
+            return f"key {key.key_id}: its public key is {weak}"
         if key.key_id in seen:
             return f"key {key.key_id}: listed twice"
         seen.add(key.key_id)

@@ -12,6 +12,7 @@ from typing import Any
 from .model import Account, Checkpoint, Entry, EntryKind, Posting, PublicKey, Receipt
 
 _KINDS = {k.value: k for k in EntryKind}
+RECEIPT_VERSION = 1  # the receipt format this code writes and reads (docs/ledger-format.md)
 
 
 class RecordError(ValueError):
@@ -77,6 +78,7 @@ def receipt_json(r: Receipt) -> dict[str, Any]:
     """A member's receipt as one JSON object: entry, inclusion proof, checkpoint, key list."""
     return {
         "type": "receipt",
+        "version": RECEIPT_VERSION,
         "entry": entry_json(r.entry),
         "leaf_index": r.leaf_index,
         "proof": [h.hex() for h in r.proof],
@@ -198,16 +200,36 @@ def parse_account(o: dict[str, Any]) -> Account:
     )
 
 
+def check_version(o: dict[str, Any], what: str, version: int) -> None:
+    """Refuse, by name, a record of a format version this code does not read. Checked before
+    any other field, since another version may have other fields."""
+    if not isinstance(o, dict) or "version" not in o:
+        return
+    found = o["version"]
+    if isinstance(found, bool) or not isinstance(found, int):
+        raise RecordError(f"field 'version' of a {what} must be an integer")
+    if found != version:
+        raise RecordError(
+            f"unsupported {what} format version {found}; this verifier reads version {version}"
+        )
+
+
 def parse_receipt(o: dict[str, Any]) -> Receipt:
+    """A receipt, held to the exact form `receipt_json` writes. One without a `version` field
+    is version 1, as written before receipts carried one."""
+    check_version(o, "receipt", RECEIPT_VERSION)
     proof = _get(o, "proof", list)
     if not all(isinstance(h, str) for h in proof):
         raise RecordError("field 'proof' must hold hex hashes")
     receipt = Receipt(
         entry=parse_entry(_get(o, "entry", dict)),
         leaf_index=_get(o, "leaf_index", int),
-        proof=tuple(_hex({"h": h}, "h", 32) for h in proof),
+        proof=tuple(_hex({"proof": h}, "proof", 32) for h in proof),
         checkpoint=parse_checkpoint(_get(o, "checkpoint", dict)),
         keys=tuple(parse_key(k) for k in _get(o, "keys", list)),
     )
-    exact(o, receipt_json(receipt))
+    rebuilt = receipt_json(receipt)
+    if "version" not in o:
+        del rebuilt["version"]
+    exact(o, rebuilt)
     return receipt

@@ -96,7 +96,8 @@ def shape_problem(entry: Entry, referenced: Entry | None) -> str | None:
         if entry.ref:
             return f"a {kind} entry must not name another entry"
     elif referenced is None or entry.ref >= entry.seq:
-        return f"a {kind} entry must name an earlier entry (names {entry.ref})"
+        wanted = "transfer not yet reversed" if kind is EntryKind.REVERSE else "pending reservation"
+        return f"a {kind} entry must name an earlier {wanted} (names {entry.ref})"
     if kind is not EntryKind.RESERVE and (entry.expires_us or entry.target):
         return f"a {kind} entry carries no expiry or target"
     if kind is EntryKind.TRANSFER:

@@ -12,6 +12,20 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from .encoding import key_id_for
 
 SEED_BYTES = 32
+P = 2**255 - 19  # the field prime of Curve25519
+L = 2**252 + 27742317777372353535851937790883648493  # the order of the base point
+_Y_MASK = (1 << 255) - 1  # an encoding is y (255 bits, little-endian), then x's sign bit
+
+# The y-coordinates of the eight points of small order (orders 1, 2, 4 and 8), and the two
+# non-canonical encodings of small-order points (y = p and y = p + 1, i.e. 0 and 1). With either
+# sign bit, these are the 14 encodings libsodium also refuses (`ge25519_has_small_order`).
+_ORDER_8_Y = (
+    "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+    "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+)
+SMALL_ORDER_Y = frozenset(
+    {0, 1, P - 1, P, P + 1} | {int.from_bytes(bytes.fromhex(y), "little") for y in _ORDER_8_Y}
+)
 
 
 class Signer:
@@ -49,9 +63,41 @@ class Signer:
         return f"Signer(key_id={self.key_id!r})"
 
 
+def point_problem(encoding: bytes) -> str | None:
+    """Why a 32-byte point encoding (a public key, or a signature's R) is refused, or None.
+
+    Refused: a non-canonical encoding (its y is p or more), and any encoding of a point of small
+    order, the identity included. Honest keys and signatures never have either.
+    """
+    if len(encoding) != 32:
+        return "not 32 bytes"
+    y = int.from_bytes(encoding, "little") & _Y_MASK
+    if y in SMALL_ORDER_Y:
+        return "a point of small order"
+    if y >= P:
+        return "a non-canonical point encoding (y >= p)"
+    return None
+
+
+def signature_problem(public_key: bytes, signature: bytes) -> str | None:
+    """Why a signature (R || S) and key are refused before the curve equation is tried: the
+    strict checks of docs/ledger-format.md section 3, made here whatever libsodium is built to
+    do (it makes them too)."""
+    if len(signature) != 64:
+        return "a signature is 64 bytes"
+    if int.from_bytes(signature[32:], "little") >= L:
+        return "non-canonical S (S >= L)"
+    for name, point in (("public key", public_key), ("R", signature[:32])):
+        problem = point_problem(point)
+        if problem:
+            return f"{name}: {problem}"
+    return None
+
+
 def verify_signature(public_key: bytes, digest: bytes, signature: bytes) -> bool:
-    """True when `signature` is a valid Ed25519 signature of `digest` by `public_key`."""
-    if len(public_key) != 32 or len(signature) != 64:
+    """True when `signature` is a valid Ed25519 signature of `digest` by `public_key`, under the
+    strict rules: S < L, and neither the key nor R small-order or non-canonically encoded."""
+    if signature_problem(public_key, signature) is not None:
         return False
     try:
         nacl.bindings.crypto_sign_open(signature + digest, public_key)

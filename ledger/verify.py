@@ -72,8 +72,8 @@ class Report:
         return not self.problems
 
     def summary(self) -> str:
-        if self.problems:
-            return f"FAILED {self.problems[0]}"
+        if self.problems:  # one line for each ledger at fault
+            return "\n".join(f"FAILED {p}" for p in self.problems)
         return (
             f"OK {self.ledgers} ledgers, {self.entries} entries, {self.checkpoints} checkpoints, "
             f"{self.keys} keys, {self.accounts} accounts: chain, signatures, balances, floors "

@@ -1,0 +1,1059 @@
+"""Build the conformance suite: bundles, receipts and key files, each with its expected verdict.
+
+    python conformance/make.py            write every case into conformance/cases/ and cases.json
+    python conformance/make.py --check    exit 1 if any file differs from what would be written
+
+Everything is made from fixed seeds and fixed times, so the output is the same on every run
+(Ed25519 signing is deterministic). Each negative case breaks one rule of docs/ledger-format.md
+and is otherwise valid: an entry that breaks a rule is hashed and signed like an honest one, so
+only that rule can refuse it. See conformance/README.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import nacl.bindings
+
+from ledger import merkle
+from ledger.encoding import checkpoint_digest, entry_hash, key_digest, key_id_for
+from ledger.model import (
+    RESERVED_ACCOUNT,
+    ZERO_HASH,
+    Account,
+    Checkpoint,
+    Entry,
+    EntryKind,
+    Posting,
+    PublicKey,
+    Receipt,
+)
+from ledger.records import account_json, checkpoint_json, entry_json, key_json, receipt_json
+from ledger.signing import L, Signer
+
+HERE = Path(__file__).resolve().parent
+CASES = HERE / "cases"
+MANIFEST = HERE / "cases.json"
+
+SEED_1 = bytes(range(1, 33))  # the seeds of the format's own test vectors
+SEED_2 = bytes(range(33, 65))
+SEED_3 = bytes(range(65, 97))  # a key nobody published: a forger's
+IDENTITY_POINT = b"\x01" + bytes(31)  # the neutral element, encoded: a public key of order 1
+T0 = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
+MINUTE = 60_000_000
+HOUR = 60 * MINUTE
+LEDGER = "conf"
+
+ACCOUNTS: dict[str, tuple[str, int | None]] = {
+    RESERVED_ACCOUNT: ("internal", 0),
+    "member:a": ("member", 0),
+    "member:b": ("member", 0),
+    "partner:p": ("partner", 0),
+    "scheme:issuance": ("issuance", None),
+}
+
+
+# ---- forged signatures: each passes a naive verifier, none a strict one ------------------------
+
+
+def s_plus_l(signature: bytes) -> bytes:
+    """The same signature with S replaced by S + L: the same scalar mod L, not canonical."""
+    s = int.from_bytes(signature[32:], "little")
+    return signature[:32] + (s + L).to_bytes(32, "little")
+
+
+def identity_key_signature(r: int = 12345) -> bytes:
+    """A "signature" of any message under the identity public key: R = [r]B, S = r. The
+    cofactorless equation [S]B = R + [h]A holds for every h, since A is the identity."""
+    scalar = r.to_bytes(32, "little")
+    return bytes(nacl.bindings.crypto_scalarmult_ed25519_base_noclamp(scalar)) + scalar
+
+
+def identity_r_signature(seed: bytes, message: bytes) -> bytes:
+    """A signature whose R is the identity point, by the holder of `seed`: S = h * a mod L, so
+    [S]B = [h]A = R + [h]A. Valid but for R being of small order."""
+    digest = hashlib.sha512(seed).digest()
+    clamped = bytearray(digest[:32])
+    clamped[0] &= 248
+    clamped[31] = (clamped[31] & 127) | 64
+    a = int.from_bytes(clamped, "little")
+    public_key = Signer(seed).public_key
+    h = hashlib.sha512(IDENTITY_POINT + public_key + message).digest()
+    s = int.from_bytes(h, "little") % L * a % L
+    return IDENTITY_POINT + s.to_bytes(32, "little")
+
+
+# ---- building a ledger -------------------------------------------------------------------------
+
+SignFn = Callable[[bytes], bytes]
+
+
+@dataclass
+class Book:
+    """One ledger as it is built: keys, accounts, checkpoints and signed entries. Nothing here
+    checks a rule, so a case can write an entry that breaks one, hashed and signed."""
+
+    ledger: str = LEDGER
+    keys: list[PublicKey] = field(default_factory=list)
+    signers: dict[str, SignFn] = field(default_factory=dict)  # key id -> its signing function
+    accounts: dict[str, tuple[str, int | None]] = field(default_factory=lambda: dict(ACCOUNTS))
+    entries: list[Entry] = field(default_factory=list)
+    checkpoints: list[Checkpoint] = field(default_factory=list)
+
+    def add_key(
+        self, from_seq: int, time_us: int, seed: bytes = b"", public_key: bytes = b""
+    ) -> PublicKey:
+        """Append a key, certified by the last key (or by itself when it is the first)."""
+        sign: SignFn = Signer(seed).sign if seed else (lambda _: identity_key_signature())
+        public = Signer(seed).public_key if seed else public_key
+        key_id = key_id_for(public)
+        signer_id = self.keys[-1].key_id if self.keys else key_id
+        self.signers[key_id] = sign
+        key = PublicKey(self.ledger, key_id, public, from_seq, time_us, signer_id)
+        key = replace(key, signature=self.signers[signer_id](key_digest(key)))
+        self.keys.append(key)
+        return key
+
+    def key_for(self, seq: int) -> PublicKey:
+        return [k for k in self.keys if k.from_seq <= seq][-1]
+
+    def add(
+        self,
+        kind: EntryKind,
+        time_us: int,
+        postings: Iterable[tuple[str, int]],
+        *,
+        ref: int = 0,
+        expires_us: int = 0,
+        target: str = "",
+        meta: tuple[tuple[str, str], ...] = (),
+        ordered: bool = True,
+    ) -> Entry:
+        """Append an entry, chained, hashed and signed by the key for its sequence number."""
+        seq = len(self.entries) + 1
+        prev = self.entries[-1].hash if self.entries else ZERO_HASH
+        items = [Posting(a, n) for a, n in postings]
+        if ordered:
+            items.sort(key=lambda p: p.account.encode())
+        key = self.key_for(seq)
+        entry = Entry(
+            self.ledger,
+            seq,
+            prev,
+            kind,
+            time_us,
+            key.key_id,
+            ref,
+            expires_us,
+            target,
+            tuple(items),
+            meta,
+        )
+        self.entries.append(self.sign(entry))
+        return self.entries[-1]
+
+    def sign(self, entry: Entry) -> Entry:
+        """The entry with its hash and signature made afresh (by the key its key_id names)."""
+        digest = entry_hash(entry)
+        return replace(entry, hash=digest, signature=self.signers[entry.key_id](digest))
+
+    def checkpoint(self, time_us: int, size: int | None = None, key_id: str = "") -> Checkpoint:
+        """Sign a checkpoint of the first `size` entries (all of them by default)."""
+        n = len(self.entries) if size is None else size
+        root = merkle.root_of([e.hash for e in self.entries[:n]])
+        cp = Checkpoint(self.ledger, n, root, time_us, key_id or self.keys[-1].key_id)
+        cp = replace(cp, signature=self.signers[cp.key_id](checkpoint_digest(cp)))
+        self.checkpoints.append(cp)
+        return cp
+
+    def balances(self) -> dict[str, int]:
+        out = dict.fromkeys(self.accounts, 0)
+        for e in self.entries:
+            for p in e.postings:
+                out[p.account] = out.get(p.account, 0) + p.amount
+        return out
+
+    def records(self) -> list[dict[str, Any]]:
+        """The ledger's section of a bundle, in the order the format fixes."""
+        balances = self.balances()
+        out: list[dict[str, Any]] = [{"type": "ledger", "ledger": self.ledger}]
+        out += [key_json(k) for k in self.keys]
+        for code in sorted(self.accounts):
+            kind, floor = self.accounts[code]
+            out.append(account_json(Account(self.ledger, code, kind, floor, balances[code])))
+        out += [checkpoint_json(cp) for cp in sorted(self.checkpoints, key=lambda c: c.size)]
+        out += [entry_json(e) for e in self.entries]
+        out.append({"type": "end", "ledger": self.ledger, "entries": len(self.entries)})
+        return out
+
+    def receipt(self, seq: int, size: int | None = None) -> Receipt:
+        """A receipt for entry `seq` in the checkpoint of `size` (the newest by default)."""
+        cp = (
+            max(self.checkpoints, key=lambda c: c.size)
+            if size is None
+            else next(c for c in self.checkpoints if c.size == size)
+        )
+        hashes = [e.hash for e in self.entries[: cp.size]]
+        ranges = merkle.inclusion_ranges(seq - 1, cp.size)
+        proof = tuple(merkle.root_of(hashes[s:e]) for s, e in ranges)
+        return Receipt(self.entries[seq - 1], seq - 1, proof, cp, tuple(self.keys))
+
+
+def every_kind(ledger: str = LEDGER) -> Book:
+    """The suite's main ledger: every entry kind, a key rotation, two checkpoints.
+
+    1 transfer (issuance), 2 reserve, 3 post 2, checkpoint 3 (key 1), key 2 from 4,
+    4 reserve, 5 reserve, 6 void 5, 7 expire 4, 8 transfer, 9 reverse 8, checkpoint 9 (key 2).
+    """
+    b = Book(ledger)
+    b.add_key(1, T0, SEED_1)
+    b.add(
+        EntryKind.TRANSFER,
+        T0 + HOUR,
+        [("scheme:issuance", -300), ("member:a", 200), ("member:b", 100)],
+        meta=(("note", "Café"),),
+    )
+    b.add(
+        EntryKind.RESERVE,
+        T0 + 2 * HOUR,
+        [("member:a", -30), (RESERVED_ACCOUNT, 30)],
+        expires_us=T0 + 24 * HOUR,
+        target="partner:p",
+    )
+    b.add(EntryKind.POST, T0 + 3 * HOUR, [(RESERVED_ACCOUNT, -30), ("partner:p", 30)], ref=2)
+    b.checkpoint(T0 + 3 * HOUR + MINUTE)
+    b.add_key(4, T0 + 4 * HOUR, SEED_2)
+    b.add(
+        EntryKind.RESERVE,
+        T0 + 5 * HOUR,
+        [("member:b", -20), (RESERVED_ACCOUNT, 20)],
+        expires_us=T0 + 6 * HOUR,
+        target="partner:p",
+    )
+    b.add(
+        EntryKind.RESERVE,
+        T0 + 5 * HOUR,
+        [("member:a", -10), (RESERVED_ACCOUNT, 10)],
+        expires_us=T0 + 7 * HOUR,
+        target="partner:p",
+    )
+    b.add(
+        EntryKind.VOID,
+        T0 + 5 * HOUR + 30 * MINUTE,
+        [(RESERVED_ACCOUNT, -10), ("member:a", 10)],
+        ref=5,
+    )
+    b.add(EntryKind.EXPIRE, T0 + 6 * HOUR, [(RESERVED_ACCOUNT, -20), ("member:b", 20)], ref=4)
+    b.add(EntryKind.TRANSFER, T0 + 7 * HOUR, [("member:a", -50), ("member:b", 50)])
+    b.add(EntryKind.REVERSE, T0 + 8 * HOUR, [("member:a", 50), ("member:b", -50)], ref=8)
+    b.checkpoint(T0 + 8 * HOUR + MINUTE)
+    return b
+
+
+def short(ledger: str = LEDGER, seed: bytes = SEED_1) -> Book:
+    """A one-key ledger holding one issuance transfer, ready for one more entry."""
+    b = Book(ledger)
+    b.add_key(1, T0, seed)
+    b.add(EntryKind.TRANSFER, T0 + HOUR, [("scheme:issuance", -100), ("member:a", 100)])
+    return b
+
+
+# ---- writing files -----------------------------------------------------------------------------
+
+
+def _compact(o: dict[str, Any]) -> str:
+    return json.dumps(o, separators=(",", ":"), ensure_ascii=False)
+
+
+HEADER: dict[str, Any] = {"type": "bundle", "format": "timebank-ledger-bundle", "version": 1}
+
+
+def bundle_text(*books: Book, header: dict[str, Any] | None = None) -> str:
+    records = [header or HEADER, *(r for b in books for r in b.records()), {"type": "end-bundle"}]
+    return "".join(_compact(r) + "\n" for r in records)
+
+
+def keys_text(keys: Sequence[PublicKey]) -> str:
+    """A published key file, as `timebank keys` writes it."""
+    return "".join(_compact(key_json(k)) + "\n" for k in keys)
+
+
+def checkpoints_text(cps: Sequence[Checkpoint]) -> str:
+    """A held-checkpoint file: checkpoint records, one per line."""
+    return "".join(_compact(checkpoint_json(cp)) + "\n" for cp in cps)
+
+
+def receipt_text(o: dict[str, Any]) -> str:
+    """A receipt file, as `timebank receipt` prints it."""
+    return json.dumps(o, indent=1) + "\n"
+
+
+def edit_lines(text: str, change: Callable[[list[str]], None]) -> str:
+    lines = text.splitlines()
+    change(lines)
+    return "".join(line + "\n" for line in lines)
+
+
+def _drop_last(lines: list[str]) -> None:
+    lines.pop()
+
+
+def replace_once(text: str, old: str, new: str) -> str:
+    assert text.count(old) >= 1, old
+    return text.replace(old, new, 1)
+
+
+# ---- the cases ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Case:
+    """One file and what a verifier must say of it."""
+
+    name: str
+    kind: str  # bundle or receipt
+    verdict: str  # ok or fail
+    message: str  # a substring of the reference verifier's output
+    text: str
+    rule: str  # the section of docs/ledger-format.md it exercises
+    trusted_keys: str = ""  # text of a --trusted-keys file, if any
+    held_checkpoints: str = ""  # text of a --held-checkpoints file, if any
+    failing_ledgers: tuple[str, ...] = ()  # each reported on a line of its own
+
+    @property
+    def file(self) -> str:
+        return f"cases/{self.name}.{'jsonl' if self.kind == 'bundle' else 'json'}"
+
+    def files(self) -> dict[str, str]:
+        out = {self.file: self.text}
+        if self.trusted_keys:
+            out[f"cases/{self.name}.trusted-keys.jsonl"] = self.trusted_keys
+        if self.held_checkpoints:
+            out[f"cases/{self.name}.held-checkpoints.jsonl"] = self.held_checkpoints
+        return out
+
+    def manifest(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "file": self.file,
+            "kind": self.kind,
+            "verdict": self.verdict,
+            "message": self.message,
+            "rule": self.rule,
+        }
+        if self.trusted_keys:
+            out["trusted_keys"] = f"cases/{self.name}.trusted-keys.jsonl"
+        if self.held_checkpoints:
+            out["held_checkpoints"] = f"cases/{self.name}.held-checkpoints.jsonl"
+        if self.failing_ledgers:
+            out["failing_ledgers"] = list(self.failing_ledgers)
+        return out
+
+
+def bad_bundle(name: str, book: Book, message: str, rule: str) -> Case:
+    return Case(name, "bundle", "fail", message, bundle_text(book), rule)
+
+
+def with_entry(book: Book, kind: EntryKind, postings: Iterable[tuple[str, int]], **kw: Any) -> Book:
+    book.add(kind, T0 + 2 * HOUR, postings, **kw)
+    return book
+
+
+def positive_cases() -> list[Case]:
+    b = every_kind()
+    ok = "OK 1 ledgers, 9 entries, 2 checkpoints, 2 keys, 5 accounts"
+    two = every_kind("conf-2")
+    cases = [
+        Case("ok-every-kind", "bundle", "ok", ok, bundle_text(b), "7, 8"),
+        Case(
+            "ok-two-ledgers",
+            "bundle",
+            "ok",
+            "OK 2 ledgers, 18 entries",
+            bundle_text(b, two),
+            "8, 9",
+        ),
+        Case(
+            "ok-empty-ledger", "bundle", "ok", "OK 1 ledgers, 0 entries", bundle_text(_empty()), "8"
+        ),
+        Case(
+            "ok-pinned-keys",
+            "bundle",
+            "ok",
+            ok,
+            bundle_text(b),
+            "8 (--trusted-keys)",
+            trusted_keys=keys_text(b.keys[:1]),
+        ),
+        Case(
+            "ok-held-checkpoint",
+            "bundle",
+            "ok",
+            ok,
+            bundle_text(b),
+            "8 (--held-checkpoints)",
+            held_checkpoints=checkpoints_text(b.checkpoints[:1]),
+        ),
+    ]
+    for seq, size, what in (
+        (1, 9, "transfer"),
+        (3, 9, "post"),
+        (6, 9, "void"),
+        (7, 9, "expire"),
+        (9, 9, "reverse"),
+        (2, 3, "reserve"),
+    ):
+        receipt = receipt_json(b.receipt(seq, size))
+        says = f"OK entry {seq} of ledger conf is in checkpoint {size}"
+        cases.append(
+            Case(
+                f"ok-receipt-{what}",
+                "receipt",
+                "ok",
+                says,
+                receipt_text(receipt),
+                "6 (receipts), 9",
+            )
+        )
+    legacy = {k: v for k, v in receipt_json(b.receipt(1)).items() if k != "version"}
+    cases.append(
+        Case(
+            "ok-receipt-without-version",
+            "receipt",
+            "ok",
+            "OK entry 1 of ledger conf",
+            receipt_text(legacy),
+            "9 (format version)",
+        )
+    )
+    cases.append(
+        Case(
+            "ok-receipt-pinned-keys",
+            "receipt",
+            "ok",
+            "signed by the trusted key list",
+            receipt_text(receipt_json(b.receipt(3))),
+            "9 (--trusted-keys)",
+            trusted_keys=keys_text(b.keys),
+        )
+    )
+    return cases
+
+
+def _empty() -> Book:
+    b = Book()
+    b.add_key(1, T0, SEED_1)
+    b.checkpoint(T0 + MINUTE)
+    return b
+
+
+def signature_cases() -> list[Case]:
+    """Section 3: non-canonical S, small-order R, a small-order (identity) public key."""
+    b = short()
+    b.entries[0] = replace(b.entries[0], signature=s_plus_l(b.entries[0].signature))
+    cases = [bad_bundle("fail-signature-s-plus-l", b, "at sequence 1: bad signature", "3")]
+    b = short()
+    e = b.entries[0]
+    b.entries[0] = replace(e, signature=identity_r_signature(SEED_1, e.hash))
+    cases.append(bad_bundle("fail-signature-small-order-r", b, "at sequence 1: bad signature", "3"))
+    forged = Book()
+    forged.add_key(1, T0, public_key=IDENTITY_POINT)
+    forged.add(EntryKind.TRANSFER, T0 + HOUR, [("scheme:issuance", -100), ("member:a", 100)])
+    forged.checkpoint(T0 + 2 * HOUR)
+    small = "its public key is a point of small order"
+    cases.append(bad_bundle("fail-key-identity-point", forged, small, "3, 4"))
+    forged_receipt = receipt_text(receipt_json(forged.receipt(1)))
+    cases.append(
+        Case("fail-receipt-identity-key", "receipt", "fail", small, forged_receipt, "3, 4")
+    )
+    b = every_kind()
+    receipt = receipt_json(b.receipt(1))
+    receipt["entry"]["signature"] = s_plus_l(b.entries[0].signature).hex()
+    cases.append(
+        Case(
+            "fail-receipt-s-plus-l", "receipt", "fail", "bad signature", receipt_text(receipt), "3"
+        )
+    )
+    return cases
+
+
+def key_list_cases() -> list[Case]:
+    """Section 4: each key-list rule, broken once."""
+    cases = []
+
+    def case(name: str, change: Callable[[Book], None], message: str) -> None:
+        b = every_kind()
+        change(b)
+        cases.append(bad_bundle(f"fail-keys-{name}", b, message, "4"))
+
+    def resign_key(b: Book, i: int, **fields: Any) -> None:
+        key = replace(b.keys[i], **fields)
+        b.keys[i] = replace(key, signature=b.signers[key.signer_key_id](key_digest(key)))
+
+    case("none", lambda b: b.keys.clear(), "the ledger has no public keys")
+    case(
+        "id-mismatch",
+        lambda b: resign_key(b, 1, key_id="0123456789abcdef"),
+        "its id does not match its public key",
+    )
+    case("listed-twice", lambda b: b.keys.append(b.keys[1]), "listed twice")
+    case("not-certified-by-previous", lambda b: b.keys.reverse(), "must be certified by")
+    case(
+        "first-not-at-1",
+        lambda b: resign_key(b, 0, from_seq=2),
+        "the first key must start at sequence 1",
+    )
+    case(
+        "starts-before-previous",
+        lambda b: resign_key(b, 1, from_seq=0),
+        "starts before the key it replaces",
+    )
+    # a key of another ledger can only be written outside its section, which the reader refuses
+    case(
+        "other-ledger",
+        lambda b: resign_key(b, 1, ledger="other"),
+        "line 4: key outside its ledger's section",
+    )
+    case("bad-certificate", lambda b: _set_key(b, 1, time_us=T0), "bad certificate signature")
+    return cases
+
+
+def _set_key(b: Book, i: int, **fields: Any) -> None:
+    """Change a key statement without certifying it again."""
+    b.keys[i] = replace(b.keys[i], **fields)
+
+
+def entry_cases() -> list[Case]:
+    """Sections 3, 7 and 8: one broken rule per bundle, the entry otherwise hashed and signed."""
+    cases = []
+
+    def case(name: str, book: Book, message: str, rule: str = "7, 8") -> None:
+        cases.append(bad_bundle(f"fail-entry-{name}", book, message, rule))
+
+    transfer = EntryKind.TRANSFER
+    b = short()
+    b.entries.append(b.sign(replace(b.entries[0], seq=3, prev_hash=b.entries[0].hash)))
+    case("gap", b, "at sequence 2: expected sequence 2, found 3", "3, 8")
+    b = short()
+    b.add(transfer, T0 + 2 * HOUR, [("member:a", -1), ("member:b", 1)])
+    b.entries[1] = b.sign(replace(b.entries[1], prev_hash=bytes(32)))
+    case("prev-hash", b, "at sequence 2: previous-hash link broken", "3, 8")
+    b = short()
+    b.add(transfer, T0 + 2 * HOUR, [("member:a", -1), ("member:b", 1)])
+    b.entries[1] = replace(b.entries[1], postings=(Posting("member:a", -2), Posting("member:b", 2)))
+    case("content-changed", b, "at sequence 2: stored hash does not match", "3, 8")
+    b = short()
+    b.add(transfer, T0 + 2 * HOUR, [("member:a", -1), ("member:b", 1)])
+    b.entries[1] = replace(b.entries[1], signature=b.entries[0].signature)
+    case("bad-signature", b, "at sequence 2: bad signature", "3, 8")
+    b = short()
+    b.signers[Signer(SEED_3).key_id] = Signer(SEED_3).sign
+    b.add(transfer, T0 + 2 * HOUR, [("member:a", -1), ("member:b", 1)])
+    b.entries[1] = b.sign(replace(b.entries[1], key_id=Signer(SEED_3).key_id))
+    case("wrong-key", b, "at sequence 2: signed with key", "4, 8")
+    b = every_kind()  # entry 4 is key 2's first; key 1 signs it
+    b.entries[3:] = []
+    b.add(EntryKind.TRANSFER, T0 + 5 * HOUR, [("member:a", -1), ("member:b", 1)])
+    b.entries[3] = b.sign(replace(b.entries[3], key_id=b.keys[0].key_id))
+    b.checkpoints[1:] = []
+    case("retired-key", b, "at sequence 4: signed with key", "4, 8")
+    b = short()
+    b.add(transfer, T0, [("member:a", -1), ("member:b", 1)])
+    case("time-backwards", b, "at sequence 2: time goes backwards", "7, 8")
+    b = short()
+    b.entries.append(b.sign(replace(b.entries[0], seq=2, prev_hash=b.entries[0].hash, kind="gift")))  # type: ignore[arg-type]
+    case("unknown-kind", b, "at sequence 2: unknown entry kind 'gift'", "2, 8")
+    for name, postings, message in (
+        ("one-posting", [("member:a", 0)], "has 1 postings"),
+        (
+            "zero-amount",
+            [("member:a", 0), ("member:b", 0)],
+            "posting to member:a has an out-of-range amount 0",
+        ),
+        (
+            "amount-too-large",
+            [("member:a", -(10**9) - 1), ("member:b", 10**9 + 1)],
+            "posting to member:a has an out-of-range amount -1000000001",
+        ),
+        ("not-zero-sum", [("member:a", -2), ("member:b", 1)], "postings sum to -1"),
+        (
+            "touches-reserved",
+            [("member:a", -1), (RESERVED_ACCOUNT, 1)],
+            "a transfer may not touch @reserved",
+        ),
+        (
+            "unknown-account",
+            [("member:a", -1), ("member:zz", 1)],
+            "posting to unknown account member:zz",
+        ),
+        (
+            "floor-breached",
+            [("member:a", -101), ("member:b", 101)],
+            "account member:a would go to -1, below its floor 0",
+        ),
+    ):
+        case(name, with_entry(short(), transfer, postings), f"at sequence 2: {message}")
+    b = with_entry(short(), transfer, [("member:b", 1), ("member:a", -1)], ordered=False)
+    case("postings-order", b, "postings are not in canonical order")
+    b = with_entry(
+        short(),
+        transfer,
+        [("member:a", -1), ("member:b", 1)],
+        meta=(("note", "x"), ("activity", "y")),
+    )
+    case("meta-order", b, "metadata keys are not distinct lower-case names in canonical order")
+    b = with_entry(short(), transfer, [("member:a", -1), ("member:b", 1)], ref=1)
+    case("transfer-with-ref", b, "a transfer entry must not name another entry")
+    b = with_entry(short(), transfer, [("member:a", -1), ("member:b", 1)], target="partner:p")
+    case("transfer-with-target", b, "a transfer entry carries no expiry or target")
+    _reservation_cases(case)
+    return cases
+
+
+def _reservation_cases(case: Callable[[str, Book, str], None]) -> None:
+    """The rules of reserve, post, void, expire and reverse (section 7)."""
+    reserve, hold = EntryKind.RESERVE, [("member:a", -30), (RESERVED_ACCOUNT, 30)]
+    release = [(RESERVED_ACCOUNT, -30), ("member:a", 30)]
+    pay = [(RESERVED_ACCOUNT, -30), ("partner:p", 30)]
+    day = T0 + 24 * HOUR
+
+    def reserved() -> Book:
+        return with_entry(short(), reserve, hold, expires_us=day, target="partner:p")
+
+    def then(
+        b: Book, kind: EntryKind, time_us: int, postings: list[tuple[str, int]], ref: int = 2
+    ) -> Book:
+        b.add(kind, time_us, postings, ref=ref)
+        return b
+
+    case(
+        "reserve-target-is-debit",
+        with_entry(short(), reserve, hold, expires_us=day, target="member:a"),
+        "a reservation needs a target other than its debit account",
+    )
+    case(
+        "reserve-expires-at-once",
+        with_entry(short(), reserve, hold, expires_us=T0 + 2 * HOUR, target="partner:p"),
+        "a reservation must expire after it is made",
+    )
+    case(
+        "reserve-negative",
+        with_entry(
+            short(),
+            reserve,
+            [("member:a", 30), (RESERVED_ACCOUNT, -30)],
+            expires_us=day,
+            target="partner:p",
+        ),
+        "a reservation moves a positive amount",
+    )
+    case(
+        "post-after-expiry",
+        then(reserved(), EntryKind.POST, day, pay),
+        "at sequence 3: reservation 2 was posted after it expired",
+    )
+    case(
+        "expire-before-expiry",
+        then(reserved(), EntryKind.EXPIRE, day - 1, release),
+        "at sequence 3: reservation 2 expired before its expiry time",
+    )
+    case(
+        "void-wrong-account",
+        then(reserved(), EntryKind.VOID, day, pay),
+        "at sequence 3: postings do not void reservation 2 exactly",
+    )
+    case(
+        "post-names-a-transfer",
+        then(reserved(), EntryKind.POST, day - 1, pay, ref=1),
+        "at sequence 3: a post entry must name an earlier pending reservation (names 1)",
+    )
+    b = then(then(reserved(), EntryKind.VOID, day - 2, release), EntryKind.EXPIRE, day, release)
+    case(
+        "double-resolution",
+        b,
+        "at sequence 4: a expire entry must name an earlier pending reservation",
+    )
+    case(
+        "ref-to-later",
+        then(reserved(), EntryKind.VOID, day, release, ref=3),
+        "at sequence 3: a void entry must name an earlier pending reservation (names 3)",
+    )
+    b = reserved()
+    b.add(EntryKind.REVERSE, day, [("member:a", 30), (RESERVED_ACCOUNT, -30)], ref=2)
+    case(
+        "reverse-a-reservation",
+        b,
+        "at sequence 3: only transfers can be reversed (entry 2 is a reserve)",
+    )
+    b = then(
+        short(),
+        EntryKind.REVERSE,
+        T0 + 2 * HOUR,
+        [("member:a", -100), ("scheme:issuance", 100)],
+        ref=1,
+    )
+    b.add(EntryKind.REVERSE, T0 + 3 * HOUR, [("member:a", -100), ("scheme:issuance", 100)], ref=1)
+    case(
+        "double-reversal",
+        b,
+        "at sequence 3: a reverse entry must name an earlier transfer not yet reversed (names 1)",
+    )
+    b = then(
+        short(),
+        EntryKind.REVERSE,
+        T0 + 2 * HOUR,
+        [("member:a", -99), ("scheme:issuance", 99)],
+        ref=1,
+    )
+    case("reverse-not-negation", b, "at sequence 2: postings are not the exact negation")
+
+
+def checkpoint_cases() -> list[Case]:
+    """Sections 5, 6 and 8: checkpoint roots, keys and signatures; removed entries."""
+    cases = []
+    b = every_kind()
+    b.checkpoints[0] = replace(b.checkpoints[0], signature=b.checkpoints[1].signature)
+    cases.append(
+        bad_bundle("fail-checkpoint-bad-signature", b, "checkpoint 3: bad signature", "5, 8")
+    )
+    b = every_kind()
+    b.checkpoints[1:] = []
+    b.checkpoint(T0 + 9 * HOUR, key_id=b.keys[0].key_id)  # key 1 retired at size 9
+    cases.append(
+        bad_bundle(
+            "fail-checkpoint-retired-key",
+            b,
+            "checkpoint 9: key 65b60673d6ed884b is not a listed key in service",
+            "4, 5, 8",
+        )
+    )
+    b = every_kind()
+    cp = b.checkpoints[0]
+    b.checkpoints[0] = replace(cp, root=b.checkpoints[1].root)
+    b.checkpoints[0] = replace(
+        b.checkpoints[0], signature=b.signers[cp.key_id](checkpoint_digest(b.checkpoints[0]))
+    )
+    cases.append(
+        bad_bundle(
+            "fail-checkpoint-root",
+            b,
+            "at sequence 3: checkpoint 3 root does not match the log",
+            "6, 8",
+        )
+    )
+    b = every_kind()
+    b.entries[8:] = []
+    cases.append(
+        bad_bundle(
+            "fail-checkpoint-beyond-end",
+            b,
+            "at sequence 9: checkpoint 9 is beyond the log's end (8)",
+            "8",
+        )
+    )
+    b = every_kind()
+    held = b.balances()["member:a"]
+    text = replace_once(
+        bundle_text(b),
+        f'"code":"member:a","kind":"member","floor":0,"balance":{held}',
+        f'"code":"member:a","kind":"member","floor":0,"balance":{held + 1}',
+    )
+    cases.append(
+        Case(
+            "fail-stored-balance",
+            "bundle",
+            "fail",
+            f"stored balance of member:a is {held + 1}, its postings sum to {held}",
+            text,
+            "8",
+        )
+    )
+    return cases
+
+
+def pinning_cases() -> list[Case]:
+    """Section 8, --trusted-keys and --held-checkpoints (section 9 gives the files)."""
+    b = every_kind()
+    forger = short(seed=SEED_3)
+    rewritten = every_kind()
+    rewritten.entries[0] = rewritten.sign(replace(rewritten.entries[0], meta=(("note", "x"),)))
+    _rechain(rewritten)
+    return [
+        Case(
+            "fail-trusted-keys-substituted",
+            "bundle",
+            "fail",
+            "ledger conf: its key list does not begin with the trusted keys",
+            bundle_text(forger),
+            "8 (--trusted-keys)",
+            trusted_keys=keys_text(b.keys[:1]),
+        ),
+        Case(
+            "fail-trusted-keys-none-for-ledger",
+            "bundle",
+            "fail",
+            "ledger conf: no trusted keys for this ledger",
+            bundle_text(b),
+            "8 (--trusted-keys)",
+            trusted_keys=keys_text(every_kind("elsewhere").keys),
+        ),
+        Case(
+            "fail-held-checkpoint-rewritten",
+            "bundle",
+            "fail",
+            "at sequence 3: the log's first 3 entries are not those of the checkpoint you hold",
+            bundle_text(rewritten),
+            "8 (--held-checkpoints)",
+            held_checkpoints=checkpoints_text(b.checkpoints[:1]),
+        ),
+        Case(
+            "fail-held-checkpoint-beyond-end",
+            "bundle",
+            "fail",
+            "the checkpoint you hold has 9 entries; the log has 3: entries were removed",
+            bundle_text(_cut(every_kind(), 3)),
+            "8 (--held-checkpoints)",
+            held_checkpoints=checkpoints_text(b.checkpoints[1:]),
+        ),
+        Case(
+            "fail-held-checkpoint-forged",
+            "bundle",
+            "fail",
+            "the checkpoint you hold: checkpoint 3: bad signature",
+            bundle_text(b),
+            "8 (--held-checkpoints)",
+            held_checkpoints=checkpoints_text(
+                [replace(b.checkpoints[0], signature=b.checkpoints[1].signature)]
+            ),
+        ),
+        Case(
+            "fail-receipt-trusted-keys-substituted",
+            "receipt",
+            "fail",
+            "is not a listed key in service",
+            receipt_text(receipt_json(forger_receipt())),
+            "6 (receipts), 9 (--trusted-keys)",
+            trusted_keys=keys_text(b.keys),
+        ),
+    ]
+
+
+def forger_receipt() -> Receipt:
+    """A self-consistent receipt made under a forger's key: it verifies with the keys it carries."""
+    forger = short(seed=SEED_3)
+    forger.checkpoint(T0 + 2 * HOUR)
+    return forger.receipt(1)
+
+
+def _cut(b: Book, size: int) -> Book:
+    b.entries[size:] = []
+    b.checkpoints[:] = [cp for cp in b.checkpoints if cp.size <= size]
+    return b
+
+
+def _rechain(b: Book) -> None:
+    """Re-link and re-sign every entry after a change, and re-sign the checkpoints: a rewrite by
+    someone who holds the keys."""
+    prev = ZERO_HASH
+    for i, e in enumerate(b.entries):
+        b.entries[i] = b.sign(replace(e, prev_hash=prev))
+        prev = b.entries[i].hash
+    sizes = [(cp.size, cp.time_us, cp.key_id) for cp in b.checkpoints]
+    b.checkpoints.clear()
+    for size, time_us, key_id in sizes:
+        b.checkpoint(time_us, size, key_id)
+
+
+def receipt_cases() -> list[Case]:
+    """Section 6 (receipts) and 9 (their exact form and version)."""
+    b = every_kind()
+    good = receipt_json(b.receipt(3))
+    cases = []
+
+    def case(name: str, o: dict[str, Any], message: str, rule: str) -> None:
+        cases.append(
+            Case(f"fail-receipt-{name}", "receipt", "fail", message, receipt_text(o), rule)
+        )
+
+    def bent(**fields: Any) -> dict[str, Any]:
+        return json.loads(json.dumps(good)) | fields  # type: ignore[no-any-return]
+
+    proof = list(good["proof"])
+    proof[0] = ("0" if proof[0][0] != "0" else "1") + proof[0][1:]
+    case(
+        "proof-changed",
+        bent(proof=proof),
+        "the inclusion proof does not lead to the checkpoint's root",
+        "6",
+    )
+    case(
+        "leaf-index",
+        bent(leaf_index=4),
+        "the entry does not belong to this checkpoint's ledger position",
+        "6",
+    )
+    entry = dict(good["entry"]) | {"time_us": good["entry"]["time_us"] + 1}
+    case("entry-changed", bent(entry=entry), "hash does not match the entry's content", "6")
+    cp = dict(good["checkpoint"]) | {"signature": good["entry"]["signature"]}
+    case("checkpoint-signature", bent(checkpoint=cp), "checkpoint 9: bad signature", "5, 6")
+    case(
+        "other-ledger-keys",
+        bent(keys=[key_json(k) for k in every_kind("other").keys]),
+        "the key list is not ledger conf's",
+        "6",
+    )
+    case(
+        "version-2",
+        bent(version=2),
+        "unsupported receipt format version 2; this verifier reads version 1",
+        "9",
+    )
+    case("unknown-field", bent(extra=1), "unknown field 'extra'", "9")
+    case(
+        "upper-case-hex",
+        bent(proof=[h.upper() for h in good["proof"]]),
+        "field 'proof' is not lower-case hex",
+        "9",
+    )
+    case("boolean-index", bent(leaf_index=True), "field 'leaf_index' must be an integer", "9")
+    return cases
+
+
+def bundle_format_cases() -> list[Case]:
+    """Section 9: the bundle file's own rules."""
+    text = bundle_text(every_kind())
+    cases = []
+
+    def case(name: str, new: str, message: str) -> None:
+        cases.append(Case(f"fail-bundle-{name}", "bundle", "fail", message, new, "9"))
+
+    case(
+        "version-2",
+        bundle_text(every_kind(), header=HEADER | {"version": 2}),
+        "line 1: unsupported bundle format version 2; this verifier reads version 1",
+    )
+    case(
+        "not-a-bundle",
+        bundle_text(every_kind(), header=HEADER | {"format": "x"}),
+        "line 1: not a timebank-ledger-bundle version 1 file",
+    )
+    case("truncated", edit_lines(text, _drop_last), "truncated: no end-bundle line")
+    case(
+        "duplicate-json-key",
+        replace_once(
+            text,
+            '{"type":"ledger","ledger":"conf"}',
+            '{"type":"ledger","ledger":"conf","ledger":"conf"}',
+        ),
+        "line 2: the key 'ledger' appears twice",
+    )
+    case(
+        "unknown-field",
+        replace_once(text, '"kind":"member","floor":0', '"kind":"member","colour":"red","floor":0'),
+        "unknown field 'colour'",
+    )
+    first_hash = every_kind().entries[0].hash.hex()
+    case(
+        "upper-case-hex",
+        replace_once(text, f'"hash":"{first_hash}"', f'"hash":"{first_hash.upper()}"'),
+        "field 'hash' is not lower-case hex",
+    )
+    case(
+        "integer-out-of-range",
+        replace_once(text, '"floor":null,"balance":-300', f'"floor":null,"balance":{2**63}'),
+        "field 'balance' is out of range",
+    )
+    case(
+        "end-count",
+        replace_once(text, '"entries":9}', '"entries":8}'),
+        "end line says 8 entries, found 9",
+    )
+    case(
+        "section-twice",
+        bundle_text(every_kind(), every_kind()),
+        "ledger conf appears a second time (first at line 2)",
+    )
+    b = every_kind()
+    fork = replace(b.checkpoints[0], root=b.checkpoints[1].root, time_us=T0 + 9 * HOUR)
+    b.checkpoints.append(replace(fork, signature=b.signers[fork.key_id](checkpoint_digest(fork))))
+    case("forked-checkpoint", bundle_text(b), "a second checkpoint of size 3 with another root")
+    lines = text.splitlines()
+    moved = [lines[0], lines[1], lines[4], lines[2], lines[3], *lines[5:]]  # account before keys
+    case("out-of-order", "".join(line + "\n" for line in moved), "key out of order")
+    return cases
+
+
+def multi_ledger_cases() -> list[Case]:
+    """Section 8: every failing ledger is reported, one line each."""
+    good, first, second = every_kind("conf-a"), every_kind("conf-b"), every_kind("conf-c")
+    first.entries[4] = replace(first.entries[4], signature=first.entries[3].signature)
+    second.entries[1] = replace(second.entries[1], time_us=0)
+    return [
+        Case(
+            "fail-two-ledgers-at-fault",
+            "bundle",
+            "fail",
+            "ledger conf-b at sequence 5: bad signature",
+            bundle_text(good, first, second),
+            "8",
+            failing_ledgers=("conf-b", "conf-c"),
+        ),
+    ]
+
+
+def all_cases() -> list[Case]:
+    cases = [
+        *positive_cases(),
+        *signature_cases(),
+        *key_list_cases(),
+        *entry_cases(),
+        *checkpoint_cases(),
+        *pinning_cases(),
+        *receipt_cases(),
+        *bundle_format_cases(),
+        *multi_ledger_cases(),
+    ]
+    names = [c.name for c in cases]
+    assert len(set(names)) == len(names), "two cases of one name"
+    return cases
+
+
+def expected_files() -> dict[str, str]:
+    """Every file of the suite (paths relative to conformance/), with its text."""
+    cases = all_cases()
+    out: dict[str, str] = {}
+    for c in cases:
+        out |= c.files()
+    out["cases.json"] = json.dumps([c.manifest() for c in cases], indent=1) + "\n"
+    return out
+
+
+def main(argv: Sequence[str]) -> int:
+    expected = expected_files()
+    written = {str(p.relative_to(HERE)) for p in CASES.glob("*")} | {"cases.json"}
+    if "--check" in argv:
+        stale = sorted(
+            name
+            for name in expected
+            if not (HERE / name).exists()
+            or (HERE / name).read_text(encoding="utf-8") != expected[name]
+        ) + sorted(written - set(expected))
+        for name in stale:
+            print(f"conformance/{name} differs from what make.py writes", file=sys.stderr)
+        return 1 if stale else 0
+    CASES.mkdir(exist_ok=True)
+    for name in written - set(expected):
+        (HERE / name).unlink()
+    for name, text in expected.items():
+        (HERE / name).write_text(text, encoding="utf-8")
+    print(f"wrote {len(expected)} files for {len(all_cases())} cases")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
