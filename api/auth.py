@@ -36,6 +36,7 @@ def a_role(role: ApiRole | str) -> str:
 PERSON_ROLES = frozenset({ApiRole.MEMBER, ApiRole.COORDINATOR, ApiRole.SCHEME_ADMIN})
 STAFF = frozenset({ApiRole.COORDINATOR, ApiRole.SCHEME_ADMIN})
 ALL_SCHEME_ROLES = frozenset(ApiRole) - {ApiRole.ADMIN}
+ADMIN_MAKES = frozenset({ApiRole.SCHEME_ADMIN, ApiRole.PARTNER_STAFF})  # the first of each
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,8 +151,11 @@ def grant_problem(
     """Why `creator` may not make a token with `role` in `scheme`, as (field, message), or None.
 
     `member_roles` is the roles held by the member the token is for (None: no member named).
-    The admin makes any token; a scheme admin any scheme token in their scheme; a coordinator
-    member tokens in theirs. A person's token needs a member who holds that role.
+    The deployment admin makes admin tokens, and scheme-admin and partner-staff tokens (only the
+    first of each: `TokenBook.create(first_only=...)`), never a person's other tokens, so it
+    cannot act as a member; a scheme admin makes any scheme token in their scheme; a coordinator
+    member tokens in theirs; partner staff their own partner's staff tokens. A person's token
+    needs a member who holds that role.
     """
     if role is ApiRole.ADMIN:
         if not creator.is_admin:
@@ -159,14 +163,20 @@ def grant_problem(
         return ("scheme", "an admin token has no scheme") if scheme else None
     if scheme is None:
         return "scheme", "a scheme token needs its scheme"
-    if not creator.is_admin:
-        if creator.role is ApiRole.SCHEME_ADMIN:
-            pass
-        elif creator.role is ApiRole.COORDINATOR:
-            if role is not ApiRole.MEMBER:
-                return "role", "coordinators make member tokens only"
-        else:
-            return "role", "only admins and coordinators make tokens"
+    if creator.is_admin:
+        if role not in ADMIN_MAKES:
+            return "role", ("the deployment admin makes only scheme-admin and partner-staff "
+                            "tokens; the scheme admin makes the others")  # fmt: skip
+    elif creator.role is ApiRole.SCHEME_ADMIN:
+        pass
+    elif creator.role is ApiRole.COORDINATOR:
+        if role is not ApiRole.MEMBER:
+            return "role", "coordinators make member tokens only"
+    elif creator.role is ApiRole.PARTNER_STAFF:
+        if role is not ApiRole.PARTNER_STAFF:
+            return "role", "partner staff make partner-staff tokens only"
+    else:
+        return "role", "only admins, coordinators and partner staff make tokens"
     if role in PERSON_ROLES:
         if member_roles is None:
             return "member", f"{a_role(role)} token acts as a member: name them"

@@ -154,7 +154,7 @@ async def preview_hours_csv(call: Call) -> ImportPreviewOut:
         day = [LoggedClaim(r.member, "", r.day, so_far, ClaimStatus.PENDING)] if so_far else []
         problems += [
             LineProblem(line, p.field, p.message)
-            for p in claim_problems(draft, scheme.rules, call.bank.today(), day)
+            for p in claim_problems(draft, scheme.rules, call.bank.today(), day, history=True)
         ]
         same_day[(r.member, r.day)] = so_far + r.minutes
     return _preview(lines, found)

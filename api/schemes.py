@@ -13,7 +13,9 @@ from .problems import Problem
 
 ADMIN = frozenset({ApiRole.ADMIN})
 EVERYONE = frozenset(ApiRole)
-TOKEN_MAKERS = frozenset({ApiRole.ADMIN, ApiRole.SCHEME_ADMIN, ApiRole.COORDINATOR})
+TOKEN_MAKERS = frozenset(
+    {ApiRole.ADMIN, ApiRole.SCHEME_ADMIN, ApiRole.COORDINATOR, ApiRole.PARTNER_STAFF}
+)
 TOKEN_KEEPERS = frozenset({ApiRole.ADMIN, ApiRole.SCHEME_ADMIN})
 
 
@@ -28,7 +30,9 @@ async def create_scheme(call: Call) -> SchemeOut:
     b: SchemeIn = call.body
     if b.min_minutes > b.max_minutes:
         raise Problem(422, "min_minutes cannot exceed max_minutes", field="min_minutes")
-    rules = ClaimRules(b.model, b.min_minutes, b.max_minutes, b.members_may_log_for_others)
+    rules = ClaimRules(
+        b.model, b.min_minutes, b.max_minutes, b.members_may_log_for_others, b.claim_days_back
+    )
     scheme = Scheme(
         b.id, b.name, rules, b.member_floor, b.credit_expiry_months, b.auto_accept_hours
     )
@@ -64,12 +68,16 @@ async def create_token(call: Call) -> TokenOut:
         raise Problem(422, "partner-staff tokens, and only they, name a partner", field="partner")
     if b.partner is not None:
         await call.services.partners.agreement(call.scheme, b.partner)  # 404 without one
+        if call.who.role is ApiRole.PARTNER_STAFF and b.partner != call.who.partner:
+            raise Problem(403, "partner staff make their own partner's tokens only",
+                          field="partner")  # fmt: skip
     expires = to_us(b.expires) if b.expires is not None else None
     if expires is not None and expires <= call.bank.clock():
         raise Problem(422, "a token cannot expire in the past", field="expires")
     record, token = await call.services.tokens.create(
         role, scheme, b.member, b.label, created_by=call.who.token_id,
         idempotency_key=call.idempotency_key, partner=b.partner, expires_us=expires,
+        first_only=call.who.is_admin,
     )  # fmt: skip
     return _token_out(record, token)
 

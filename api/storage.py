@@ -92,6 +92,21 @@ def list_tokens(conn: Connection, scheme: str | None, after: str, limit: int) ->
     return [_record(r) for r in conn.execute(stmt)]
 
 
+FIRST_TOKEN_LOCK = 7_305_122  # pg_advisory_xact_lock key: the admin's "first token" check
+
+
+def has_token(conn: Connection, scheme: str, role: ApiRole, partner: str | None) -> bool:
+    """Whether `scheme` holds any token of `role` (for a partner's, of that partner), revoked
+    or not. On PostgreSQL, callers checking before an insert are serialised till COMMIT (on
+    SQLite the writer's BEGIN IMMEDIATE already is)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({FIRST_TOKEN_LOCK})")
+    found = select(tokens.c.id).where(tokens.c.scheme == scheme, tokens.c.role == role.value)
+    if partner is not None:
+        found = found.where(tokens.c.partner == partner)
+    return conn.execute(found.limit(1)).first() is not None
+
+
 def revoke_token(conn: Connection, token_id: str, now_us: int) -> None:
     conn.execute(
         update(tokens)

@@ -19,6 +19,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -31,6 +32,7 @@ from .auth import (
     Principal,
     Throttle,
     TokenRecord,
+    a_role,
     digest,
     new_token,
     parse_bearer,
@@ -146,10 +148,14 @@ class TokenBook:
         idempotency_key: str,
         partner: str | None = None,
         expires_us: int | None = None,
+        first_only: bool = False,
     ) -> tuple[TokenRecord, str | None]:
         """Store a new token; returns its record and the token itself, shown only this once.
 
         A retry with the same key returns the same record and no token: only its hash is kept.
+        With `first_only` (the deployment admin's scheme-admin and partner-staff tokens), 403
+        once the scheme (or the partner in it) has had a token of that role: its own people
+        make the rest.
         """
         token_id, token, secret_hash = new_token(f"{created_by}\0{idempotency_key}")
         record = TokenRecord(
@@ -160,6 +166,8 @@ class TokenBook:
             async with self._engine.begin() as conn:
                 prior = await conn.run_sync(storage.read_token, token_id)
                 if prior is None:
+                    if first_only and scheme is not None:
+                        await conn.run_sync(_first, scheme, role, partner)
                     await conn.run_sync(storage.insert_token, record)
                     return record, token
         except IntegrityError:  # a twin request (another process) stored it first: its answer
@@ -196,3 +204,14 @@ class TokenBook:
             ids = await conn.run_sync(storage.revoke_member_tokens, scheme, member, self._clock())
         for token_id in ids:
             self._cache.pop(token_id, None)
+
+
+def _first(conn: Connection, scheme: str, role: ApiRole, partner: str | None) -> None:
+    """403 unless this is the first token of `role` in `scheme` (of `partner`, for staff)."""
+    if storage.has_token(conn, scheme, role, partner):
+        whose = f"partner {partner}" if partner else f"scheme {scheme}"
+        maker = "its partner staff or the scheme admin" if partner else "its scheme admin"
+        raise Problem(
+            403, f"{whose} already has {a_role(role)} token: {maker} makes the next "
+            "(the deployment admin makes only the first)", code="forbidden", field="role",
+        )  # fmt: skip

@@ -176,6 +176,7 @@ ACTIVITY = {
     "mode": "collective", "relation": "supplements-staff", "proxy_code": "gardener",
 }  # fmt: skip
 COORDINATOR = "C1"
+SCHEME_ADMIN = "A1"
 MEMBERS = 64
 ISSUER = "issuance"
 TARGET_P99_MS = 100  # per request
@@ -220,15 +221,16 @@ async def set_up_scheme(
     (added by the coordinator)."""
     base = f"/api/v1/schemes/{SCHEME}"
     await expect(await client.post("/api/v1/schemes", json=scheme, headers=admin), 201)
-    people = [(COORDINATOR, "coordinator")] + [(member(i), "member") for i in range(MEMBERS)]
+    people = [(SCHEME_ADMIN, "scheme-admin"), (COORDINATOR, "coordinator")] + [
+        (member(i), "member") for i in range(MEMBERS)
+    ]
     tokens: dict[str, dict[str, str]] = {}
-    for who, role in people:
+    for who, role in people:  # the admin makes the scheme admin's token, who makes the others
         body = {"id": who, "display_name": f"Bench {who}", "roles": [role]}
         await expect(await client.post(f"{base}/members", json=body, headers=admin), 201)
-        made = await expect(
-            await client.post(f"{base}/tokens", json={"role": role, "member": who}, headers=admin),
-            201,
-        )
+        maker = tokens.get(SCHEME_ADMIN, admin)
+        grant = {"role": role, "member": who}
+        made = await expect(await client.post(f"{base}/tokens", json=grant, headers=maker), 201)
         tokens[who] = bearer(str(made["token"]))
     coordinator = tokens[COORDINATOR]
     await expect(await client.post(f"{base}/activities", json=ACTIVITY, headers=coordinator), 201)

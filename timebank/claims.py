@@ -14,6 +14,7 @@ from datetime import date
 from enum import StrEnum
 
 MINUTES_PER_DAY = 24 * 60
+MAX_DAYS_BACK = 3660  # the longest a scheme may set: ten years
 
 
 class SchemeModel(StrEnum):
@@ -35,9 +36,11 @@ class ClaimRules:
     min_minutes: int = 15
     max_minutes: int = 12 * 60
     members_may_log_for_others: bool = False
+    days_back: int | None = None  # a claim dated at most this many days ago; None: any day
 
     def __post_init__(self) -> None:
         assert 1 <= self.min_minutes <= self.max_minutes <= MINUTES_PER_DAY
+        assert self.days_back is None or 0 <= self.days_back <= MAX_DAYS_BACK
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,10 +74,16 @@ class ClaimProblem:
 
 
 def claim_problems(
-    draft: ClaimDraft, rules: ClaimRules, today: date, same_day: Sequence[LoggedClaim]
+    draft: ClaimDraft,
+    rules: ClaimRules,
+    today: date,
+    same_day: Sequence[LoggedClaim],
+    *,
+    history: bool = False,
 ) -> list[ClaimProblem]:
     """Why `draft` cannot be logged (empty when it can). `same_day` is the member's claims that
-    day; rejected ones do not count towards the day's total."""
+    day; rejected ones do not count towards the day's total. An import of `history` is not
+    held to the scheme's `days_back` (it brings in hours from before the scheme used this)."""
     out: list[ClaimProblem] = []
     minutes = draft.minutes
     if isinstance(minutes, bool) or not isinstance(minutes, int):
@@ -88,6 +97,9 @@ def claim_problems(
         )
     if draft.day > today:
         out.append(ClaimProblem("date", "hours cannot be logged for a day still to come"))
+    elif not history and rules.days_back is not None and (today - draft.day).days > rules.days_back:
+        out.append(ClaimProblem("date", f"in this scheme hours are logged within "
+                                f"{rules.days_back} days of the day they were given"))  # fmt: skip
     counted = sum(c.minutes for c in same_day if c.status is not ClaimStatus.REJECTED)
     if counted + minutes > MINUTES_PER_DAY:
         out.append(

@@ -15,6 +15,7 @@ import multiprocessing
 import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -33,7 +34,27 @@ def _executor() -> ProcessPoolExecutor:
         return _pool
 
 
+def _replace(broken: ProcessPoolExecutor) -> None:
+    """Forget a pool one of whose workers died (killed, out of memory): the next call makes a
+    new one, so one lost worker does not fail every later import and report."""
+    global _pool
+    with _lock:
+        if _pool is broken:
+            _pool = None
+    broken.shutdown(wait=False, cancel_futures=True)
+
+
 async def run(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """`fn(*args, **kwargs)` in a worker process; its exception, if it raises, is raised here."""
+    """`fn(*args, **kwargs)` in a worker process; its exception, if it raises, is raised here.
+    The work is pure, so if the worker dies under it, it is tried once more in a new pool."""
     work = functools.partial(fn, *args, **kwargs)
-    return await asyncio.get_running_loop().run_in_executor(_executor(), work)
+    loop = asyncio.get_running_loop()
+    for attempt in (1, 2):
+        pool = _executor()
+        try:
+            return await loop.run_in_executor(pool, work)
+        except BrokenProcessPool:
+            _replace(pool)
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")

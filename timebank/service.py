@@ -293,8 +293,10 @@ class TimeBank:
         today: date,
         idempotency_key: str,
         note: str = "",
+        history: bool = False,
     ) -> Claim:
-        """Log hours as a pending claim. The same key and request returns the same claim."""
+        """Log hours as a pending claim. The same key and request returns the same claim.
+        `history` (an import's): not held to how far back the scheme lets claims be dated."""
         scheme = await self.scheme(scheme_id)
         content = [draft.member, draft.logged_by, draft.activity, draft.day.isoformat(),
                    draft.minutes, draft.receiver, draft.logged_by_coordinator, note]  # fmt: skip
@@ -330,7 +332,7 @@ class TimeBank:
             if activity is None or activity.retired:
                 raise NotFound(f"no current activity {draft.activity!r}", field="activity")
             same_day = storage.claims_on_day(conn, scheme_id, draft.member, draft.day)
-            problems = claim_problems(draft, scheme.rules, today, same_day)
+            problems = claim_problems(draft, scheme.rules, today, same_day, history=history)
             if problems:
                 raise InvalidRequest(problems[0].message, field=problems[0].field)
             claim = Claim(
@@ -635,10 +637,10 @@ class TimeBank:
             draft = ClaimDraft(r.member, by, r.activity, r.day, r.minutes, r.receiver, True)
             so_far = day_totals[(r.member, r.day)]  # one running total: linear in the file
             same_day = [LoggedClaim(r.member, "", r.day, so_far, ClaimStatus.PENDING)]
-            problems += [
-                LineProblem(r.line, p.field, p.message)
-                for p in claim_problems(draft, scheme.rules, today, same_day if so_far else [])
-            ]
+            found = claim_problems(
+                draft, scheme.rules, today, same_day if so_far else [], history=True
+            )
+            problems += [LineProblem(r.line, p.field, p.message) for p in found]
             day_totals[(r.member, r.day)] = so_far + r.minutes
         if problems:
             raise ImportRefused(problems)
@@ -646,7 +648,7 @@ class TimeBank:
         for r in rows:
             draft = ClaimDraft(r.member, by, r.activity, r.day, r.minutes, r.receiver, True)
             claim = await self.log_claim(
-                scheme_id, draft, today=today, idempotency_key=r.key, note=r.note
+                scheme_id, draft, today=today, idempotency_key=r.key, note=r.note, history=True
             )
             if claim.status is ClaimStatus.PENDING:  # not confirmed by an earlier run
                 done.append(await self.confirm_claim(scheme_id, claim.id, by=by))

@@ -60,6 +60,7 @@ schemes = Table(
     Column("member_floor", Integer, nullable=False),
     Column("credit_expiry_months", Integer, nullable=True),
     Column("auto_accept_hours", Integer, nullable=True),
+    Column("claim_days_back", Integer, nullable=True),  # migration 0005
 )
 members = Table(
     "tb_members",
@@ -244,7 +245,7 @@ def insert_scheme(conn: Connection, s: Scheme) -> None:
             id=s.id, name=s.name, model=s.rules.model.value, min_minutes=s.rules.min_minutes,
             max_minutes=s.rules.max_minutes, may_log_for_others=s.rules.members_may_log_for_others,
             member_floor=s.member_floor, credit_expiry_months=s.credit_expiry_months,
-            auto_accept_hours=s.auto_accept_hours,
+            auto_accept_hours=s.auto_accept_hours, claim_days_back=s.rules.days_back,
         )
     )  # fmt: skip
 
@@ -253,7 +254,10 @@ def read_scheme(conn: Connection, scheme_id: str) -> Scheme | None:
     r = conn.execute(select(schemes).where(schemes.c.id == scheme_id)).first()
     if r is None:
         return None
-    rules = ClaimRules(SchemeModel(r.model), r.min_minutes, r.max_minutes, r.may_log_for_others)
+    rules = ClaimRules(
+        SchemeModel(r.model), r.min_minutes, r.max_minutes, r.may_log_for_others,
+        r.claim_days_back,
+    )  # fmt: skip
     return Scheme(r.id, r.name, rules, r.member_floor, r.credit_expiry_months, r.auto_accept_hours)
 
 

@@ -51,7 +51,7 @@ GET  /me                                                 Y      Y      Y      Y 
 POST /schemes                                            Y      .      .      .      .      .
 GET  /schemes                                            Y      Y      Y      Y      Y      Y
 GET  /schemes/{scheme}                                   Y      Y      Y      Y      Y      Y
-POST /schemes/{scheme}/tokens                            Y      Y      Y      .      .      .
+POST /schemes/{scheme}/tokens                            .      Y      Y      .      .      .
 GET  /schemes/{scheme}/tokens                            Y      Y      .      .      .      .
 POST /schemes/{scheme}/tokens/{token}/revoke             Y      Y      .      .      .      .
 POST /schemes/{scheme}/members                           Y      Y      Y      .      .      .
@@ -354,7 +354,8 @@ async def _new_token(ctx: Ctx, t: Target) -> Req:
 async def _revoke(ctx: Ctx, t: Target) -> Req:
     async def make() -> str:
         body = {"role": "commissioner", "label": "spare"}
-        return str((await ctx.post(f"/schemes/{t.scheme}/tokens", ctx.world.admin, body))["id"])
+        maker = ctx.world.as_(t.scheme, SA)
+        return str((await ctx.post(f"/schemes/{t.scheme}/tokens", maker, body))["id"])
 
     return Req({"token": await ctx.once(t, ("token",), make)})
 
@@ -777,7 +778,9 @@ async def test_requests_without_a_good_token_are_401_before_anything_else(
     app: Starlette, app_client: httpx.AsyncClient, world: World
 ) -> None:
     spare = await Ctx(app_client, world).post(
-        "/schemes/taff/tokens", world.admin, {"role": "member", "member": "M2", "label": "lost"}
+        "/schemes/taff/tokens",
+        world.as_("taff", SA),
+        {"role": "member", "member": "M2", "label": "lost"},
     )
     revoked_token = str(spare["token"])
     assert (await app_client.get("/api/v1/me", headers=bearer(revoked_token))).status_code == 200
@@ -862,7 +865,7 @@ async def test_another_schemes_ids_are_not_found_like_ids_that_never_existed(
     confirmed = str((await ctx.claim("m2m", "M1", "C1", confirmed=True))["id"])
     offer = await ctx.offer("m2m", "M2")
     request = await ctx.help_request("m2m", "M2")
-    token = await ctx.post("/schemes/m2m/tokens", world.admin, {"role": "commissioner"})
+    token = await ctx.post("/schemes/m2m/tokens", world.as_("m2m", SA), {"role": "commissioner"})
     code = await ctx.voucher("m2m", "M2")
     await ctx.settled("m2m")  # p-m2m holds a credit of m2m's
     reason = {"reason": "because"}

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from ledger import from_us
-from tests.api.world import World
+from tests.api.world import ACTIVITY, World
 from tests.conftest import Clock
 
 pytestmark = pytest.mark.both_backends
@@ -547,3 +547,36 @@ async def test_burnout_flags_members_over_the_threshold_every_week(
                      json={"reason": "logged in error"}, headers=coord)  # fmt: skip
     assert r.status_code == 200, r.text
     assert await flagged() == []
+
+
+async def test_a_scheme_limits_how_far_back_a_claim_is_dated_but_not_an_import_of_history(
+    app_client: httpx.AsyncClient, world: World, clock: Clock
+) -> None:
+    c, admin = app_client, world.admin
+    scheme = {"id": "recent", "name": "Recent", "model": "time-credits", "claim_days_back": 30}
+    made = await c.post(V1, headers=admin, json=scheme)
+    assert made.status_code == 201 and made.json()["claim_days_back"] == 30, made.text
+    assert (await c.get(f"{V1}/taff", headers=admin)).json()["claim_days_back"] is None
+    for who, role in (("A1", "scheme-admin"), ("C1", "coordinator"), ("M1", "member")):
+        body = {"id": who, "display_name": who, "roles": [role]}
+        assert (await c.post(f"{V1}/recent/members", headers=admin, json=body)).is_success
+    tokens: dict[str, dict[str, str]] = {}
+    for who, role in (("A1", "scheme-admin"), ("C1", "coordinator"), ("M1", "member")):
+        maker = tokens.get("A1", admin)
+        r = await c.post(f"{V1}/recent/tokens", headers=maker, json={"role": role, "member": who})
+        assert r.status_code == 201, r.text
+        tokens[who] = {"Authorization": f"Bearer {r.json()['token']}"}
+    r = await c.post(f"{V1}/recent/activities", headers=tokens["C1"], json=ACTIVITY)
+    assert r.status_code == 201, r.text
+    await log(c, "recent", tokens["M1"], activity="garden", date=ago(clock, 30), minutes=60)
+    refused = await log(c, "recent", tokens["M1"], 422, activity="garden",
+                        date=ago(clock, 31), minutes=60)  # fmt: skip
+    assert refused["field"] == "date" and "within 30 days" in refused["detail"], refused
+    # a coordinator bringing in the scheme's history is not held to it
+    csv = f"member,activity,date,minutes\nM1,garden,{ago(clock, 400)},90\n"
+    r = await c.post(f"{V1}/recent/imports/hours", content=csv.encode(),
+                     headers=tokens["C1"] | {"Content-Type": "text/csv"})  # fmt: skip
+    assert r.status_code == 200 and r.json() == {"added": 1}, r.text
+    bad = {**scheme, "id": "recent2", "claim_days_back": -1}
+    r = await c.post(V1, headers=admin, json=bad)
+    assert r.status_code == 422 and r.json()["field"] == "claim_days_back", r.text

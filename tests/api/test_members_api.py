@@ -312,6 +312,62 @@ async def test_token_grants_follow_roles(app_client: httpx.AsyncClient, world: W
                          json={"role": "member", "member": "M1"}), 403, "role")  # fmt: skip
 
 
+async def test_the_deployment_admin_makes_only_the_first_scheme_admin_and_staff_tokens(
+    app_client: httpx.AsyncClient, world: World
+) -> None:
+    """The admin reads nobody's personal data, so it cannot make a token that could: not a
+    member's, coordinator's or commissioner's, and only the first scheme-admin token of a
+    scheme and the first partner-staff token of a partner. Those roles make the rest."""
+    c, w = app_client, world
+    admin = w.admin
+    for body in ({"role": "member", "member": "M2"}, {"role": "coordinator", "member": "C1"},
+                 {"role": "commissioner"}):  # fmt: skip
+        problem(await c.post(f"{V1}/taff/tokens", headers=admin, json=body), 403, "role")
+    # the world's first ones were the admin's: no second
+    r = await c.post(f"{V1}/taff/tokens", headers=admin,
+                     json={"role": "scheme-admin", "member": "A1"})  # fmt: skip
+    problem(r, 403, "role")
+    assert r.json()["type"].endswith("/forbidden") and "scheme taff already" in r.json()["detail"]
+    r = await c.post(f"{V1}/taff/tokens", headers=admin,
+                     json={"role": "partner-staff", "partner": "p-taff"})  # fmt: skip
+    problem(r, 403, "role")
+    assert "partner p-taff already" in r.json()["detail"]
+    # ...which the scheme admin and the partner's own staff make
+    sa, staff = w.as_("taff", "scheme-admin"), w.as_("taff", "partner-staff")
+    for headers, body in ((sa, {"role": "scheme-admin", "member": "A1"}),
+                          (sa, {"role": "partner-staff", "partner": "p-taff"}),
+                          (staff, {"role": "partner-staff", "partner": "p-taff"})):  # fmt: skip
+        made = await c.post(f"{V1}/taff/tokens", headers=headers, json=body)
+        assert made.status_code == 201, made.text
+    problem(await c.post(f"{V1}/taff/tokens", headers=staff,
+                         json={"role": "member", "member": "M1"}), 403, "role")  # fmt: skip
+
+
+async def test_two_admins_racing_for_a_schemes_first_token_make_exactly_one(
+    app_client: httpx.AsyncClient, world: World
+) -> None:
+    c, w = app_client, world
+    for n in range(4):
+        scheme = f"fresh{n}"
+        body = {"id": scheme, "name": "Fresh", "model": "time-credits"}
+        assert (await c.post(V1, headers=w.admin, json=body)).status_code == 201
+        person = {"id": "A1", "display_name": "Head", "roles": ["scheme-admin"]}
+        assert (await c.post(f"{V1}/{scheme}/members", headers=w.admin, json=person)).is_success
+        grant = {"role": "scheme-admin", "member": "A1"}
+        racing = await asyncio.gather(*(
+            c.post(f"{V1}/{scheme}/tokens", json=grant,
+                   headers=w.admin | {"Idempotency-Key": f"first-{n}-{i}"})
+            for i in range(3)
+        ))  # fmt: skip
+        assert sorted(r.status_code for r in racing) == [201, 403, 403], [r.text for r in racing]
+        winner = next(r for r in racing if r.status_code == 201)
+        key = f"first-{n}-{racing.index(winner)}"
+        again = await c.post(f"{V1}/{scheme}/tokens", json=grant,
+                             headers=w.admin | {"Idempotency-Key": key})  # fmt: skip
+        assert again.status_code == 201 and again.json()["id"] == winner.json()["id"]
+        assert again.json()["token"] is None  # the winner's answer, its secret shown once
+
+
 async def test_same_idempotency_key_makes_one_token_shown_once(
     app_client: httpx.AsyncClient, world: World
 ) -> None:

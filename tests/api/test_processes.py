@@ -49,11 +49,15 @@ async def _set_up(c: httpx.AsyncClient, base: str) -> dict[str, str]:
     admin = bearer(ADMIN)
     scheme = {"id": "taff", "name": "Taff", "model": "time-credits"}
     await _ok(await c.post(f"{base}/schemes", headers=admin, json=scheme), 201)
-    for m in ("C1", "M1", "M2", "M3", "M4"):
-        person = {"id": m, "display_name": m, "roles": ["coordinator" if m == "C1" else "member"]}
+    for m in ("A1", "C1", "M1", "M2", "M3", "M4"):
+        role = {"A1": "scheme-admin", "C1": "coordinator"}.get(m, "member")
+        person = {"id": m, "display_name": m, "roles": [role]}
         await _ok(await c.post(f"{base}/schemes/taff/members", headers=admin, json=person), 201)
-    grant = {"role": "coordinator", "member": "C1"}
+    grant = {"role": "scheme-admin", "member": "A1"}  # the admin's one; the scheme admin's next
     made = await _ok(await c.post(f"{base}/schemes/taff/tokens", headers=admin, json=grant), 201)
+    head = bearer(str(made["token"]))
+    grant = {"role": "coordinator", "member": "C1"}
+    made = await _ok(await c.post(f"{base}/schemes/taff/tokens", headers=head, json=grant), 201)
     staff = bearer(str(made["token"]))
     await _ok(await c.post(f"{base}/schemes/taff/activities", headers=staff, json=ACTIVITY), 201)
     return staff

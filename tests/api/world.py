@@ -96,19 +96,24 @@ async def build(client: httpx.AsyncClient) -> World:
                                    json={"partner": partner, "offers": ["swim"],
                                          "venues": ["hall"], "starts": "2020-01-01"}),
                  201)  # fmt: skip
-        for role in ROLES:
+        # The deployment admin makes the first scheme-admin and partner-staff tokens; the
+        # scheme admin makes every other.
+        for role in sorted(ROLES, key=lambda r: r not in ("scheme-admin", "partner-staff")):
             member = {"scheme-admin": "A1", "coordinator": "C1", "member": "M1"}.get(role)
             body = {"role": role, "member": member} if member else {"role": role}
             if role == "partner-staff":
                 body["partner"] = partner
+            maker = w.admin if role in ("scheme-admin", "partner-staff") else w.as_(
+                scheme, "scheme-admin")  # fmt: skip
             made = await ok(
                 await client.post(f"/api/v1/schemes/{scheme}/tokens", json=body,
-                                  headers=w.admin), 201,
+                                  headers=maker), 201,
             )  # fmt: skip
             w.tokens[(scheme, role)] = bearer(str(made["token"]))
         made = await ok(
             await client.post(f"/api/v1/schemes/{scheme}/tokens",
-                              json={"role": "member", "member": "M2"}, headers=w.admin), 201,
+                              json={"role": "member", "member": "M2"},
+                              headers=w.as_(scheme, "scheme-admin")), 201,
         )  # fmt: skip
         w.members[(scheme, "M2")] = bearer(str(made["token"]))
         w.members[(scheme, "M1")] = w.tokens[(scheme, "member")]

@@ -45,7 +45,8 @@ pytestmark = pytest.mark.both_backends
 SCHEME = "rivers"
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 _KEY = re.compile(r'name="key" value="([^"]+)"')
-PEOPLE = {  # id: (role, name, contact, card)
+PEOPLE = {  # id: (role, name, contact, card); the scheme admin first: it makes the others' tokens
+    "A1": ("scheme-admin", "Gwenllian Ap-Rhydderch", "gwen.ap.r@example.org", "CARD-AR44-7T"),
     "C1": ("coordinator", "Perpetua Quillfeather", "perpetua.quill@example.org", "CARD-QX7K-2R"),
     "M1": ("member", "Bartholomew Ystradgynlais", "+44 7700 900123", "CARD-MZ19-8P"),
 }
@@ -119,7 +120,7 @@ def _api_workload(c: httpx.Client, rec: Recorder) -> dict[str, dict[str, str]]:
     _ok(c.post(f"{V1}/schemes", json={"id": SCHEME, "name": "Rivers", "model": "time-credits"},
                headers=admin), 201)  # fmt: skip
     s = f"{V1}/schemes/{SCHEME}"
-    tokens = {}
+    tokens: dict[str, dict[str, str]] = {}
     for member, (role, name, contact, card) in PEOPLE.items():
         rec.keep(f"name of {member}", name)
         rec.keep(f"contact of {member}", contact)
@@ -127,8 +128,8 @@ def _api_workload(c: httpx.Client, rec: Recorder) -> dict[str, dict[str, str]]:
         body = {"id": member, "display_name": name, "roles": [role], "contact": contact,
                 "card_number": card}  # fmt: skip
         _ok(c.post(f"{s}/members", json=body, headers=admin), 201)
-        made = _ok(c.post(f"{s}/tokens", json={"role": role, "member": member}, headers=admin),
-                   201)  # fmt: skip
+        made = _ok(c.post(f"{s}/tokens", json={"role": role, "member": member},
+                          headers=tokens.get("A1", admin)), 201)  # fmt: skip
         token = rec.keep(f"token of {member}", str(made["token"]))
         rec.keep(f"token secret of {member}", token.split("_", 2)[2])  # tb_<id>_<secret>
         tokens[member] = bearer(token)

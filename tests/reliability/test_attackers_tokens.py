@@ -299,7 +299,8 @@ async def test_guessing_many_logins_from_one_address_is_throttled(
 
 async def make_token(c: httpx.AsyncClient, w: World, body: dict[str, Any],
                      key: str | None = None) -> httpx.Response:  # fmt: skip
-    headers = w.admin | ({"Idempotency-Key": key} if key else {})
+    """A taff token made by its scheme admin (the deployment admin makes only the first)."""
+    headers = w.as_("taff", "scheme-admin") | ({"Idempotency-Key": key} if key else {})
     return await c.post(f"{V1}/schemes/taff/tokens", json=body, headers=headers)
 
 

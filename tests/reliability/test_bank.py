@@ -113,9 +113,13 @@ async def _bank(c: httpx.AsyncClient, base: str) -> dict[str, str]:
         (f"/schemes/{BANK}/members", {"id": m, "display_name": m,
                                       "roles": ["coordinator" if m == "C1" else "member"]})
         for m in ("C1", *PEOPLE)
-    ]:  # fmt: skip
+    ] + [(f"/schemes/{BANK}/members", {"id": "A1", "display_name": "A1",
+                                       "roles": ["scheme-admin"]})]:  # fmt: skip
         assert (await c.post(base + V1 + path, json=body, headers=admin)).status_code == 201
     r = await c.post(f"{base}{V1}/schemes/{BANK}/tokens", headers=admin,
+                     json={"role": "scheme-admin", "member": "A1"})  # fmt: skip
+    head = bearer(r.json()["token"])  # the admin makes the first; the scheme admin the rest
+    r = await c.post(f"{base}{V1}/schemes/{BANK}/tokens", headers=head,
                      json={"role": "coordinator", "member": "C1"})  # fmt: skip
     staff = bearer(r.json()["token"])
     r = await c.post(f"{base}{V1}/schemes/{BANK}/activities", json=LIFT, headers=staff)

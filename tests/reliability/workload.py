@@ -95,8 +95,8 @@ async def set_up(c: httpx.AsyncClient, base: str) -> dict[str, dict[str, str]]:
 
     admin = bearer(ADMIN)
     await made("/schemes", {"id": SCHEME, "name": "Taff", "model": "time-credits"}, admin)
-    for m in ("C1", *MEMBERS):
-        roles = ["coordinator" if m == "C1" else "member"]
+    for m in ("A1", "C1", *MEMBERS):
+        roles = [{"A1": "scheme-admin", "C1": "coordinator"}.get(m, "member")]
         await made(f"/schemes/{SCHEME}/members", {"id": m, "display_name": m, "roles": roles},
                    admin)  # fmt: skip
     await made("/partners", {"id": PARTNER, "name": "The Gate", "sector": "third-sector"}, admin)
@@ -104,7 +104,10 @@ async def set_up(c: httpx.AsyncClient, base: str) -> dict[str, dict[str, str]]:
     await made(f"/partners/{PARTNER}/offers", OFFER, admin)
     await made(f"/schemes/{SCHEME}/agreements", {"partner": PARTNER, "offers": [OFFER["id"]],
                "venues": [VENUE], "starts": "2020-01-01"}, admin)  # fmt: skip
-    staff = await made(f"/schemes/{SCHEME}/tokens", {"role": "coordinator", "member": "C1"}, admin)
+    # the admin makes the first scheme-admin token; the scheme admin makes the coordinator's
+    head = await made(f"/schemes/{SCHEME}/tokens", {"role": "scheme-admin", "member": "A1"}, admin)
+    staff = await made(f"/schemes/{SCHEME}/tokens", {"role": "coordinator", "member": "C1"},
+                       bearer(head["token"]))  # fmt: skip
     till = await made(f"/schemes/{SCHEME}/tokens", {"role": "partner-staff",
                       "partner": PARTNER}, admin)  # fmt: skip
     callers = {"coordinator": bearer(staff["token"]), "partner": bearer(till["token"])}

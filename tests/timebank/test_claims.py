@@ -128,3 +128,14 @@ def test_a_confirmed_claim_posts_balanced_minutes_by_scheme_model() -> None:
     moved = claim_postings(P2P, "member:E1", 60, "scheme:issuance", "member:E2")
     assert moved == [("member:E2", -60), ("member:E1", 60)]
     assert sum(m for _, m in issued) == sum(m for _, m in moved) == 0
+
+
+def test_a_claim_older_than_the_schemes_days_back_is_refused_unless_it_is_history() -> None:
+    rules = ClaimRules(SchemeModel.TIME_CREDITS, days_back=7)
+    today = date(2026, 3, 10)
+    draft = ClaimDraft("M1", "M1", "garden", date(2026, 3, 3), 60)  # seven days ago: the limit
+    assert claim_problems(draft, rules, today, []) == []
+    old = ClaimDraft("M1", "M1", "garden", date(2026, 3, 2), 60)
+    assert [p.field for p in claim_problems(old, rules, today, [])] == ["date"]
+    assert claim_problems(old, rules, today, [], history=True) == []
+    assert claim_problems(old, ClaimRules(SchemeModel.TIME_CREDITS), today, []) == []
