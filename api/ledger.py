@@ -11,7 +11,7 @@ from timebank.books import scheme_books
 
 from .auth import ALL_SCHEME_ROLES, STAFF, ApiRole
 from .endpoints import Call, Endpoint
-from .models import CheckpointOut, JsonObject, Page, Query
+from .models import BooksOut, CheckpointOut, JsonObject, LedgerKey, Page, Query
 
 
 def _out(call: Call, cp: Checkpoint) -> CheckpointOut:
@@ -48,7 +48,7 @@ ENDPOINTS = [
              "Show the latest signed checkpoint", ALL_SCHEME_ROLES | {ApiRole.ADMIN},
              response=CheckpointOut, tag="ledger"),
     Endpoint("GET", "/schemes/{scheme}/keys", public_keys, "List the ledger's public keys",
-             ALL_SCHEME_ROLES | {ApiRole.ADMIN}, response=Page[JsonObject], tag="ledger"),
+             ALL_SCHEME_ROLES | {ApiRole.ADMIN}, response=Page[LedgerKey], tag="ledger"),
 ]  # fmt: skip
 
 
@@ -69,6 +69,6 @@ async def books(call: Call) -> JsonObject:
 
 ENDPOINTS.append(
     Endpoint("GET", "/schemes/{scheme}/books", books, "Show the scheme's books for a period",
-             STAFF | {ApiRole.COMMISSIONER}, query=BooksQuery, response=JsonObject,
+             STAFF | {ApiRole.COMMISSIONER}, query=BooksQuery, response=BooksOut,
              tag="ledger")
 )  # fmt: skip

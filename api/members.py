@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-import re
-
 from ledger.records import receipt_json
 from timebank.schemes import Member, Role
 
 from .auth import STAFF, ApiRole
 from .endpoints import Call, Endpoint, decode_cursor, encode_cursor
-from .models import BalanceOut, EntryOut, JsonObject, MemberIn, MemberOut, Page, PageQuery
+from .models import (
+    SEQ,
+    BalanceOut,
+    EntryOut,
+    JsonObject,
+    MemberIn,
+    MemberOut,
+    Page,
+    PageQuery,
+    ReceiptOut,
+)
 from .problems import Problem
 
 PEOPLE = frozenset({ApiRole.MEMBER, ApiRole.COORDINATOR, ApiRole.SCHEME_ADMIN})
@@ -87,7 +95,7 @@ async def receipt(call: Call) -> JsonObject:
     member_id = call.params["member"]
     self_or_staff(call, member_id)
     seq = call.params["seq"]
-    if not re.fullmatch(r"[0-9]{1,15}", seq) or int(seq) == 0:
+    if not SEQ.fullmatch(seq) or int(seq) == 0:
         raise Problem(422, "an entry's sequence number", field="seq")
     found = await call.bank.receipt(call.scheme, member_id, int(seq))
     return JsonObject.model_validate(receipt_json(found))
@@ -118,7 +126,7 @@ ENDPOINTS = [
              "List a member's ledger entries", PEOPLE, query=PageQuery,
              response=Page[EntryOut], tag="members"),
     Endpoint("GET", "/schemes/{scheme}/members/{member}/entries/{seq}/receipt", receipt,
-             "Fetch a receipt that verifies offline", PEOPLE, response=JsonObject,
+             "Fetch a receipt that verifies offline", PEOPLE, response=ReceiptOut,
              tag="members"),
     Endpoint("POST", "/schemes/{scheme}/members/{member}/erase", erase,
              "Erase a member's personal data", PEOPLE, response=MemberOut, tag="members"),

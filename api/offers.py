@@ -15,17 +15,15 @@ from timebank.matching import AreaSummary, HelpRequest, Match, Offer
 from .auth import STAFF
 from .endpoints import Call, Endpoint, decode_cursor, encode_cursor
 from .members import PEOPLE, acting_member
-from .models import In, MemberId, Out, Page, PageQuery, Query
+from .models import In, MemberId, Out, Page, PageQuery, Place, Query, Skills
 from .problems import Problem
 
-Skill = Annotated[str, Field(min_length=1, max_length=40)]
-Place = Annotated[str, Field(min_length=1, max_length=40, description="e.g. postcode district")]
 Words = Annotated[str, Field(max_length=500)]
 
 
 class OfferIn(In):
     member: MemberId | None = Field(None, description="default: the caller")
-    skills: list[Skill] = Field(min_length=1, max_length=10)
+    skills: Skills
     area: Place
     availability: Words = ""
     note: Words = ""
@@ -33,7 +31,7 @@ class OfferIn(In):
 
 class RequestIn(In):
     member: MemberId | None = Field(None, description="default: the caller")
-    skills: list[Skill] = Field(min_length=1, max_length=10)
+    skills: Skills
     area: Place
     when: Words = ""
     note: Words = ""

@@ -5,13 +5,30 @@ from __future__ import annotations
 import html
 import re
 from collections import Counter
+from itertools import pairwise
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import models_json_schema
 
+from partners.reconcile import COLUMNS as TILL_COLUMNS
+from timebank.imports import HOURS_COLUMNS, MEMBER_COLUMNS, TO_MEMBER_COLUMNS, TO_TRANSFER_COLUMNS
+from timebank.reports.records import OUTCOME_COLUMNS
+from timebank.reports.tables import HEADER as REPORT_COLUMNS
+
 from .endpoints import Endpoint
-from .models import Problem
+from .models import (
+    ActivityCode,
+    CardNumber,
+    DigestId,
+    MemberId,
+    PartnerId,
+    Problem,
+    Seq,
+    Slug,
+    TokenId,
+    VoucherCode,
+)
 
 _PARAM = re.compile(r"\{(\w+)\}")
 REF = "#/components/schemas/{model}"
@@ -23,6 +40,63 @@ MAKERS = {
     "/schemes/{scheme}/vouchers": ("code", "code"),
     "/schemes/{scheme}/members": ("member", "id"),
 }
+# Each path parameter's schema, by the collection it names one of (the path segment before it)
+# and its name: the types the server's own checks are written with (api.models).
+PATH_PARAMETERS: dict[tuple[str, str], Any] = {
+    ("schemes", "scheme"): Slug,
+    ("claims", "claim"): DigestId,
+    ("vouchers", "code"): VoucherCode,
+    ("activities", "code"): ActivityCode,
+    ("members", "member"): MemberId,
+    ("cards", "card"): CardNumber,
+    ("entries", "seq"): Seq,
+    ("tokens", "token"): TokenId,
+    ("offers", "offer"): DigestId,
+    ("requests", "request"): DigestId,
+    ("partners", "partner"): PartnerId,
+    ("agreements", "partner"): PartnerId,
+}
+# The CSV files the API reads, by the last segment of their path: a component each, naming
+# its columns (the constants the parsers read them by) in `x-columns`.
+CSV_FILES: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "reconciliations": ("TillCsv", TILL_COLUMNS, "A partner's till records: the voucher code "
+                        "as typed or scanned, when it was taken (ISO 8601; without an offset, "
+                        "UTC) and our ids of the offer and venue; other columns are ignored."),
+    "members": ("MembersCsv", MEMBER_COLUMNS, "Members: id and display_name are needed; "
+                "roles are ';'-separated."),
+    "hours": ("HoursCsv", HOURS_COLUMNS, "Historic hours, each logged and confirmed: member, "
+              "activity, date and minutes are needed."),
+    "outcomes": ("OutcomesCsv", OUTCOME_COLUMNS, "Outcome records; change may be left out."),
+    "timeoverflow-members": ("TimeOverflowMembersCsv", TO_MEMBER_COLUMNS,
+                             "TimeOverflow's users export, as it writes it."),
+    "timeoverflow-transfers": ("TimeOverflowTransfersCsv", TO_TRANSFER_COLUMNS,
+                               "TimeOverflow's transfers export, as it writes it."),
+}  # fmt: skip
+# What each media type a success response may take besides JSON holds.
+MEDIA_SCHEMAS: dict[str, dict[str, Any]] = {
+    "text/csv": {
+        "type": "string", "contentMediaType": "text/csv", "x-columns": list(REPORT_COLUMNS),
+        "description": "the report as long rows, with a header line: "
+        + ", ".join(REPORT_COLUMNS) + " (every figure of the JSON form, one a row)",
+    },
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+        "type": "string", "format": "binary",
+        "contentMediaType": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "description": "the report as a workbook: the same rows, a sheet a section",
+    },
+    "text/html": {
+        "type": "string", "contentMediaType": "text/html",
+        "description": "the report as one self-contained HTML document (no scripts)",
+    },
+    "application/pdf": {
+        "type": "string", "format": "binary", "contentMediaType": "application/pdf",
+        "description": "the report as a PDF document",
+    },
+    "image/svg+xml": {
+        "type": "string", "contentMediaType": "image/svg+xml",
+        "description": "the voucher's code as a QR code, an SVG image",
+    },
+}  # fmt: skip
 
 
 def document(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
@@ -37,6 +111,7 @@ def document(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
     )  # fmt: skip
     paths: dict[str, dict[str, Any]] = {}
     schemas: dict[str, Any] = defs.get("$defs", {})
+    schemas.update(_csv_components())
     ids = operation_ids(endpoints)
     for ep in endpoints:
         op = _operation(ep, {m: refs[(m, mode)] for (m, mode) in refs}, schemas)
@@ -89,11 +164,43 @@ def _is_model(m: Any) -> bool:
     return isinstance(m, type) and issubclass(m, BaseModel)
 
 
+def path_parameters(path: str) -> list[dict[str, Any]]:
+    """The path's parameters, each with its schema (`PATH_PARAMETERS`; a parameter not there
+    is an error, so that none goes undescribed) and the schema's description."""
+    parts = path.strip("/").split("/")
+    params = []
+    for before, part in pairwise(parts):
+        if not part.startswith("{"):
+            continue
+        name = part.strip("{}")
+        if (before, name) not in PATH_PARAMETERS:
+            raise KeyError(f"{path}: no schema for the path parameter {name!r} (PATH_PARAMETERS)")
+        schema = TypeAdapter(PATH_PARAMETERS[(before, name)]).json_schema()
+        param = {"name": name, "in": "path", "required": True, "schema": schema}
+        if "description" in schema:
+            param["description"] = schema["description"]
+        params.append(param)
+    return params
+
+
+def _csv_components() -> dict[str, Any]:
+    return {
+        name: {
+            "type": "string", "contentMediaType": "text/csv", "x-columns": list(columns),
+            "description": f"A CSV file (UTF-8) with a header line naming its columns: "
+            f"{', '.join(columns)}. {about}",
+        }
+        for name, columns, about in CSV_FILES.values()
+    }  # fmt: skip
+
+
+def _csv_body(ep: Endpoint) -> dict[str, Any]:
+    name = CSV_FILES[ep.path.rsplit("/", 1)[-1]][0]
+    return {"$ref": REF.format(model=name)}
+
+
 def _operation(ep: Endpoint, refs: dict[Any, Any], schemas: dict[str, Any]) -> dict[str, Any]:
-    params: list[dict[str, Any]] = [
-        {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
-        for n in _PARAM.findall(ep.path)
-    ]
+    params = path_parameters(ep.path)
     if ep.query is not None:
         schema = ep.query.model_json_schema(ref_template=REF)
         schemas.update(schema.get("$defs", {}))  # enums the parameters refer to
@@ -111,9 +218,8 @@ def _operation(ep: Endpoint, refs: dict[Any, Any], schemas: dict[str, Any]) -> d
     if _is_model(ep.response):
         ok["content"] = {"application/json": {"schema": refs[ep.response]}}
     for media in ep.media:
-        text = media.startswith(("text/", "image/svg"))
-        schema = {"type": "string"} if text else {"type": "string", "format": "binary"}
-        ok.setdefault("content", {})[media.split(";")[0]] = {"schema": schema}
+        bare = media.split(";")[0]
+        ok.setdefault("content", {})[bare] = {"schema": MEDIA_SCHEMAS[bare]}
     responses: dict[str, Any] = {str(ep.status): ok}
     for status, why in ((401, "no valid token"), (403, "role not allowed"),
                         (404, "not found, or another scheme's"), (409, "conflict"),
@@ -137,7 +243,7 @@ def _operation(ep: Endpoint, refs: dict[Any, Any], schemas: dict[str, Any]) -> d
     if ep.csv:
         op["requestBody"] = {
             "required": True,
-            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "content": {"text/csv": {"schema": _csv_body(ep)}},
         }
     elif ep.body is not None:
         op["requestBody"] = {

@@ -19,7 +19,16 @@ from partners.statements import statement_rows
 
 from .auth import ALL_SCHEME_ROLES, STAFF, ApiRole
 from .endpoints import Call, Endpoint
-from .models import In, JsonObject, Out, Page, PartnerId, Query
+from .models import (
+    In,
+    JsonObject,
+    Out,
+    Page,
+    PartnerId,
+    Query,
+    RetirementOut,
+    StatementOut,
+)
 from .problems import Problem
 
 ADMIN = frozenset({ApiRole.ADMIN})
@@ -261,7 +270,7 @@ PARTNER_STAFF = frozenset({ApiRole.PARTNER_STAFF})
 ENDPOINTS += [
     Endpoint("GET", "/schemes/{scheme}/partner/statement", statement,
              "Show a partner's statement for a period", STAFF | PARTNER_STAFF,
-             query=PeriodQuery, response=JsonObject, tag="partners"),
+             query=PeriodQuery, response=StatementOut, tag="partners"),
     Endpoint("POST", "/schemes/{scheme}/partner/reconciliations", reconcile,
              "Reconcile your till records (CSV)", PARTNER_STAFF, csv=True,
              response=ReconciliationOut, tag="partners"),
@@ -270,5 +279,5 @@ ENDPOINTS += [
              body=KeyIn, response=KeyOut, status=201, tag="partners"),
     Endpoint("POST", "/schemes/{scheme}/agreements/{partner}/retire", retire,
              "Retire the credits a partner holds (a signed settlement)", AGREERS,
-             response=JsonObject, status=201, tag="partners"),
+             response=RetirementOut, status=201, tag="partners"),
 ]  # fmt: skip

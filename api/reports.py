@@ -23,7 +23,7 @@ from .endpoints import Call, Endpoint
 from .headers import DOCUMENT_CSP
 from .imports import ImportOut
 from .members import acting_member
-from .models import In, JsonObject, MemberId, Out, Page, Query, Slug
+from .models import In, MemberId, Out, Page, Query, ReportOut, Slug
 from .problems import Problem
 
 READERS = STAFF | {ApiRole.COMMISSIONER}
@@ -228,7 +228,7 @@ async def add_rating(call: Call) -> RatingOut:
 ENDPOINTS = [
     Endpoint("GET", "/schemes/{scheme}/reports", report,
              "Get a valued-contribution report (json, csv, xlsx, html or pdf)", READERS,
-             query=ReportQuery, response=JsonObject, media=tuple(MEDIA.values()), tag="reports"),
+             query=ReportQuery, response=ReportOut, media=tuple(MEDIA.values()), tag="reports"),
     Endpoint("POST", "/schemes/{scheme}/outcomes", add_outcome, "Record an outcome", STAFF,
              body=OutcomeIn, response=OutcomeOut, status=201, tag="reports"),
     Endpoint("POST", "/schemes/{scheme}/imports/outcomes", outcomes_csv,
