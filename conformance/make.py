@@ -783,7 +783,27 @@ def pinning_cases() -> list[Case]:
     rewritten = every_kind()
     rewritten.entries[0] = rewritten.sign(replace(rewritten.entries[0], meta=(("note", "x"),)))
     _rechain(rewritten)
+    loose_key = keys_text(b.keys[:1]).replace('{"type":"key",', '{"type":"key","note":"x",')
+    twice = checkpoints_text(b.checkpoints[:1]).replace('"size":3,', '"size":3,"size":9,')
     return [
+        Case(
+            "fail-trusted-keys-file-unknown-field",
+            "bundle",
+            "fail",
+            "line 1: unknown field 'note'",
+            bundle_text(b),
+            "9 (published key file)",
+            trusted_keys=loose_key,
+        ),
+        Case(
+            "fail-held-checkpoints-file-duplicate-key",
+            "bundle",
+            "fail",
+            "line 1: the key 'size' appears twice in one object",
+            bundle_text(b),
+            "9 (held-checkpoint file)",
+            held_checkpoints=twice,
+        ),
         Case(
             "fail-trusted-keys-substituted",
             "bundle",
@@ -921,6 +941,11 @@ def receipt_cases() -> list[Case]:
         "9",
     )
     case("boolean-index", bent(leaf_index=True), "field 'leaf_index' must be an integer", "9")
+    twice = replace_once(
+        receipt_text(good), '"leaf_index": 2,', '"leaf_index": 2,\n "leaf_index": 2,'
+    )
+    message = "the key 'leaf_index' appears twice in one object"
+    cases.append(Case("fail-receipt-duplicate-key", "receipt", "fail", message, twice, "9"))
     return cases
 
 

@@ -33,6 +33,7 @@ from .records import (
     parse_key,
     parse_receipt,
     receipt_json,
+    unique_keys,
 )
 from .verify import LedgerData
 
@@ -119,19 +120,7 @@ def _lines(path: Path) -> Iterator[tuple[int, int, str]]:
             offset += len(raw)
 
 
-def _once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object whose keys are unique: two parsers must not read one line two ways."""
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        seen: set[str] = set()
-        twice = ""
-        for key, _ in pairs:
-            if key in seen:
-                twice = key
-                break
-            seen.add(key)
-        raise ValueError(f"the key {twice!r} appears twice in one object")
-    return obj
+_once = unique_keys  # two parsers must not read one line two ways
 
 
 def _parse(number: int, text: str) -> dict[str, Any]:
@@ -285,6 +274,7 @@ def read_public_keys(path: Path) -> dict[str, list[PublicKey]]:
         if o["type"] == "key":
             try:
                 key = parse_key(o)
+                exact(o, key_json(key))
             except RecordError as exc:
                 raise BundleError(f"line {number}: {exc}") from exc
             out.setdefault(key.ledger, []).append(key)
@@ -300,9 +290,11 @@ def read_checkpoints(path: Path) -> dict[str, list[Checkpoint]]:
         if not text.strip():
             continue
         try:
-            o = json.loads(text)
+            o = json.loads(text, object_pairs_hook=_once)
         except json.JSONDecodeError as exc:
             raise BundleError(f"line {number}: not JSON ({exc.msg})") from exc
+        except (ValueError, RecursionError) as exc:  # a key twice; nesting past the parser's depth
+            raise BundleError(f"line {number}: {exc or 'nested too deep'}") from exc
         if not isinstance(o, dict) or o.get("type", "checkpoint") != "checkpoint":
             continue  # a bundle's other lines
         if "time_us" not in o and isinstance(o.get("time"), str):

@@ -6,6 +6,7 @@ Parsing is strict: a missing field, a wrong type or a hash of the wrong length i
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -198,6 +199,30 @@ def parse_account(o: dict[str, Any]) -> Account:
         floor,
         _get(o, "balance", int),
     )
+
+
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are unique (for `json.loads`'s `object_pairs_hook`): two
+    parsers must not read one object two ways."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"the key {key!r} appears twice in one object")
+            seen.add(key)
+    return obj
+
+
+def load_receipt(text: str) -> Receipt:
+    """A receipt file's text (docs/ledger-format.md section 9), parsed strictly."""
+    try:
+        o = json.loads(text, object_pairs_hook=unique_keys)
+    except json.JSONDecodeError as exc:
+        raise RecordError(f"not JSON ({exc.msg})") from exc
+    except (ValueError, RecursionError) as exc:  # a key twice; nesting past the parser's depth
+        raise RecordError(str(exc) or "nested too deep") from exc
+    return parse_receipt(o)
 
 
 def check_version(o: dict[str, Any], what: str, version: int) -> None:

@@ -33,7 +33,7 @@ from ledger import (
 )
 from ledger.bundle import read_checkpoints, read_public_keys
 from ledger.proofs import receipt_problem
-from ledger.records import RecordError, key_json, parse_receipt, receipt_json
+from ledger.records import RecordError, key_json, load_receipt, receipt_json
 from ledger.verify import Report
 
 from .crosscheck import check_records
@@ -773,7 +773,7 @@ async def _check_scope(
 
 def _verify_receipt(path: Path, keys_file: Path | None) -> int:
     try:
-        receipt = parse_receipt(json.loads(path.read_text(encoding="utf-8")))
+        receipt = load_receipt(path.read_text(encoding="utf-8"))
     except (ValueError, RecordError) as exc:  # not JSON, not UTF-8, not a receipt
         raise UsageError(f"{path} is not a receipt: {exc}") from None
     ledger = receipt.entry.ledger
