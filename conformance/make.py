@@ -611,6 +611,23 @@ def entry_cases() -> list[Case]:
     case("transfer-with-ref", b, "a transfer entry must not name another entry")
     b = with_entry(short(), transfer, [("member:a", -1), ("member:b", 1)], target="partner:p")
     case("transfer-with-target", b, "a transfer entry carries no expiry or target")
+    many = [(f"member:{i:02d}", 1) for i in range(64)] + [("member:a", -64)]
+    case(
+        "too-many-postings", with_entry(short(), transfer, many), "has 65 postings; an entry needs"
+    )
+    one = [("member:a", -1), ("member:b", 1)]
+    long_note = (("note", "x" * 1025),)
+    case(
+        "meta-too-long",
+        with_entry(short(), transfer, one, meta=long_note),
+        "metadata note is longer than 1024 bytes",
+    )
+    crowd = tuple((f"k{i:02d}", "v") for i in range(33))
+    case(
+        "meta-too-many",
+        with_entry(short(), transfer, one, meta=crowd),
+        "has 33 metadata items; at most 32",
+    )
     _reservation_cases(case)
     return cases
 
@@ -661,6 +678,16 @@ def _reservation_cases(case: Callable[[str, Book, str], None]) -> None:
         "expire-before-expiry",
         then(reserved(), EntryKind.EXPIRE, day - 1, release),
         "at sequence 3: reservation 2 expired before its expiry time",
+    )
+    case(
+        "post-wrong-target",
+        then(reserved(), EntryKind.POST, day - 1, [(RESERVED_ACCOUNT, -30), ("member:b", 30)]),
+        "at sequence 3: postings do not post reservation 2 exactly",
+    )
+    case(
+        "reserve-target-reserved",
+        with_entry(short(), reserve, hold, expires_us=day, target=RESERVED_ACCOUNT),
+        "a reservation needs a target other than its debit account",
     )
     case(
         "void-wrong-account",
@@ -746,6 +773,11 @@ def checkpoint_cases() -> list[Case]:
             "6, 8",
         )
     )
+    b = _empty()
+    zero = replace(b.checkpoints[0], root=ZERO_HASH)
+    b.checkpoints[0] = replace(zero, signature=b.signers[zero.key_id](checkpoint_digest(zero)))
+    message = "ledger conf: checkpoint 0 root is not the empty root"
+    cases.append(bad_bundle("fail-checkpoint-0-root", b, message, "5, 6, 8"))
     b = every_kind()
     b.entries[8:] = []
     cases.append(

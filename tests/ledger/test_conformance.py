@@ -9,6 +9,7 @@ conformance/make.py writes, so the suite cannot drift from its generator.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -126,3 +127,32 @@ def test_a_negative_entry_case_is_signed_so_only_its_rule_refuses_it() -> None:
             assert verify_signature(key.public_key, entry.hash, entry.signature), case["file"]
         checked += 1
     assert checked >= 25
+
+
+def _documented_names() -> list[str]:
+    """The case names and `prefix-*` patterns of the table in docs/ledger-format.md section 10;
+    a name written `-suffix` continues the name before it (`ok-receipt-transfer`, `-post`)."""
+    doc = (HERE.parent / "docs" / "ledger-format.md").read_text(encoding="utf-8")
+    table = doc[doc.index("**Conformance suite.**") : doc.index("Two rules have no file")]
+    names: list[str] = []
+    for row in (line for line in table.splitlines() if line.startswith("| `")):
+        first = row.split("|")[1]
+        for name in re.findall(r"`([^`]+)`", first):
+            if name.startswith("-"):
+                name = names[-1].rsplit("-", 1)[0] + name
+            names.append(name)
+    return names
+
+
+def test_the_format_document_lists_every_case_and_only_cases_that_exist() -> None:
+    names = _documented_names()
+    assert len(names) >= 20
+    stems = [c["file"].removeprefix("cases/").rsplit(".", 1)[0] for c in CASES]
+
+    def matches(pattern: str, stem: str) -> bool:
+        return stem.startswith(pattern[:-1]) if pattern.endswith("*") else stem == pattern
+
+    for pattern in names:
+        assert any(matches(pattern, stem) for stem in stems), f"no case {pattern}"
+    for stem in stems:
+        assert any(matches(pattern, stem) for pattern in names), f"{stem} is not in section 10"
