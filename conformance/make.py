@@ -45,6 +45,7 @@ SEED_1 = bytes(range(1, 33))  # the seeds of the format's own test vectors
 SEED_2 = bytes(range(33, 65))
 SEED_3 = bytes(range(65, 97))  # a key nobody published: a forger's
 IDENTITY_POINT = b"\x01" + bytes(31)  # the neutral element, encoded: a public key of order 1
+NON_CANONICAL_POINT = (2**255 - 19 + 3).to_bytes(32, "little")  # y = p + 3: not of small order
 T0 = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
 MINUTE = 60_000_000
 HOUR = 60 * MINUTE
@@ -467,6 +468,11 @@ def signature_cases() -> list[Case]:
     forged.checkpoint(T0 + 2 * HOUR)
     small = "its public key is a point of small order"
     cases.append(bad_bundle("fail-key-identity-point", forged, small, "3, 4"))
+    odd = Book()  # the point whose y is 3, written as y = p + 3: nobody can sign for it
+    odd.add_key(1, T0, public_key=NON_CANONICAL_POINT)
+    odd.add(EntryKind.TRANSFER, T0 + HOUR, [("scheme:issuance", -100), ("member:a", 100)])
+    message = "its public key is a non-canonical point encoding (y >= p)"
+    cases.append(bad_bundle("fail-key-non-canonical", odd, message, "3, 4"))
     forged_receipt = receipt_text(receipt_json(forged.receipt(1)))
     cases.append(
         Case("fail-receipt-identity-key", "receipt", "fail", small, forged_receipt, "3, 4")
