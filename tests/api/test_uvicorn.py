@@ -139,13 +139,14 @@ def test_a_claim_over_real_http_survives_sigterm(
     with httpx.Client(base_url=server.base, timeout=10) as client:
         body = {"id": "riverside", "name": "Riverside", "model": "time-credits"}
         _ok(client.post(f"{V1}/schemes", json=body, headers=admin), 201)
-        tokens = {}
-        for who, role in (("C1", "coordinator"), ("M1", "member")):
+        tokens: dict[str, dict[str, str]] = {}
+        # the admin makes the scheme admin's token; the scheme admin makes the others
+        for who, role in (("A1", "scheme-admin"), ("C1", "coordinator"), ("M1", "member")):
             person = {"id": who, "display_name": f"Person {who}", "roles": [role]}
             _ok(client.post(f"{scheme}/members", json=person, headers=admin), 201)
             made = _ok(
                 client.post(f"{scheme}/tokens", json={"role": role, "member": who},
-                            headers=admin), 201,
+                            headers=tokens.get("A1", admin)), 201,
             )  # fmt: skip
             tokens[who] = bearer(str(made["token"]))
         _ok(client.post(f"{scheme}/activities", json=ACTIVITY, headers=tokens["C1"]), 201)
