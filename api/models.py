@@ -24,7 +24,7 @@ from timebank.activities import (
     ServiceArea,
     Voluntariness,
 )
-from timebank.claims import Claim, ClaimStatus, SchemeModel
+from timebank.claims import MAX_DAYS_BACK, Claim, ClaimStatus, SchemeModel
 from timebank.schemes import _MEMBER_ID, _SLUG, Member, Role, Scheme
 
 T = TypeVar("T")
@@ -178,6 +178,11 @@ class SchemeIn(In):
     member_floor: int = Field(0, ge=-6000, le=0, description="minutes; negative: a credit limit")
     credit_expiry_months: int | None = Field(None, ge=1, le=120)
     auto_accept_hours: int | None = Field(None, ge=1, le=2160)
+    claim_days_back: int | None = Field(
+        None, ge=0, le=MAX_DAYS_BACK,
+        description="a claim may be dated at most this many days ago (imports of history "
+        "excepted); null: any past day",
+    )  # fmt: skip
 
 
 class SchemeOut(Out):
@@ -190,6 +195,7 @@ class SchemeOut(Out):
     member_floor: int
     credit_expiry_months: int | None
     auto_accept_hours: int | None
+    claim_days_back: int | None
 
     @classmethod
     def of(cls, s: Scheme) -> SchemeOut:
@@ -198,7 +204,7 @@ class SchemeOut(Out):
             id=s.id, name=s.name, model=r.model, min_minutes=r.min_minutes,
             max_minutes=r.max_minutes, members_may_log_for_others=r.members_may_log_for_others,
             member_floor=s.member_floor, credit_expiry_months=s.credit_expiry_months,
-            auto_accept_hours=s.auto_accept_hours,
+            auto_accept_hours=s.auto_accept_hours, claim_days_back=r.days_back,
         )  # fmt: skip
 
 

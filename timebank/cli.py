@@ -46,7 +46,6 @@ from .reports.engine import HORIZONS, Parameters
 from .service import TimeBank
 from .settings import Settings
 
-CLI = Principal("cli", ApiRole.ADMIN, None, None)  # whoever runs the command owns the database
 
 
 class UsageError(Exception):
@@ -762,7 +761,9 @@ async def _check_scope(
         if person is not None and person.erased:
             raise UsageError(f"member {member} was erased")
         roles = frozenset(person.roles) if person else None
-        why = grant_problem(CLI, role, scheme, roles)
+        # whoever holds the database file stands in for the scheme's admin: any scheme token
+        owner = Principal("cli", ApiRole.SCHEME_ADMIN, scheme, None)
+        why = grant_problem(owner, role, scheme, roles)
         if why:
             raise UsageError(why[1])
     if (role is ApiRole.PARTNER_STAFF) != (partner is not None):
