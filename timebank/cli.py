@@ -47,7 +47,6 @@ from .service import TimeBank
 from .settings import Settings
 
 
-
 class UsageError(Exception):
     """A command that cannot run as asked (exit 2)."""
 
