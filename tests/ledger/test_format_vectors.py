@@ -4,21 +4,25 @@ Each vector's inputs are rebuilt into ledger objects, encoded, hashed, signed an
 ledger code, and every documented value is compared. The field-by-field `part.*` lines are also
 rebuilt from the documented primitive encodings alone, and the Merkle values from a direct
 transcription of RFC 6962, so the document, the code and the RFC must all agree. Changing any one
-byte must then break verification.
+byte must then break verification. Every block must also be exactly what conformance/vectors.py
+renders from the reference code, so no line can be stale, missing or unchecked.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
+import json
 import re
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 from functools import cache
 from pathlib import Path
 
 import pytest
 
+from conformance import vectors as rendered
 from ledger import merkle, proofs
 from ledger.bundle import BundleError, bundle_sources
 from ledger.encoding import (
@@ -34,7 +38,9 @@ from ledger.encoding import (
     key_id_for,
 )
 from ledger.model import (
+    RESERVED_ACCOUNT,
     ZERO_HASH,
+    Account,
     Checkpoint,
     Entry,
     EntryKind,
@@ -44,17 +50,14 @@ from ledger.model import (
     normalise_meta,
     normalise_postings,
 )
+from ledger.records import load_receipt, receipt_json
 from ledger.rules import postings_problem, shape_problem
 from ledger.signing import Signer, verify_signature
-from ledger.verify import verify_sources
+from ledger.verify import LedgerData, verify_sources
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "ledger-format.md"
 Vector = dict[str, str]
-
-ENTRY_VECTORS = ["entry-1", "entry-2"]
-KEY_VECTORS = ["key-1", "key-2"]
-CHECKPOINT_VECTORS = ["checkpoint-1", "checkpoint-2"]
-SIGNED_VECTORS = KEY_VECTORS + ENTRY_VECTORS + CHECKPOINT_VECTORS
+TYPES = ("key", "entry", "checkpoint", "receipt", "merkle")
 
 
 # ---- reading the document ----------------------------------------------------------------------
@@ -96,10 +99,33 @@ def vector(name: str) -> Vector:
     return vectors()[name]
 
 
+def named(kind: str) -> list[str]:
+    """The document's vectors of one type, in document order (entries by seq, keys by position)."""
+    found = [name for name, v in vectors().items() if v.get("type") == kind]
+    if kind == "entry":
+        found.sort(key=lambda name: int(vector(name)["seq"]))
+    return found
+
+
+ENTRY_VECTORS = named("entry")
+KEY_VECTORS = named("key")
+CHECKPOINT_VECTORS = named("checkpoint")
+RECEIPT_VECTORS = named("receipt")
+SIGNED_VECTORS = KEY_VECTORS + ENTRY_VECTORS + CHECKPOINT_VECTORS
+BUNDLE_VECTORS = ["key-1", "key-2", "entry-1", "entry-2", "checkpoint-1", "checkpoint-2"]
+
+
 @cache
 def bundle_lines() -> tuple[str, ...]:
     (block,) = _fenced("jsonl")
     return tuple(block)
+
+
+@cache
+def receipt_text() -> str:
+    """The document's one `json` block: the receipt file of the receipt vector."""
+    (block,) = _fenced("json")
+    return "\n".join(block)
 
 
 def _hex(v: Vector, name: str) -> bytes:
@@ -286,9 +312,25 @@ def flipped(data: bytes, index: int) -> bytes:
 
 
 def test_the_document_holds_every_vector_and_the_example_bundle() -> None:
-    assert set(vectors()) == {*SIGNED_VECTORS, "merkle-7"}
+    assert list(vectors()) == list(rendered.blocks())
+    assert {v["type"] for v in vectors().values()} == set(TYPES)
+    assert {vector(name)["kind"] for name in ENTRY_VECTORS} == {str(k) for k in EntryKind}
+    assert [int(vector(name)["seq"]) for name in ENTRY_VECTORS] == list(range(1, 10))
+    assert RECEIPT_VECTORS == ["receipt-3"] and "merkle-7" in vectors()
     assert bundle_lines()[0].startswith('{"type":"bundle"')
     assert bundle_lines()[-1] == '{"type":"end-bundle"}'
+
+
+@pytest.mark.parametrize("name", list(rendered.blocks()))
+def test_each_block_is_exactly_what_the_reference_code_renders(name: str) -> None:
+    """Every line of every block, so none is stale, missing or unchecked."""
+    (block,) = [b for b in _fenced("text") if b and b[0] == f"vector: {name}"]
+    assert block == rendered.blocks()[name]
+
+
+def test_vectors_py_check_agrees_with_the_document() -> None:
+    assert rendered.main(["--check"]) == 0
+    assert receipt_text() == rendered.receipt_file()
 
 
 @pytest.mark.parametrize("name", SIGNED_VECTORS)
@@ -396,28 +438,79 @@ def test_postings_sort_by_utf8_bytes_so_upper_case_comes_first() -> None:
 
 
 def test_entries_chain_from_the_zero_hash() -> None:
-    first, second = entry_of(vector("entry-1")), entry_of(vector("entry-2"))
-    assert first.seq == 1 and first.prev_hash == ZERO_HASH == bytes(32)
-    assert second.seq == 2 and second.prev_hash == first.hash
+    entries = [entry_of(vector(name)) for name in ENTRY_VECTORS]
+    assert entries[0].seq == 1 and entries[0].prev_hash == ZERO_HASH == bytes(32)
+    for before, after in itertools.pairwise(entries):
+        assert after.seq == before.seq + 1 and after.prev_hash == before.hash
 
 
-def test_vector_entries_are_well_formed_transfer_and_reservation() -> None:
-    transfer, reserve = entry_of(vector("entry-1")), entry_of(vector("entry-2"))
-    assert transfer.kind is EntryKind.TRANSFER and shape_problem(transfer, None) is None
-    assert (transfer.ref, transfer.expires_us, transfer.target) == (0, 0, "")
-    assert reserve.kind is EntryKind.RESERVE and shape_problem(reserve, None) is None
-    assert reserve.ref == 0 and reserve.expires_us > reserve.time_us
+def test_vector_entries_are_well_formed_each_of_its_kind() -> None:
+    entries = [entry_of(vector(name)) for name in ENTRY_VECTORS]
+    for e in entries:
+        referenced = entries[e.ref - 1] if e.ref else None
+        assert shape_problem(e, referenced) is None, e.seq
+        if e.kind is EntryKind.RESERVE:
+            assert e.ref == 0 and e.expires_us > e.time_us and e.target
+        else:
+            assert (e.expires_us, e.target) == (0, "")
+    transfer, reserve = entries[0], entries[1]
+    assert transfer.kind is EntryKind.TRANSFER and (transfer.ref, transfer.target) == (0, "")
+    assert reserve.kind is EntryKind.RESERVE
     assert vector("entry-2")["part.meta_count"] == "00000000"
+    by_kind = {str(e.kind): e for e in entries}
+    assert by_kind["post"].time_us < entries[by_kind["post"].ref - 1].expires_us
+    assert by_kind["expire"].time_us == entries[by_kind["expire"].ref - 1].expires_us
+    assert by_kind["reverse"].postings == tuple(
+        Posting(p.account, -p.amount) for p in entries[by_kind["reverse"].ref - 1].postings
+    )
+
+
+async def _noted(entries: list[Entry]) -> AsyncIterator[Entry]:
+    for e in entries:
+        yield e
+
+
+async def test_the_vector_ledger_passes_the_reference_verifier_whole() -> None:
+    """All nine entries, both keys and the three checkpoints, replayed as `timebank verify`
+    does: chain, keys by sequence, references, floors and checkpoint roots."""
+    entries = [entry_of(vector(name)) for name in ENTRY_VECTORS]
+    floors: dict[str, int | None] = {RESERVED_ACCOUNT: 0, "member:T0001": 0, "member:alice": 0}
+    floors |= {"partner:gate-arts": 0, "scheme:issuance": None}
+    balances = dict.fromkeys(floors, 0)
+    for e in entries:
+        for p in e.postings:
+            balances[p.account] += p.amount
+    assert balances == {RESERVED_ACCOUNT: 0, "member:T0001": 30, "member:alice": 30,
+                        "partner:gate-arts": 30, "scheme:issuance": -90}  # fmt: skip
+    accounts = [Account("taff-housing", a, "x", f, balances[a]) for a, f in floors.items()]
+
+    async def one() -> AsyncIterator[LedgerData]:
+        yield LedgerData(
+            "taff-housing",
+            keys(),
+            accounts,
+            [checkpoint_of(vector(name)) for name in CHECKPOINT_VECTORS],
+            {e.ref for e in entries if e.kind is EntryKind.REVERSE},
+            _noted(entries),
+        )
+
+    report = await verify_sources(one(), workers=1)
+    assert report.ok, report.summary()
+    assert report.summary().startswith("OK 1 ledgers, 9 entries, 3 checkpoints, 2 keys")
 
 
 # ---- checkpoints and proofs --------------------------------------------------------------------
+
+
+def _entry_hashes(size: int | None = None) -> list[bytes]:
+    return [_hex(vector(e), "hash") for e in ENTRY_VECTORS][:size]
 
 
 @pytest.mark.parametrize("name", CHECKPOINT_VECTORS)
 def test_checkpoint_leaves_root_bytes_digest_and_signature_match(name: str) -> None:
     v = vector(name)
     cp = checkpoint_of(v)
-    entries = [_hex(vector(e), "hash") for e in ENTRY_VECTORS[: cp.size]]
+    entries = _entry_hashes(cp.size)
     assert [bytes.fromhex(h) for h in _indexed(v, "entry_hash")] == entries
     leaves = [merkle.leaf_hash(h) for h in entries]
     assert [bytes.fromhex(h) for h in _indexed(v, "leaf_hash")] == leaves
@@ -430,23 +523,104 @@ def test_checkpoint_leaves_root_bytes_digest_and_signature_match(name: str) -> N
     assert proofs.checkpoint_problem(keys(), cp) is None
 
 
-def test_receipts_for_both_entries_verify_against_checkpoint_2() -> None:
-    v = vector("checkpoint-2")
+@pytest.mark.parametrize("name", CHECKPOINT_VECTORS)
+def test_a_checkpoint_vectors_proofs_are_rfc_proofs_that_verify(name: str) -> None:
+    v = vector(name)
     cp = checkpoint_of(v)
-    hashes = [_hex(vector(e), "hash") for e in ENTRY_VECTORS]
-    for index, name in enumerate(ENTRY_VECTORS):
+    hashes = _entry_hashes(cp.size)
+    for index in (int(k.split(".")[1]) for k in v if re.fullmatch(r"inclusion\.\d+", k)):
         proof = _hexes(v, f"inclusion.{index}")
         assert proof == path(index, hashes)
-        receipt = Receipt(entry_of(vector(name)), index, tuple(proof), cp, tuple(keys()))
+        entry = entry_of(vector(ENTRY_VECTORS[index]))
+        receipt = Receipt(entry, index, tuple(proof), cp, tuple(keys()))
         assert proofs.receipt_problem(receipt, keys()) is None
+    for old_size in (int(k.split(".")[1]) for k in v if re.fullmatch(r"consistency\.\d+", k)):
+        proof = _hexes(v, f"consistency.{old_size}")
+        assert proof == subproof(old_size, hashes, True)
+        (old,) = [checkpoint_of(vector(n)) for n in CHECKPOINT_VECTORS if
+                  int(vector(n)["size"]) == old_size]  # fmt: skip
+        assert proofs.consistency_problem(keys(), old, cp, proof) is None
 
 
-def test_checkpoint_2_is_consistent_with_checkpoint_1() -> None:
-    old, new = checkpoint_of(vector("checkpoint-1")), checkpoint_of(vector("checkpoint-2"))
-    proof = _hexes(vector("checkpoint-2"), "consistency.1")
-    hashes = [_hex(vector(e), "hash") for e in ENTRY_VECTORS]
-    assert proof == subproof(1, hashes, True)
-    assert proofs.consistency_problem(keys(), old, new, proof) is None
+def test_checkpoint_vectors_carry_inclusion_and_consistency_proofs() -> None:
+    assert {"inclusion.0", "inclusion.1", "consistency.1"} <= set(vector("checkpoint-2"))
+    assert "consistency.2" in vector("checkpoint-3")
+
+
+# ---- the receipt -------------------------------------------------------------------------------
+
+
+def inclusion_steps(index: int, size: int, leaf: bytes, proof: Sequence[bytes]) -> list[bytes]:
+    """RFC 9162 section 2.1.3.2 as section 6 writes it, keeping `r` after each element."""
+    fn, sn, r, out = index, size - 1, leaf, []
+    for p in proof:
+        assert sn != 0
+        if fn % 2 == 1 or fn == sn:
+            r = sha256(b"\x01" + p + r)
+            if fn % 2 == 0:
+                while fn != 0 and fn % 2 == 0:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            r = sha256(b"\x01" + r + p)
+        fn >>= 1
+        sn >>= 1
+        out.append(r)
+    assert sn == 0
+    return out
+
+
+def receipt_of(v: Vector) -> Receipt:
+    cp = checkpoint_of(vector(v["checkpoint"]))
+    listed = [key_of(vector(name)) for name in v["keys"].split()]
+    entry = entry_of(vector(v["entry"]))
+    return Receipt(entry, int(v["leaf_index"]), tuple(_hexes(v, "proof")), cp, tuple(listed))
+
+
+@pytest.mark.parametrize("name", RECEIPT_VECTORS)
+def test_a_receipt_vector_is_the_entrys_path_to_its_checkpoints_root(name: str) -> None:
+    v = vector(name)
+    receipt = receipt_of(v)
+    entry, cp = receipt.entry, receipt.checkpoint
+    assert (entry.ledger, entry.seq, cp.size) == (v["ledger"], int(v["seq"]), int(v["size"]))
+    assert receipt.leaf_index == entry.seq - 1
+    assert _hex(v, "entry_hash") == entry.hash == sha256(entry_bytes(entry))
+    leaf = sha256(b"\x00" + entry.hash)
+    assert _hex(v, "leaf_hash") == leaf
+    hashes = _entry_hashes(cp.size)
+    assert list(receipt.proof) == path(receipt.leaf_index, hashes)
+    steps = inclusion_steps(receipt.leaf_index, cp.size, leaf, receipt.proof)
+    assert [bytes.fromhex(h) for h in _indexed(v, "step")] == steps
+    assert steps[-1] == _hex(v, "root") == cp.root == mth(hashes)
+    assert _hex(v, "checkpoint_digest") == sha256(checkpoint_bytes(cp))
+    assert _hex(v, "checkpoint_signature") == cp.signature
+    assert proofs.receipt_problem(receipt, list(receipt.keys)) is None
+
+
+def test_the_receipt_file_is_the_receipt_vector_as_timebank_receipt_writes_it() -> None:
+    (name,) = RECEIPT_VECTORS
+    receipt = receipt_of(vector(name))
+    assert receipt_text() == json.dumps(receipt_json(receipt), indent=1)
+    parsed = load_receipt(receipt_text())
+    assert parsed == receipt
+    assert proofs.receipt_problem(parsed, list(parsed.keys)) is None
+
+
+def test_the_receipt_file_passes_verify_receipt_and_fails_with_any_hash_changed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from timebank.cli import main
+
+    path_ = tmp_path / "receipt.json"
+    path_.write_text(receipt_text() + "\n", encoding="utf-8")
+    assert main(["verify-receipt", str(path_)]) == 0
+    assert "OK entry 3 of ledger taff-housing is in checkpoint 9" in capsys.readouterr().out
+    o = json.loads(receipt_text())
+    for value in [*o["proof"], o["entry"]["hash"], o["checkpoint"]["root"]]:
+        bad = f"{int(value[:2], 16) ^ 0x01:02x}{value[2:]}"
+        path_.write_text(receipt_text().replace(value, bad), encoding="utf-8")
+        assert main(["verify-receipt", str(path_)]) == 1, value
+        assert "FAILED receipt for ledger taff-housing entry 3" in capsys.readouterr().err
 
 
 def _tree_lookup(data: Sequence[bytes]) -> Callable[[merkle.Node], bytes]:
@@ -619,12 +793,11 @@ async def test_the_example_bundle_verifies(tmp_path: Path) -> None:
 
 def test_the_example_bundle_carries_the_vector_values() -> None:
     text_ = "\n".join(bundle_lines())
-    for name in SIGNED_VECTORS:
+    for name in BUNDLE_VECTORS:
         assert vector(name)["signature"] in text_
-    for name in ENTRY_VECTORS:
-        assert vector(name)["hash"] in text_
-    for name in CHECKPOINT_VECTORS:
-        assert vector(name)["root"] in text_
+        assert vector(name).get("hash", vector(name).get("root", "")) in text_
+    for name in set(SIGNED_VECTORS) - set(BUNDLE_VECTORS):  # later than checkpoint 2
+        assert vector(name)["signature"] not in text_
 
 
 def _bundle_with_changed_byte(value: str) -> list[str]:
