@@ -255,6 +255,8 @@ async def _entries(path: Path, ledger: str, start: tuple[int, int]) -> AsyncIter
                         f"entries, found {count}"
                     )
                 return
+            if o.get("ledger") != ledger:  # a fast-scanned line's ledger is first read here
+                raise BundleError(f"line {number}: entry outside its ledger's section")
             try:
                 entry = parse_entry(o)
                 exact(o, entry_json(entry))
