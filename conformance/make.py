@@ -11,11 +11,16 @@ only that rule can refuse it. See conformance/README.md.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
+import os
 import sys
+import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -326,6 +331,7 @@ class Case:
     trusted_keys: str = ""  # text of a --trusted-keys file, if any
     held_checkpoints: str = ""  # text of a --held-checkpoints file, if any
     failing_ledgers: tuple[str, ...] = ()  # each reported on a line of its own
+    rules: tuple[str, ...] = ()  # the ids of RULES it breaks (docs/ledger-format.md section 10)
 
     @property
     def file(self) -> str:
@@ -339,13 +345,16 @@ class Case:
             out[f"cases/{self.name}.held-checkpoints.jsonl"] = self.held_checkpoints
         return out
 
-    def manifest(self) -> dict[str, Any]:
+    def manifest(self, exit_code: int, output: str) -> dict[str, Any]:
         out: dict[str, Any] = {
             "file": self.file,
             "kind": self.kind,
             "verdict": self.verdict,
             "message": self.message,
             "rule": self.rule,
+            "rules": list(self.rules),
+            "exit": exit_code,
+            "output": output,
         }
         if self.trusted_keys:
             out["trusted_keys"] = f"cases/{self.name}.trusted-keys.jsonl"
@@ -462,6 +471,11 @@ def signature_cases() -> list[Case]:
     e = b.entries[0]
     b.entries[0] = replace(e, signature=identity_r_signature(SEED_1, e.hash))
     cases.append(bad_bundle("fail-signature-small-order-r", b, "at sequence 1: bad signature", "3"))
+    b = short()  # R written as y = p + 3: nobody can sign with it, so the rule decides the message
+    e = b.entries[0]
+    b.entries[0] = replace(e, signature=NON_CANONICAL_POINT + e.signature[32:])
+    message = "at sequence 1: bad signature"
+    cases.append(bad_bundle("fail-signature-non-canonical-r", b, message, "3"))
     forged = Book()
     forged.add_key(1, T0, public_key=IDENTITY_POINT)
     forged.add(EntryKind.TRANSFER, T0 + HOUR, [("scheme:issuance", -100), ("member:a", 100)])
@@ -526,6 +540,13 @@ def key_list_cases() -> list[Case]:
         "line 4: key outside its ledger's section",
     )
     case("bad-certificate", lambda b: _set_key(b, 1, time_us=T0), "bad certificate signature")
+    b = every_kind()  # key 2 certified by key 1, but its statement names another ledger
+    resign_key(b, 1, ledger="other")
+    receipt = receipt_text(receipt_json(b.receipt(3)))
+    message = "the key list is not ledger conf's"
+    cases.append(
+        Case("fail-receipt-key-of-other-ledger", "receipt", "fail", message, receipt, "4, 6")
+    )
     return cases
 
 
@@ -588,6 +609,11 @@ def entry_cases() -> list[Case]:
         ),
         ("not-zero-sum", [("member:a", -2), ("member:b", 1)], "postings sum to -1"),
         (
+            "postings-same-account",
+            [("member:a", -1), ("member:a", 1)],
+            "postings are not in canonical order of distinct accounts",
+        ),
+        (
             "touches-reserved",
             [("member:a", -1), (RESERVED_ACCOUNT, 1)],
             "a transfer may not touch @reserved",
@@ -634,6 +660,21 @@ def entry_cases() -> list[Case]:
         with_entry(short(), transfer, one, meta=crowd),
         "has 33 metadata items; at most 32",
     )
+    case(
+        "meta-key-not-a-name",
+        with_entry(short(), transfer, one, meta=(("Note", "x"),)),
+        "metadata keys are not distinct lower-case names in canonical order",
+    )
+    b = with_entry(
+        short(),
+        EntryKind.RESERVE,
+        [("member:a", -30), (RESERVED_ACCOUNT, 30)],
+        expires_us=T0 + 24 * HOUR,
+        target="partner:p",
+    )
+    b.add(transfer, T0 + 3 * HOUR, [("member:a", -80), ("member:b", 80)])
+    message = "at sequence 3: account member:a would go to -10, below its floor 0"
+    case("floor-counts-reservations", b, message)
     _reservation_cases(case)
     return cases
 
@@ -663,6 +704,40 @@ def _reservation_cases(case: Callable[[str, Book, str], None]) -> None:
         "reserve-expires-at-once",
         with_entry(short(), reserve, hold, expires_us=T0 + 2 * HOUR, target="partner:p"),
         "a reservation must expire after it is made",
+    )
+    case(
+        "reserve-with-ref",
+        with_entry(short(), reserve, hold, ref=1, expires_us=day, target="partner:p"),
+        "at sequence 2: a reserve entry must not name another entry",
+    )
+    case(
+        "reserve-no-target",
+        with_entry(short(), reserve, hold, expires_us=day),
+        "at sequence 2: a reservation needs a target other than its debit account",
+    )
+    case(
+        "reserve-three-postings",
+        with_entry(
+            short(),
+            reserve,
+            [("member:a", -20), ("member:b", -10), (RESERVED_ACCOUNT, 30)],
+            expires_us=day,
+            target="partner:p",
+        ),
+        "at sequence 2: a reservation moves a positive amount from one account to @reserved",
+    )
+    b = reserved()
+    b.add(EntryKind.POST, day - 1, pay, ref=2, target="partner:p")
+    case("post-with-target", b, "at sequence 3: a post entry carries no expiry or target")
+    case(
+        "post-partial",
+        then(reserved(), EntryKind.POST, day - 1, [(RESERVED_ACCOUNT, -20), ("partner:p", 20)]),
+        "at sequence 3: postings do not post reservation 2 exactly",
+    )
+    case(
+        "expire-wrong-account",
+        then(reserved(), EntryKind.EXPIRE, day, pay),
+        "at sequence 3: postings do not expire reservation 2 exactly",
     )
     case(
         "reserve-negative",
@@ -766,6 +841,16 @@ def checkpoint_cases() -> list[Case]:
         )
     )
     b = every_kind()
+    b.checkpoint(T0 + 9 * HOUR, size=2, key_id=b.keys[1].key_id)  # key 2 signs sizes 3 on
+    cases.append(
+        bad_bundle(
+            "fail-checkpoint-key-not-yet-in-service",
+            b,
+            f"at sequence 2: checkpoint 2: key {b.keys[1].key_id} is not a listed key in service",
+            "4, 5, 8",
+        )
+    )
+    b = every_kind()
     cp = b.checkpoints[0]
     b.checkpoints[0] = replace(cp, root=b.checkpoints[1].root)
     b.checkpoints[0] = replace(
@@ -823,7 +908,30 @@ def pinning_cases() -> list[Case]:
     _rechain(rewritten)
     loose_key = keys_text(b.keys[:1]).replace('{"type":"key",', '{"type":"key","note":"x",')
     twice = checkpoints_text(b.checkpoints[:1]).replace('"size":3,', '"size":3,"size":9,')
+    key_twice = keys_text(b.keys[:1]).replace(
+        '"ledger":"conf",', '"ledger":"conf","ledger":"conf",'
+    )
+    root = b.checkpoints[0].root.hex()
+    upper = checkpoints_text(b.checkpoints[:1]).replace(root, root.upper())
     return [
+        Case(
+            "fail-trusted-keys-file-duplicate-key",
+            "bundle",
+            "fail",
+            "line 1: the key 'ledger' appears twice in one object",
+            bundle_text(b),
+            "9 (published key file)",
+            trusted_keys=key_twice,
+        ),
+        Case(
+            "fail-held-checkpoints-file-upper-case-hex",
+            "bundle",
+            "fail",
+            "line 1: field 'root' is not lower-case hex",
+            bundle_text(b),
+            "9 (held-checkpoint file)",
+            held_checkpoints=upper,
+        ),
         Case(
             "fail-trusted-keys-file-unknown-field",
             "bundle",
@@ -979,6 +1087,26 @@ def receipt_cases() -> list[Case]:
         "9",
     )
     case("boolean-index", bent(leaf_index=True), "field 'leaf_index' must be an integer", "9")
+    missing = bent()
+    del missing["leaf_index"]
+    case("missing-field", missing, "missing field 'leaf_index'", "9")
+    w = every_kind()  # entry 3 signed by key 2, which serves from sequence 4; all else honest
+    w.entries[2] = replace(w.entries[2], key_id=w.keys[1].key_id)
+    _rechain(w)
+    case(
+        "entry-wrong-key",
+        receipt_json(w.receipt(3)),
+        f"signed by key {w.keys[1].key_id}, which is not the listed key for this sequence",
+        "4, 6",
+    )
+    other = replace(b.checkpoints[1], ledger="other")  # signed by conf's key 2
+    other = replace(other, signature=b.signers[other.key_id](checkpoint_digest(other)))
+    case(
+        "checkpoint-of-other-ledger",
+        bent(checkpoint=checkpoint_json(other)),
+        "the entry does not belong to this checkpoint's ledger position",
+        "6",
+    )
     twice = replace_once(
         receipt_text(good), '"leaf_index": 2,', '"leaf_index": 2,\n "leaf_index": 2,'
     )
@@ -1048,6 +1176,65 @@ def bundle_format_cases() -> list[Case]:
     lines = text.splitlines()
     moved = [lines[0], lines[1], lines[4], lines[2], lines[3], *lines[5:]]  # account before keys
     case("out-of-order", "".join(line + "\n" for line in moved), "key out of order")
+
+    def edited(change: Callable[[list[str]], None]) -> str:
+        return edit_lines(text, change)
+
+    def at(lines: list[str], start: str) -> int:
+        return next(i for i, line in enumerate(lines) if line.startswith(start))
+
+    def garbled(lines: list[str]) -> None:
+        lines[1] = "{"
+
+    def untyped(lines: list[str]) -> None:
+        lines[1] = '{"ledger":"conf"}'
+
+    def noted(lines: list[str]) -> None:
+        lines.insert(2, '{"type":"note","ledger":"conf"}')
+
+    def account_among_entries(lines: list[str]) -> None:
+        account = lines.pop(at(lines, '{"type":"account"'))
+        lines.insert(at(lines, '{"type":"entry"') + 1, account)
+
+    def endless(lines: list[str]) -> None:
+        del lines[at(lines, '{"type":"end",')]
+
+    def swapped_accounts(lines: list[str]) -> None:
+        i = at(lines, '{"type":"account","ledger":"conf","code":"member:a"')
+        lines[i], lines[i + 1] = lines[i + 1], lines[i]
+
+    case("not-json", edited(garbled), "line 2: not JSON")
+    case("no-type", edited(untyped), "line 2: not a bundle record")
+    case("unknown-type", edited(noted), "line 3: unexpected 'note' record")
+    case("record-among-entries", edited(account_among_entries), "account out of order")
+    case("no-end", edited(endless), "unexpected 'end-bundle' record")
+    case(
+        "missing-field",
+        replace_once(text, '"floor":null,"balance":-300', '"floor":null'),
+        "missing field 'balance'",
+    )
+    case(
+        "number-as-string",
+        replace_once(text, '"size":3,', '"size":"3",'),
+        "field 'size' must be an integer",
+    )
+    case(
+        "negative-time",
+        replace_once(text, f'"time_us":{T0},', '"time_us":-1,'),
+        "field 'time_us' is out of range (0 to 2^63 - 1)",
+    )
+    b = every_kind()
+    b.checkpoints.append(b.checkpoints[0])
+    case("checkpoint-twice", bundle_text(b), "checkpoint 3 out of order (checkpoints go by size)")
+    case(
+        "accounts-out-of-order",
+        edited(swapped_accounts),
+        "account member:a out of order (accounts go by code)",
+    )
+    b = short()  # an entry of another ledger, hashed and signed, in conf's section
+    b.add(EntryKind.TRANSFER, T0 + 2 * HOUR, [("member:a", -1), ("member:b", 1)])
+    b.entries[1] = b.sign(replace(b.entries[1], ledger="other"))
+    case("entry-outside-section", bundle_text(b), "entry outside its ledger's section")
     return cases
 
 
@@ -1069,6 +1256,302 @@ def multi_ledger_cases() -> list[Case]:
     ]
 
 
+# ---- the rules, and the cases that break each ------------------------------------------------
+
+DATABASE_ONLY = "(database only)"
+
+# Every rule a verifier MUST apply, by id: where docs/ledger-format.md states it, and what it
+# says. The document's section 10 prints this table with each rule's cases (rule_table);
+# tests/ledger/test_conformance.py checks that every numbered rule of the document has an id
+# here, and every id a negative case (but for the two a file cannot reach).
+RULES: tuple[tuple[str, str, str], ...] = (
+    ("sig.1", "3, rule 1", "S is canonical (S < L), never reduced"),
+    ("sig.2.key", "3, rule 2", "a public key is canonically encoded (y < p)"),
+    ("sig.2.r", "3, rule 2", "a signature's R is canonically encoded (y < p)"),
+    ("sig.3.key", "3, rule 3", "a public key is not of small order"),
+    ("sig.3.r", "3, rule 3", "a signature's R is not of small order"),
+    ("sig.4", "3, rule 4", "the cofactorless equation holds"),
+    ("keys.1", "4, rule 1", "the key list is not empty"),
+    ("keys.2", "4, rule 2", "a key's id is the id of its public key"),
+    ("keys.3", "4, rule 3", "a key is a canonical point not of small order"),
+    ("keys.4", "4, rule 4", "no key id is listed twice"),
+    (
+        "keys.5",
+        "4, rule 5",
+        "the first key signs itself; each later key is certified by the one before",
+    ),
+    ("keys.6", "4, rule 6", "the first key starts at sequence 1"),
+    ("keys.7", "4, rule 7", "a key starts no earlier than the key it replaces"),
+    ("keys.8", "4, rule 8", "every key is of the first key's ledger"),
+    ("keys.9", "4, rule 9", "each key statement's signature verifies"),
+    ("keys.entry", "4", "entry s is signed by the last key with from_seq <= s"),
+    ("keys.checkpoint", "4", "a checkpoint of size n is signed by a key in service at n"),
+    ("receipt.1", "6, step 1", "every key of a receipt names the entry's ledger"),
+    ("receipt.2", "6, step 2", "a receipt's key list is valid"),
+    (
+        "receipt.3",
+        "6, step 3",
+        "a receipt's checkpoint key is in service and its signature verifies",
+    ),
+    ("receipt.4", "6, step 4", "a receipt's entry hash, key and signature hold"),
+    ("receipt.5", "6, step 5", "the entry is of the checkpoint's ledger, at leaf seq - 1"),
+    ("receipt.6", "6, step 6", "the inclusion proof leads to the checkpoint's root"),
+    ("entry.postings", "7", "an entry has 2 to 64 postings"),
+    ("entry.amounts", "7", "each amount is non-zero, at most 10^9 either way"),
+    ("entry.order", "7", "postings are in canonical order, each account once"),
+    ("entry.sum", "7", "an entry's amounts sum to zero"),
+    (
+        "entry.meta",
+        "2, 3, 7",
+        "metadata: at most 32 pairs, keys names in canonical order, values at most 1024 bytes",
+    ),
+    ("kind.transfer", "7", "a transfer: ref 0, no target or expiry, no @reserved posting"),
+    (
+        "kind.reserve",
+        "7",
+        "a reserve: ref 0, a target, a later expiry, @reserved +a and one debit -a",
+    ),
+    ("kind.post", "7", "a post: a pending reservation, before expiry, @reserved -a to the target"),
+    ("kind.void", "7", "a void: a pending reservation, @reserved -a back to the debit account"),
+    ("kind.expire", "7", "an expire: a pending reservation, at or after expiry, as a void"),
+    ("kind.reverse", "7", "a reverse: a transfer not yet reversed, its postings negated"),
+    (
+        "entry.references",
+        "7",
+        "ref names an earlier entry, named once; only transfers are reversed",
+    ),
+    ("entry.timing", "7", "post only before expiry; expire only at or after it"),
+    ("entry.time", "7", "time never goes backwards"),
+    ("entry.floors", "7", "no negative posting takes an account below its floor"),
+    ("A.1", "8, phase A 1", "the key list rules of section 4"),
+    ("A.2", "8, phase A 2", "no two checkpoints of one size"),
+    ("A.3", "8, phase A 3", "every key names the ledger"),
+    ("A.4", "8, phase A 4", "with --trusted-keys, the key list begins with the trusted keys"),
+    (
+        "A.5",
+        "8, phase A 5",
+        "with --held-checkpoints, each held checkpoint is signed by a key in service",
+    ),
+    ("B.1", "8, phase B 1", "sequence numbers run on without a gap"),
+    ("B.2", "8, phase B 2", "each entry is of the ledger and links to the previous hash"),
+    ("B.3", "8, phase B 3", "the kind is one of the six"),
+    ("B.4", "8, phase B 4", "the stored hash is the hash of the content"),
+    ("B.5", "8, phase B 5", "key_id is the listed key for the seq"),
+    ("B.6", "8, phase B 6", "time never goes backwards"),
+    (
+        "B.7",
+        "8, phase B 7",
+        "each entry is well formed for its kind (the entry.* and kind.* rules)",
+    ),
+    ("B.8", "8, phase B 8", "every posting's account is known"),
+    ("B.9", "8, phase B 9", "no account goes below its floor"),
+    ("B.10", "8, phase B 10", "a checkpoint's root is the root of the log's first size entries"),
+    (
+        "B.11",
+        "8, phase B 11",
+        "a held checkpoint's root is the root of the log's first size entries",
+    ),
+    ("B.signatures", "8, phase B", "each entry's signature verifies; the lowest bad seq is named"),
+    ("C.1", "8, phase C 1", "a database's stored head is the last entry " + DATABASE_ONLY),
+    ("C.2", "8, phase C 2", "no held checkpoint is beyond the log's end"),
+    ("C.3", "8, phase C 3", "no checkpoint is beyond the log's end; size 0 has the empty root"),
+    ("C.4", "8, phase C 4", "each stored balance is the sum of its account's postings"),
+    ("C.5", "8, phase C 5", "balances sum to zero (implied by entry.sum, which refuses first)"),
+    (
+        "C.6",
+        "8, phase C 6",
+        "@reserved holds the pending total (implied by the kind rules, which refuse first)",
+    ),
+    ("D", "8, phase D", "every checkpoint's key is in service and its signature verifies"),
+    ("E", "8, phase E", "consistency proofs and stored Merkle nodes " + DATABASE_ONLY),
+    ("output", "8, output", "every failing ledger is reported, one line each"),
+    ("bundle.order", "9", "records come in the exporter's order"),
+    ("bundle.1", "9, reader 1", "each line is a JSON object with a type"),
+    ("bundle.2", "9, reader 2", "no unknown type"),
+    ("bundle.3", "9, reader 3", "no record outside its own ledger's section"),
+    ("bundle.4", "9, reader 4", "no other record among a section's entries"),
+    ("bundle.5", "9, reader 5", "the end count is the number of entries"),
+    ("bundle.6", "9, reader 6", "every section has its end line"),
+    ("bundle.7", "9, reader 7", "the file has its end-bundle line"),
+    ("bundle.8", "9, reader 8", "no JSON object holds one key twice"),
+    (
+        "bundle.9",
+        "9, reader 9",
+        "each record has exactly its fields, written as the exporter writes them",
+    ),
+    (
+        "bundle.10",
+        "9, reader 10",
+        "integers are signed 64-bit; seq, times, ref and sizes not negative",
+    ),
+    ("bundle.11", "9, reader 11", "no ledger's section appears twice"),
+    (
+        "bundle.12",
+        "9, reader 12",
+        "no forked or repeated checkpoint; checkpoints by size, accounts by code",
+    ),
+    (
+        "bundle.version",
+        "9, format version",
+        "the first line is version 1 of the format; another is refused by name",
+    ),
+    ("receipt-file.version", "9, receipt file", "a receipt of another version is refused by name"),
+    (
+        "receipt-file.exact",
+        "9, receipt file",
+        "a receipt has exactly its fields, written as the writer writes them",
+    ),
+    ("receipt-file.json", "9, receipt file", "no JSON object holds one key twice"),
+    (
+        "key-file",
+        "9, published key file",
+        "key lines held to the bundle's form; no key twice in an object",
+    ),
+    (
+        "held-file",
+        "9, held-checkpoint file",
+        "checkpoint lines of the bundle's types; no key twice in an object",
+    ),
+)
+
+# The rules each negative case breaks (every fail case is here; see RULES).
+CASE_RULES: dict[str, tuple[str, ...]] = {
+    "fail-signature-s-plus-l": ("sig.1",),
+    "fail-signature-small-order-r": ("sig.3.r",),
+    "fail-signature-non-canonical-r": ("sig.2.r",),
+    "fail-key-identity-point": ("sig.3.key", "keys.3", "A.1"),
+    "fail-key-non-canonical": ("sig.2.key", "keys.3", "A.1"),
+    "fail-receipt-identity-key": ("sig.3.key", "keys.3", "receipt.2"),
+    "fail-receipt-s-plus-l": ("sig.1", "receipt.4"),
+    "fail-keys-none": ("keys.1", "A.1"),
+    "fail-keys-id-mismatch": ("keys.2",),
+    "fail-keys-listed-twice": ("keys.4",),
+    "fail-keys-not-certified-by-previous": ("keys.5",),
+    "fail-keys-first-not-at-1": ("keys.6",),
+    "fail-keys-starts-before-previous": ("keys.7",),
+    "fail-keys-other-ledger": ("keys.8", "A.3", "bundle.3"),
+    "fail-receipt-key-of-other-ledger": ("keys.8", "receipt.1"),
+    "fail-keys-bad-certificate": ("keys.9", "sig.4"),
+    "fail-entry-gap": ("B.1",),
+    "fail-entry-prev-hash": ("B.2",),
+    "fail-entry-content-changed": ("B.4",),
+    "fail-entry-bad-signature": ("sig.4", "B.signatures"),
+    "fail-entry-wrong-key": ("keys.entry", "B.5"),
+    "fail-entry-retired-key": ("keys.entry", "B.5"),
+    "fail-entry-time-backwards": ("entry.time", "B.6"),
+    "fail-entry-unknown-kind": ("B.3",),
+    "fail-entry-one-posting": ("entry.postings", "B.7"),
+    "fail-entry-too-many-postings": ("entry.postings",),
+    "fail-entry-zero-amount": ("entry.amounts",),
+    "fail-entry-amount-too-large": ("entry.amounts",),
+    "fail-entry-postings-order": ("entry.order",),
+    "fail-entry-postings-same-account": ("entry.order",),
+    "fail-entry-not-zero-sum": ("entry.sum", "B.7", "C.5"),
+    "fail-entry-meta-order": ("entry.meta",),
+    "fail-entry-meta-key-not-a-name": ("entry.meta",),
+    "fail-entry-meta-too-long": ("entry.meta",),
+    "fail-entry-meta-too-many": ("entry.meta",),
+    "fail-entry-touches-reserved": ("kind.transfer", "C.6"),
+    "fail-entry-transfer-with-ref": ("kind.transfer",),
+    "fail-entry-transfer-with-target": ("kind.transfer",),
+    "fail-entry-unknown-account": ("B.8",),
+    "fail-entry-floor-breached": ("entry.floors", "B.9"),
+    "fail-entry-floor-counts-reservations": ("entry.floors", "B.9"),
+    "fail-entry-reserve-with-ref": ("kind.reserve",),
+    "fail-entry-reserve-no-target": ("kind.reserve",),
+    "fail-entry-reserve-target-is-debit": ("kind.reserve",),
+    "fail-entry-reserve-target-reserved": ("kind.reserve",),
+    "fail-entry-reserve-expires-at-once": ("kind.reserve",),
+    "fail-entry-reserve-negative": ("kind.reserve", "C.6"),
+    "fail-entry-reserve-three-postings": ("kind.reserve",),
+    "fail-entry-post-after-expiry": ("kind.post", "entry.timing", "B.7"),
+    "fail-entry-post-wrong-target": ("kind.post",),
+    "fail-entry-post-partial": ("kind.post", "C.6"),
+    "fail-entry-post-with-target": ("kind.post",),
+    "fail-entry-post-names-a-transfer": ("kind.post", "entry.references"),
+    "fail-entry-void-wrong-account": ("kind.void",),
+    "fail-entry-ref-to-later": ("kind.void", "entry.references"),
+    "fail-entry-expire-before-expiry": ("kind.expire", "entry.timing"),
+    "fail-entry-expire-wrong-account": ("kind.expire",),
+    "fail-entry-double-resolution": ("kind.expire", "entry.references"),
+    "fail-entry-reverse-a-reservation": ("kind.reverse", "entry.references"),
+    "fail-entry-double-reversal": ("kind.reverse", "entry.references"),
+    "fail-entry-reverse-not-negation": ("kind.reverse",),
+    "fail-checkpoint-bad-signature": ("sig.4", "D"),
+    "fail-checkpoint-retired-key": ("keys.checkpoint", "D"),
+    "fail-checkpoint-key-not-yet-in-service": ("keys.checkpoint", "D"),
+    "fail-checkpoint-root": ("B.10",),
+    "fail-checkpoint-0-root": ("C.3",),
+    "fail-checkpoint-beyond-end": ("C.3",),
+    "fail-stored-balance": ("C.4",),
+    "fail-trusted-keys-file-unknown-field": ("key-file",),
+    "fail-trusted-keys-file-duplicate-key": ("key-file",),
+    "fail-held-checkpoints-file-duplicate-key": ("held-file",),
+    "fail-held-checkpoints-file-upper-case-hex": ("held-file",),
+    "fail-trusted-keys-substituted": ("A.4",),
+    "fail-trusted-keys-none-for-ledger": ("A.4",),
+    "fail-held-checkpoint-rewritten": ("B.11",),
+    "fail-held-checkpoint-beyond-end": ("C.2",),
+    "fail-held-checkpoint-forged": ("A.5",),
+    "fail-receipt-trusted-keys-substituted": ("receipt.3",),
+    "fail-receipt-checkpoint-signature": ("receipt.3", "sig.4"),
+    "fail-receipt-entry-changed": ("receipt.4",),
+    "fail-receipt-entry-wrong-key": ("receipt.4", "keys.entry"),
+    "fail-receipt-leaf-index": ("receipt.5",),
+    "fail-receipt-checkpoint-of-other-ledger": ("receipt.5",),
+    "fail-receipt-proof-changed": ("receipt.6",),
+    "fail-receipt-other-ledger-keys": ("receipt.1",),
+    "fail-receipt-version-2": ("receipt-file.version",),
+    "fail-receipt-unknown-field": ("receipt-file.exact",),
+    "fail-receipt-upper-case-hex": ("receipt-file.exact",),
+    "fail-receipt-boolean-index": ("receipt-file.exact",),
+    "fail-receipt-missing-field": ("receipt-file.exact",),
+    "fail-receipt-duplicate-key": ("receipt-file.json",),
+    "fail-bundle-out-of-order": ("bundle.order",),
+    "fail-bundle-not-json": ("bundle.1",),
+    "fail-bundle-no-type": ("bundle.1",),
+    "fail-bundle-unknown-type": ("bundle.2",),
+    "fail-bundle-entry-outside-section": ("bundle.3", "B.2"),
+    "fail-bundle-record-among-entries": ("bundle.4",),
+    "fail-bundle-end-count": ("bundle.5",),
+    "fail-bundle-no-end": ("bundle.6",),
+    "fail-bundle-truncated": ("bundle.7",),
+    "fail-bundle-duplicate-json-key": ("bundle.8",),
+    "fail-bundle-unknown-field": ("bundle.9",),
+    "fail-bundle-upper-case-hex": ("bundle.9",),
+    "fail-bundle-missing-field": ("bundle.9",),
+    "fail-bundle-number-as-string": ("bundle.9",),
+    "fail-bundle-integer-out-of-range": ("bundle.10",),
+    "fail-bundle-negative-time": ("bundle.10",),
+    "fail-bundle-section-twice": ("bundle.11",),
+    "fail-bundle-forked-checkpoint": ("bundle.12", "A.2"),
+    "fail-bundle-checkpoint-twice": ("bundle.12", "A.2"),
+    "fail-bundle-accounts-out-of-order": ("bundle.12",),
+    "fail-bundle-version-2": ("bundle.version",),
+    "fail-bundle-not-a-bundle": ("bundle.version",),
+    "fail-two-ledgers-at-fault": ("output", "B.signatures"),
+}
+
+
+def cases_of_rule(cases: Sequence[Case]) -> dict[str, list[str]]:
+    """Each rule id of RULES with the negative cases that break it, in suite order."""
+    out: dict[str, list[str]] = {rule: [] for rule, _, _ in RULES}
+    for c in cases:
+        for rule in c.rules:
+            out[rule].append(c.name)
+    return out
+
+
+def rule_table() -> list[str]:
+    """The table of docs/ledger-format.md section 10: every rule and its negative cases."""
+    of = cases_of_rule(all_cases())
+    lines = ["| rule | section | what | negative cases |", "|---|---|---|---|"]
+    for rule, where, what in RULES:
+        names = ", ".join(f"`{name}`" for name in of[rule]) or "none: a file cannot reach it"
+        lines.append(f"| `{rule}` | {where} | {what} | {names} |")
+    return lines
+
+
 def all_cases() -> list[Case]:
     cases = [
         *positive_cases(),
@@ -1083,7 +1566,54 @@ def all_cases() -> list[Case]:
     ]
     names = [c.name for c in cases]
     assert len(set(names)) == len(names), "two cases of one name"
-    return cases
+    failing = {c.name for c in cases if c.verdict == "fail"}
+    assert failing == set(CASE_RULES), sorted(failing ^ set(CASE_RULES))
+    known = {rule for rule, _, _ in RULES}
+    assert all(set(rules) <= known for rules in CASE_RULES.values()), "a rule not in RULES"
+    return [replace(c, rules=CASE_RULES.get(c.name, ())) for c in cases]
+
+
+def argv_for(case: dict[str, Any], here: Path) -> list[str]:
+    """The command line README.md gives for a case (its files under `here`)."""
+    path = str(here / case["file"])
+    if case["kind"] == "bundle":
+        argv = ["verify", "--bundle", path, "--workers", "1"]
+    else:
+        argv = ["verify-receipt", path]
+    if "trusted_keys" in case:
+        argv += ["--trusted-keys", str(here / case["trusted_keys"])]
+    if "held_checkpoints" in case:
+        argv += ["--held-checkpoints", str(here / case["held_checkpoints"])]
+    return argv
+
+
+def reference(case: dict[str, Any], here: Path) -> tuple[int, str, str]:
+    """The reference verifier's exit status, standard output and standard error on a case,
+    with `here` (where its files are) left out of the text."""
+    from timebank.cli import main as timebank
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = timebank(argv_for(case, here))
+    prefix = f"{here}{os.sep}"
+    return code, out.getvalue().replace(prefix, ""), err.getvalue().replace(prefix, "")
+
+
+@cache
+def _outcomes() -> tuple[tuple[int, str], ...]:
+    """(exit status, output) of the reference on every case: what cases.json records."""
+    cases = all_cases()
+    with tempfile.TemporaryDirectory() as tmp:
+        here = Path(tmp)
+        (here / "cases").mkdir()
+        for c in cases:
+            for name, text in c.files().items():
+                (here / name).write_text(text, encoding="utf-8")
+        found = []
+        for c in cases:
+            code, out, err = reference(c.manifest(0, ""), here)
+            found.append((code, out if c.verdict == "ok" else err))
+    return tuple(found)
 
 
 def expected_files() -> dict[str, str]:
@@ -1092,7 +1622,8 @@ def expected_files() -> dict[str, str]:
     out: dict[str, str] = {}
     for c in cases:
         out |= c.files()
-    out["cases.json"] = json.dumps([c.manifest() for c in cases], indent=1) + "\n"
+    manifest = [c.manifest(*outcome) for c, outcome in zip(cases, _outcomes(), strict=True)]
+    out["cases.json"] = json.dumps(manifest, indent=1) + "\n"
     return out
 
 

@@ -9,6 +9,7 @@ between it and acceptance is the strict rule under test. The reference must refu
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import replace
 
 import nacl.bindings
@@ -169,6 +170,22 @@ def test_non_canonical_encodings_are_refused_and_honest_keys_are_not() -> None:
         assert point_problem(public_key) is None
         assert encode(decode(public_key) or IDENTITY) == public_key  # the test's codec agrees
     assert point_problem(bytes(31)) == "not 32 bytes"
+
+
+def test_the_conformance_case_of_a_non_canonical_r_is_refused_for_its_r() -> None:
+    """fail-signature-non-canonical-r: entry 1's S, with R the point y = 3 written as y = p + 3.
+    It decodes to a point (so a verifier comparing points, not bytes, gets as far as the
+    equation), and rule 2 alone names it."""
+    lines = (make.HERE / "cases" / "fail-signature-non-canonical-r.jsonl").read_text()
+    (entry,) = [json.loads(line) for line in lines.splitlines() if '"type":"entry"' in line]
+    signature, digest = bytes.fromhex(entry["signature"]), bytes.fromhex(entry["hash"])
+    assert signature[:32] == make.NON_CANONICAL_POINT
+    assert decode(signature[:32]) is not None  # a point, reduced mod p: y = 3
+    assert signature_problem(SIGNER.public_key, signature) == (
+        "R: a non-canonical point encoding (y >= p)"
+    )
+    assert not verify_signature(SIGNER.public_key, digest, signature)
+    assert not libsodium_accepts(SIGNER.public_key, digest, signature)
 
 
 def test_a_key_list_anchored_on_the_identity_point_is_refused_by_its_own_rule() -> None:
