@@ -12,6 +12,7 @@ from api.auth import ApiRole
 from api.problems import Problem
 from timebank.schemes import Role
 
+from .claim_dates import date_limits, too_far_back
 from .coordinator_common import (
     STAFF,
     activity_choices,
@@ -89,7 +90,7 @@ async def _member_context(v: Visit) -> dict[str, Any]:
         "member": member, "balance": balance, "entries": list(reversed(entries))[:20],
         "claims": [(c, claim_status(c)) for c in reversed(claims)][:50],
         "activities": await activity_choices(v), "p2p": await person_to_person(v),
-        "today": v.services.bank.today().isoformat(),
+        **await date_limits(v),  # today, and how far back a claim may be dated
     }  # fmt: skip
 
 
@@ -110,7 +111,7 @@ async def log_for(v: Visit) -> Response:
             body["receiver"] = v.field("receiver") or None
         await v.act("POST", "/schemes/{scheme}/claims", body=body, key=v.field("key"))
     except Problem as p:
-        return v.problem(p, "coordinator/member.html", **ctx)
+        return v.problem(too_far_back(v, p, ctx), "coordinator/member.html", **ctx)
     notice = v._("The hours are logged for %(name)s.", name=ctx["member"].display_name)
     return v.redirect(f"{base(v)}/members/{ctx['member'].id}", notice)
 
@@ -121,7 +122,7 @@ async def _group_context(v: Visit) -> dict[str, Any]:
                         query={"cursor": cursor, "limit": CHOOSABLE})  # fmt: skip
     return {
         "members": [m for m in found.items if not m.erased], "next_cursor": found.next_cursor,
-        "activities": await activity_choices(v), "today": v.services.bank.today().isoformat(),
+        "activities": await activity_choices(v), **await date_limits(v),
     }  # fmt: skip
 
 
@@ -141,7 +142,8 @@ async def group(v: Visit) -> Response:
         done = await v.act("POST", "/schemes/{scheme}/claims/group", body=body,
                            key=v.field("key"))  # fmt: skip
     except Problem as p:
-        return v.problem(p, "coordinator/group.html", **await _group_context(v))
+        ctx = await _group_context(v)
+        return v.problem(too_far_back(v, p, ctx), "coordinator/group.html", **ctx)
     notice = v._("Hours logged. Members in the session: %(n)s.", n=len(done.items))
     return v.redirect(base(v), notice)
 

@@ -10,6 +10,7 @@ from starlette.routing import BaseRoute
 
 from api.problems import Problem
 
+from .claim_dates import date_limits, too_far_back
 from .member_common import (
     MEMBERS,
     activity_titles,
@@ -31,7 +32,7 @@ async def _log_context(v: Visit) -> dict[str, Any]:
         "activities": activities,
         "presets": _presets(v),
         "p2p": await person_to_person(v),
-        "today": v.services.bank.today().isoformat(),
+        **await date_limits(v),  # today, and how far back a claim may be dated
     }
 
 
@@ -85,6 +86,7 @@ async def log(v: Visit) -> Response:
     except Problem as p:
         if v.field("custom_minutes"):  # the minutes were typed: show the error there
             p = _on_custom(p)
+        p = too_far_back(v, p, ctx)
         return v.problem(p, "member/log.html", **ctx)
     notice = v._("Your hours are logged. They are pending until someone confirms them.")
     return v.redirect(f"{base(v)}/claims", notice)

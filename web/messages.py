@@ -16,7 +16,8 @@ from .i18n import LOCALE_DIR
 WEB = Path(__file__).parent
 METHODS = [("templates/**.html", "jinja2.ext:babel_extract"), ("**.py", "python")]
 OPTIONS = {"templates/**.html": {"extensions": "jinja2.ext.i18n", "trimmed": "true"}}
-KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2)}
+# N_ and N_plural mark the domain's refusals that `web.refusals` translates when shown.
+KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None, "N_plural": (1, 2)}
 PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
 
 

@@ -23,7 +23,7 @@ from api.endpoints import Services
 from api.models import holds_nul
 from api.problems import Problem
 
-from . import bridge, i18n, render
+from . import bridge, i18n, refusals, render
 from .accounts import Account, Session
 from .book import AccountBook
 
@@ -93,9 +93,13 @@ class Visit:
 
     async def act(self, method: str, path: str, params: dict[str, str] | None = None,
                   **kw: Any) -> Any:  # fmt: skip
-        """An API endpoint, as this visitor (see `web.bridge.act`); the scheme is filled in."""
+        """An API endpoint, as this visitor (see `web.bridge.act`); the scheme is filled in.
+        A refusal's messages come back in the visitor's language (`web.refusals`)."""
         full = {"scheme": self.scheme, **(params or {})} if "{scheme}" in path else params
-        return await bridge.act(self.services, self.who, method, path, full, **kw)
+        try:
+            return await bridge.act(self.services, self.who, method, path, full, **kw)
+        except Problem as p:
+            raise refusals.translated(self.lang, p) from None
 
     def render(self, template: str, status: int = 200, **context: Any) -> Response:
         base: dict[str, Any] = {
