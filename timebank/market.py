@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import TypeVar
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ledger import Conflict, InvalidRequest, NotFound
@@ -74,13 +75,20 @@ class Market:
         )  # fmt: skip
         refuse(offer_problems(offer))
         digest = _digest(member_id, offer.skills, offer.area, offer.availability, offer.note)
-        async with self._engine.begin() as conn:
-            prior = await conn.run_sync(storage.read_offer, scheme_id, offer.id)
-            if prior is not None:
-                return self._replay(prior, digest, "offer")
-            await self._require_member(conn, scheme_id, member_id)
-            offer = replace(offer, created_us=self._clock())
-            await conn.run_sync(storage.insert_offer, offer, digest)
+        try:
+            async with self._engine.begin() as conn:
+                prior = await conn.run_sync(storage.read_offer, scheme_id, offer.id)
+                if prior is not None:
+                    return self._replay(prior, digest, "offer")
+                await self._require_member(conn, scheme_id, member_id)
+                offer = replace(offer, created_us=self._clock())
+                await conn.run_sync(storage.insert_offer, offer, digest)
+        except IntegrityError:  # a twin request in another process inserted it first
+            async with self._read.connect() as conn:
+                prior = await conn.run_sync(storage.read_offer, scheme_id, offer.id)
+            if prior is None:
+                raise
+            return self._replay(prior, digest, "offer")
         return offer
 
     async def withdraw_offer(self, scheme_id: str, offer_id: str) -> Offer:
@@ -122,13 +130,20 @@ class Market:
         )  # fmt: skip
         refuse(request_problems(request))
         digest = _digest(member_id, request.skills, request.area, request.when, request.note)
-        async with self._engine.begin() as conn:
-            prior = await conn.run_sync(storage.read_help_request, scheme_id, request.id)
-            if prior is not None:
-                return self._replay(prior, digest, "request")
-            await self._require_member(conn, scheme_id, member_id)
-            request = replace(request, created_us=self._clock())
-            await conn.run_sync(storage.insert_help_request, request, digest)
+        try:
+            async with self._engine.begin() as conn:
+                prior = await conn.run_sync(storage.read_help_request, scheme_id, request.id)
+                if prior is not None:
+                    return self._replay(prior, digest, "request")
+                await self._require_member(conn, scheme_id, member_id)
+                request = replace(request, created_us=self._clock())
+                await conn.run_sync(storage.insert_help_request, request, digest)
+        except IntegrityError:  # a twin request in another process inserted it first
+            async with self._read.connect() as conn:
+                prior = await conn.run_sync(storage.read_help_request, scheme_id, request.id)
+            if prior is None:
+                raise
+            return self._replay(prior, digest, "request")
         return request
 
     async def close_request(self, scheme_id: str, request_id: str) -> HelpRequest:
@@ -187,6 +202,7 @@ class Market:
 
     @staticmethod
     async def _require_member(conn: AsyncConnection, scheme_id: str, member_id: str) -> None:
-        found = await conn.run_sync(storage.read_member, scheme_id, member_id)
+        # held till COMMIT on PostgreSQL: an erasure in another process waits, then takes this
+        found = await conn.run_sync(storage.read_member, scheme_id, member_id, hold=True)
         if found is None or found.erased:
             raise NotFound(f"no member {member_id!r} in scheme {scheme_id!r}", field="member")

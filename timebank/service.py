@@ -103,6 +103,24 @@ class ClaimMoved(Conflict):
         super().__init__(f"claim {claim_id} was decided meanwhile", field="claim")
 
 
+class Unlogged(LedgerError):
+    """One of several claims logged together (`TimeBank._log_all`) was refused, so none was."""
+
+    def __init__(self, index: int, refused: LedgerError) -> None:
+        super().__init__(refused.message, field=refused.field)
+        self.code = refused.code
+        self.index = index  # which claim
+        self.refused = refused
+
+
+class HistoryMoved(Conflict):
+    """Raised inside an expiry's transaction when an entry moved the account after the job
+    read its history: the expiry is undone, and the job reads again."""
+
+    def __init__(self, account: str) -> None:
+        super().__init__(f"account {account} moved meanwhile", field="account")
+
+
 def _state(claim: Claim) -> str:
     return "reversed" if claim.reversal_seq is not None else claim.status.value
 
@@ -112,6 +130,16 @@ def _same_reversal(claim: Claim, reason: str) -> Claim:
     if claim.reason != reason:
         raise Conflict(f"claim {claim.id} is reversed", field="claim")
     return claim
+
+
+def _same_member(existing: Member, member: Member) -> Member:
+    """The member a repeated registration finds: the same, or a 409 naming what differs (an
+    erasure is never undone by registering them again)."""
+    if existing.erased and not member.erased:
+        raise Conflict(f"member {member.id!r} is erased", field="id")
+    if existing != member:
+        raise Conflict(f"member {member.id!r} exists with other details", field="id")
+    return existing
 
 
 def _must_be_pending(claim: Claim) -> None:
@@ -231,9 +259,7 @@ class TimeBank:
         scheme = await self.scheme(member.scheme)
         existing = await self._member(member.scheme, member.id)
         if existing is not None:
-            if existing != member:
-                raise Conflict(f"member {member.id!r} exists with other details", field="id")
-            return existing
+            return _same_member(existing, member)
         await self.ledger.open_account(
             scheme.id, member.account, kind="member", floor=scheme.member_floor,
             idempotency_key=f"member:{member.id}",
@@ -246,12 +272,15 @@ class TimeBank:
             return existing
 
         existing = await self.ledger.run(insert)
-        if existing is not None and existing != member:
-            raise Conflict(f"member {member.id!r} exists with other details", field="id")
-        return member
+        return member if existing is None else _same_member(existing, member)
 
     async def _member(self, scheme_id: str, member_id: str) -> Member | None:
         return await self.query(storage.read_member, scheme_id, member_id)
+
+    async def _is_member(self, scheme_id: str, member_id: str) -> bool:
+        """Whether they are a member now: registered and not erased."""
+        found = await self._member(scheme_id, member_id)
+        return found is not None and not found.erased
 
     async def member(self, scheme_id: str, member_id: str) -> Member:
         found = await self._member(scheme_id, member_id)
@@ -298,6 +327,37 @@ class TimeBank:
         """Log hours as a pending claim. The same key and request returns the same claim.
         `history` (an import's): not held to how far back the scheme lets claims be dated."""
         scheme = await self.scheme(scheme_id)
+        return await self.ledger.run(
+            self._logger(scheme, draft, today, idempotency_key, note, history)
+        )
+
+    async def _log_all(
+        self, scheme_id: str, drafts: list[tuple[ClaimDraft, str, str]], *, today: date,
+        history: bool,
+    ) -> list[Claim]:  # fmt: skip
+        """Log several claims, each (draft, idempotency key, note), in one transaction: all of
+        them or, one refused, none (`Unlogged` says which); an erasure comes before or after."""
+        scheme = await self.scheme(scheme_id)
+        units = [self._logger(scheme, d, today, key, note, history) for d, key, note in drafts]
+
+        def log_all(conn: Connection) -> list[Claim]:
+            done = []
+            for i, unit in enumerate(units):
+                try:
+                    done.append(unit(conn))
+                except LedgerError as refused:
+                    raise Unlogged(i, refused) from None
+            return done
+
+        return await self.ledger.run(log_all)
+
+    def _logger(
+        self, scheme: Scheme, draft: ClaimDraft, today: date, idempotency_key: str, note: str,
+        history: bool,
+    ) -> Callable[[Connection], Claim]:  # fmt: skip
+        """The unit of work that logs one claim on the ledger's writer, in its group commit:
+        every check and the insert in one hop, in the transaction that writes."""
+        scheme_id = scheme.id
         content = [draft.member, draft.logged_by, draft.activity, draft.day.isoformat(),
                    draft.minutes, draft.receiver, draft.logged_by_coordinator, note]  # fmt: skip
         digest = hashlib.sha256(json.dumps(content).encode()).digest()
@@ -322,8 +382,7 @@ class TimeBank:
         salt = secrets.token_bytes(16) if note else b""
         now = self._clock()
 
-        def insert(conn: Connection) -> Claim:  # on the ledger's writer, in its group commit:
-            # every check and the insert in one hop, in the transaction that writes
+        def insert(conn: Connection) -> Claim:
             twin = storage.read_claim(conn, scheme_id, claim_id)
             if twin is not None:  # logged before (or by a twin request in flight with it)
                 return _replayed(twin, digest)
@@ -343,7 +402,7 @@ class TimeBank:
             storage.insert_claim(conn, claim, digest, now)
             return claim
 
-        return await self.ledger.run(insert)
+        return insert
 
     async def claim(self, scheme_id: str, claim_id: str) -> Claim:
         found = await self.query(storage.read_claim, scheme_id, claim_id)
@@ -379,6 +438,17 @@ class TimeBank:
         if why:
             raise Forbidden(why, field="by")
         return await self._confirm(scheme, claim, by)
+
+    async def _confirm_logged(self, scheme_id: str, claim: Claim, *, by: str) -> Claim:
+        """Confirm a claim just logged by coordinator `by`; if the erasure of its member
+        rejected it meanwhile, that decision is the answer."""
+        try:
+            return await self.confirm_claim(scheme_id, claim.id, by=by)
+        except Conflict:
+            now = await self.claim(scheme_id, claim.id)
+            if now.status is ClaimStatus.REJECTED and now.reason == storage.ERASED:
+                return now
+            raise
 
     async def auto_accept_due(self, scheme_id: str, *, now_us: int) -> list[Claim]:
         """Person-to-person: accept claims the member helped left unanswered for the scheme's
@@ -544,7 +614,8 @@ class TimeBank:
 
     async def expire_credits(self, scheme_id: str, *, today: date) -> dict[str, int]:
         """Move credit older than the scheme's expiry period to its expiry account, oldest credit
-        spent first (a scheduled job; once a day at most, by its idempotency key)."""
+        spent first (a scheduled job; run again, or in two processes at once, it expires
+        nothing twice)."""
         scheme = await self.scheme(scheme_id)
         months = scheme.credit_expiry_months
         if months is None:
@@ -552,23 +623,50 @@ class TimeBank:
         ids = await self.query(storage.member_ids, scheme_id)
         expired: dict[str, int] = {}
         for member_id in ids:
-            account = member_account(member_id)
-            movements: list[tuple[date, int]] = []
-            after = 0
-            while page := await self.ledger.history(
-                scheme_id, account, after_seq=after, limit=1000
-            ):
-                movements += [(e.time.date(), e.amount_for(account)) for e in page]
-                after = page[-1].seq
-            minutes = expiring_minutes(movements, today, months)
+            minutes = await self._expire(scheme_id, member_account(member_id), today, months)
             if minutes > 0:
+                expired[member_id] = minutes
+        return expired
+
+    async def _history(self, scheme_id: str, account: str) -> tuple[list[tuple[date, int]], int]:
+        """An account's movements as (day, signed minutes), and the last entry's seq (or 0)."""
+        movements: list[tuple[date, int]] = []
+        after = 0
+        while page := await self.ledger.history(scheme_id, account, after_seq=after, limit=1000):
+            movements += [(e.time.date(), e.amount_for(account)) for e in page]
+            after = page[-1].seq
+        return movements, after
+
+    async def _expire(self, scheme_id: str, account: str, today: date, months: int) -> int:
+        """Expire what is due of one account's credit by its history, written only if no entry
+        moved the account since the history was read (a spend, a reversal, another run's
+        expiry): else read again. The key names the history read, so two runs that read the
+        same one write one expiry."""
+        while True:
+            movements, after = await self._history(scheme_id, account)
+            minutes = expiring_minutes(movements, today, months)
+            if minutes <= 0:
+                return 0
+
+            def unmoved(conn: Connection, entry: Entry, after: int = after) -> None:
+                since = ledger_storage.account_history(conn, scheme_id, account, after, 1)
+                if since[0].seq != entry.seq:
+                    raise HistoryMoved(account)  # the entry is undone with the transaction
+
+            try:
                 await self.ledger.transfer(
                     scheme_id, [(account, -minutes), (EXPIRED_ACCOUNT, minutes)],
                     meta={"expiry": f"credits before {months} months"},
-                    idempotency_key=f"expiry:{member_id}:{today.isoformat()}",
+                    idempotency_key=f"expiry:{account}:{today.isoformat()}:{after}",
+                    then=unmoved,
                 )  # fmt: skip
-                expired[member_id] = minutes
-        return expired
+            except HistoryMoved:
+                continue
+            except FloorBreached:  # spent since it was read? then read again; else refused
+                if (await self._history(scheme_id, account))[1] == after:
+                    raise
+                continue
+            return minutes
 
     async def import_members(self, scheme_id: str, text: str) -> int:
         """Add the members of a CSV file, all checked first; returns how many were new."""
@@ -624,7 +722,7 @@ class TimeBank:
             if await self.query(storage.read_claim, scheme_id, _claim_id(scheme_id, r.key)):
                 continue  # imported before: a re-run replays it
             for who, name in ((r.member, "member"), (r.receiver, "receiver")):
-                if who is not None and await self._member(scheme_id, who) is None:
+                if who is not None and not await self._is_member(scheme_id, who):
                     problems.append(LineProblem(r.line, name, f"no member {who!r}"))
             act = await self.query(storage.read_activity, scheme_id, r.activity)
             if (r.member, r.day) not in day_totals:
@@ -644,14 +742,25 @@ class TimeBank:
             day_totals[(r.member, r.day)] = so_far + r.minutes
         if problems:
             raise ImportRefused(problems)
-        done = []
-        for r in rows:
-            draft = ClaimDraft(r.member, by, r.activity, r.day, r.minutes, r.receiver, True)
-            claim = await self.log_claim(
-                scheme_id, draft, today=today, idempotency_key=r.key, note=r.note, history=True
+        drafts = [
+            (
+                ClaimDraft(r.member, by, r.activity, r.day, r.minutes, r.receiver, True),
+                r.key,
+                r.note,
             )
+            for r in rows
+        ]
+        try:  # the whole file or, a line refused since it was checked (its member erased), none
+            written = await self._log_all(scheme_id, drafts, today=today, history=True)
+        except Unlogged as refused:
+            line = rows[refused.index].line
+            raise ImportRefused([LineProblem(line, refused.field or "", refused.message)]) from None
+        done = []
+        for claim in written:
             if claim.status is ClaimStatus.PENDING:  # not confirmed by an earlier run
-                done.append(await self.confirm_claim(scheme_id, claim.id, by=by))
+                claim = await self._confirm_logged(scheme_id, claim, by=by)
+                if claim.status is ClaimStatus.CONFIRMED:
+                    done.append(claim)
         return done
 
     async def burnout_flags(
@@ -733,24 +842,25 @@ class TimeBank:
             raise InvalidRequest("1 to 200 different members", field="members")
         scheme = await self.scheme(scheme_id)
         for member_id in members:
-            if await self._member(scheme_id, member_id) is None:
+            if not await self._is_member(scheme_id, member_id):
                 raise NotFound(f"no member {member_id!r}", field="members")
             draft = ClaimDraft(member_id, by, activity, day, minutes, None, True)
             same_day = await self.query(storage.claims_on_day, scheme_id, member_id, day)
             refuse(
                 [(p.field, p.message) for p in claim_problems(draft, scheme.rules, today, same_day)]
             )
-        done = []
-        for member_id in members:
-            draft = ClaimDraft(member_id, by, activity, day, minutes, None, True)
-            claim = await self.log_claim(
-                scheme_id, draft, today=today, idempotency_key=f"{idempotency_key}:{member_id}",
-                note=note,
-            )  # fmt: skip
-            if member_id != by:
-                claim = await self.confirm_claim(scheme_id, claim.id, by=by)
-            done.append(claim)
-        return done
+        drafts = [
+            (ClaimDraft(m, by, activity, day, minutes, None, True), f"{idempotency_key}:{m}", note)
+            for m in members
+        ]
+        try:  # the whole group or, one refused since it was checked (erased), none
+            logged = await self._log_all(scheme_id, drafts, today=today, history=False)
+        except Unlogged as refused:
+            field = "members" if refused.field == "member" else refused.field
+            raise type(refused.refused)(refused.message, field=field) from None
+        return [
+            c if c.member == by else await self._confirm_logged(scheme_id, c, by=by) for c in logged
+        ]
 
     async def history(
         self, scheme_id: str, member_id: str, *, after_seq: int = 0, limit: int = 50

@@ -27,6 +27,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from ledger import storage as ledger_storage
 from ledger.prepared import Prepared
@@ -325,6 +326,16 @@ def _claim(r: Any) -> Claim:
 
 
 def insert_claim(conn: Connection, c: Claim, request_hash: bytes, now_us: int) -> None:
+    """Insert a new claim. A twin request in another process that inserted it first is an
+    IntegrityError, as Core would raise it (the driver's own error, run raw, is not): the
+    ledger's writer then tries again, and the retry finds the twin."""
+    try:
+        _insert_claim(conn, c, request_hash, now_us)
+    except conn.dialect.loaded_dbapi.IntegrityError as clash:
+        raise IntegrityError("INSERT INTO tb_claims", None, clash) from clash
+
+
+def _insert_claim(conn: Connection, c: Claim, request_hash: bytes, now_us: int) -> None:
     INSERT_CLAIM.run(
         conn,
         {
