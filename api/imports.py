@@ -7,15 +7,14 @@ hours in our format) writes nothing and answers with every line, its values and 
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date
-from typing import Any
 
 from pydantic import Field, RootModel
+from starlette.responses import Response
 
 from ledger import NotFound
 from timebank import offload
-from timebank.claims import ClaimDraft, ClaimStatus, LoggedClaim, claim_problems
+from timebank.claims import ClaimDraft, ClaimRules, ClaimStatus, LoggedClaim, claim_problems
 from timebank.imports import (
     LineProblem,
     PreviewLine,
@@ -26,7 +25,7 @@ from timebank.imports import (
     preview_hours,
     preview_members,
 )
-from timebank.schemes import Role
+from timebank.schemes import Member, Role
 
 from .auth import STAFF, ApiRole
 from .endpoints import Call, Endpoint
@@ -89,75 +88,107 @@ def _good(lines: list[PreviewLine]) -> list[int]:
     return [p.line for p in lines if not p.problems]
 
 
-YIELD_EVERY = 500  # lines checked between turns of the event loop
+# A preview's heavy work runs in worker processes, and what comes back to the event loop is
+# small: the ids the loop must look up (the register is in the database), then the answer's
+# JSON bytes. Unpickling 50,000 lines, checking them and building their answer on the loop held
+# every other request (health included) for seconds. The second worker reads the file again:
+# cheaper than carrying 50,000 parsed lines through two pickles.
 
 
-def _read_members(scheme: str, text: str) -> tuple[list[PreviewLine], list[int], list[Any]]:
-    """In a worker process: every line previewed, and the good ones parsed."""
+def _ids_in_members(scheme: str, text: str) -> list[str]:
+    """In a worker process: the ids of the lines that pass their own checks (`parse_members`
+    reads a member's id as the line's `id` value)."""
+    return list(dict.fromkeys(p.values["id"] for p in preview_members(scheme, text)
+                              if not p.problems))  # fmt: skip
+
+
+def _answer_members(scheme: str, text: str, coordinator: bool, there: dict[str, Member]) -> bytes:
+    """In a worker process: the preview's JSON, given the register's members of those ids."""
     lines = preview_members(scheme, text)
     good = _good(lines)
-    return lines, good, parse_members_at(scheme, keep_lines(text, set(good)))
-
-
-def _read_hours(text: str) -> tuple[list[PreviewLine], list[int], list[Any]]:
-    lines = preview_hours(text)
-    good = _good(lines)
-    return lines, good, parse_hours(keep_lines(text, set(good)))
-
-
-async def preview_members_csv(call: Call) -> ImportPreviewOut:
-    """Each line's own checks, then the register's: a member of that id with other details,
-    or a scheme admin a coordinator may not make."""
-    lines, good, parsed = await offload.run(_read_members, call.scheme, call.body)
+    parsed = parse_members_at(scheme, keep_lines(text, set(good)))
     found: dict[int, list[LineProblem]] = {}
-    for n, (line, (_, m)) in enumerate(zip(good, parsed, strict=True)):
-        if n % YIELD_EVERY == 0:
-            await asyncio.sleep(0)  # a long file: let other requests in between the lines
-        if call.who.role is ApiRole.COORDINATOR and Role.SCHEME_ADMIN in m.roles:
+    for line, (_, m) in zip(good, parsed, strict=True):
+        if coordinator and Role.SCHEME_ADMIN in m.roles:
             found.setdefault(line, []).append(
                 LineProblem(line, "roles", "a coordinator cannot make scheme admins")
             )
-        try:
-            there = await call.bank.member(call.scheme, m.id)
-        except NotFound:
-            continue
-        if there != m:
+        if m.id in there and there[m.id] != m:
             found.setdefault(line, []).append(
                 LineProblem(line, "id", f"member {m.id} exists with other details")
             )
-    return _preview(lines, found)
+    return _preview(lines, found).model_dump_json().encode()
 
 
-async def preview_hours_csv(call: Call) -> ImportPreviewOut:
-    """Each line's own checks, then the scheme's: its members and activities exist, and the
-    scheme's rules for a claim (counting the file's earlier lines for the same member's day)."""
-    lines, good, rows = await offload.run(_read_hours, call.body)
-    scheme = await call.bank.scheme(call.scheme)
-    codes = {a.code for a in await call.bank.activities(call.scheme)}
-    known: dict[str, bool] = {}
+def _makes_scheme_admin(scheme: str, text: str) -> bool:
+    """In a worker process: whether the file (refused whole if any line is bad) makes a scheme
+    admin."""
+    return any(Role.SCHEME_ADMIN in m.roles for m in parse_members(scheme, text))
+
+
+def _ids_in_hours(text: str) -> list[str]:
+    """In a worker process: the members and receivers named by the lines that pass their own
+    checks (`parse_hours` reads an empty receiver as none)."""
+    return list(dict.fromkeys(
+        who for p in preview_hours(text) if not p.problems
+        for who in (p.values["member"], p.values.get("receiver", "")) if who
+    ))  # fmt: skip
+
+
+def _answer_hours(
+    text: str, members: set[str], codes: set[str], rules: ClaimRules, by: str, today: date
+) -> bytes:
+    """In a worker process: the preview's JSON, given which of the file's ids are members."""
+    lines = preview_hours(text)
+    good = _good(lines)
+    rows = parse_hours(keep_lines(text, set(good)))
     same_day: dict[tuple[str, date], int] = {}  # the file's minutes so far, by member and day
     found: dict[int, list[LineProblem]] = {}
-    for n, (line, r) in enumerate(zip(good, rows, strict=True)):
-        if n % YIELD_EVERY == 0:
-            await asyncio.sleep(0)
+    for line, r in zip(good, rows, strict=True):
         problems = found.setdefault(line, [])
         for who, name in ((r.member, "member"), (r.receiver, "receiver")):
-            if who is not None and who not in known:
-                known[who] = await _is_member(call, who)
-            if who is not None and not known[who]:
+            if who is not None and who not in members:
                 problems.append(LineProblem(line, name, f"no member {who!r}"))
         if r.activity not in codes:
             problems.append(LineProblem(line, "activity", f"no activity {r.activity!r}"))
-        draft = ClaimDraft(r.member, acting_member(call), r.activity, r.day, r.minutes,
-                           r.receiver, True)  # fmt: skip
+        draft = ClaimDraft(r.member, by, r.activity, r.day, r.minutes, r.receiver, True)
         so_far = same_day.get((r.member, r.day), 0)  # one running total: linear in the file
         day = [LoggedClaim(r.member, "", r.day, so_far, ClaimStatus.PENDING)] if so_far else []
         problems += [
             LineProblem(line, p.field, p.message)
-            for p in claim_problems(draft, scheme.rules, call.bank.today(), day, history=True)
+            for p in claim_problems(draft, rules, today, day, history=True)
         ]
         same_day[(r.member, r.day)] = so_far + r.minutes
-    return _preview(lines, found)
+    return _preview(lines, found).model_dump_json().encode()
+
+
+def _json(body: bytes) -> Response:
+    return Response(body, 200, media_type="application/json")
+
+
+async def preview_members_csv(call: Call) -> Response:
+    """Each line's own checks, then the register's: a member of that id with other details,
+    or a scheme admin a coordinator may not make. The answer is `ImportPreviewOut`'s JSON."""
+    there: dict[str, Member] = {}
+    for member_id in await offload.run(_ids_in_members, call.scheme, call.body):
+        try:
+            there[member_id] = await call.bank.member(call.scheme, member_id)
+        except NotFound:
+            continue
+    coordinator = call.who.role is ApiRole.COORDINATOR
+    return _json(await offload.run(_answer_members, call.scheme, call.body, coordinator, there))
+
+
+async def preview_hours_csv(call: Call) -> Response:
+    """Each line's own checks, then the scheme's: its members and activities exist, and the
+    scheme's rules for a claim (counting the file's earlier lines for the same member's day).
+    The answer is `ImportPreviewOut`'s JSON."""
+    ids = await offload.run(_ids_in_hours, call.body)
+    scheme = await call.bank.scheme(call.scheme)
+    codes = {a.code for a in await call.bank.activities(call.scheme)}
+    members = {who for who in ids if await _is_member(call, who)}
+    return _json(await offload.run(_answer_hours, call.body, members, codes, scheme.rules,
+                                   acting_member(call), call.bank.today()))  # fmt: skip
 
 
 async def _is_member(call: Call, member_id: str) -> bool:
@@ -168,19 +199,18 @@ async def _is_member(call: Call, member_id: str) -> bool:
     return True
 
 
-async def members_csv(call: Call) -> ImportOut | ImportPreviewOut:
+async def members_csv(call: Call) -> ImportOut | Response:
     q: ImportQuery = call.query
     if q.preview:
         return await preview_members_csv(call)
-    if call.who.role is ApiRole.COORDINATOR and any(
-        Role.SCHEME_ADMIN in m.roles
-        for m in await offload.run(parse_members, call.scheme, call.body)
+    if call.who.role is ApiRole.COORDINATOR and await offload.run(
+        _makes_scheme_admin, call.scheme, call.body
     ):
         raise Problem(403, "a coordinator cannot make scheme admins", field="roles")
     return ImportOut(added=await call.bank.import_members(call.scheme, call.body))
 
 
-async def hours_csv(call: Call) -> ImportOut | ImportPreviewOut:
+async def hours_csv(call: Call) -> ImportOut | Response:
     q: ImportQuery = call.query
     if q.preview:
         return await preview_hours_csv(call)

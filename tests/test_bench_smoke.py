@@ -238,7 +238,8 @@ def test_health_wait_benchmark_reports_each_hostile_upload() -> None:
     result = _run("health_wait.py", "--rounds", "1", "--lines", "500")
     _described(result)
     assert result["benchmark"] == "health_wait"
-    assert set(result["kinds"]) == {"many_lines", "huge_fields", "many_columns", "deep_json"}
+    kinds = {"many_lines", "huge_fields", "many_columns", "deep_json", "page_many_lines"}
+    assert set(result["kinds"]) == kinds
     for figures in result["kinds"].values():
         _positive(figures, "upload_bytes", "health_alone_ms")
         assert figures["health_answers_during_upload"] >= 0

@@ -5,6 +5,11 @@ Pure Python holds the interpreter lock, so a thread would not do for parsing a C
 rendering a report: `run(fn, *args)` sends `fn` and its arguments (picklable, by reference)
 to a small process pool and awaits the answer. Work that releases the lock in C (Argon2
 password hashing) goes to a thread instead, with `asyncio.to_thread`.
+
+What goes in and comes back is pickled, and the pool's own thread unpickles the answer holding
+the interpreter lock: so a worker should give back bytes (an answer's JSON, a page's HTML, a
+file) or something small, never 50,000 dataclasses, whose unpickling held every request for
+seconds (`api.imports`).
 """
 
 from __future__ import annotations

@@ -1,22 +1,32 @@
 """No request holds the event loop: while the largest hostile upload of each kind is being
-handled, `/api/v1/health`, asked after the upload started, is answered before the upload is.
-(An order, not a timing: `bench/health_wait.py` measures how long health waits.)"""
+handled, `/api/v1/health`, asked after the upload started and again as each piece of its work
+goes to a worker process, is answered before the upload is; and the upload's answer (the
+preview's JSON, the preview page's HTML) is made in a worker process, so the loop only passes
+its bytes on. Orders, not timings: `bench/health_wait.py` measures how long health waits."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
 
+from api.auth import ApiRole
 from api.endpoints import MAX_CSV_BYTES, MAX_JSON_BYTES
 from tests.api.world import World
+from tests.conftest import Clock
+from timebank import offload
 from timebank.imports import MAX_COLUMNS, MAX_ROWS
+from web.book import AccountBook
 
 pytestmark = pytest.mark.both_backends
 HOURS = "member,activity,date,minutes,receiver,note\n"
+PASSWORD = "correct horse battery"
 
 
 def many_lines() -> bytes:
@@ -56,33 +66,109 @@ UPLOADS: dict[str, tuple[str, str, Any]] = {
                      many_columns),
     "deep JSON": ("/api/v1/schemes/taff/claims", "application/json", deep_json),
 }  # fmt: skip
+# The coordinator's import page: the same files, previewed as a page.
+PAGES: dict[str, tuple[str, Callable[[], bytes]]] = {
+    "many lines": ("hours", many_lines),
+    "huge fields": ("members", huge_fields),
+    "many columns": ("members", many_columns),
+}
+
+
+class Watch:
+    """Health asked while an upload is handled: once as it starts, and again each time a piece
+    of its work goes to a worker process; what each worker gave back; the order things ended."""
+
+    def __init__(self, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.client = client
+        self.finished: list[str] = []
+        self.made: list[Any] = []
+        self.asked: list[asyncio.Task[None]] = []
+        real = offload.run
+
+        async def run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+            self.ask()
+            out = await real(fn, *args, **kwargs)
+            self.made.append(out)
+            return out
+
+        monkeypatch.setattr(offload, "run", run)
+
+    def ask(self) -> None:
+        self.asked.append(asyncio.create_task(self.health()))
+
+    async def health(self) -> None:
+        r = await self.client.get("/api/v1/health")
+        assert r.status_code == 200
+        self.finished.append("health")
+
+    async def upload(self, send: Awaitable[httpx.Response]) -> httpx.Response:
+        async def sent() -> httpx.Response:
+            r = await send
+            self.finished.append("upload")
+            return r
+
+        task = asyncio.create_task(sent())
+        await asyncio.sleep(0)  # the upload is under way: its request is in the app
+        self.ask()
+        answer = await task
+        await asyncio.gather(*self.asked)
+        return answer
+
+    def assert_health_first(self) -> None:
+        """Every health asked was answered before the upload."""
+        assert self.finished == ["health"] * len(self.asked) + ["upload"], self.finished
 
 
 @pytest.mark.parametrize("kind", list(UPLOADS))
 async def test_health_is_answered_while_the_largest_hostile_upload_is_handled(
-    app_client: httpx.AsyncClient, world: World, kind: str
+    app_client: httpx.AsyncClient, world: World, kind: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path, media, make = UPLOADS[kind]
     body = make()
     assert len(body) <= (MAX_CSV_BYTES if media == "text/csv" else MAX_JSON_BYTES)
     headers = world.as_("taff", "coordinator") | {"content-type": media}
-    finished: list[str] = []
-
-    async def upload() -> httpx.Response:
-        r = await app_client.post(path, content=body, headers=headers)
-        finished.append("upload")
-        return r
-
-    async def health() -> None:
-        r = await app_client.get("/api/v1/health")
-        assert r.status_code == 200
-        finished.append("health")
-
-    sent = asyncio.create_task(upload())
-    await asyncio.sleep(0)  # the upload is under way: its request is in the app
-    await health()
-    answer = await sent
+    watch = Watch(app_client, monkeypatch)
+    answer = await watch.upload(app_client.post(path, content=body, headers=headers))
     assert answer.status_code < 500, answer.text[:300]
-    if kind != "deep JSON":  # a deep body is refused at once; the files take their time
-        assert finished == ["health", "upload"], finished
     assert json.loads(answer.text) is not None
+    if kind == "deep JSON":  # refused at once, by the body's model: no work to send anywhere
+        assert answer.status_code == 422 and not watch.made
+        return
+    assert answer.status_code == 200
+    watch.assert_health_first()
+    assert len(watch.asked) >= 3  # one as it started, one for each of the two workers
+    assert answer.content == watch.made[-1]  # the JSON was made in a worker, not on the loop
+    assert all(isinstance(m, list) for m in watch.made[:-1])  # the ids to look up, no more
+
+
+@pytest.mark.parametrize("kind", list(PAGES))
+async def test_health_is_answered_while_the_import_page_previews_the_largest_files(
+    app: Starlette, app_client: httpx.AsyncClient, world: World, db_url: str, clock: Clock,
+    kind: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    what, make = PAGES[kind]
+    book = await AccountBook.open(db_url, clock)
+    try:
+        await book.create("taff-coordinator", PASSWORD, ApiRole.COORDINATOR, "taff", member="C1")
+    finally:
+        await book.close()
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://tb.test") as browser:
+        page = await browser.get("/sign-in")
+        csrf = re.findall(r'name="csrf" value="([^"]+)"', page.text)[0]
+        r = await browser.post("/sign-in", data={"csrf": csrf, "login": "taff-coordinator",
+                                                 "password": PASSWORD})  # fmt: skip
+        assert r.status_code == 303, r.text[:300]
+        page = await browser.get("/s/taff/coordinate/import")
+        csrf = re.findall(r'name="csrf" value="([^"]+)"', page.text)[0]
+        watch = Watch(app_client, monkeypatch)
+        answer = await watch.upload(browser.post(
+            "/s/taff/coordinate/import", data={"csrf": csrf, "kind": what},
+            files={"file": ("big.csv", make(), "text/csv")},
+        ))  # fmt: skip
+    assert answer.status_code == 200, answer.text[:300]
+    assert "Nothing has been written yet" in answer.text
+    watch.assert_health_first()
+    assert len(watch.asked) >= 4  # as it started, the API's two workers, the page's
+    assert answer.content == watch.made[-1]  # the page was rendered in a worker
+    assert isinstance(watch.made[-2], bytes)  # from the API's preview, its JSON
