@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Route
 
 from ledger import KeyRing, LedgerError, LedgerStore, from_us
 from partners.service import Partners
+from timebank.jobs import Schedule, run_jobs
 from timebank.service import TimeBank
 from web import Box, WebConfig, web_routes
 from web.book import AccountBook
@@ -42,7 +43,7 @@ class Config:
     url: str  # SQLAlchemy URL of the database
     key_dir: Path
     bootstrap_admin: str | None = None  # TIMEBANK_ADMIN_TOKEN: accepted as the deployment admin
-    schedule_seconds: float = 300.0  # checkpoints and auto-accepts; 0 turns the schedule off
+    schedule_seconds: float = 300.0  # the scheduled jobs (timebank.jobs); 0 turns them off
     clock: Callable[[], int] | None = None  # µs since the epoch; tests pass a simulated one
     web: WebConfig = field(default_factory=WebConfig)  # the app's pages
 
@@ -115,24 +116,13 @@ def _route_of(request: Request) -> str:
 
 
 async def _schedule(bank: TimeBank, book: AccountBook, every: float) -> None:
-    """The scheduled jobs (`run_jobs`), then the app's old records forgotten (`forget_old`),
-    every `every` seconds."""
+    """The scheduled jobs (`timebank.jobs`), then the app's old records forgotten
+    (`forget_old`), every `every` seconds."""
+    schedule = Schedule()
     while True:
         await asyncio.sleep(every)
         try:
-            await run_jobs(bank)
+            await run_jobs(bank, from_us(bank.clock()), schedule=schedule)
             await book.forget_old()
         except (LedgerError, OSError, SQLAlchemyError):
             log.exception("scheduled jobs failed; trying again next time")
-
-
-async def run_jobs(bank: TimeBank) -> None:
-    """Release reservations (vouchers) past their expiry, accept unanswered claims, and sign a
-    checkpoint of each ledger that grew."""
-    for scheme in await bank.schemes():
-        await bank.ledger.expire_due(scheme.id, now=from_us(bank.clock()))
-        await bank.auto_accept_due(scheme.id, now_us=bank.clock())
-        size = await bank.ledger.size(scheme.id)
-        done = await bank.ledger.checkpoints(scheme.id)
-        if size and (not done or done[-1].size < size):
-            await bank.ledger.checkpoint(scheme.id, idempotency_key=f"checkpoint:{size}")

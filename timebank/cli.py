@@ -38,6 +38,7 @@ from ledger.verify import Report
 
 from .crosscheck import check_records
 from .demo import CREDITS, ELDERS, P2P, TENANTS, build_demo, demo_clock
+from .jobs import run_jobs
 from .journal import write_journal
 from .reports import FORMATS as REPORT_FORMATS
 from .reports import make_report, render, verify_report
@@ -451,10 +452,7 @@ async def _with_store(args: argparse.Namespace, store: LedgerStore) -> int:
             print(f"{ledger}: checkpoint {cp.size} root {cp.root.hex()}")
     elif args.command == "expire":
         now = datetime.now(UTC)
-        for ledger in ledgers:
-            done = await store.expire_due(ledger, now=now)
-            print(f"{ledger}: {len(done)} reservations expired")
-        await _scheme_jobs(store, ledgers, now)
+        await _jobs(store, ledgers, now)
         await _forget_old(store.url, now)
     elif args.command == "repair-decisions":
         await _repair_decisions(store, ledgers)
@@ -562,17 +560,18 @@ def _what_if(given: list[str] | None) -> dict[str, Any]:
             "what_if_weeks": weeks}  # fmt: skip
 
 
-async def _scheme_jobs(store: LedgerStore, ledgers: list[str], now: datetime) -> None:
-    """The time bank's daily jobs for each ledger that is a scheme's."""
+async def _jobs(store: LedgerStore, ledgers: list[str], now: datetime) -> None:
+    """The scheduled jobs (`timebank.jobs`, as `serve` runs them) but checkpoints, which have
+    a command of their own."""
     bank = await TimeBank.open(store.url, store)
     try:
-        for ledger in await _schemes_among(bank, ledgers):
-            accepted = await bank.auto_accept_due(ledger, now_us=to_us(now))
-            expired = await bank.expire_credits(ledger, today=now.date())
-            print(
-                f"{ledger}: {len(accepted)} claims accepted unanswered, "
-                f"{sum(expired.values())} minutes of old credit expired"
-            )
+        for done in await run_jobs(bank, now, ledgers=ledgers, checkpoints=False):
+            print(f"{done.ledger}: {done.reservations_expired} reservations expired")
+            if done.claims_accepted is not None:
+                print(
+                    f"{done.ledger}: {done.claims_accepted} claims accepted unanswered, "
+                    f"{done.minutes_expired} minutes of old credit expired"
+                )
     finally:
         await bank.close()
 
