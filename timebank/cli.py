@@ -160,7 +160,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument(
         "--schedule-seconds", type=float, default=300.0,
-        help="how often to sign checkpoints and accept unanswered claims (0: never)",
+        help="how often to run the scheduled jobs (timebank.jobs) (0: never)",
     )  # fmt: skip
     p = sub.add_parser("init", help="create the database's tables and a deployment admin token")
     _db_args(p, keys=True)
