@@ -229,7 +229,7 @@ def _prepare_sqlite(engine: Engine, *, read_only: bool, deferred: bool) -> None:
 
 
 # PostgreSQL: one function refuses every UPDATE, DELETE and TRUNCATE of an append-only table
-# (the service's role should also lack those privileges: see README, "PostgreSQL").
+# (the service's role should also lack those privileges: see docs/deployment.md, "PostgreSQL").
 _PG_REFUSE = (
     "CREATE OR REPLACE FUNCTION ledger_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
     "BEGIN RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP "

@@ -4,7 +4,8 @@ over all four, must never fork the chain, skip a number or break a floor; `timeb
 then passes on the database and every acknowledged confirmation is in it.
 
 The processes connect as a service role that may not UPDATE, DELETE or TRUNCATE the ledger's
-tables (README, "PostgreSQL"): the schema is made by `timebank migrate` as the owner first.
+tables (docs/deployment.md, "PostgreSQL"): the schema is made by `timebank migrate` as the
+owner first.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ async def _set_up(c: httpx.AsyncClient, base: str) -> dict[str, str]:
 
 
 def _service_role(owner_url: str) -> str:
-    """A login role with the privileges README's PostgreSQL section grants; its URL."""
+    """A login role with the privileges docs/deployment.md's PostgreSQL section grants; its URL."""
     role = f"svc_{uuid.uuid4().hex[:12]}"
     tables = ", ".join(APPEND_ONLY)
     engine = create_engine(to_sync_url(owner_url), isolation_level="AUTOCOMMIT")

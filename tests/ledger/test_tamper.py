@@ -558,8 +558,9 @@ def test_server_triggers_refuse_update_delete_and_truncate_by_the_owner(
 
 @pytest.mark.skipif(not SERVER_URL, reason="a PostgreSQL role's privileges")
 def test_server_service_role_can_neither_rewrite_nor_unprotect_the_ledger(db: str) -> None:
-    """README's service role (no UPDATE, DELETE or TRUNCATE on the ledger's tables) is refused
-    them, and cannot drop or disable a trigger either: the attacks here need the owner."""
+    """The service role of docs/deployment.md (no UPDATE, DELETE or TRUNCATE on the ledger's
+    tables) is refused them, and cannot drop or disable a trigger either: the attacks here need
+    the owner."""
     role = f"svc_{uuid.uuid4().hex[:12]}"
     owner = create_engine(to_sync_url(db), isolation_level="AUTOCOMMIT")
     service = create_engine(
@@ -568,7 +569,7 @@ def test_server_service_role_can_neither_rewrite_nor_unprotect_the_ledger(db: st
     tables = ", ".join(APPEND_ONLY)
     try:
         with owner.connect() as conn:
-            for sql in (  # as README's "PostgreSQL" section has it
+            for sql in (  # as docs/deployment.md's "PostgreSQL" section has it
                 f"CREATE ROLE {role} LOGIN",
                 f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}",
                 f"REVOKE UPDATE, DELETE, TRUNCATE ON {tables} FROM {role}",

@@ -9,7 +9,8 @@ those values is looked for in the captured output and in every other file the se
 none may be there. uvicorn's access log is off (`timebank serve` logs at warning), but nginx's
 (deploy/nginx) records each request line and Referer: so no URL the app is asked for or sends
 a browser to (Location) may carry any of them either. (By design, `GET /api/v1/schemes/{scheme}
-/cards/{card}` holds a card number in its path: it is not used here, and the README says so.)
+/cards/{card}` holds a card number in its path: it is not used here, and docs/deployment.md
+says so.)
 
 An unexpected error is logged with its traceback: its log line names the route, not the ids in
 the path (a card number, a voucher code); only the path is logged, never its query.
