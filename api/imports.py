@@ -7,6 +7,7 @@ hours in our format) writes nothing and answers with every line, its values and 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 
 from pydantic import Field, RootModel
@@ -16,14 +17,18 @@ from ledger import NotFound
 from timebank import offload
 from timebank.claims import ClaimDraft, ClaimRules, ClaimStatus, LoggedClaim, claim_problems
 from timebank.imports import (
+    PACK,
+    ImportRefused,
     LineProblem,
     PreviewLine,
     keep_lines,
+    pack_problems,
     parse_hours,
     parse_members,
     parse_members_at,
     preview_hours,
     preview_members,
+    unpack_problems,
 )
 from timebank.schemes import Member, Role
 
@@ -31,7 +36,7 @@ from .auth import STAFF, ApiRole
 from .endpoints import Call, Endpoint
 from .members import acting_member
 from .models import Out, Query
-from .problems import Problem
+from .problems import MEDIA_TYPE, Problem, from_exception, problem_response
 
 
 class ImportOut(Out):
@@ -123,7 +128,10 @@ def _answer_members(scheme: str, text: str, coordinator: bool, there: dict[str, 
 def _makes_scheme_admin(scheme: str, text: str) -> bool:
     """In a worker process: whether the file (refused whole if any line is bad) makes a scheme
     admin."""
-    return any(Role.SCHEME_ADMIN in m.roles for m in parse_members(scheme, text))
+    try:
+        return any(Role.SCHEME_ADMIN in m.roles for m in parse_members(scheme, text))
+    except ImportRefused:  # the import refuses it, its problems packed (`packed_members`)
+        return False
 
 
 def _ids_in_hours(text: str) -> list[str]:
@@ -192,11 +200,29 @@ async def preview_hours_csv(call: Call) -> Response:
 
 
 async def _is_member(call: Call, member_id: str) -> bool:
+    """Whether they are a member now: registered and not erased, as the import itself asks (an
+    erased member's line is refused with the same "no member" message)."""
     try:
-        await call.bank.member(call.scheme, member_id)
+        found = await call.bank.member(call.scheme, member_id)
     except NotFound:
         return False
-    return True
+    return not found.erased
+
+
+def _refusal_body(packed: list[bytes]) -> bytes:
+    """In a worker process: the problem answer of a refused file, as `api.problems` makes it."""
+    problems = [p for chunk in packed for p in unpack_problems(chunk)]
+    return bytes(problem_response(from_exception(ImportRefused(problems))).body)
+
+
+async def _refused(refused: ImportRefused) -> Response:
+    """The 422 of a file the import refused, made in a worker process: a file may have 100,000
+    problems, whose JSON took a second on the event loop. Packed a chunk at a time here."""
+    packed: list[bytes] = []
+    for i in range(0, len(refused.problems), PACK):
+        await asyncio.sleep(0)
+        packed += pack_problems(refused.problems[i : i + PACK])
+    return Response(await offload.run(_refusal_body, packed), 422, media_type=MEDIA_TYPE)
 
 
 async def members_csv(call: Call) -> ImportOut | Response:
@@ -207,29 +233,41 @@ async def members_csv(call: Call) -> ImportOut | Response:
         _makes_scheme_admin, call.scheme, call.body
     ):
         raise Problem(403, "a coordinator cannot make scheme admins", field="roles")
-    return ImportOut(added=await call.bank.import_members(call.scheme, call.body))
+    try:
+        return ImportOut(added=await call.bank.import_members(call.scheme, call.body))
+    except ImportRefused as refused:
+        return await _refused(refused)
 
 
 async def hours_csv(call: Call) -> ImportOut | Response:
     q: ImportQuery = call.query
     if q.preview:
         return await preview_hours_csv(call)
-    done = await call.bank.import_hours(
-        call.scheme, call.body, by=acting_member(call), today=call.bank.today()
-    )
+    try:
+        done = await call.bank.import_hours(
+            call.scheme, call.body, by=acting_member(call), today=call.bank.today()
+        )
+    except ImportRefused as refused:
+        return await _refused(refused)
     return ImportOut(added=len(done))
 
 
-async def timeoverflow_members(call: Call) -> ImportOut:
-    return ImportOut(added=await call.bank.import_timeoverflow_members(call.scheme, call.body))
+async def timeoverflow_members(call: Call) -> ImportOut | Response:
+    try:
+        return ImportOut(added=await call.bank.import_timeoverflow_members(call.scheme, call.body))
+    except ImportRefused as refused:
+        return await _refused(refused)
 
 
-async def timeoverflow_transfers(call: Call) -> ImportOut:
+async def timeoverflow_transfers(call: Call) -> ImportOut | Response:
     q: TimeOverflowQuery = call.query
-    done = await call.bank.import_timeoverflow_transfers(
-        call.scheme, call.body, activity=q.activity, by=acting_member(call),
-        today=call.bank.today(),
-    )  # fmt: skip
+    try:
+        done = await call.bank.import_timeoverflow_transfers(
+            call.scheme, call.body, activity=q.activity, by=acting_member(call),
+            today=call.bank.today(),
+        )  # fmt: skip
+    except ImportRefused as refused:
+        return await _refused(refused)
     return ImportOut(added=len(done))
 
 

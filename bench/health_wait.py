@@ -6,8 +6,11 @@ Run from the repository root:
 
 A real `timebank serve` on a fresh SQLite file. For each kind of upload (a CSV import preview
 of `--lines` lines, one of members with fields as long as csv reads, one of the most columns a
-line may have, a JSON body nested as deep as 64 KiB allows; and the `--lines` file previewed on
-the coordinator's import page, signed in), in `--rounds` interleaved rounds:
+line may have, a JSON body nested as deep as 64 KiB allows; the `--lines` file previewed on
+the coordinator's import page, signed in; and the writing imports: the `--lines` hours file
+and `--lines` TimeOverflow transfers committed, each checked whole then refused, and
+`--written` lines of hours, members and TimeOverflow members written anew each round), in
+`--rounds` interleaved rounds:
 health asked alone (the baseline), then health asked every 20 ms from another connection while
 the upload is in flight. Reported per kind: the median of the rounds' worst health wait during
 the upload, the baseline's median, and their ratio. Before this was fixed a 100,000-column
@@ -25,7 +28,8 @@ import re
 import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +49,13 @@ MAX_JSON = 64 * 1024
 HOURS = "member,activity,date,minutes,receiver,note\n"
 
 
-def uploads(lines: int) -> dict[str, tuple[str, str, bytes]]:
+ROUND = b"@R@"  # in a writing upload's body: the round's number, so that each round writes anew
+WRITES = {"commit_written_hours", "commit_written_members", "commit_timeoverflow_members"}
+TO_MEMBERS = "N,Name,Email,Phone,Alternative Phone\n"
+TO_TRANSFERS = "Date,From,To,Post,Quantity\n"
+
+
+def uploads(lines: int, written: int) -> dict[str, tuple[str, str, bytes]]:
     member = f"{harness.member(0)},{harness.ACTIVITY['code']},2025-06-02,15,,a note\n"
     long_name = 'M9,"' + "n" * 131_000 + '",member,,\n'
     wide_header = "id,display_name," + ",".join(f"x{i}" for i in range(62)) + "\n"
@@ -53,6 +63,11 @@ def uploads(lines: int) -> dict[str, tuple[str, str, bytes]]:
     depth = (MAX_JSON - 100) // 2
     deep = b'{"activity": "garden", "date": "2025-06-02", "minutes": 30, "note": '
     base = f"/api/v1/schemes/{harness.SCHEME}"
+    # `written` lines of hours, one per member and day back from 2025-06-02
+    days = [date(2025, 6, 2) - timedelta(days=n // harness.MEMBERS) for n in range(written)]
+    hours = "".join(f"{harness.member(n)},{harness.ACTIVITY['code']},{d},30,,round @R@\n"
+                    for n, d in enumerate(days))  # fmt: skip
+    transfer = "2024-02-10 17:05:09 +0100,Carme Vidal (3),Anna Puig (1),Dog walking,0:30\n"
     return {
         "many_lines": (f"{base}/imports/hours?preview=true", "text/csv",
                        (HOURS + member * lines).encode()[:MAX_CSV]),
@@ -65,6 +80,23 @@ def uploads(lines: int) -> dict[str, tuple[str, str, bytes]]:
                       deep + b"[" * depth + b"]" * depth + b"}"),
         "page_many_lines": (f"/s/{harness.SCHEME}/coordinate/import", PAGE,
                             (HOURS + member * lines).encode()[:MAX_CSV]),
+        # the writing imports: `lines` lines checked, then refused whole (over a day's hours)
+        "commit_many_lines": (f"{base}/imports/hours", "text/csv",
+                              (HOURS + member * lines).encode()[:MAX_CSV]),
+        # `written` lines logged and confirmed, or members added, each round
+        "commit_written_hours": (f"{base}/imports/hours", "text/csv", (HOURS + hours).encode()),
+        "commit_written_members": (f"{base}/imports/members", "text/csv",
+                                   ("id,display_name,roles,contact,card_number\n" + "".join(
+                                       f"R@R@n{i},Member {i},member,n{i}@example.org,\n"
+                                       for i in range(written))).encode()),
+        "commit_timeoverflow_members": (f"{base}/imports/timeoverflow-members", "text/csv",
+                                        (TO_MEMBERS + "".join(
+                                            f"@R@{i:07d},Member {i},m{i}@example.org,,\n"
+                                            for i in range(written))).encode()),
+        # `lines` transfers between members the scheme does not have: checked, refused whole
+        "commit_timeoverflow_transfers": (
+            f"{base}/imports/timeoverflow-transfers?activity={harness.ACTIVITY['code']}",
+            "text/csv", (TO_TRANSFERS + transfer * lines).encode()[:MAX_CSV]),
     }  # fmt: skip
 
 
@@ -94,8 +126,9 @@ async def signed_in(base: str, db: Path, wait: httpx.Timeout) -> tuple[httpx.Asy
 
 
 async def during(
-    client: httpx.AsyncClient, send: Callable[[], Awaitable[httpx.Response]], path: str
-) -> tuple[float, float, int]:
+    client: httpx.AsyncClient, send: Callable[[], Awaitable[httpx.Response]], path: str,
+    must_write: bool = False,
+) -> tuple[float, float, int]:  # fmt: skip
     """(worst health wait, upload seconds, health answers) while the upload is in flight."""
     start = time.perf_counter()
     sent = asyncio.ensure_future(send())
@@ -104,12 +137,15 @@ async def during(
         waits.append(await health(client))
         await asyncio.sleep(0.02)
     answer = await sent
-    if answer.status_code >= 500 or (path.startswith("/s/") and answer.status_code != 200):
+    must_be_ok = must_write or path.startswith("/s/")
+    if answer.status_code >= 500 or (must_be_ok and answer.status_code != 200):
         raise harness.CheckFailed(f"{path}: {answer.status_code} {answer.text[:300]}")
     return max(waits, default=0.0), time.perf_counter() - start, len(waits)
 
 
-async def run(base: str, db: Path, rounds: int, lines: int) -> dict[str, Any]:
+async def run(
+    base: str, db: Path, rounds: int, lines: int, written: int, only: set[str]
+) -> dict[str, Any]:
     admin = harness.bearer(ADMIN)
     timeout = httpx.Timeout(600)
     async with httpx.AsyncClient(base_url=base, timeout=timeout) as client, \
@@ -118,10 +154,15 @@ async def run(base: str, db: Path, rounds: int, lines: int) -> dict[str, Any]:
         people = await harness.set_up_scheme(client, admin, scheme)
         browser, csrf = await signed_in(base, db, timeout)
         out: dict[str, Any] = {}
-        for kind, upload in uploads(lines).items():
+        for kind, upload in uploads(lines, written).items():
             path, media, body = upload
+            if only and kind not in only:
+                continue
+            rounds_sent = iter(range(1, rounds + 1))
 
-            def send(path: str = path, media: str = media, body: bytes = body) -> Any:
+            def send(path: str = path, media: str = media, body: bytes = body,
+                     sent: Iterator[int] = rounds_sent) -> Any:  # fmt: skip
+                body = body.replace(ROUND, str(next(sent)).encode())
                 if media == PAGE:
                     files = {"file": ("hours.csv", body, "text/csv")}
                     return browser.post(path, data={"csrf": csrf, "kind": "hours"}, files=files)
@@ -131,7 +172,7 @@ async def run(base: str, db: Path, rounds: int, lines: int) -> dict[str, Any]:
             worst, alone, took, answers = [], [], [], []
             for _ in range(rounds):  # interleaved: a baseline, then one under the upload
                 alone.append(statistics.median([await health(client) for _ in range(5)]))
-                w, t, n = await during(client, send, path)
+                w, t, n = await during(client, send, path, kind in WRITES)
                 worst.append(w)
                 took.append(t)
                 answers.append(n)
@@ -156,7 +197,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--lines", type=int, default=50_000)
+    parser.add_argument(
+        "--written",
+        type=int,
+        default=None,
+        help="lines a writing import writes each round (default: --lines / 10)",
+    )
+    parser.add_argument("--only", default="", help="comma-separated kinds (default: all)")
     args = parser.parse_args()
+    written = args.lines // 10 if args.written is None else args.written
+    only = {k for k in args.only.split(",") if k}
     with harness.work_dir("health-wait-", None, keep=False) as work:
         load = harness.header("health wait under hostile uploads", work)
         server = harness.Server(str(work / "bench.db"), work / "serve.log", ADMIN, None,
@@ -164,14 +214,15 @@ def main() -> int:
         try:
             server.wait_healthy()
             figures = harness.run_async(
-                lambda: run(server.base, work / "bench.db", args.rounds, args.lines)
+                lambda: run(server.base, work / "bench.db", args.rounds, args.lines, written, only)
             )
         except harness.CheckFailed as failed:
             print(f"FAILED {failed}", file=sys.stderr)
             return 1
         finally:
             server.stop()
-    result = {"benchmark": "health_wait", "rounds": args.rounds, "kinds": figures}
+    result = {"benchmark": "health_wait", "rounds": args.rounds, "lines": args.lines,
+              "written": written, "kinds": figures}  # fmt: skip
     print(json.dumps(result | harness.environment(load, harness.ledger_code_version())))
     return 0
 

@@ -238,7 +238,9 @@ def test_health_wait_benchmark_reports_each_hostile_upload() -> None:
     result = _run("health_wait.py", "--rounds", "1", "--lines", "500")
     _described(result)
     assert result["benchmark"] == "health_wait"
-    kinds = {"many_lines", "huge_fields", "many_columns", "deep_json", "page_many_lines"}
+    kinds = {"many_lines", "huge_fields", "many_columns", "deep_json", "page_many_lines",
+             "commit_many_lines", "commit_written_hours", "commit_written_members",
+             "commit_timeoverflow_members", "commit_timeoverflow_transfers"}  # fmt: skip
     assert set(result["kinds"]) == kinds
     for figures in result["kinds"].values():
         _positive(figures, "upload_bytes", "health_alone_ms")

@@ -34,7 +34,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import re
+from array import array
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -489,3 +491,105 @@ def keep_lines(text: str, lines: set[int]) -> str:
         if n == 1 or n in lines:
             writer.writerow(record)
     return out.getvalue()
+
+
+# ---- what a worker process gives back to the event loop --------------------------------------
+# The writing imports parse in a worker process. What comes back is unpickled by the process
+# pool's thread holding the interpreter lock, so 50,000 dataclasses held every request for
+# seconds: the worker gives back the parsed rows as JSON bytes instead, in chunks of PACK rows,
+# which the loop turns back into rows a chunk at a time, letting other requests in between.
+
+PACK = 1000  # rows a chunk
+
+
+def _chunks(rows: list[list[object]]) -> list[bytes]:
+    return [json.dumps(rows[i : i + PACK]).encode() for i in range(0, len(rows), PACK)]
+
+
+def pack_hours(rows: list[HoursRow]) -> list[bytes]:
+    """`rows` as JSON chunks, for `unpack_hours`."""
+    return _chunks([[r.line, r.key, r.member, r.activity, r.day.isoformat(), r.minutes,
+                     r.receiver, r.note] for r in rows])  # fmt: skip
+
+
+def unpack_hours(chunk: bytes) -> list[HoursRow]:
+    return [HoursRow(line, key, member, activity, date.fromisoformat(day), minutes, receiver,
+                     note) for line, key, member, activity, day, minutes, receiver, note
+            in json.loads(chunk)]  # fmt: skip
+
+
+def pack_members(members: list[tuple[int, Member]]) -> list[bytes]:
+    """`members` (each with its line) as JSON chunks, for `unpack_members`."""
+    return _chunks([[line, m.scheme, m.id, m.display_name, sorted(r.value for r in m.roles),
+                     m.contact, m.card_number, m.attributes, m.erased]
+                    for line, m in members])  # fmt: skip
+
+
+def unpack_members(chunk: bytes) -> list[tuple[int, Member]]:
+    return [(line, Member(scheme, member_id, name, frozenset(Role(r) for r in roles), contact,
+                          card, attributes, erased))
+            for line, scheme, member_id, name, roles, contact, card, attributes, erased
+            in json.loads(chunk)]  # fmt: skip
+
+
+def pack_problems(problems: list[LineProblem]) -> list[bytes]:
+    """`problems` as JSON chunks, for `unpack_problems`: a refused file may have 100,000."""
+    return _chunks([[p.line, p.field, p.message] for p in problems])
+
+
+def unpack_problems(chunk: bytes) -> list[LineProblem]:
+    return [LineProblem(line, field, message) for line, field, message in json.loads(chunk)]
+
+
+class PackedRefusal(Exception):
+    """`ImportRefused` as it crosses from a worker process: its problems packed."""
+
+    def __init__(self, problems: list[bytes]) -> None:
+        super().__init__(f"{len(problems)} chunks of problems")
+        self.problems = problems
+
+    def __reduce__(self) -> tuple[type[PackedRefusal], tuple[list[bytes]]]:
+        return (PackedRefusal, (self.problems,))
+
+
+def _packing_refusals(parse: Callable[[], list[bytes]]) -> list[bytes]:
+    try:
+        return parse()
+    except ImportRefused as refused:
+        raise PackedRefusal(pack_problems(refused.problems)) from None
+
+
+def packed_hours(text: str) -> list[bytes]:
+    """In a worker process: `parse_hours`, packed; its `ImportRefused` is a `PackedRefusal`."""
+    return _packing_refusals(lambda: pack_hours(parse_hours(text)))
+
+
+def packed_members(scheme: str, text: str) -> list[bytes]:
+    """In a worker process: `parse_members_at`, packed (refusals as in `packed_hours`)."""
+    return _packing_refusals(lambda: pack_members(parse_members_at(scheme, text)))
+
+
+def packed_timeoverflow_members(scheme_id: str, text: str) -> list[bytes]:
+    """In a worker process: `parse_timeoverflow_members_at`, packed (as `packed_members`)."""
+    return _packing_refusals(lambda: pack_members(parse_timeoverflow_members_at(scheme_id, text)))
+
+
+def timeoverflow_hours_csv(text: str, *, activity: str) -> tuple[str, bytes]:
+    """In a worker process: the transfers export as an hours CSV (`hours_csv`), and the export's
+    line of each of its rows (an array of ints, for `line_map`); refusals as in
+    `packed_hours`."""
+    try:
+        rows = parse_timeoverflow_transfers(text, activity=activity)
+    except ImportRefused as refused:
+        raise PackedRefusal(pack_problems(refused.problems)) from None
+    return hours_csv(rows), array("q", (r.line for r in rows)).tobytes()
+
+
+def line_map(lines: bytes | None) -> Callable[[int], int]:
+    """The export's line of `hours_csv(rows)`'s line n, given `timeoverflow_hours_csv`'s lines
+    (None: the file's own numbers), as `source_lines` renumbers."""
+    if lines is None:
+        return lambda n: n
+    at = array("q")
+    at.frombytes(lines)
+    return lambda n: at[n - 2] if 2 <= n < len(at) + 2 else n

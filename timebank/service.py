@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any, TypeVar
 
@@ -49,14 +49,18 @@ from .claims import (
     is_duplicate,
 )
 from .imports import (
+    HoursRow,
     ImportRefused,
     LineProblem,
-    hours_csv,
-    parse_hours,
-    parse_members_at,
-    parse_timeoverflow_members_at,
-    parse_timeoverflow_transfers,
-    source_lines,
+    PackedRefusal,
+    line_map,
+    packed_hours,
+    packed_members,
+    packed_timeoverflow_members,
+    timeoverflow_hours_csv,
+    unpack_hours,
+    unpack_members,
+    unpack_problems,
 )
 from .market import Market
 from .policies import burnout_flags, expiring_minutes, week_start
@@ -145,6 +149,81 @@ def _same_member(existing: Member, member: Member) -> Member:
 def _must_be_pending(claim: Claim) -> None:
     if claim.status is not ClaimStatus.PENDING:
         raise Conflict(f"claim {claim.id} is {_state(claim)}", field="claim")
+
+
+IMPORT_YIELD_EVERY = 500  # an import's claims readied between turns of the event loop
+
+
+def _read_members(conn: Connection, scheme_id: str, ids: list[str]) -> dict[str, Member]:
+    """The register's members of these ids (an import's chunk), in one snapshot."""
+    found = {i: storage.read_member(conn, scheme_id, i) for i in dict.fromkeys(ids)}
+    return {i: m for i, m in found.items() if m is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class _HoursFacts:
+    """What an hours import's chunk of rows needs from the database (`_read_hours_facts`)."""
+
+    imported: set[str]  # ids of the claims imported before
+    members: dict[str, bool]  # whether each id is a member now (registered, not erased)
+    codes: dict[str, bool]  # whether each activity exists
+    day_totals: dict[tuple[str, date], int]  # minutes logged and not rejected, by member, day
+
+
+def _read_hours_facts(
+    conn: Connection, scheme_id: str, rows: list[HoursRow], known_members: set[str],
+    known_codes: set[str], known_days: set[tuple[str, date]],
+) -> _HoursFacts:  # fmt: skip
+    """The facts `rows` need and the `known_` ones (read for an earlier chunk) do not, in one
+    snapshot: one hop to a reader thread for a chunk, not three for each line."""
+    imported = {
+        claim_id for r in rows
+        if storage.read_claim(conn, scheme_id, claim_id := _claim_id(scheme_id, r.key))
+    }  # fmt: skip
+    members: dict[str, bool] = {}
+    codes: dict[str, bool] = {}
+    days: dict[tuple[str, date], int] = {}
+    for r in rows:
+        if _claim_id(scheme_id, r.key) in imported:
+            continue
+        for who in (r.member, r.receiver):
+            if who is not None and who not in known_members and who not in members:
+                m = storage.read_member(conn, scheme_id, who)
+                members[who] = m is not None and not m.erased
+        if r.activity not in known_codes and r.activity not in codes:
+            codes[r.activity] = storage.read_activity(conn, scheme_id, r.activity) is not None
+        if (r.member, r.day) not in known_days and (r.member, r.day) not in days:
+            logged = storage.claims_on_day(conn, scheme_id, r.member, r.day)
+            days[(r.member, r.day)] = sum(
+                c.minutes for c in logged if c.status is not ClaimStatus.REJECTED
+            )
+    return _HoursFacts(imported, members, codes, days)
+
+
+async def _unpacked(
+    refused: PackedRefusal, at: Callable[[int], int] = lambda n: n
+) -> ImportRefused:
+    """A worker's refusal, its problems unpacked a chunk at a time (a file may have 100,000)."""
+    problems: list[LineProblem] = []
+    for chunk in refused.problems:
+        await asyncio.sleep(0)
+        problems += [LineProblem(at(p.line), p.field, p.message) for p in unpack_problems(chunk)]
+    return ImportRefused(problems)
+
+
+def _log_units(units: list[Callable[[Connection], Claim]]) -> Callable[[Connection], list[Claim]]:
+    """One transaction for an import's claims: all logged or, one refused, none (`Unlogged`)."""
+
+    def log_all(conn: Connection) -> list[Claim]:
+        done = []
+        for i, unit in enumerate(units):
+            try:
+                done.append(unit(conn))
+            except LedgerError as refused:
+                raise Unlogged(i, refused) from None
+        return done
+
+    return log_all
 
 
 class TimeBank:
@@ -670,36 +749,47 @@ class TimeBank:
 
     async def import_members(self, scheme_id: str, text: str) -> int:
         """Add the members of a CSV file, all checked first; returns how many were new."""
-        return await self._add_members(
-            scheme_id, await offload.run(parse_members_at, scheme_id, text)
-        )
+        try:
+            packed = await offload.run(packed_members, scheme_id, text)
+        except PackedRefusal as refused:
+            raise await _unpacked(refused) from None
+        return await self._add_members(scheme_id, packed)
 
     async def import_timeoverflow_members(self, scheme_id: str, text: str) -> int:
         """Add the members of TimeOverflow's "Users" export; returns how many were new."""
-        found = await offload.run(parse_timeoverflow_members_at, scheme_id, text)
-        return await self._add_members(scheme_id, found)
+        try:
+            packed = await offload.run(packed_timeoverflow_members, scheme_id, text)
+        except PackedRefusal as refused:
+            raise await _unpacked(refused) from None
+        return await self._add_members(scheme_id, packed)
 
     async def import_timeoverflow_transfers(
         self, scheme_id: str, text: str, *, activity: str, by: str, today: date
     ) -> list[Claim]:
         """Hours from TimeOverflow's "All transfers" export, booked to `activity`, confirmed by
         coordinator `by`; problems are reported by the export's own line numbers."""
-        rows = await offload.run(parse_timeoverflow_transfers, text, activity=activity)
         try:
-            return await self.import_hours(scheme_id, hours_csv(rows), by=by, today=today)
-        except ImportRefused as refused:
-            raise ImportRefused(source_lines(refused.problems, rows)) from None
+            hours, lines = await offload.run(timeoverflow_hours_csv, text, activity=activity)
+        except PackedRefusal as refused:
+            raise await _unpacked(refused) from None
+        return await self._import_hours(scheme_id, hours, by, today, line_map(lines))
 
-    async def _add_members(self, scheme_id: str, wanted: list[tuple[int, Member]]) -> int:
+    async def _add_members(self, scheme_id: str, packed: list[bytes]) -> int:
+        """The members of a worker's packed chunks (`imports.pack_members`): all checked against
+        the register, then the new ones added. A chunk at a time, each read in one snapshot, so
+        the event loop is never held for long."""
         await self.scheme(scheme_id)
         conflicts, new = [], []
-        for line, m in wanted:
-            found = await self._member(scheme_id, m.id)
-            if found is None:
-                new.append(m)
-            elif found != m:
-                message = f"member {m.id} exists with other details"
-                conflicts.append(LineProblem(line, "id", message))
+        for chunk in packed:
+            wanted = unpack_members(chunk)
+            there = await self.query(_read_members, scheme_id, [m.id for _, m in wanted])
+            for line, m in wanted:
+                found = there.get(m.id)
+                if found is None:
+                    new.append(m)
+                elif found != m:
+                    message = f"member {m.id} exists with other details"
+                    conflicts.append(LineProblem(line, "id", message))
         if conflicts:
             raise ImportRefused(conflicts)
         for m in new:
@@ -712,48 +802,66 @@ class TimeBank:
 
         Every line is checked against the scheme's rules (and against the file's own earlier
         lines) before anything is written; a re-run of the same file writes nothing new.
+        The file is parsed in a worker process, which gives the rows back packed
+        (`imports.pack_hours`); they are checked a chunk at a time, each chunk's facts read in
+        one snapshot, so the event loop is never held for long.
         """
+        return await self._import_hours(scheme_id, text, by, today, line_map(None))
+
+    async def _import_hours(
+        self, scheme_id: str, text: str, by: str, today: date, at: Callable[[int], int]
+    ) -> list[Claim]:
+        """`import_hours`, its problems numbered by `at` of the file's lines."""
         await self._require_coordinator(scheme_id, by)
-        rows = await offload.run(parse_hours, text)
+        try:
+            packed = await offload.run(packed_hours, text)
+        except PackedRefusal as refused:
+            raise await _unpacked(refused, at) from None
         scheme = await self.scheme(scheme_id)
         problems: list[LineProblem] = []
         day_totals: dict[tuple[str, date], int] = {}  # minutes not rejected, by member and day
-        for r in rows:
-            if await self.query(storage.read_claim, scheme_id, _claim_id(scheme_id, r.key)):
-                continue  # imported before: a re-run replays it
-            for who, name in ((r.member, "member"), (r.receiver, "receiver")):
-                if who is not None and not await self._is_member(scheme_id, who):
-                    problems.append(LineProblem(r.line, name, f"no member {who!r}"))
-            act = await self.query(storage.read_activity, scheme_id, r.activity)
-            if (r.member, r.day) not in day_totals:
-                logged = await self.query(storage.claims_on_day, scheme_id, r.member, r.day)
-                day_totals[(r.member, r.day)] = sum(
-                    c.minutes for c in logged if c.status is not ClaimStatus.REJECTED
-                )
-            if act is None:
-                problems.append(LineProblem(r.line, "activity", f"no activity {r.activity!r}"))
-            draft = ClaimDraft(r.member, by, r.activity, r.day, r.minutes, r.receiver, True)
-            so_far = day_totals[(r.member, r.day)]  # one running total: linear in the file
-            same_day = [LoggedClaim(r.member, "", r.day, so_far, ClaimStatus.PENDING)]
-            found = claim_problems(
-                draft, scheme.rules, today, same_day if so_far else [], history=True
+        members: dict[str, bool] = {}  # whether each id is a member now
+        codes: dict[str, bool] = {}  # whether each activity exists
+        rows: list[HoursRow] = []
+        for chunk in packed:
+            part = unpack_hours(chunk)
+            rows += part
+            facts = await self.query(
+                _read_hours_facts, scheme_id, part, set(members), set(codes), set(day_totals)
             )
-            problems += [LineProblem(r.line, p.field, p.message) for p in found]
-            day_totals[(r.member, r.day)] = so_far + r.minutes
+            members |= facts.members
+            codes |= facts.codes
+            day_totals |= facts.day_totals
+            for r in part:
+                if _claim_id(scheme_id, r.key) in facts.imported:
+                    continue  # imported before: a re-run replays it
+                for who, name in ((r.member, "member"), (r.receiver, "receiver")):
+                    if who is not None and not members[who]:
+                        problems.append(LineProblem(at(r.line), name, f"no member {who!r}"))
+                if not codes[r.activity]:
+                    problems.append(
+                        LineProblem(at(r.line), "activity", f"no activity {r.activity!r}")
+                    )
+                draft = ClaimDraft(r.member, by, r.activity, r.day, r.minutes, r.receiver, True)
+                so_far = day_totals[(r.member, r.day)]  # one running total: linear in the file
+                same_day = [LoggedClaim(r.member, "", r.day, so_far, ClaimStatus.PENDING)]
+                found = claim_problems(
+                    draft, scheme.rules, today, same_day if so_far else [], history=True
+                )
+                problems += [LineProblem(at(r.line), p.field, p.message) for p in found]
+                day_totals[(r.member, r.day)] = so_far + r.minutes
         if problems:
             raise ImportRefused(problems)
-        drafts = [
-            (
-                ClaimDraft(r.member, by, r.activity, r.day, r.minutes, r.receiver, True),
-                r.key,
-                r.note,
-            )
-            for r in rows
-        ]
+        units: list[Callable[[Connection], Claim]] = []
+        for n, r in enumerate(rows):
+            if n % IMPORT_YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # a long file: let other requests in between the lines
+            draft = ClaimDraft(r.member, by, r.activity, r.day, r.minutes, r.receiver, True)
+            units.append(self._logger(scheme, draft, today, r.key, r.note, True))
         try:  # the whole file or, a line refused since it was checked (its member erased), none
-            written = await self._log_all(scheme_id, drafts, today=today, history=True)
+            written = await self.ledger.run(_log_units(units))
         except Unlogged as refused:
-            line = rows[refused.index].line
+            line = at(rows[refused.index].line)
             raise ImportRefused([LineProblem(line, refused.field or "", refused.message)]) from None
         done = []
         for claim in written:

@@ -2,7 +2,9 @@
 handled, `/api/v1/health`, asked after the upload started and again as each piece of its work
 goes to a worker process, is answered before the upload is; and the upload's answer (the
 preview's JSON, the preview page's HTML) is made in a worker process, so the loop only passes
-its bytes on. Orders, not timings: `bench/health_wait.py` measures how long health waits."""
+its bytes on. The writing imports likewise: their workers give back bytes (the parsed rows
+packed, a refusal's JSON), never the rows themselves. Orders, not timings:
+`bench/health_wait.py` measures how long health waits."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import asyncio
 import json
 import re
 from collections.abc import Awaitable, Callable
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -72,6 +75,58 @@ PAGES: dict[str, tuple[str, Callable[[], bytes]]] = {
     "huge fields": ("members", huge_fields),
     "many columns": ("members", many_columns),
 }
+
+
+# The writing imports (no `?preview`): what their workers give back must be small or bytes
+# (the parsed rows packed as JSON chunks), never the rows themselves, and the checking and the
+# writing let health in. A file of MAX_ROWS lines is refused whole after every line is checked;
+# the written ones are smaller, so the test stays quick. (The sizes `bench/health_wait.py`
+# measures are larger.)
+WRITTEN = 2_000
+TO_MEMBERS = "N,Name,Email,Phone,Alternative Phone\n"
+TO_TRANSFERS = "Date,From,To,Post,Quantity\n"
+
+
+def hours_written() -> bytes:
+    """WRITTEN lines of M1's hours, one a day back from 2025-06-02: each logged and confirmed."""
+    days = [date(2025, 6, 2) - timedelta(days=n) for n in range(WRITTEN)]
+    return (HOURS + "".join(f"M1,garden,{d},30,,session {d}\n" for d in days)).encode()
+
+
+def members_written() -> bytes:
+    lines = "".join(f"N{i},Member {i},member,n{i}@example.org,\n" for i in range(WRITTEN))
+    return ("id,display_name,roles,contact,card_number\n" + lines).encode()
+
+
+def timeoverflow_members() -> bytes:
+    return (TO_MEMBERS + "".join(f"{i},Member {i},m{i}@example.org,,\n"
+                                 for i in range(WRITTEN))).encode()  # fmt: skip
+
+
+def timeoverflow_transfers() -> bytes:
+    """MAX_ROWS transfers between members this scheme does not have: every line checked, then
+    the file refused whole, its problems numbered by the export's lines."""
+    line = "2024-02-10 17:05:09 +0100,Carme Vidal (3),Anna Puig (1),Dog walking,0:30\n"
+    return (TO_TRANSFERS + line * MAX_ROWS).encode()[:MAX_CSV_BYTES]
+
+
+V1 = "/api/v1/schemes/taff/imports"
+COMMITS: dict[str, tuple[str, Callable[[], bytes], int]] = {
+    "many lines": (f"{V1}/hours", many_lines, 422),  # over the day's hours: refused whole
+    "hours written": (f"{V1}/hours", hours_written, 200),
+    "members written": (f"{V1}/members", members_written, 200),
+    "TimeOverflow members": (f"{V1}/timeoverflow-members", timeoverflow_members, 200),
+    "TimeOverflow transfers": (f"{V1}/timeoverflow-transfers?activity=garden",
+                               timeoverflow_transfers, 422),
+}  # fmt: skip
+
+
+def compact(made: Any) -> bool:
+    """Bytes, a flag, or a list or pair of bytes and strings: nothing the pool's thread takes
+    long to unpickle."""
+    if isinstance(made, list | tuple):
+        return all(isinstance(x, bytes | str) for x in made)
+    return isinstance(made, bytes | bool)
 
 
 class Watch:
@@ -172,3 +227,24 @@ async def test_health_is_answered_while_the_import_page_previews_the_largest_fil
     assert len(watch.asked) >= 4  # as it started, the API's two workers, the page's
     assert answer.content == watch.made[-1]  # the page was rendered in a worker
     assert isinstance(watch.made[-2], bytes)  # from the API's preview, its JSON
+
+
+@pytest.mark.parametrize("kind", list(COMMITS))
+async def test_health_is_answered_while_a_writing_import_is_handled(
+    app_client: httpx.AsyncClient, world: World, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, make, status = COMMITS[kind]
+    body = make()
+    assert len(body) <= MAX_CSV_BYTES
+    headers = world.as_("taff", "coordinator") | {"content-type": "text/csv"}
+    watch = Watch(app_client, monkeypatch)
+    answer = await watch.upload(app_client.post(path, content=body, headers=headers))
+    assert answer.status_code == status, answer.text[:300]
+    if status == 200:
+        assert answer.json()["added"] == WRITTEN
+    else:  # its problems' JSON (100,000 of them) made in a worker, like a preview's answer
+        assert answer.json()["code"] == "import_refused"
+        assert answer.content == watch.made[-1]
+    watch.assert_health_first()
+    assert len(watch.asked) >= 2  # one as it started, one for its worker
+    assert watch.made and all(compact(m) for m in watch.made), [type(m) for m in watch.made]

@@ -199,6 +199,27 @@ async def test_hours_csv_with_problems_lists_them_by_line_and_writes_nothing(
     assert snapshot(db_url) == before
 
 
+async def test_hours_preview_flags_a_line_naming_an_erased_member_as_the_import_refuses_it(
+    app_client: httpx.AsyncClient, world: World, clock: Clock, db_url: str
+) -> None:
+    """An erased member is no member: the preview flags their lines by line, with the message
+    the import itself refuses the file with, and the file is refused whole."""
+    c, w = app_client, world
+    coord = w.as_("taff", "coordinator")
+    assert (await c.post(f"{V1}/taff/members/M2/erase", headers=coord)).status_code == 200
+    text = HOURS + "M2,garden,@29,30,,\n"
+    before = snapshot(db_url)
+    preview = await send(c, clock, "taff", "hours", coord, text, preview="true")
+    flagged = {(str(x["line"]), p["field"], p["message"])
+               for x in preview["lines"] for p in x["problems"]}  # fmt: skip
+    assert flagged == {("3", "member", "no member 'M2'"), ("5", "member", "no member 'M2'")}
+    assert [x["ok"] for x in preview["lines"]] == [True, False, True, False]
+    assert (preview["ok"], preview["refused"]) == (2, 2)
+    refused = await send(c, clock, "taff", "hours", coord, text, 422)
+    assert {(e["line"], e["field"], e["message"]) for e in refused["errors"]} == flagged
+    assert snapshot(db_url) == before
+
+
 async def test_members_csv_conflict_with_an_existing_member_names_its_line(
     app_client: httpx.AsyncClient, world: World, clock: Clock, db_url: str
 ) -> None:
