@@ -85,16 +85,17 @@ async def _restore_postgres(backup: Path, db_url: str) -> tuple[bool, dict[tuple
 def _flat(samples: list[tuple[float, int, int]]) -> tuple[tuple[int, int], tuple[int, int]]:
     """Memory and open files must not grow. After a warm-up (the first quarter), the last
     quarter's peak against the second quarter's: memory within 15 % + 16 MiB. Open files may
-    climb while the connection pools fill (bounded), but no further by the end: at most 2 more
-    in the last quarter than in the third, 16 more than in the second; a leak grows with the
-    requests (thousands here) and fails both. Gives the second and last quarters' peaks."""
+    climb while the connection pools fill (bounded), but no further by the end: at most one
+    more pooled connection's in the last quarter than in the third (3: a SQLite connection
+    holds the database, its -wal and its -shm), 16 more than in the second; a leak grows with
+    the requests (thousands here) and fails both. Gives the second and last quarters' peaks."""
     n = len(samples)
     assert n >= 8, f"too few samples ({n}) to judge"
     q2, q3, q4 = samples[n // 4 : n // 2], samples[n // 2 : 3 * n // 4], samples[3 * n // 4 :]
     rss = (max(s[1] for s in q2), max(s[1] for s in q4))
     fds = (max(s[2] for s in q2), max(s[2] for s in q4))
     assert rss[1] <= rss[0] * 1.15 + 16_384, f"memory grew: {rss} KiB ({samples})"
-    assert fds[1] <= max(s[2] for s in q3) + 2, f"open files still growing: ({samples})"
+    assert fds[1] <= max(s[2] for s in q3) + 3, f"open files still growing: ({samples})"
     assert fds[1] <= fds[0] + 16, f"open files grew: {fds} ({samples})"
     return rss, fds
 

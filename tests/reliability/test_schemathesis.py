@@ -194,7 +194,7 @@ async def make_ids(client: Any, world: World, clock: Clock) -> Ids:
         ("vouchers", {"partner": "p-taff", "offer": "swim"}, m1),
         ("offers", {"skills": ["diy"], "area": "CF10", "availability": "weekends"}, m1),
         ("requests", {"skills": ["diy"], "area": "CF10", "when": "weekends"}, m1),
-        ("tokens", {"role": "member", "member": "M2"}, world.admin),
+        ("tokens", {"role": "member", "member": "M2"}, world.as_("taff", "scheme-admin")),
     ):  # fmt: skip
         r = await client.post(f"{V1}/schemes/taff/{path}", json=body, headers=who)
         assert r.status_code == 201, r.text
