@@ -12,9 +12,13 @@ from pydantic import Field
 from starlette.responses import Response
 
 from timebank import offload
-from timebank.reports import make_report, render
+from timebank.books import Books, scheme_books_sql
+from timebank.catalogue import Catalogue
+from timebank.reports import render
 from timebank.reports.catalogues import add_version, scheme_catalogue, versions
-from timebank.reports.engine import HORIZONS, Parameters
+from timebank.reports.engine import HORIZONS, Parameters, build
+from timebank.reports.facts import Facts
+from timebank.reports.gather import gather
 from timebank.reports.inputs import Cost, CostKind, Evidence, OutcomeRecord, Rating, Subject
 from timebank.reports.records import import_outcomes, record_cost, record_outcome, record_rating
 
@@ -163,15 +167,27 @@ async def report(call: Call) -> Any:
     catalogue = None
     if q.catalogue is not None:
         catalogue = await scheme_catalogue(call.bank, call.scheme, q.catalogue)
-    made = await make_report(call.bank, call.scheme, q.from_, q.to, params, catalogue=catalogue)
+    # `make_report`'s steps: the facts read here, the report built (and rendered) in a worker
+    # process. Building took 0.3 s on a scheme of 5,000 members, and a PDF seconds: off the
+    # event loop; the facts go to the worker in about 10 ms of pickling.
+    facts = await gather(call.bank, call.scheme, q.from_, q.to)
+    books = await scheme_books_sql(call.bank.ledger, call.scheme, q.from_, q.to,
+                                   size=facts.checkpoint.size)  # fmt: skip
+    catalogue = catalogue or await scheme_catalogue(call.bank, call.scheme)
+    body = await offload.run(_made, facts, books, params, catalogue, q.format)
     if q.format == "json":
-        return Response(json.dumps(made), 200, media_type="application/json")
+        return Response(body, 200, media_type="application/json")
     name = f"{call.scheme}-{q.from_}-{q.to}.{q.format}"
     headers = {"content-disposition": f'attachment; filename="{name}"'}
     if q.format == "html":
         headers["content-security-policy"] = DOCUMENT_CSP
-    body = await offload.run(render, made, q.format)  # seconds for a PDF: off the event loop
     return Response(body, 200, media_type=MEDIA[q.format], headers=headers)
+
+
+def _made(facts: Facts, books: Books, params: Parameters, catalogue: Catalogue, fmt: str) -> bytes:
+    """In a worker process: the report built, as the JSON answer (compact) or rendered."""
+    made = build(facts, books, params, catalogue)
+    return json.dumps(made).encode() if fmt == "json" else render(made, fmt)
 
 
 async def add_outcome(call: Call) -> OutcomeOut:

@@ -21,7 +21,7 @@ from starlette.applications import Starlette
 
 from api.auth import ApiRole
 from api.endpoints import MAX_CSV_BYTES, MAX_JSON_BYTES
-from tests.api.world import World
+from tests.api.world import World, log_hours, period
 from tests.conftest import Clock
 from timebank import offload
 from timebank.imports import MAX_COLUMNS, MAX_ROWS
@@ -248,3 +248,23 @@ async def test_health_is_answered_while_a_writing_import_is_handled(
     watch.assert_health_first()
     assert len(watch.asked) >= 2  # one as it started, one for its worker
     assert watch.made and all(compact(m) for m in watch.made), [type(m) for m in watch.made]
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+async def test_health_is_answered_while_a_report_is_built(
+    app_client: httpx.AsyncClient, world: World, clock: Clock, fmt: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """A report is built (0.3 s for a scheme of 5,000 members) and rendered in a worker: the
+    loop reads its facts and passes the worker's bytes on. (This scheme's report is quick to
+    build, so health asked as the worker starts may come after it: health asked as the request
+    started comes first.)"""
+    await log_hours(app_client, world, clock, [60, 90])
+    watch = Watch(app_client, monkeypatch)
+    answer = await watch.upload(app_client.get(
+        "/api/v1/schemes/taff/reports", params=period(clock) | {"format": fmt},
+        headers=world.as_("taff", "commissioner"),
+    ))  # fmt: skip
+    assert answer.status_code == 200, answer.text[:300]
+    assert watch.finished[0] == "health" and watch.finished.count("upload") == 1
+    assert answer.content == watch.made[-1] and isinstance(watch.made[-1], bytes)

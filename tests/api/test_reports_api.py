@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+from datetime import date
 from typing import Any
 
 import httpx
 import openpyxl
 import pypdf
 import pytest
+from starlette.applications import Starlette
 
 from ledger import from_us
 from tests.api.world import ASHE_ADDITION, World, log_hours, period
 from tests.conftest import Clock
+from timebank.reports import make_report
+from timebank.reports.engine import Parameters
 
 pytestmark = pytest.mark.both_backends
 
@@ -238,3 +243,19 @@ async def test_hours_older_than_the_catalogue_are_reported_as_not_valued_in_ever
     for fmt in ("csv", "xlsx", "html", "pdf"):
         r = await get_report(c, w, clock, format=fmt, **since)
         assert r.status_code == 200, (fmt, r.text[:300])
+
+
+async def test_the_json_report_is_make_reports_own(
+    app: Starlette, app_client: httpx.AsyncClient, world: World, clock: Clock
+) -> None:
+    """The API builds the report in a worker process from `make_report`'s own steps: the same
+    report, figure for figure."""
+    await log_hours(app_client, world, clock, [60, 90, 45])
+    r = await get_report(app_client, world, clock)
+    assert r.status_code == 200, r.text
+    when = period(clock)
+    made = await make_report(app.state.services.bank, "taff", date.fromisoformat(when["from"]),
+                             date.fromisoformat(when["to"]), Parameters())  # fmt: skip
+    ours, theirs = r.json(), json.loads(json.dumps(made))
+    assert ours["headline"]["minutes"] == 195
+    assert ours == theirs
