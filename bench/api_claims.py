@@ -9,7 +9,7 @@ Three measurements, one run, one machine (the load generator shares its cores wi
 1. direct: `LedgerStore.transfer` on a fresh SQLite file (WAL, synchronous=FULL), `--concurrency`
            workers each awaiting one transfer after another until `--claims` are done. Reports
            appends/s and p50/p99 latency: what the ledger alone costs per confirmed claim.
-2. floor:  a real server, `python -m timebank.cli serve --schedule-seconds 0` (uvicorn) on a
+2. floor:  a real server, `python -m main.cli serve --schedule-seconds 0` (uvicorn) on a
            fresh SQLite file and a free loopback port, with TIMEBANK_ADMIN_TOKEN set;
            `--concurrency` workers GET /api/v1/health 2 x `--claims` times: what HTTP alone
            (the server's and the load generator's) costs, with no domain and no database.

@@ -378,7 +378,7 @@ class Server:
         serve = ["serve", "--db", db, "--port", str(self.port)]
         serve += ["--schedule-seconds", "0"]
         if profile is None:
-            argv = [sys.executable, "-m", "timebank.cli", *serve]
+            argv = [sys.executable, "-m", "main.cli", *serve]
         else:  # the benchmark script, as a wrapper that profiles the server (see profiled_serve)
             argv = [sys.executable, script, "--profiled-server", str(profile)]
             argv += ["--profile-clock", clock, "--", *serve]
@@ -1045,7 +1045,7 @@ def http_figures(
 
 def profiled_serve(out: Path, clock: str, argv: list[str]) -> int:
     """Run `timebank <argv>` with a cProfile on every thread; merge and dump them at exit."""
-    from timebank import cli
+    from main import cli
 
     timer = time.thread_time if clock == "cpu" else time.perf_counter
     profiles: list[cProfile.Profile] = []

@@ -14,7 +14,7 @@ measurements, one run, one machine (the load generator shares its cores with the
            synchronous=FULL), `--concurrency` workers each awaiting one pair after another until
            `--pairs` are done. Reports pairs/s and p50/p99 latency per pair: what the ledger
            alone costs per redeemed voucher.
-2. floor:  a real server, `python -m timebank.cli serve --schedule-seconds 0` (uvicorn) on a
+2. floor:  a real server, `python -m main.cli serve --schedule-seconds 0` (uvicorn) on a
            fresh SQLite file and a free loopback port, with TIMEBANK_ADMIN_TOKEN set;
            `--concurrency` workers GET /api/v1/health 2 x `--pairs` times: what HTTP alone
            (the server's and the load generator's) costs, with no domain and no database.

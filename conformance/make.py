@@ -1590,7 +1590,7 @@ def argv_for(case: dict[str, Any], here: Path) -> list[str]:
 def reference(case: dict[str, Any], here: Path) -> tuple[int, str, str]:
     """The reference verifier's exit status, standard output and standard error on a case,
     with `here` (where its files are) left out of the text."""
-    from timebank.cli import main as timebank
+    from main.cli import main as timebank
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

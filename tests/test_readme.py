@@ -140,7 +140,7 @@ def test_readme_library_example_runs(tmp_path: Path) -> None:
 def test_readme_cli_examples_run_and_succeed(tmp_path: Path) -> None:
     lines = commands()
     assert len(lines) >= COMMANDS_BEFORE_THE_MOVE, len(lines)
-    cli = [sys.executable, "-m", "timebank.cli"]
+    cli = [sys.executable, "-m", "main.cli"]
     demo = subprocess.run(
         [*cli, "demo", "--db", str(tmp_path / "demo.db"), "--entries", "200"],
         capture_output=True,

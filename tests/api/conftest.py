@@ -10,9 +10,9 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from api.app import Config, create_app
 from ledger import verify_database
 from ledger.storage import sqlite_url
+from main.asgi import Config, create_app
 from tests.conftest import SERVER_URL, Clock
 
 if TYPE_CHECKING:

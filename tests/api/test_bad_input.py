@@ -26,10 +26,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api.app import Config, create_app
 from api.endpoints import MAX_CSV_BYTES, MAX_JSON_BYTES
 from api.routes import ENDPOINTS
 from ledger import from_us
+from main.asgi import Config, create_app
 from partners.codes import check_symbol, display
 from tests.api.conftest import ADMIN
 from tests.api.world import ACTIVITY, ASHE_ADDITION, World

@@ -149,12 +149,12 @@ class Watch:
         monkeypatch.setattr(offload, "run", run)
 
     def ask(self) -> None:
-        self.asked.append(asyncio.create_task(self.health()))
+        self.asked.append(asyncio.create_task(self.health(len(self.asked))))
 
-    async def health(self) -> None:
+    async def health(self, n: int) -> None:
         r = await self.client.get("/api/v1/health")
         assert r.status_code == 200
-        self.finished.append("health")
+        self.finished.append(f"health {n}")
 
     async def upload(self, send: Awaitable[httpx.Response]) -> httpx.Response:
         async def sent() -> httpx.Response:
@@ -170,8 +170,14 @@ class Watch:
         return answer
 
     def assert_health_first(self) -> None:
-        """Every health asked was answered before the upload."""
-        assert self.finished == ["health"] * len(self.asked) + ["upload"], self.finished
+        """Every health asked was answered before the upload, but the one asked at the last
+        worker call: what follows that call may be quicker than a health's round trip, so that
+        one may end either side of the upload (it is answered all the same)."""
+        last = f"health {len(self.asked) - 1}" if len(self.asked) > 1 else "none"
+        before = self.finished[: self.finished.index("upload")]
+        wanted = {f"health {n}" for n in range(len(self.asked))}
+        assert (set(before) | {last}) - {"none"} == wanted, self.finished
+        assert len(self.finished) == len(self.asked) + 1, self.finished
 
 
 @pytest.mark.parametrize("kind", list(UPLOADS))
@@ -266,5 +272,5 @@ async def test_health_is_answered_while_a_report_is_built(
         headers=world.as_("taff", "commissioner"),
     ))  # fmt: skip
     assert answer.status_code == 200, answer.text[:300]
-    assert watch.finished[0] == "health" and watch.finished.count("upload") == 1
+    assert watch.finished[0].startswith("health") and watch.finished.count("upload") == 1
     assert answer.content == watch.made[-1] and isinstance(watch.made[-1], bytes)

@@ -1,4 +1,4 @@
-"""The service's scheduled jobs (`timebank.jobs`): checkpoints of ledgers that grew, unanswered
+"""The service's scheduled jobs (`main.jobs`): checkpoints of ledgers that grew, unanswered
 claims accepted, vouchers past their expiry released, old credit expired once a day."""
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from api.app import Config, create_app
 from ledger import from_us
+from main.asgi import Config, create_app
+from main.jobs import Schedule, run_jobs
 from tests.api.world import World
 from tests.conftest import SERVER_URL, Clock
 from tests.timebank.helpers import activity, open_bank
 from timebank.claims import ClaimDraft, ClaimRules, SchemeModel
-from timebank.jobs import Schedule, run_jobs
 from timebank.schemes import Member, Role, Scheme
 from timebank.service import TimeBank
 from web.book import AccountBook

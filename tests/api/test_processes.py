@@ -24,10 +24,10 @@ from sqlalchemy import create_engine, make_url
 from sqlalchemy.exc import DBAPIError
 
 from ledger.storage import APPEND_ONLY, to_sync_url
+from main.migrate import migrate
 from tests.api.test_uvicorn import ADMIN, ROOT, V1, Served
 from tests.api.world import ACTIVITY, bearer
 from tests.conftest import SERVER_URL, count_rows
-from timebank.migrate import migrate
 
 pytestmark = [
     pytest.mark.postgres_only,
@@ -139,7 +139,7 @@ async def test_four_processes_on_one_scheme_never_fork_the_chain(
     stored = [seq for (seq,) in rows["seqs"]]
     assert stored == list(range(1, len(stored) + 1))  # no gap, no duplicate, no fork
     assert rows["sum"][0][0] == 0
-    argv = [sys.executable, "-m", "timebank.cli", "verify", "--db", db_url]
+    argv = [sys.executable, "-m", "main.cli", "verify", "--db", db_url]
     verify = await asyncio.to_thread(
         subprocess.run, argv, cwd=ROOT, capture_output=True, text=True, check=False
     )
@@ -202,7 +202,7 @@ async def test_decisions_raced_across_processes_take_effect_once(
     finally:
         codes = [s.terminate() for s in servers]
     assert all(code in (0, -signal.SIGTERM) for code in codes), [s.output() for s in servers]
-    argv = [sys.executable, "-m", "timebank.cli", "verify", "--db", db_url]
+    argv = [sys.executable, "-m", "main.cli", "verify", "--db", db_url]
     verify = await asyncio.to_thread(
         subprocess.run, argv, cwd=ROOT, capture_output=True, text=True, check=False
     )

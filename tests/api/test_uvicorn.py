@@ -39,7 +39,7 @@ def _free_port() -> int:
 
 
 class Served:
-    """`python -m timebank.cli serve` on a free loopback port; its output goes to a file."""
+    """`python -m main.cli serve` on a free loopback port; its output goes to a file."""
 
     def __init__(self, db: Path | str, log: Path, key_dir: Path | None = None) -> None:
         self.port = _free_port()
@@ -49,7 +49,7 @@ class Served:
         env["TIMEBANK_ADMIN_TOKEN"] = ADMIN
         if key_dir is not None:
             env["TIMEBANK_KEY_DIR"] = str(key_dir)
-        argv = [sys.executable, "-m", "timebank.cli", "serve", "--db", str(db)]
+        argv = [sys.executable, "-m", "main.cli", "serve", "--db", str(db)]
         argv += ["--port", str(self.port), "--schedule-seconds", "0"]
         with log.open("wb") as out:
             self.proc = subprocess.Popen(
@@ -111,7 +111,7 @@ def _ok(response: httpx.Response, status: int = 200) -> dict[str, Any]:
 
 def _verify(db: Path | str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "timebank.cli", "verify", "--db", str(db)],
+        [sys.executable, "-m", "main.cli", "verify", "--db", str(db)],
         capture_output=True, text=True, check=False, cwd=ROOT, timeout=60,
     )  # fmt: skip
 

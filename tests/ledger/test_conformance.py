@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from conformance import make
-from timebank.cli import main
+from main.cli import main
 
 HERE = make.HERE
 CASES: list[dict[str, Any]] = json.loads((HERE / "cases.json").read_text(encoding="utf-8"))

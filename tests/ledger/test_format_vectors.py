@@ -609,7 +609,7 @@ def test_the_receipt_file_is_the_receipt_vector_as_timebank_receipt_writes_it() 
 def test_the_receipt_file_passes_verify_receipt_and_fails_with_any_hash_changed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from timebank.cli import main
+    from main.cli import main
 
     path_ = tmp_path / "receipt.json"
     path_.write_text(receipt_text() + "\n", encoding="utf-8")

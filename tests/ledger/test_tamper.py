@@ -247,7 +247,7 @@ def db(built: Built, tmp_path: Path) -> Iterator[str]:
 
 def _timebank(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "timebank.cli", *args],
+        [sys.executable, "-m", "main.cli", *args],
         capture_output=True,
         text=True,
         check=False,

@@ -35,12 +35,12 @@ import pytest
 from starlette.applications import Starlette
 
 from api import tokens as token_book
-from api.app import Config, create_app
 from api.auth import Throttle
 from api.problems import Problem
 from api.routes import ENDPOINTS
 from api.tokens import MAX_FAILURES, THROTTLED_CLIENTS, WINDOW_SECONDS, TokenBook
 from ledger import from_us
+from main.asgi import Config, create_app
 from tests.api.conftest import ADMIN, app, app_client, db_path  # noqa: F401  (fixtures)
 from tests.api.world import World, bearer
 from tests.conftest import Clock

@@ -75,7 +75,7 @@ async def test_sigkill_at_random_moments_loses_no_acknowledged_write(
             busy_kills += in_flight > 0
             cut += len(load.record.unknown)
     assert load is not None
-    argv = [sys.executable, "-m", "timebank.cli", "verify", "--db", db_url]
+    argv = [sys.executable, "-m", "main.cli", "verify", "--db", db_url]
     done = await asyncio.to_thread(
         subprocess.run, argv, cwd=ROOT, capture_output=True, text=True, check=False
     )

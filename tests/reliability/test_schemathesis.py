@@ -44,12 +44,12 @@ from hypothesis import strategies as st
 from schemathesis import checks as sc
 from schemathesis.python import asgi
 
-from api.app import Config, create_app
 from api.endpoints import Endpoint
 from api.openapi import MAKERS
 from api.routes import ENDPOINTS
 from ledger import from_us, verify_database
 from ledger.storage import sqlite_url
+from main.asgi import Config, create_app
 from tests.api import test_uvicorn
 from tests.api.conftest import ADMIN
 from tests.api.test_bad_input import Targets, claims_to_act_on, json_writes

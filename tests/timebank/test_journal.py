@@ -136,7 +136,7 @@ class Facts:
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIMEBANK_")}
     return subprocess.run(
-        [sys.executable, "-m", "timebank.cli", *args],
+        [sys.executable, "-m", "main.cli", *args],
         capture_output=True, text=True, check=False, env=env, cwd=ROOT,
     )  # fmt: skip
 

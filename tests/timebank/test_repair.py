@@ -12,8 +12,8 @@ from sqlalchemy import create_engine, text
 from ledger import KeyRing, LedgerStore
 from ledger.storage import sqlite_url, to_sync_url
 from tests.conftest import SERVER_URL, Clock
+from tests.main.test_cli import _cli
 from tests.timebank.helpers import activity
-from tests.timebank.test_cli import _cli
 from timebank.claims import ClaimDraft, ClaimRules, SchemeModel
 from timebank.schemes import Member, Role, Scheme
 from timebank.service import TimeBank

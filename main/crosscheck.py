@@ -14,9 +14,8 @@ from sqlalchemy.exc import OperationalError
 from ledger import storage as ledger_storage
 from partners import storage as partner_storage
 from partners.consistency import voucher_problems
-
-from . import storage
-from .consistency import claim_problems
+from timebank import storage
+from timebank.consistency import claim_problems
 
 
 @dataclass

@@ -20,20 +20,19 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from api import problem_types
+from api.endpoints import Services
+from api.headers import DOCUMENT_CSP, SecurityHeaders, secured
+from api.openapi import docs_page, document
+from api.problems import Problem, handle_http, problem_response
+from api.routes import ENDPOINTS
+from api.tokens import TokenBook
 from ledger import KeyRing, LedgerError, LedgerStore, from_us
+from main.jobs import Schedule, run_jobs
 from partners.service import Partners
-from timebank.jobs import Schedule, run_jobs
 from timebank.service import TimeBank
 from web import Box, WebConfig, web_routes
 from web.book import AccountBook
-
-from . import problem_types
-from .endpoints import Services
-from .headers import DOCUMENT_CSP, SecurityHeaders, secured
-from .openapi import docs_page, document
-from .problems import Problem, handle_http, problem_response
-from .routes import ENDPOINTS
-from .tokens import TokenBook
 
 log = logging.getLogger("timebank.api")
 
@@ -43,7 +42,7 @@ class Config:
     url: str  # SQLAlchemy URL of the database
     key_dir: Path
     bootstrap_admin: str | None = None  # TIMEBANK_ADMIN_TOKEN: accepted as the deployment admin
-    schedule_seconds: float = 300.0  # the scheduled jobs (timebank.jobs); 0 turns them off
+    schedule_seconds: float = 300.0  # the scheduled jobs (main.jobs); 0 turns them off
     clock: Callable[[], int] | None = None  # µs since the epoch; tests pass a simulated one
     web: WebConfig = field(default_factory=WebConfig)  # the app's pages
 
@@ -116,7 +115,7 @@ def _route_of(request: Request) -> str:
 
 
 async def _schedule(bank: TimeBank, book: AccountBook, every: float) -> None:
-    """The scheduled jobs (`timebank.jobs`), then the app's old records forgotten
+    """The scheduled jobs (`main.jobs`), then the app's old records forgotten
     (`forget_old`), every `every` seconds."""
     schedule = Schedule()
     while True:

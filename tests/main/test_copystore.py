@@ -23,7 +23,7 @@ SIGNED = {
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "timebank.cli", *args], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "main.cli", *args], cwd=ROOT,
                           capture_output=True, text=True, check=False)  # fmt: skip
 
 

@@ -14,8 +14,7 @@ from sqlalchemy import Integer, Table, create_engine, func, inspect, select, tex
 from sqlalchemy.engine import Connection
 
 from ledger.storage import to_sync_url
-
-from .migrate import METADATA, migrate
+from main.migrate import METADATA, migrate
 
 BATCH = 5_000
 

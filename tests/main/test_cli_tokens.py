@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.app import Config, create_app
 from ledger.storage import sqlite_url
+from main.asgi import Config, create_app
 from tests.conftest import SERVER_URL, count_rows, snapshot
 
 pytestmark = pytest.mark.both_backends
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.both_backends
 
 def _timebank(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "timebank.cli", *args],
+        [sys.executable, "-m", "main.cli", *args],
         capture_output=True, text=True, check=False, env=env,
     )  # fmt: skip
 

@@ -27,7 +27,7 @@ DEMO_PERSONAL = ("Tenant 0001", "Member 0001", "Coordinator")  # display names i
 
 def _timebank(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "timebank.cli", *args], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "main.cli", *args], capture_output=True, text=True, check=False
     )
 
 

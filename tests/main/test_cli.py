@@ -37,7 +37,7 @@ ON_SERVER = pytest.mark.skipif(not SERVER_URL, reason="needs a PostgreSQL server
 
 def _timebank(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "timebank.cli", *args], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "main.cli", *args], capture_output=True, text=True, check=False
     )
 
 
@@ -83,7 +83,7 @@ class Db:
 def _cli(*args: str, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIMEBANK_")}
     return subprocess.run(
-        [*prefix, sys.executable, "-m", "timebank.cli", *args],
+        [*prefix, sys.executable, "-m", "main.cli", *args],
         capture_output=True,
         text=True,
         check=False,

@@ -12,10 +12,10 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 from sqlalchemy.exc import DBAPIError
 
-from api.app import Config, create_app
 from ledger import KeyRing, LedgerStore, verify_database
 from ledger.storage import to_sync_url
-from timebank.migrate import METADATA, current, head, migrate
+from main.asgi import Config, create_app
+from main.migrate import METADATA, current, head, migrate
 
 pytestmark = pytest.mark.both_backends
 

@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine
 
 from ledger.storage import to_sync_url
-from timebank.migrate import METADATA
+from main.migrate import METADATA
 
 config = context.config
 url = to_sync_url(config.get_main_option("sqlalchemy.url") or "")

@@ -16,8 +16,7 @@ from decimal import Decimal
 from ledger import Conflict, FloorBreached, InvalidRequest, LedgerStore
 from partners.model import Agreement, Offer, Partner, Sector, Venue
 from partners.service import Partners
-
-from .activities import (
+from timebank.activities import (
     Activity,
     CoForm,
     Contribution,
@@ -27,11 +26,11 @@ from .activities import (
     ServiceArea,
     Voluntariness,
 )
-from .claims import ClaimDraft, ClaimRules, SchemeModel
-from .reports.inputs import Cost, CostKind, Evidence, OutcomeRecord, Rating, Subject
-from .reports.records import record_cost, record_outcome, record_rating
-from .schemes import Member, Role, Scheme
-from .service import Forbidden, TimeBank
+from timebank.claims import ClaimDraft, ClaimRules, SchemeModel
+from timebank.reports.inputs import Cost, CostKind, Evidence, OutcomeRecord, Rating, Subject
+from timebank.reports.records import record_cost, record_outcome, record_rating
+from timebank.schemes import Member, Role, Scheme
+from timebank.service import Forbidden, TimeBank
 
 CREDITS = "taff-housing"
 P2P = "member-to-member"

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from ledger import to_us
-
-from .service import TimeBank
+from timebank.service import TimeBank
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""Schema migrations (Alembic, `timebank/migrations/`), for SQLite and PostgreSQL alike.
+"""Schema migrations (Alembic, `main/migrations/`), for SQLite and PostgreSQL alike.
 
 `migrate(url)` brings a database to the newest schema: an empty one from nothing, one at an
 earlier release step by step. A database the service made itself before it was ever migrated
@@ -20,9 +20,8 @@ from api import storage as api_storage
 from ledger import storage as ledger_storage
 from ledger.storage import to_sync_url
 from partners import storage as partners_storage
+from timebank import storage as timebank_storage
 from web import storage as web_storage
-
-from . import storage as timebank_storage
 
 METADATA: list[MetaData] = [  # every package's tables
     ledger_storage.metadata, timebank_storage.metadata, partners_storage.metadata,

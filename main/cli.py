@@ -35,17 +35,16 @@ from ledger.bundle import read_checkpoints, read_public_keys
 from ledger.proofs import receipt_problem
 from ledger.records import RecordError, key_json, load_receipt, receipt_json
 from ledger.verify import Report
-
-from .crosscheck import check_records
-from .demo import CREDITS, ELDERS, P2P, TENANTS, build_demo, demo_clock
-from .jobs import run_jobs
-from .journal import write_journal
-from .reports import FORMATS as REPORT_FORMATS
-from .reports import make_report, render, verify_report
-from .reports.bundle_check import NOT_CHECKABLE, check_against_bundle
-from .reports.engine import HORIZONS, Parameters
-from .service import TimeBank
-from .settings import Settings
+from main.crosscheck import check_records
+from main.demo import CREDITS, ELDERS, P2P, TENANTS, build_demo, demo_clock
+from main.jobs import run_jobs
+from main.settings import Settings
+from timebank.journal import write_journal
+from timebank.reports import FORMATS as REPORT_FORMATS
+from timebank.reports import make_report, render, verify_report
+from timebank.reports.bundle_check import NOT_CHECKABLE, check_against_bundle
+from timebank.reports.engine import HORIZONS, Parameters
+from timebank.service import TimeBank
 
 
 class UsageError(Exception):
@@ -160,7 +159,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument(
         "--schedule-seconds", type=float, default=300.0,
-        help="how often to run the scheduled jobs (timebank.jobs) (0: never)",
+        help="how often to run the scheduled jobs (main.jobs) (0: never)",
     )  # fmt: skip
     p = sub.add_parser("init", help="create the database's tables and a deployment admin token")
     _db_args(p, keys=True)
@@ -289,7 +288,7 @@ async def _run(args: argparse.Namespace) -> int:
     if args.command == "migrate-store":
         return await _migrate_store(args.source, args.target)
     if args.command == "migrate":
-        from .migrate import migrate
+        from main.migrate import migrate
 
         before, after = migrate(settings.url, args.to)
         print(f"schema {before or 'unversioned'} -> {after}")
@@ -345,7 +344,7 @@ def _pinned(args: argparse.Namespace) -> tuple[Any, Any]:
 
 
 async def _migrate_store(source: str, target: str) -> int:
-    from .copystore import TargetNotEmpty, copy_store
+    from main.copystore import TargetNotEmpty, copy_store
 
     src = _existing(Settings.from_env(source), "migrate-store").url
     to = Settings.from_env(target)
@@ -561,7 +560,7 @@ def _what_if(given: list[str] | None) -> dict[str, Any]:
 
 
 async def _jobs(store: LedgerStore, ledgers: list[str], now: datetime) -> None:
-    """The scheduled jobs (`timebank.jobs`, as `serve` runs them) but checkpoints, which have
+    """The scheduled jobs (`main.jobs`, as `serve` runs them) but checkpoints, which have
     a command of their own."""
     bank = await TimeBank.open(store.url, store)
     try:
@@ -674,7 +673,7 @@ async def _demo_accounts(bank: TimeBank) -> dict[str, str]:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from api.app import Config, create_app
+    from main.asgi import Config, create_app
 
     settings = Settings.from_env(args.db, args.keys)
     if settings.is_sqlite and not settings.db_path.parent.exists():

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from ledger.storage import sqlite_url
-from timebank.cli import main
+from main.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.both_backends  # the table is SQLite files and URLs of no server
@@ -170,7 +170,7 @@ def test_as_real_processes_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> N
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIMEBANK_")}
     for argv in (["verify", "--db", _garbage(tmp_path)], ["migrate", "--db", "bogus://x"],
                  ["token", "create", "--db", _missing(tmp_path), "--role", "admin"]):  # fmt: skip
-        done = subprocess.run([sys.executable, "-m", "timebank.cli", *argv], capture_output=True,
+        done = subprocess.run([sys.executable, "-m", "main.cli", *argv], capture_output=True,
                               text=True, check=False, env=env, cwd=ROOT)  # fmt: skip
         assert done.returncode == 2 and len(done.stderr.splitlines()) == 1, done.stderr
         assert done.stdout == ""
