@@ -14,12 +14,13 @@ from typing import Any
 
 from ledger import InvalidRequest
 
-from ..books import scheme_books_sql
+from ..books import Books, scheme_books_sql
 from ..catalogue import Catalogue
 from ..service import TimeBank
 from .catalogues import catalogue_by_hash, scheme_catalogue
 from .compare import differences
 from .engine import Parameters, build
+from .facts import Facts
 from .gather import as_of_us, gather
 from .tables import to_csv
 
@@ -43,10 +44,28 @@ async def make_report(
     the ledger's head, checkpointed now if it has grown since the last checkpoint), valued with
     `catalogue` (None: the scheme's latest version, else the shipped one), with what was
     recorded up to `as_of_us` (None: now)."""
+    facts, books, catalogue = await report_inputs(
+        bank, scheme, start, end, size=size, catalogue=catalogue, as_of_us=as_of_us
+    )
+    return build(facts, books, params or Parameters(), catalogue)
+
+
+async def report_inputs(
+    bank: TimeBank,
+    scheme: str,
+    start: date,
+    end: date,
+    *,
+    size: int | None = None,
+    catalogue: Catalogue | None = None,
+    as_of_us: int | None = None,
+) -> tuple[Facts, Books, Catalogue]:
+    """What `make_report` reads before it builds (the same arguments): the facts at the
+    checkpoint, the books and the catalogue. `build(facts, books, params, catalogue)` is pure,
+    so a server can build it in a worker process."""
     facts = await gather(bank, scheme, start, end, size=size, as_of_us=as_of_us)
     books = await scheme_books_sql(bank.ledger, scheme, start, end, size=facts.checkpoint.size)
-    catalogue = catalogue or await scheme_catalogue(bank, scheme)
-    return build(facts, books, params or Parameters(), catalogue)
+    return facts, books, catalogue or await scheme_catalogue(bank, scheme)
 
 
 def render(report: dict[str, Any], fmt: str) -> bytes:
