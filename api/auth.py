@@ -165,8 +165,10 @@ def grant_problem(
         return "scheme", "a scheme token needs its scheme"
     if creator.is_admin:
         if role not in ADMIN_MAKES:
-            return "role", ("the deployment admin makes only scheme-admin and partner-staff "
-                            "tokens; the scheme admin makes the others")  # fmt: skip
+            return "role", (
+                "the deployment admin makes only scheme-admin and partner-staff "
+                "tokens; the scheme admin makes the others"
+            )
     elif creator.role is ApiRole.SCHEME_ADMIN:
         pass
     elif creator.role is ApiRole.COORDINATOR:

@@ -53,18 +53,28 @@ async def log_claim(call: Call) -> ClaimOut:
         member, me, b.activity, b.date, b.minutes, b.receiver, staff and member != me
     )
     claim = await call.bank.log_claim(
-        call.scheme, draft, today=call.bank.today(), idempotency_key=call.idempotency_key,
+        call.scheme,
+        draft,
+        today=call.bank.today(),
+        idempotency_key=call.idempotency_key,
         note=b.note,
-    )  # fmt: skip
+    )
     return ClaimOut.of(claim)
 
 
 async def log_group(call: Call) -> Page[ClaimOut]:
     b: GroupClaimIn = call.body
     done = await call.bank.log_group(
-        call.scheme, b.members, b.activity, b.date, b.minutes, by=acting_member(call),
-        today=call.bank.today(), idempotency_key=call.idempotency_key, note=b.note,
-    )  # fmt: skip
+        call.scheme,
+        b.members,
+        b.activity,
+        b.date,
+        b.minutes,
+        by=acting_member(call),
+        today=call.bank.today(),
+        idempotency_key=call.idempotency_key,
+        note=b.note,
+    )
     return Page(items=[ClaimOut.of(c) for c in done], next_cursor=None)
 
 
@@ -96,9 +106,11 @@ async def get_claim(call: Call) -> ClaimOut:
 
 async def confirm(call: Call) -> ClaimOut:
     done = await call.bank.confirm_claim(
-        call.scheme, call.params["claim"], by=acting_member(call),
+        call.scheme,
+        call.params["claim"],
+        by=acting_member(call),
         involved_only=call.who.role not in STAFF,
-    )  # fmt: skip
+    )
     return ClaimOut.of(done)
 
 
@@ -125,33 +137,123 @@ class BurnoutOut(Out):
 async def burnout(call: Call) -> BurnoutOut:
     q: BurnoutQuery = call.query
     flagged = await call.bank.burnout_flags(
-        call.scheme, by=acting_member(call), today=call.bank.today(),
-        hours_per_week=q.hours_per_week, weeks=q.weeks,
-    )  # fmt: skip
+        call.scheme,
+        by=acting_member(call),
+        today=call.bank.today(),
+        hours_per_week=q.hours_per_week,
+        weeks=q.weeks,
+    )
     return BurnoutOut(members=sorted(flagged))
 
 
 ENDPOINTS = [
-    Endpoint("POST", "/schemes/{scheme}/claims", log_claim, "Log hours", PEOPLE, body=ClaimIn,
-             response=ClaimOut, status=201, tag="claims"),
-    Endpoint("POST", "/schemes/{scheme}/claims/{claim}/confirm", confirm, "Confirm a claim",
-             PEOPLE, response=ClaimOut, tag="claims"),
-    Endpoint("GET", "/schemes/{scheme}/activities", list_activities, "List activities",
-             ALL_SCHEME_ROLES, response=Page[ActivityOut], tag="activities"),
-    Endpoint("POST", "/schemes/{scheme}/activities", add_activity, "Add an activity", STAFF,
-             body=ActivityIn, response=ActivityOut, status=201, tag="activities"),
-    Endpoint("POST", "/schemes/{scheme}/activities/{code}/retire", retire_activity,
-             "Retire an activity", STAFF, response=ActivityOut, tag="activities"),
-    Endpoint("POST", "/schemes/{scheme}/claims/group", log_group, "Log a group session", STAFF,
-             body=GroupClaimIn, response=Page[ClaimOut], status=201, tag="claims"),
-    Endpoint("GET", "/schemes/{scheme}/claims", list_claims, "List claims", PEOPLE,
-             query=ClaimsQuery, response=Page[ClaimOut], tag="claims"),
-    Endpoint("GET", "/schemes/{scheme}/claims/{claim}", get_claim, "Show a claim", PEOPLE,
-             response=ClaimOut, tag="claims"),
-    Endpoint("POST", "/schemes/{scheme}/claims/{claim}/reject", reject, "Reject a claim", STAFF,
-             body=ReasonIn, response=ClaimOut, tag="claims"),
-    Endpoint("POST", "/schemes/{scheme}/claims/{claim}/reverse", reverse, "Reverse a claim",
-             STAFF, body=ReasonIn, response=ClaimOut, tag="claims"),
-    Endpoint("GET", "/schemes/{scheme}/burnout", burnout, "List burn-out flags", STAFF,
-             query=BurnoutQuery, response=BurnoutOut, tag="claims"),
-]  # fmt: skip
+    Endpoint(
+        "POST",
+        "/schemes/{scheme}/claims",
+        log_claim,
+        "Log hours",
+        PEOPLE,
+        body=ClaimIn,
+        response=ClaimOut,
+        status=201,
+        tag="claims",
+    ),
+    Endpoint(
+        "POST",
+        "/schemes/{scheme}/claims/{claim}/confirm",
+        confirm,
+        "Confirm a claim",
+        PEOPLE,
+        response=ClaimOut,
+        tag="claims",
+    ),
+    Endpoint(
+        "GET",
+        "/schemes/{scheme}/activities",
+        list_activities,
+        "List activities",
+        ALL_SCHEME_ROLES,
+        response=Page[ActivityOut],
+        tag="activities",
+    ),
+    Endpoint(
+        "POST",
+        "/schemes/{scheme}/activities",
+        add_activity,
+        "Add an activity",
+        STAFF,
+        body=ActivityIn,
+        response=ActivityOut,
+        status=201,
+        tag="activities",
+    ),
+    Endpoint(
+        "POST",
+        "/schemes/{scheme}/activities/{code}/retire",
+        retire_activity,
+        "Retire an activity",
+        STAFF,
+        response=ActivityOut,
+        tag="activities",
+    ),
+    Endpoint(
+        "POST",
+        "/schemes/{scheme}/claims/group",
+        log_group,
+        "Log a group session",
+        STAFF,
+        body=GroupClaimIn,
+        response=Page[ClaimOut],
+        status=201,
+        tag="claims",
+    ),
+    Endpoint(
+        "GET",
+        "/schemes/{scheme}/claims",
+        list_claims,
+        "List claims",
+        PEOPLE,
+        query=ClaimsQuery,
+        response=Page[ClaimOut],
+        tag="claims",
+    ),
+    Endpoint(
+        "GET",
+        "/schemes/{scheme}/claims/{claim}",
+        get_claim,
+        "Show a claim",
+        PEOPLE,
+        response=ClaimOut,
+        tag="claims",
+    ),
+    Endpoint(
+        "POST",
+        "/schemes/{scheme}/claims/{claim}/reject",
+        reject,
+        "Reject a claim",
+        STAFF,
+        body=ReasonIn,
+        response=ClaimOut,
+        tag="claims",
+    ),
+    Endpoint(
+        "POST",
+        "/schemes/{scheme}/claims/{claim}/reverse",
+        reverse,
+        "Reverse a claim",
+        STAFF,
+        body=ReasonIn,
+        response=ClaimOut,
+        tag="claims",
+    ),
+    Endpoint(
+        "GET",
+        "/schemes/{scheme}/burnout",
+        burnout,
+        "List burn-out flags",
+        STAFF,
+        query=BurnoutQuery,
+        response=BurnoutOut,
+        tag="claims",
+    ),
+]

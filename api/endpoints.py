@@ -121,10 +121,15 @@ class Endpoint:
                 raise Problem(422, NUL, field=name)
         await self.authorise(services, who, scheme)
         call = Call(
-            services, who, scheme, dict(request.path_params), _query(request, self.query),
-            await _body(request, self), _idempotency_key(request, who) if self.writes else "",
+            services,
+            who,
+            scheme,
+            dict(request.path_params),
+            _query(request, self.query),
+            await _body(request, self),
+            _idempotency_key(request, who) if self.writes else "",
             dict(request.headers),
-        )  # fmt: skip
+        )
         result = await self.handler(call)
         if isinstance(result, Response):
             return result
@@ -223,8 +228,9 @@ def _idempotency_key(request: Request, who: Principal) -> str:
     if not _KEY.fullmatch(key):
         raise Problem(422, "1-200 printable ASCII characters", field="idempotency-key")
     if key.startswith(INTERNAL_KEYS):
-        raise Problem(422, f"keys starting {INTERNAL_KEYS!r} are the ledger's own",
-                      field="idempotency-key")  # fmt: skip
+        raise Problem(
+            422, f"keys starting {INTERNAL_KEYS!r} are the ledger's own", field="idempotency-key"
+        )
     return f"client:{who.member or who.token_id}:{key}"
 
 

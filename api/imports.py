@@ -81,10 +81,14 @@ def _preview(lines: list[PreviewLine], found: dict[int, list[LineProblem]]) -> I
     out = []
     for p in lines:
         problems = [*p.problems, *found.get(p.line, [])]
-        out.append(PreviewLineOut(
-            line=p.line, values=p.values, ok=not problems,
-            problems=[LineProblemOut(field=x.field, message=x.message) for x in problems],
-        ))  # fmt: skip
+        out.append(
+            PreviewLineOut(
+                line=p.line,
+                values=p.values,
+                ok=not problems,
+                problems=[LineProblemOut(field=x.field, message=x.message) for x in problems],
+            )
+        )
     ok = sum(1 for p in out if p.ok)
     return ImportPreviewOut(lines=out, ok=ok, refused=len(out) - ok)
 
@@ -103,8 +107,9 @@ def _good(lines: list[PreviewLine]) -> list[int]:
 def _ids_in_members(scheme: str, text: str) -> list[str]:
     """In a worker process: the ids of the lines that pass their own checks (`parse_members`
     reads a member's id as the line's `id` value)."""
-    return list(dict.fromkeys(p.values["id"] for p in preview_members(scheme, text)
-                              if not p.problems))  # fmt: skip
+    return list(
+        dict.fromkeys(p.values["id"] for p in preview_members(scheme, text) if not p.problems)
+    )
 
 
 def _answer_members(scheme: str, text: str, coordinator: bool, there: dict[str, Member]) -> bytes:
@@ -137,10 +142,15 @@ def _makes_scheme_admin(scheme: str, text: str) -> bool:
 def _ids_in_hours(text: str) -> list[str]:
     """In a worker process: the members and receivers named by the lines that pass their own
     checks (`parse_hours` reads an empty receiver as none)."""
-    return list(dict.fromkeys(
-        who for p in preview_hours(text) if not p.problems
-        for who in (p.values["member"], p.values.get("receiver", "")) if who
-    ))  # fmt: skip
+    return list(
+        dict.fromkeys(
+            who
+            for p in preview_hours(text)
+            if not p.problems
+            for who in (p.values["member"], p.values.get("receiver", ""))
+            if who
+        )
+    )
 
 
 def _answer_hours(
@@ -195,8 +205,17 @@ async def preview_hours_csv(call: Call) -> Response:
     scheme = await call.bank.scheme(call.scheme)
     codes = {a.code for a in await call.bank.activities(call.scheme)}
     members = {who for who in ids if await _is_member(call, who)}
-    return _json(await offload.run(_answer_hours, call.body, members, codes, scheme.rules,
-                                   acting_member(call), call.bank.today()))  # fmt: skip
+    return _json(
+        await offload.run(
+            _answer_hours,
+            call.body,
+            members,
+            codes,
+            scheme.rules,
+            acting_member(call),
+            call.bank.today(),
+        )
+    )
 
 
 async def _is_member(call: Call, member_id: str) -> bool:
@@ -263,23 +282,59 @@ async def timeoverflow_transfers(call: Call) -> ImportOut | Response:
     q: TimeOverflowQuery = call.query
     try:
         done = await call.bank.import_timeoverflow_transfers(
-            call.scheme, call.body, activity=q.activity, by=acting_member(call),
+            call.scheme,
+            call.body,
+            activity=q.activity,
+            by=acting_member(call),
             today=call.bank.today(),
-        )  # fmt: skip
+        )
     except ImportRefused as refused:
         return await _refused(refused)
     return ImportOut(added=len(done))
 
 
 ENDPOINTS = [
-    Endpoint("POST", "/schemes/{scheme}/imports/members", members_csv, "Import members (CSV)",
-             STAFF, csv=True, query=ImportQuery, response=ImportResult, tag="imports"),
-    Endpoint("POST", "/schemes/{scheme}/imports/hours", hours_csv, "Import historic hours (CSV)",
-             STAFF, csv=True, query=ImportQuery, response=ImportResult, tag="imports"),
-    Endpoint("POST", "/schemes/{scheme}/imports/timeoverflow-members", timeoverflow_members,
-             "Import TimeOverflow's users export", STAFF, csv=True, response=ImportOut,
-             tag="imports"),
-    Endpoint("POST", "/schemes/{scheme}/imports/timeoverflow-transfers", timeoverflow_transfers,
-             "Import TimeOverflow's transfers export", STAFF, csv=True,
-             query=TimeOverflowQuery, response=ImportOut, tag="imports"),
-]  # fmt: skip
+    Endpoint(
+        "POST",
+        "/schemes/{scheme}/imports/members",
+        members_csv,
+        "Import members (CSV)",
+        STAFF,
+        csv=True,
+        query=ImportQuery,
+        response=ImportResult,
+        tag="imports",
+    ),
+    Endpoint(
+        "POST",
+        "/schemes/{scheme}/imports/hours",
+        hours_csv,
+        "Import historic hours (CSV)",
+        STAFF,
+        csv=True,
+        query=ImportQuery,
+        response=ImportResult,
+        tag="imports",
+    ),
+    Endpoint(
+        "POST",
+        "/schemes/{scheme}/imports/timeoverflow-members",
+        timeoverflow_members,
+        "Import TimeOverflow's users export",
+        STAFF,
+        csv=True,
+        response=ImportOut,
+        tag="imports",
+    ),
+    Endpoint(
+        "POST",
+        "/schemes/{scheme}/imports/timeoverflow-transfers",
+        timeoverflow_transfers,
+        "Import TimeOverflow's transfers export",
+        STAFF,
+        csv=True,
+        query=TimeOverflowQuery,
+        response=ImportOut,
+        tag="imports",
+    ),
+]

@@ -16,9 +16,13 @@ from .models import BooksOut, CheckpointOut, JsonObject, LedgerKey, Page, Query
 
 def _out(call: Call, cp: Checkpoint) -> CheckpointOut:
     return CheckpointOut(
-        ledger=call.scheme, size=cp.size, root=cp.root.hex(),
-        time=from_us(cp.time_us).isoformat(), key_id=cp.key_id, signature=cp.signature.hex(),
-    )  # fmt: skip
+        ledger=call.scheme,
+        size=cp.size,
+        root=cp.root.hex(),
+        time=from_us(cp.time_us).isoformat(),
+        key_id=cp.key_id,
+        signature=cp.signature.hex(),
+    )
 
 
 async def make_checkpoint(call: Call) -> CheckpointOut:
@@ -42,14 +46,35 @@ async def public_keys(call: Call) -> Page[JsonObject]:
 
 
 ENDPOINTS = [
-    Endpoint("POST", "/schemes/{scheme}/checkpoints", make_checkpoint, "Sign a checkpoint",
-             STAFF | {ApiRole.ADMIN}, response=CheckpointOut, status=201, tag="ledger"),
-    Endpoint("GET", "/schemes/{scheme}/checkpoints/latest", latest_checkpoint,
-             "Show the latest signed checkpoint", ALL_SCHEME_ROLES | {ApiRole.ADMIN},
-             response=CheckpointOut, tag="ledger"),
-    Endpoint("GET", "/schemes/{scheme}/keys", public_keys, "List the ledger's public keys",
-             ALL_SCHEME_ROLES | {ApiRole.ADMIN}, response=Page[LedgerKey], tag="ledger"),
-]  # fmt: skip
+    Endpoint(
+        "POST",
+        "/schemes/{scheme}/checkpoints",
+        make_checkpoint,
+        "Sign a checkpoint",
+        STAFF | {ApiRole.ADMIN},
+        response=CheckpointOut,
+        status=201,
+        tag="ledger",
+    ),
+    Endpoint(
+        "GET",
+        "/schemes/{scheme}/checkpoints/latest",
+        latest_checkpoint,
+        "Show the latest signed checkpoint",
+        ALL_SCHEME_ROLES | {ApiRole.ADMIN},
+        response=CheckpointOut,
+        tag="ledger",
+    ),
+    Endpoint(
+        "GET",
+        "/schemes/{scheme}/keys",
+        public_keys,
+        "List the ledger's public keys",
+        ALL_SCHEME_ROLES | {ApiRole.ADMIN},
+        response=Page[LedgerKey],
+        tag="ledger",
+    ),
+]
 
 
 class BooksQuery(Query):
@@ -68,7 +93,14 @@ async def books(call: Call) -> JsonObject:
 
 
 ENDPOINTS.append(
-    Endpoint("GET", "/schemes/{scheme}/books", books, "Show the scheme's books for a period",
-             STAFF | {ApiRole.COMMISSIONER}, query=BooksQuery, response=BooksOut,
-             tag="ledger")
-)  # fmt: skip
+    Endpoint(
+        "GET",
+        "/schemes/{scheme}/books",
+        books,
+        "Show the scheme's books for a period",
+        STAFF | {ApiRole.COMMISSIONER},
+        query=BooksQuery,
+        response=BooksOut,
+        tag="ledger",
+    )
+)

@@ -40,9 +40,14 @@ async def add_member(call: Call) -> MemberOut:
     if Role.SCHEME_ADMIN in b.roles and call.who.role is ApiRole.COORDINATOR:
         raise Problem(403, "a coordinator cannot make scheme admins", field="roles")
     member = Member(
-        call.scheme, b.id, b.display_name, frozenset(b.roles), b.contact, b.card_number,
+        call.scheme,
+        b.id,
+        b.display_name,
+        frozenset(b.roles),
+        b.contact,
+        b.card_number,
         dict(b.attributes),
-    )  # fmt: skip
+    )
     return MemberOut.of(await call.bank.add_member(member))
 
 
@@ -112,22 +117,80 @@ async def erase(call: Call) -> MemberOut:
 
 
 ENDPOINTS = [
-    Endpoint("POST", "/schemes/{scheme}/members", add_member, "Add a member", REGISTRARS,
-             body=MemberIn, response=MemberOut, status=201, tag="members"),
-    Endpoint("GET", "/schemes/{scheme}/members", list_members, "List members", STAFF,
-             query=PageQuery, response=Page[MemberOut], tag="members"),
-    Endpoint("GET", "/schemes/{scheme}/members/{member}", get_member, "Show a member", PEOPLE,
-             response=MemberOut, tag="members"),
-    Endpoint("GET", "/schemes/{scheme}/cards/{card}", by_card, "Find a member by card number",
-             STAFF, response=MemberOut, tag="members"),
-    Endpoint("GET", "/schemes/{scheme}/members/{member}/balance", balance, "Show a balance",
-             PEOPLE, response=BalanceOut, tag="members"),
-    Endpoint("GET", "/schemes/{scheme}/members/{member}/entries", entries,
-             "List a member's ledger entries", PEOPLE, query=PageQuery,
-             response=Page[EntryOut], tag="members"),
-    Endpoint("GET", "/schemes/{scheme}/members/{member}/entries/{seq}/receipt", receipt,
-             "Fetch a receipt that verifies offline", PEOPLE, response=ReceiptOut,
-             tag="members"),
-    Endpoint("POST", "/schemes/{scheme}/members/{member}/erase", erase,
-             "Erase a member's personal data", PEOPLE, response=MemberOut, tag="members"),
-]  # fmt: skip
+    Endpoint(
+        "POST",
+        "/schemes/{scheme}/members",
+        add_member,
+        "Add a member",
+        REGISTRARS,
+        body=MemberIn,
+        response=MemberOut,
+        status=201,
+        tag="members",
+    ),
+    Endpoint(
+        "GET",
+        "/schemes/{scheme}/members",
+        list_members,
+        "List members",
+        STAFF,
+        query=PageQuery,
+        response=Page[MemberOut],
+        tag="members",
+    ),
+    Endpoint(
+        "GET",
+        "/schemes/{scheme}/members/{member}",
+        get_member,
+        "Show a member",
+        PEOPLE,
+        response=MemberOut,
+        tag="members",
+    ),
+    Endpoint(
+        "GET",
+        "/schemes/{scheme}/cards/{card}",
+        by_card,
+        "Find a member by card number",
+        STAFF,
+        response=MemberOut,
+        tag="members",
+    ),
+    Endpoint(
+        "GET",
+        "/schemes/{scheme}/members/{member}/balance",
+        balance,
+        "Show a balance",
+        PEOPLE,
+        response=BalanceOut,
+        tag="members",
+    ),
+    Endpoint(
+        "GET",
+        "/schemes/{scheme}/members/{member}/entries",
+        entries,
+        "List a member's ledger entries",
+        PEOPLE,
+        query=PageQuery,
+        response=Page[EntryOut],
+        tag="members",
+    ),
+    Endpoint(
+        "GET",
+        "/schemes/{scheme}/members/{member}/entries/{seq}/receipt",
+        receipt,
+        "Fetch a receipt that verifies offline",
+        PEOPLE,
+        response=ReceiptOut,
+        tag="members",
+    ),
+    Endpoint(
+        "POST",
+        "/schemes/{scheme}/members/{member}/erase",
+        erase,
+        "Erase a member's personal data",
+        PEOPLE,
+        response=MemberOut,
+        tag="members",
+    ),
+]

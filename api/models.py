@@ -59,13 +59,16 @@ def _voucher_code_pattern() -> str:
     return "^" + "-".join(f"[{ALPHABET}]{{{len(g)}}}" for g in groups) + "$"
 
 
-VoucherCode = Annotated[str, Field(
-    pattern=_voucher_code_pattern(),
-    description="as printed: XXXX-XXXX-C, symbols of Crockford's base32, the last one a check "
-    "symbol (Luhn mod 32); a code whose check symbol is wrong is refused (422) like any other "
-    "malformed one. The server also reads a code as typed (lower case, spaces, O for 0, I and "
-    "L for 1); this is the form it gives out.",
-)]  # fmt: skip
+VoucherCode = Annotated[
+    str,
+    Field(
+        pattern=_voucher_code_pattern(),
+        description="as printed: XXXX-XXXX-C, symbols of Crockford's base32, the last one a check "
+        "symbol (Luhn mod 32); a code whose check symbol is wrong is refused (422) like any other "
+        "malformed one. The server also reads a code as typed (lower case, spaces, O for 0, I and "
+        "L for 1); this is the form it gives out.",
+    ),
+]
 # Claims, offers and requests are named by 24 hex digits of a digest, tokens by 16: the server
 # answers 404 for any other name (none exists), so these shapes are for clients to check.
 DigestId = Annotated[str, Field(pattern="^[0-9a-f]{24}$", description="as the API gave it out")]
@@ -90,21 +93,35 @@ AREA_TYPED = (
     f"^[{_SPACE}]*{_AREA_SYMBOL}(?:[A-Za-z0-9{_DOTLESS_I}{_LONG_S}{_SPACE}-]*{_AREA_SYMBOL})?"
     f"[{_SPACE}]*$"
 )
-Skill = Annotated[str, Field(
-    min_length=1, max_length=40, json_schema_extra={"pattern": SKILL_TYPED},
-    description="a skill as typed: letters, digits, '-', '_' and spaces (\"Home repairs\" is "
-    "stored as home-repairs)",
-)]  # fmt: skip
-Skills = Annotated[list[Skill], Field(
-    min_length=1, max_length=10,
-    json_schema_extra={"contains": {"pattern": f"[{_SKILL_SYMBOL}]"}},
-    description="at least one skill with a letter or digit (blank ones are dropped)",
-)]  # fmt: skip
-Place = Annotated[str, Field(
-    min_length=1, max_length=40, json_schema_extra={"pattern": AREA_TYPED},
-    description="an area as typed, e.g. a postcode district: letters, digits, spaces and '-', "
-    "beginning and ending with a letter or digit (\"cf10 \" is stored as CF10)",
-)]  # fmt: skip
+Skill = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=40,
+        json_schema_extra={"pattern": SKILL_TYPED},
+        description="a skill as typed: letters, digits, '-', '_' and spaces (\"Home repairs\" is "
+        "stored as home-repairs)",
+    ),
+]
+Skills = Annotated[
+    list[Skill],
+    Field(
+        min_length=1,
+        max_length=10,
+        json_schema_extra={"contains": {"pattern": f"[{_SKILL_SYMBOL}]"}},
+        description="at least one skill with a letter or digit (blank ones are dropped)",
+    ),
+]
+Place = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=40,
+        json_schema_extra={"pattern": AREA_TYPED},
+        description="an area as typed, e.g. a postcode district: letters, digits, spaces and '-', "
+        'beginning and ending with a letter or digit ("cf10 " is stored as CF10)',
+    ),
+]
 
 
 NUL = "must not contain the NUL character (U+0000)"
@@ -179,10 +196,12 @@ class SchemeIn(In):
     credit_expiry_months: int | None = Field(None, ge=1, le=120)
     auto_accept_hours: int | None = Field(None, ge=1, le=2160)
     claim_days_back: int | None = Field(
-        None, ge=0, le=MAX_DAYS_BACK,
+        None,
+        ge=0,
+        le=MAX_DAYS_BACK,
         description="a claim may be dated at most this many days ago (imports of history "
         "excepted); null: any past day",
-    )  # fmt: skip
+    )
 
 
 class SchemeOut(Out):
@@ -201,11 +220,17 @@ class SchemeOut(Out):
     def of(cls, s: Scheme) -> SchemeOut:
         r = s.rules
         return cls(
-            id=s.id, name=s.name, model=r.model, min_minutes=r.min_minutes,
-            max_minutes=r.max_minutes, members_may_log_for_others=r.members_may_log_for_others,
-            member_floor=s.member_floor, credit_expiry_months=s.credit_expiry_months,
-            auto_accept_hours=s.auto_accept_hours, claim_days_back=r.days_back,
-        )  # fmt: skip
+            id=s.id,
+            name=s.name,
+            model=r.model,
+            min_minutes=r.min_minutes,
+            max_minutes=r.max_minutes,
+            members_may_log_for_others=r.members_may_log_for_others,
+            member_floor=s.member_floor,
+            credit_expiry_months=s.credit_expiry_months,
+            auto_accept_hours=s.auto_accept_hours,
+            claim_days_back=r.days_back,
+        )
 
 
 # ---- members -----------------------------------------------------------------------------------
@@ -234,9 +259,14 @@ class MemberOut(Out):
     @classmethod
     def of(cls, m: Member) -> MemberOut:
         return cls(
-            id=m.id, display_name=m.display_name, roles=sorted(m.roles), contact=m.contact,
-            card_number=m.card_number, attributes=m.attributes, erased=m.erased,
-        )  # fmt: skip
+            id=m.id,
+            display_name=m.display_name,
+            roles=sorted(m.roles),
+            contact=m.contact,
+            card_number=m.card_number,
+            attributes=m.attributes,
+            erased=m.erased,
+        )
 
 
 class BalanceOut(Out):
@@ -258,16 +288,30 @@ class ActivityIn(In):
     voluntariness: Voluntariness = Voluntariness.VOLUNTARY
     relation: RelationToPaidWork
     safeguarding_check: bool = False
-    proxy_code: Annotated[str, Field(
-        min_length=1, max_length=64, json_schema_extra={"pattern": whole(_ACTIVITY_CODE)},
-        description="the valuation proxy that prices these hours (a code like an activity's)",
-    )]  # fmt: skip
+    proxy_code: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=64,
+            json_schema_extra={"pattern": whole(_ACTIVITY_CODE)},
+            description="the valuation proxy that prices these hours (a code like an activity's)",
+        ),
+    ]
 
     def activity(self) -> Activity:
         return Activity(
-            self.code, self.title, self.form, self.subform, self.contribution, self.area,
-            self.mode, self.voluntariness, self.relation, self.safeguarding_check, self.proxy_code,
-        )  # fmt: skip
+            self.code,
+            self.title,
+            self.form,
+            self.subform,
+            self.contribution,
+            self.area,
+            self.mode,
+            self.voluntariness,
+            self.relation,
+            self.safeguarding_check,
+            self.proxy_code,
+        )
 
 
 class ActivityOut(ActivityIn):
@@ -277,11 +321,19 @@ class ActivityOut(ActivityIn):
     @classmethod
     def of(cls, a: Activity) -> ActivityOut:
         return cls(
-            code=a.code, title=a.title, form=a.form, subform=a.subform,
-            contribution=a.contribution, area=a.area, mode=a.mode, voluntariness=a.voluntariness,
-            relation=a.relation, safeguarding_check=a.safeguarding_check,
-            proxy_code=a.proxy_code, retired=a.retired,
-        )  # fmt: skip
+            code=a.code,
+            title=a.title,
+            form=a.form,
+            subform=a.subform,
+            contribution=a.contribution,
+            area=a.area,
+            mode=a.mode,
+            voluntariness=a.voluntariness,
+            relation=a.relation,
+            safeguarding_check=a.safeguarding_check,
+            proxy_code=a.proxy_code,
+            retired=a.retired,
+        )
 
 
 # ---- claims ------------------------------------------------------------------------------------
@@ -328,11 +380,22 @@ class ClaimOut(Out):
     @classmethod
     def of(cls, c: Claim) -> ClaimOut:
         return cls(
-            id=c.id, member=c.member, logged_by=c.logged_by, on_behalf=c.on_behalf,
-            activity=c.activity, date=c.day, minutes=c.minutes, receiver=c.receiver,
-            note=c.note, status=c.status, duplicate=c.duplicate, reason=c.reason,
-            decided_by=c.decided_by, entry_seq=c.entry_seq, reversal_seq=c.reversal_seq,
-        )  # fmt: skip
+            id=c.id,
+            member=c.member,
+            logged_by=c.logged_by,
+            on_behalf=c.on_behalf,
+            activity=c.activity,
+            date=c.day,
+            minutes=c.minutes,
+            receiver=c.receiver,
+            note=c.note,
+            status=c.status,
+            duplicate=c.duplicate,
+            reason=c.reason,
+            decided_by=c.decided_by,
+            entry_seq=c.entry_seq,
+            reversal_seq=c.reversal_seq,
+        )
 
 
 class ClaimsQuery(PageQuery):
@@ -509,9 +572,9 @@ class TokenIn(In):
     partner: PartnerId | None = Field(None, description="partner-staff: the organisation")
     label: Annotated[str, Field(max_length=200)] = ""
     expires: AwareDatetime | None = Field(
-        None, description="when the token stops working (RFC 3339, with its offset); "
-        "null: until revoked"
-    )  # fmt: skip
+        None,
+        description="when the token stops working (RFC 3339, with its offset); null: until revoked",
+    )
 
 
 class TokenOut(Out):

@@ -49,9 +49,14 @@ class OfferOut(Out):
     @classmethod
     def of(cls, o: Offer) -> OfferOut:
         return cls(
-            id=o.id, member=o.member, skills=list(o.skills), area=o.area,
-            availability=o.availability, note=o.note, active=o.active,
-        )  # fmt: skip
+            id=o.id,
+            member=o.member,
+            skills=list(o.skills),
+            area=o.area,
+            availability=o.availability,
+            note=o.note,
+            active=o.active,
+        )
 
 
 class RequestOut(Out):
@@ -66,9 +71,14 @@ class RequestOut(Out):
     @classmethod
     def of(cls, r: HelpRequest) -> RequestOut:
         return cls(
-            id=r.id, member=r.member, skills=list(r.skills), area=r.area, when=r.when,
-            note=r.note, open=r.open,
-        )  # fmt: skip
+            id=r.id,
+            member=r.member,
+            skills=list(r.skills),
+            area=r.area,
+            when=r.when,
+            note=r.note,
+            open=r.open,
+        )
 
 
 class MatchOut(Out):
@@ -94,9 +104,13 @@ class AreaOut(Out):
     @classmethod
     def of(cls, a: AreaSummary) -> AreaOut:
         return cls(
-            area=a.area, open_requests=a.open_requests, active_offers=a.active_offers,
-            needed=a.needed, offered=a.offered, unmet=list(a.unmet),
-        )  # fmt: skip
+            area=a.area,
+            open_requests=a.open_requests,
+            active_offers=a.active_offers,
+            needed=a.needed,
+            offered=a.offered,
+            unmet=list(a.unmet),
+        )
 
 
 class ListQuery(PageQuery):
@@ -123,9 +137,14 @@ def _owner_or_staff(call: Call, owner: str) -> None:
 async def add_offer(call: Call) -> OfferOut:
     b: OfferIn = call.body
     offer = await call.bank.market.add_offer(
-        call.scheme, _for_whom(call, b.member), b.skills, b.area, b.availability, b.note,
+        call.scheme,
+        _for_whom(call, b.member),
+        b.skills,
+        b.area,
+        b.availability,
+        b.note,
         idempotency_key=call.idempotency_key,
-    )  # fmt: skip
+    )
     return OfferOut.of(offer)
 
 
@@ -148,9 +167,14 @@ async def withdraw_offer(call: Call) -> OfferOut:
 async def add_request(call: Call) -> RequestOut:
     b: RequestIn = call.body
     request = await call.bank.market.add_request(
-        call.scheme, _for_whom(call, b.member), b.skills, b.area, b.when, b.note,
+        call.scheme,
+        _for_whom(call, b.member),
+        b.skills,
+        b.area,
+        b.when,
+        b.note,
         idempotency_key=call.idempotency_key,
-    )  # fmt: skip
+    )
     return RequestOut.of(request)
 
 
@@ -182,21 +206,83 @@ async def needs(call: Call) -> Page[AreaOut]:
 
 
 ENDPOINTS = [
-    Endpoint("POST", "/schemes/{scheme}/offers", add_offer, "Offer help", PEOPLE, body=OfferIn,
-             response=OfferOut, status=201, tag="offers"),
-    Endpoint("GET", "/schemes/{scheme}/offers", list_offers, "List offers of help", PEOPLE,
-             query=ListQuery, response=Page[OfferOut], tag="offers"),
-    Endpoint("POST", "/schemes/{scheme}/offers/{offer}/withdraw", withdraw_offer,
-             "Withdraw an offer", PEOPLE, response=OfferOut, tag="offers"),
-    Endpoint("POST", "/schemes/{scheme}/requests", add_request, "Ask for help", PEOPLE,
-             body=RequestIn, response=RequestOut, status=201, tag="offers"),
-    Endpoint("GET", "/schemes/{scheme}/requests", list_requests, "List requests for help",
-             PEOPLE, query=ListQuery, response=Page[RequestOut], tag="offers"),
-    Endpoint("POST", "/schemes/{scheme}/requests/{request}/close", close_request,
-             "Close a request", PEOPLE, response=RequestOut, tag="offers"),
-    Endpoint("GET", "/schemes/{scheme}/requests/{request}/matches", matches,
-             "Find offers that match a request", PEOPLE, query=MatchQuery,
-             response=Page[MatchOut], tag="offers"),
-    Endpoint("GET", "/schemes/{scheme}/needs", needs, "Show needs and capabilities by area",
-             STAFF, response=Page[AreaOut], tag="offers"),
-]  # fmt: skip
+    Endpoint(
+        "POST",
+        "/schemes/{scheme}/offers",
+        add_offer,
+        "Offer help",
+        PEOPLE,
+        body=OfferIn,
+        response=OfferOut,
+        status=201,
+        tag="offers",
+    ),
+    Endpoint(
+        "GET",
+        "/schemes/{scheme}/offers",
+        list_offers,
+        "List offers of help",
+        PEOPLE,
+        query=ListQuery,
+        response=Page[OfferOut],
+        tag="offers",
+    ),
+    Endpoint(
+        "POST",
+        "/schemes/{scheme}/offers/{offer}/withdraw",
+        withdraw_offer,
+        "Withdraw an offer",
+        PEOPLE,
+        response=OfferOut,
+        tag="offers",
+    ),
+    Endpoint(
+        "POST",
+        "/schemes/{scheme}/requests",
+        add_request,
+        "Ask for help",
+        PEOPLE,
+        body=RequestIn,
+        response=RequestOut,
+        status=201,
+        tag="offers",
+    ),
+    Endpoint(
+        "GET",
+        "/schemes/{scheme}/requests",
+        list_requests,
+        "List requests for help",
+        PEOPLE,
+        query=ListQuery,
+        response=Page[RequestOut],
+        tag="offers",
+    ),
+    Endpoint(
+        "POST",
+        "/schemes/{scheme}/requests/{request}/close",
+        close_request,
+        "Close a request",
+        PEOPLE,
+        response=RequestOut,
+        tag="offers",
+    ),
+    Endpoint(
+        "GET",
+        "/schemes/{scheme}/requests/{request}/matches",
+        matches,
+        "Find offers that match a request",
+        PEOPLE,
+        query=MatchQuery,
+        response=Page[MatchOut],
+        tag="offers",
+    ),
+    Endpoint(
+        "GET",
+        "/schemes/{scheme}/needs",
+        needs,
+        "Show needs and capabilities by area",
+        STAFF,
+        response=Page[AreaOut],
+        tag="offers",
+    ),
+]

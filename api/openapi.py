@@ -59,44 +59,68 @@ PATH_PARAMETERS: dict[tuple[str, str], Any] = {
 # The CSV files the API reads, by the last segment of their path: a component each, naming
 # its columns (the constants the parsers read them by) in `x-columns`.
 CSV_FILES: dict[str, tuple[str, tuple[str, ...], str]] = {
-    "reconciliations": ("TillCsv", TILL_COLUMNS, "A partner's till records: the voucher code "
-                        "as typed or scanned, when it was taken (ISO 8601; without an offset, "
-                        "UTC) and our ids of the offer and venue; other columns are ignored."),
-    "members": ("MembersCsv", MEMBER_COLUMNS, "Members: id and display_name are needed; "
-                "roles are ';'-separated."),
-    "hours": ("HoursCsv", HOURS_COLUMNS, "Historic hours, each logged and confirmed: member, "
-              "activity, date and minutes are needed."),
+    "reconciliations": (
+        "TillCsv",
+        TILL_COLUMNS,
+        "A partner's till records: the voucher code "
+        "as typed or scanned, when it was taken (ISO 8601; without an offset, "
+        "UTC) and our ids of the offer and venue; other columns are ignored.",
+    ),
+    "members": (
+        "MembersCsv",
+        MEMBER_COLUMNS,
+        "Members: id and display_name are needed; roles are ';'-separated.",
+    ),
+    "hours": (
+        "HoursCsv",
+        HOURS_COLUMNS,
+        "Historic hours, each logged and confirmed: member, activity, date and minutes are needed.",
+    ),
     "outcomes": ("OutcomesCsv", OUTCOME_COLUMNS, "Outcome records; change may be left out."),
-    "timeoverflow-members": ("TimeOverflowMembersCsv", TO_MEMBER_COLUMNS,
-                             "TimeOverflow's users export, as it writes it."),
-    "timeoverflow-transfers": ("TimeOverflowTransfersCsv", TO_TRANSFER_COLUMNS,
-                               "TimeOverflow's transfers export, as it writes it."),
-}  # fmt: skip
+    "timeoverflow-members": (
+        "TimeOverflowMembersCsv",
+        TO_MEMBER_COLUMNS,
+        "TimeOverflow's users export, as it writes it.",
+    ),
+    "timeoverflow-transfers": (
+        "TimeOverflowTransfersCsv",
+        TO_TRANSFER_COLUMNS,
+        "TimeOverflow's transfers export, as it writes it.",
+    ),
+}
 # What each media type a success response may take besides JSON holds.
 MEDIA_SCHEMAS: dict[str, dict[str, Any]] = {
     "text/csv": {
-        "type": "string", "contentMediaType": "text/csv", "x-columns": list(REPORT_COLUMNS),
+        "type": "string",
+        "contentMediaType": "text/csv",
+        "x-columns": list(REPORT_COLUMNS),
         "description": "the report as long rows, with a header line: "
-        + ", ".join(REPORT_COLUMNS) + " (every figure of the JSON form, one a row)",
+        + ", ".join(REPORT_COLUMNS)
+        + " (every figure of the JSON form, one a row)",
     },
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
-        "type": "string", "format": "binary",
+        "type": "string",
+        "format": "binary",
         "contentMediaType": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         "description": "the report as a workbook: the same rows, a sheet a section",
     },
     "text/html": {
-        "type": "string", "contentMediaType": "text/html",
+        "type": "string",
+        "contentMediaType": "text/html",
         "description": "the report as one self-contained HTML document (no scripts)",
     },
     "application/pdf": {
-        "type": "string", "format": "binary", "contentMediaType": "application/pdf",
+        "type": "string",
+        "format": "binary",
+        "contentMediaType": "application/pdf",
         "description": "the report as a PDF document",
     },
     "image/svg+xml": {
-        "type": "string", "contentMediaType": "image/svg+xml",
+        "type": "string",
+        "contentMediaType": "image/svg+xml",
         "description": "the voucher's code as a QR code, an SVG image",
     },
-}  # fmt: skip
+}
 
 
 def document(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
@@ -105,10 +129,12 @@ def document(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
         models += [m for m in (ep.body, ep.response) if m is not None and _is_model(m)]
     unique = list(dict.fromkeys(models))
     refs, defs = models_json_schema(
-        [(m, "validation" if m is not None and m.__name__.endswith("In") else "serialization")
-         for m in unique],
+        [
+            (m, "validation" if m is not None and m.__name__.endswith("In") else "serialization")
+            for m in unique
+        ],
         ref_template=REF,
-    )  # fmt: skip
+    )
     paths: dict[str, dict[str, Any]] = {}
     schemas: dict[str, Any] = defs.get("$defs", {})
     schemas.update(_csv_components())
@@ -141,10 +167,11 @@ def operation_ids(endpoints: list[Endpoint]) -> dict[Endpoint, str]:
     handler that serves more than one path, the name and the path."""
     names = Counter(ep.handler.__name__ for ep in endpoints)
     return {
-        ep: ep.handler.__name__ if names[ep.handler.__name__] == 1
+        ep: ep.handler.__name__
+        if names[ep.handler.__name__] == 1
         else ep.handler.__name__ + "_" + "_".join(re.findall(r"\w+", ep.path))
         for ep in endpoints
-    }  # fmt: skip
+    }
 
 
 def _links(maker: Endpoint, endpoints: list[Endpoint], ids: dict[Endpoint, str]) -> dict[str, Any]:
@@ -186,12 +213,14 @@ def path_parameters(path: str) -> list[dict[str, Any]]:
 def _csv_components() -> dict[str, Any]:
     return {
         name: {
-            "type": "string", "contentMediaType": "text/csv", "x-columns": list(columns),
+            "type": "string",
+            "contentMediaType": "text/csv",
+            "x-columns": list(columns),
             "description": f"A CSV file (UTF-8) with a header line naming its columns: "
             f"{', '.join(columns)}. {about}",
         }
         for name, columns, about in CSV_FILES.values()
-    }  # fmt: skip
+    }
 
 
 def _csv_body(ep: Endpoint) -> dict[str, Any]:
@@ -208,11 +237,17 @@ def _operation(ep: Endpoint, refs: dict[Any, Any], schemas: dict[str, Any]) -> d
             required = name in schema.get("required", [])
             params.append({"name": name, "in": "query", "required": required, "schema": prop})
     if ep.writes:
-        params.append({
-            "name": "Idempotency-Key", "in": "header", "required": False,
-            "schema": {"type": "string", "maxLength": 200},
-            "description": "retry with the same key to get the same result, never a second write",
-        })  # fmt: skip
+        params.append(
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "maxLength": 200},
+                "description": (
+                    "retry with the same key to get the same result, never a second write"
+                ),
+            }
+        )
     problem = {"application/problem+json": {"schema": refs[Problem]}}
     ok: dict[str, Any] = {"description": "OK"}
     if _is_model(ep.response):
@@ -221,16 +256,25 @@ def _operation(ep: Endpoint, refs: dict[Any, Any], schemas: dict[str, Any]) -> d
         bare = media.split(";")[0]
         ok.setdefault("content", {})[bare] = {"schema": MEDIA_SCHEMAS[bare]}
     responses: dict[str, Any] = {str(ep.status): ok}
-    for status, why in ((401, "no valid token"), (403, "role not allowed"),
-                        (404, "not found, or another scheme's"), (409, "conflict"),
-                        (422, "invalid input"),
-                        (429, "too many failed authentications from this address: "
-                              "wait Retry-After seconds")):  # fmt: skip
+    for status, why in (
+        (401, "no valid token"),
+        (403, "role not allowed"),
+        (404, "not found, or another scheme's"),
+        (409, "conflict"),
+        (422, "invalid input"),
+        (429, "too many failed authentications from this address: wait Retry-After seconds"),
+    ):
         responses[str(status)] = {"description": why, "content": problem}
     if ep.writes:  # a write's body is bounded and typed (api.endpoints._body)
-        for status, why in ((413, "the body is too large"), (415, "not a media type it takes"),
-                            (503, "the signing key is unavailable: nothing was written; "
-                                  "retry with the same Idempotency-Key")):  # fmt: skip
+        for status, why in (
+            (413, "the body is too large"),
+            (415, "not a media type it takes"),
+            (
+                503,
+                "the signing key is unavailable: nothing was written; "
+                "retry with the same Idempotency-Key",
+            ),
+        ):
             responses[str(status)] = {"description": why, "content": problem}
     op: dict[str, Any] = {
         "operationId": ep.handler.__name__,

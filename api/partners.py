@@ -85,10 +85,17 @@ class PartnerOfferOut(PartnerOfferIn):
     @classmethod
     def of(cls, o: Offer) -> PartnerOfferOut:
         return cls(
-            partner=o.partner, id=o.id, title=o.title, credits=o.credits,
-            cash_price_pence=o.cash_price_pence, starts=o.starts, ends=o.ends,
-            per_day=o.per_day, per_week=o.per_week, eligibility=o.eligibility,
-        )  # fmt: skip
+            partner=o.partner,
+            id=o.id,
+            title=o.title,
+            credits=o.credits,
+            cash_price_pence=o.cash_price_pence,
+            starts=o.starts,
+            ends=o.ends,
+            per_day=o.per_day,
+            per_week=o.per_week,
+            eligibility=o.eligibility,
+        )
 
 
 class AgreementOut(AgreementIn):
@@ -97,10 +104,15 @@ class AgreementOut(AgreementIn):
     @classmethod
     def of(cls, a: Agreement) -> AgreementOut:
         return cls(
-            scheme=a.scheme, partner=a.partner, offers=sorted(a.offers), venues=sorted(a.venues),
-            starts=a.starts, ends=a.ends, voucher_hours=a.voucher_hours,
+            scheme=a.scheme,
+            partner=a.partner,
+            offers=sorted(a.offers),
+            venues=sorted(a.venues),
+            starts=a.starts,
+            ends=a.ends,
+            voucher_hours=a.voucher_hours,
             monthly_cap=a.monthly_cap,
-        )  # fmt: skip
+        )
 
 
 def _own_partner(call: Call, partner_id: str) -> None:
@@ -134,18 +146,32 @@ async def add_offer(call: Call) -> PartnerOfferOut:
     b: PartnerOfferIn = call.body
     partner = _partner_of(call)
     offer = Offer(
-        partner, b.id, b.title, b.credits, b.cash_price_pence, b.starts, b.ends, b.per_day,
-        b.per_week, b.eligibility,
-    )  # fmt: skip
+        partner,
+        b.id,
+        b.title,
+        b.credits,
+        b.cash_price_pence,
+        b.starts,
+        b.ends,
+        b.per_day,
+        b.per_week,
+        b.eligibility,
+    )
     return PartnerOfferOut.of(await call.services.partners.add_offer(offer))
 
 
 async def agree(call: Call) -> AgreementOut:
     b: AgreementIn = call.body
     agreement = Agreement(
-        call.scheme, b.partner, frozenset(b.offers), frozenset(b.venues), b.starts, b.ends,
-        b.voucher_hours, b.monthly_cap,
-    )  # fmt: skip
+        call.scheme,
+        b.partner,
+        frozenset(b.offers),
+        frozenset(b.venues),
+        b.starts,
+        b.ends,
+        b.voucher_hours,
+        b.monthly_cap,
+    )
     return AgreementOut.of(await call.services.partners.agree(agreement))
 
 
@@ -164,27 +190,91 @@ async def scheme_offers(call: Call) -> Page[PartnerOfferOut]:
 
 
 ENDPOINTS = [
-    Endpoint("POST", "/partners", add_partner, "Register a partner organisation", ADMIN,
-             body=PartnerIn, response=PartnerOut, status=201, tag="partners"),
-    Endpoint("POST", "/partners/{partner}/venues", add_venue, "Add a partner's venue", ADMIN,
-             body=VenueIn, response=VenueOut, status=201, tag="partners"),
-    Endpoint("POST", "/partners/{partner}/offers", add_offer, "Add a partner's offer", ADMIN,
-             body=PartnerOfferIn, response=PartnerOfferOut, status=201, tag="partners"),
-    Endpoint("POST", "/schemes/{scheme}/partner/venues", add_venue, "Add your venue",
-             frozenset({ApiRole.PARTNER_STAFF}), body=VenueIn, response=VenueOut, status=201,
-             tag="partners"),
-    Endpoint("POST", "/schemes/{scheme}/partner/offers", add_offer, "Add your offer",
-             frozenset({ApiRole.PARTNER_STAFF}), body=PartnerOfferIn,
-             response=PartnerOfferOut, status=201, tag="partners"),
-    Endpoint("POST", "/schemes/{scheme}/agreements", agree, "Make or change an agreement",
-             AGREERS, body=AgreementIn, response=AgreementOut, status=201, tag="partners"),
-    Endpoint("GET", "/schemes/{scheme}/agreements", list_agreements, "List agreements",
-             STAFF | {ApiRole.ADMIN, ApiRole.PARTNER_STAFF}, response=Page[AgreementOut],
-             tag="partners"),
-    Endpoint("GET", "/schemes/{scheme}/partner-offers", scheme_offers,
-             "List the partner offers members can spend credits on", ALL_SCHEME_ROLES,
-             response=Page[PartnerOfferOut], tag="partners"),
-]  # fmt: skip
+    Endpoint(
+        "POST",
+        "/partners",
+        add_partner,
+        "Register a partner organisation",
+        ADMIN,
+        body=PartnerIn,
+        response=PartnerOut,
+        status=201,
+        tag="partners",
+    ),
+    Endpoint(
+        "POST",
+        "/partners/{partner}/venues",
+        add_venue,
+        "Add a partner's venue",
+        ADMIN,
+        body=VenueIn,
+        response=VenueOut,
+        status=201,
+        tag="partners",
+    ),
+    Endpoint(
+        "POST",
+        "/partners/{partner}/offers",
+        add_offer,
+        "Add a partner's offer",
+        ADMIN,
+        body=PartnerOfferIn,
+        response=PartnerOfferOut,
+        status=201,
+        tag="partners",
+    ),
+    Endpoint(
+        "POST",
+        "/schemes/{scheme}/partner/venues",
+        add_venue,
+        "Add your venue",
+        frozenset({ApiRole.PARTNER_STAFF}),
+        body=VenueIn,
+        response=VenueOut,
+        status=201,
+        tag="partners",
+    ),
+    Endpoint(
+        "POST",
+        "/schemes/{scheme}/partner/offers",
+        add_offer,
+        "Add your offer",
+        frozenset({ApiRole.PARTNER_STAFF}),
+        body=PartnerOfferIn,
+        response=PartnerOfferOut,
+        status=201,
+        tag="partners",
+    ),
+    Endpoint(
+        "POST",
+        "/schemes/{scheme}/agreements",
+        agree,
+        "Make or change an agreement",
+        AGREERS,
+        body=AgreementIn,
+        response=AgreementOut,
+        status=201,
+        tag="partners",
+    ),
+    Endpoint(
+        "GET",
+        "/schemes/{scheme}/agreements",
+        list_agreements,
+        "List agreements",
+        STAFF | {ApiRole.ADMIN, ApiRole.PARTNER_STAFF},
+        response=Page[AgreementOut],
+        tag="partners",
+    ),
+    Endpoint(
+        "GET",
+        "/schemes/{scheme}/partner-offers",
+        scheme_offers,
+        "List the partner offers members can spend credits on",
+        ALL_SCHEME_ROLES,
+        response=Page[PartnerOfferOut],
+        tag="partners",
+    ),
+]
 
 
 class PeriodQuery(Query):
@@ -219,11 +309,18 @@ async def statement(call: Call) -> JsonObject:
     _own_partner(call, partner)
     found = await call.services.partners.statement(call.scheme, partner, q.start, q.end)
     return JsonObject.model_validate(
-        {"partner": partner, "scheme": call.scheme, "start": q.start.isoformat(),
-         "end": q.end.isoformat(), "vouchers": found.vouchers, "minutes": found.minutes,
-         "credits": found.credits, "usual_price_pence": found.usual_price_pence,
-         "rows": statement_rows(found)}
-    )  # fmt: skip
+        {
+            "partner": partner,
+            "scheme": call.scheme,
+            "start": q.start.isoformat(),
+            "end": q.end.isoformat(),
+            "vouchers": found.vouchers,
+            "minutes": found.minutes,
+            "credits": found.credits,
+            "usual_price_pence": found.usual_price_pence,
+            "rows": statement_rows(found),
+        }
+    )
 
 
 async def reconcile(call: Call) -> ReconciliationOut:
@@ -231,16 +328,28 @@ async def reconcile(call: Call) -> ReconciliationOut:
     report, new = await call.services.partners.reconcile(call.scheme, partner, call.body)
     t = report.totals
     return ReconciliationOut(
-        new_upload=new, matched=len(report.matched),
-        mismatches=[{"code": display(m.voucher.code), "line": str(m.record.line),
-                     "fields": ",".join(m.fields)} for m in report.mismatches],
+        new_upload=new,
+        matched=len(report.matched),
+        mismatches=[
+            {
+                "code": display(m.voucher.code),
+                "line": str(m.record.line),
+                "fields": ",".join(m.fields),
+            }
+            for m in report.mismatches
+        ],
         on_till_not_ledger=[display(r.code) for r in report.on_till_not_ledger],
         on_ledger_not_till=[display(v.code) for v in report.on_ledger_not_till],
-        totals={name: {"count": tally.count, "minutes": tally.minutes} for name, tally in (
-            ("matched", t.matched), ("mismatches", t.mismatches),
-            ("on_till_not_ledger", t.on_till_not_ledger),
-            ("on_ledger_not_till", t.on_ledger_not_till))},
-    )  # fmt: skip
+        totals={
+            name: {"count": tally.count, "minutes": tally.minutes}
+            for name, tally in (
+                ("matched", t.matched),
+                ("mismatches", t.mismatches),
+                ("on_till_not_ledger", t.on_till_not_ledger),
+                ("on_ledger_not_till", t.on_ledger_not_till),
+            )
+        },
+    )
 
 
 async def add_key(call: Call) -> KeyOut:
@@ -260,24 +369,56 @@ async def retire(call: Call) -> JsonObject:
     await ledger.checkpoint(call.scheme, idempotency_key=f"checkpoint:{entry.seq}")
     receipt = await ledger.receipt(call.scheme, entry.seq)
     return JsonObject.model_validate(
-        {"partner": call.params["partner"], "minutes": -entry.amount_for(
-            f"partner:{call.params['partner']}"), "entry": entry.seq,
-         "receipt": receipt_json(receipt)}
-    )  # fmt: skip
+        {
+            "partner": call.params["partner"],
+            "minutes": -entry.amount_for(f"partner:{call.params['partner']}"),
+            "entry": entry.seq,
+            "receipt": receipt_json(receipt),
+        }
+    )
 
 
 PARTNER_STAFF = frozenset({ApiRole.PARTNER_STAFF})
 ENDPOINTS += [
-    Endpoint("GET", "/schemes/{scheme}/partner/statement", statement,
-             "Show a partner's statement for a period", STAFF | PARTNER_STAFF,
-             query=PeriodQuery, response=StatementOut, tag="partners"),
-    Endpoint("POST", "/schemes/{scheme}/partner/reconciliations", reconcile,
-             "Reconcile your till records (CSV)", PARTNER_STAFF, csv=True,
-             response=ReconciliationOut, tag="partners"),
-    Endpoint("POST", "/schemes/{scheme}/partner/keys", add_key,
-             "Register a key your integrations sign settlements with", PARTNER_STAFF,
-             body=KeyIn, response=KeyOut, status=201, tag="partners"),
-    Endpoint("POST", "/schemes/{scheme}/agreements/{partner}/retire", retire,
-             "Retire the credits a partner holds (a signed settlement)", AGREERS,
-             response=RetirementOut, status=201, tag="partners"),
-]  # fmt: skip
+    Endpoint(
+        "GET",
+        "/schemes/{scheme}/partner/statement",
+        statement,
+        "Show a partner's statement for a period",
+        STAFF | PARTNER_STAFF,
+        query=PeriodQuery,
+        response=StatementOut,
+        tag="partners",
+    ),
+    Endpoint(
+        "POST",
+        "/schemes/{scheme}/partner/reconciliations",
+        reconcile,
+        "Reconcile your till records (CSV)",
+        PARTNER_STAFF,
+        csv=True,
+        response=ReconciliationOut,
+        tag="partners",
+    ),
+    Endpoint(
+        "POST",
+        "/schemes/{scheme}/partner/keys",
+        add_key,
+        "Register a key your integrations sign settlements with",
+        PARTNER_STAFF,
+        body=KeyIn,
+        response=KeyOut,
+        status=201,
+        tag="partners",
+    ),
+    Endpoint(
+        "POST",
+        "/schemes/{scheme}/agreements/{partner}/retire",
+        retire,
+        "Retire the credits a partner holds (a signed settlement)",
+        AGREERS,
+        response=RetirementOut,
+        status=201,
+        tag="partners",
+    ),
+]

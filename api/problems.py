@@ -97,9 +97,12 @@ def from_exception(exc: Exception) -> Problem:
         ]
         first = exc.problems[0]
         return Problem(
-            422, f"the file was not imported: {exc}", code="import_refused",
-            field=first.field or None, errors=errors,
-        )  # fmt: skip
+            422,
+            f"the file was not imported: {exc}",
+            code="import_refused",
+            field=first.field or None,
+            errors=errors,
+        )
     raise exc
 
 
@@ -110,9 +113,12 @@ def _validation_problem(exc: ValidationError) -> Problem:
         errors.append({"field": where, "message": e["msg"]})
     first = errors[0] if errors else {"field": "body", "message": "invalid"}
     return Problem(
-        422, f"{first['field']}: {first['message']}", code="invalid_request",
-        field=first["field"], errors=errors,
-    )  # fmt: skip
+        422,
+        f"{first['field']}: {first['message']}",
+        code="invalid_request",
+        field=first["field"],
+        errors=errors,
+    )
 
 
 async def handle(_request: Request, exc: Exception) -> Response:

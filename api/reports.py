@@ -156,13 +156,20 @@ async def report(call: Call) -> Any:
     if q.horizon not in HORIZONS:
         raise Problem(422, f"the horizon is one of {HORIZONS} years", field="horizon")
     params = Parameters(
-        k=q.k, horizon_years=q.horizon, currency=q.currency, geography=q.geography,
-        price_base=q.price_base, discount_start=q.discount_start,
+        k=q.k,
+        horizon_years=q.horizon,
+        currency=q.currency,
+        geography=q.geography,
+        price_base=q.price_base,
+        discount_start=q.discount_start,
         what_if_population=q.what_if_population,
-        what_if_hours_per_week=Decimal(q.what_if_hours_per_week), what_if_weeks=q.what_if_weeks,
+        what_if_hours_per_week=Decimal(q.what_if_hours_per_week),
+        what_if_weeks=q.what_if_weeks,
         deadweight=_d(q.deadweight),
-        displacement=_d(q.displacement), attribution=_d(q.attribution), drop_off=_d(q.drop_off),
-    )  # fmt: skip
+        displacement=_d(q.displacement),
+        attribution=_d(q.attribution),
+        drop_off=_d(q.drop_off),
+    )
     catalogue = None
     if q.catalogue is not None:
         catalogue = await scheme_catalogue(call.bank, call.scheme, q.catalogue)
@@ -190,13 +197,20 @@ def _made(facts: Facts, books: Books, params: Parameters, catalogue: Catalogue, 
 
 async def add_outcome(call: Call) -> OutcomeOut:
     b: OutcomeIn = call.body
-    record = OutcomeRecord(b.id, b.outcome, b.start, b.end, b.people, b.evidence,
-                           b.evidence_note, _d(b.change))  # fmt: skip
+    record = OutcomeRecord(
+        b.id, b.outcome, b.start, b.end, b.people, b.evidence, b.evidence_note, _d(b.change)
+    )
     done = await record_outcome(call.bank, call.scheme, record, by=acting_member(call))
-    return OutcomeOut(id=done.id, outcome=done.outcome, start=done.start, end=done.end,
-                      people=done.people, evidence=done.evidence,
-                      evidence_note=done.evidence_note,
-                      change=None if done.change is None else str(done.change))  # fmt: skip
+    return OutcomeOut(
+        id=done.id,
+        outcome=done.outcome,
+        start=done.start,
+        end=done.end,
+        people=done.people,
+        evidence=done.evidence,
+        evidence_note=done.evidence_note,
+        change=None if done.change is None else str(done.change),
+    )
 
 
 async def outcomes_csv(call: Call) -> ImportOut:
@@ -206,25 +220,41 @@ async def outcomes_csv(call: Call) -> ImportOut:
 
 async def add_cost(call: Call) -> CostOut:
     b: CostIn = call.body
-    cost = Cost(b.id, b.funder, b.kind, b.start, b.end, Decimal(b.amount), b.currency,
-                b.price_year, b.note)  # fmt: skip
+    cost = Cost(
+        b.id, b.funder, b.kind, b.start, b.end, Decimal(b.amount), b.currency, b.price_year, b.note
+    )
     done = await record_cost(call.bank, call.scheme, cost, by=acting_member(call))
-    return CostOut(id=done.id, funder=done.funder, kind=done.kind, amount=str(done.amount),
-                   currency=done.currency, price_year=done.price_year)  # fmt: skip
+    return CostOut(
+        id=done.id,
+        funder=done.funder,
+        kind=done.kind,
+        amount=str(done.amount),
+        currency=done.currency,
+        price_year=done.price_year,
+    )
 
 
 async def add_catalogue(call: Call) -> CatalogueOut:
     b: CatalogueIn = call.body
-    made = await add_version(call.bank, call.scheme, json.dumps(b.content), version=b.version,
-                             licensed=b.licensed, by=acting_member(call))  # fmt: skip
-    return CatalogueOut(version=made.version, hash=made.content_hash, based_on=made.based_on,
-                        scheme=made.scheme)  # fmt: skip
+    made = await add_version(
+        call.bank,
+        call.scheme,
+        json.dumps(b.content),
+        version=b.version,
+        licensed=b.licensed,
+        by=acting_member(call),
+    )
+    return CatalogueOut(
+        version=made.version, hash=made.content_hash, based_on=made.based_on, scheme=made.scheme
+    )
 
 
 async def list_catalogues(call: Call) -> Page[CatalogueOut]:
     found = await versions(call.bank, call.scheme)
-    items = [CatalogueOut(version=v.version, hash=v.hash, based_on=v.based_on, scheme=v.scheme)
-             for v in found]  # fmt: skip
+    items = [
+        CatalogueOut(version=v.version, hash=v.hash, based_on=v.based_on, scheme=v.scheme)
+        for v in found
+    ]
     return Page(items=items, next_cursor=None)
 
 
@@ -235,28 +265,84 @@ async def add_rating(call: Call) -> RatingOut:
         raise Problem(403, "a member rates as themselves", field="member")
     rating = Rating(b.id, b.member or me, b.subject, b.subject_id, b.score, b.day)
     done = await record_rating(call.bank, call.scheme, rating)
-    return RatingOut(id=done.id, subject=done.subject, subject_id=done.subject_id,
-                     score=done.score, day=done.day)  # fmt: skip
+    return RatingOut(
+        id=done.id, subject=done.subject, subject_id=done.subject_id, score=done.score, day=done.day
+    )
 
 
 ENDPOINTS = [
-    Endpoint("GET", "/schemes/{scheme}/reports", report,
-             "Get a valued-contribution report (json, csv, xlsx, html or pdf)", READERS,
-             query=ReportQuery, response=ReportOut, media=tuple(MEDIA.values()), tag="reports"),
-    Endpoint("POST", "/schemes/{scheme}/outcomes", add_outcome, "Record an outcome", STAFF,
-             body=OutcomeIn, response=OutcomeOut, status=201, tag="reports"),
-    Endpoint("POST", "/schemes/{scheme}/imports/outcomes", outcomes_csv,
-             "Import outcome records (CSV)", STAFF, csv=True, response=ImportOut,
-             tag="reports"),
-    Endpoint("POST", "/schemes/{scheme}/costs", add_cost, "Record a programme cost", STAFF,
-             body=CostIn, response=CostOut, status=201, tag="reports"),
-    Endpoint("POST", "/schemes/{scheme}/catalogues", add_catalogue,
-             "Add a version of the scheme's valuation catalogue", frozenset({ApiRole.SCHEME_ADMIN}),
-             body=CatalogueIn, response=CatalogueOut, status=201, tag="reports"),
-    Endpoint("GET", "/schemes/{scheme}/catalogues", list_catalogues,
-             "List the valuation catalogue's versions", READERS, response=Page[CatalogueOut],
-             tag="reports"),
-    Endpoint("POST", "/schemes/{scheme}/ratings", add_rating,
-             "Rate a service or partner (co-assessment)", STAFF | {ApiRole.MEMBER},
-             body=RatingIn, response=RatingOut, status=201, tag="reports"),
-]  # fmt: skip
+    Endpoint(
+        "GET",
+        "/schemes/{scheme}/reports",
+        report,
+        "Get a valued-contribution report (json, csv, xlsx, html or pdf)",
+        READERS,
+        query=ReportQuery,
+        response=ReportOut,
+        media=tuple(MEDIA.values()),
+        tag="reports",
+    ),
+    Endpoint(
+        "POST",
+        "/schemes/{scheme}/outcomes",
+        add_outcome,
+        "Record an outcome",
+        STAFF,
+        body=OutcomeIn,
+        response=OutcomeOut,
+        status=201,
+        tag="reports",
+    ),
+    Endpoint(
+        "POST",
+        "/schemes/{scheme}/imports/outcomes",
+        outcomes_csv,
+        "Import outcome records (CSV)",
+        STAFF,
+        csv=True,
+        response=ImportOut,
+        tag="reports",
+    ),
+    Endpoint(
+        "POST",
+        "/schemes/{scheme}/costs",
+        add_cost,
+        "Record a programme cost",
+        STAFF,
+        body=CostIn,
+        response=CostOut,
+        status=201,
+        tag="reports",
+    ),
+    Endpoint(
+        "POST",
+        "/schemes/{scheme}/catalogues",
+        add_catalogue,
+        "Add a version of the scheme's valuation catalogue",
+        frozenset({ApiRole.SCHEME_ADMIN}),
+        body=CatalogueIn,
+        response=CatalogueOut,
+        status=201,
+        tag="reports",
+    ),
+    Endpoint(
+        "GET",
+        "/schemes/{scheme}/catalogues",
+        list_catalogues,
+        "List the valuation catalogue's versions",
+        READERS,
+        response=Page[CatalogueOut],
+        tag="reports",
+    ),
+    Endpoint(
+        "POST",
+        "/schemes/{scheme}/ratings",
+        add_rating,
+        "Rate a service or partner (co-assessment)",
+        STAFF | {ApiRole.MEMBER},
+        body=RatingIn,
+        response=RatingOut,
+        status=201,
+        tag="reports",
+    ),
+]

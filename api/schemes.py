@@ -69,25 +69,38 @@ async def create_token(call: Call) -> TokenOut:
     if b.partner is not None:
         await call.services.partners.agreement(call.scheme, b.partner)  # 404 without one
         if call.who.role is ApiRole.PARTNER_STAFF and b.partner != call.who.partner:
-            raise Problem(403, "partner staff make their own partner's tokens only",
-                          field="partner")  # fmt: skip
+            raise Problem(
+                403, "partner staff make their own partner's tokens only", field="partner"
+            )
     expires = to_us(b.expires) if b.expires is not None else None
     if expires is not None and expires <= call.bank.clock():
         raise Problem(422, "a token cannot expire in the past", field="expires")
     record, token = await call.services.tokens.create(
-        role, scheme, b.member, b.label, created_by=call.who.token_id,
-        idempotency_key=call.idempotency_key, partner=b.partner, expires_us=expires,
+        role,
+        scheme,
+        b.member,
+        b.label,
+        created_by=call.who.token_id,
+        idempotency_key=call.idempotency_key,
+        partner=b.partner,
+        expires_us=expires,
         first_only=call.who.is_admin,
-    )  # fmt: skip
+    )
     return _token_out(record, token)
 
 
 def _token_out(t: TokenRecord, token: str | None = None) -> TokenOut:
     return TokenOut(
-        id=t.id, role=t.role, scheme=t.scheme, member=t.member, partner=t.partner,
-        label=t.label, revoked=t.revoked_us is not None, token=token,
+        id=t.id,
+        role=t.role,
+        scheme=t.scheme,
+        member=t.member,
+        partner=t.partner,
+        label=t.label,
+        revoked=t.revoked_us is not None,
+        token=token,
         expires=from_us(t.expires_us).isoformat() if t.expires_us is not None else None,
-    )  # fmt: skip
+    )
 
 
 async def list_tokens(call: Call) -> Page[TokenOut]:
@@ -109,16 +122,63 @@ async def revoke_token(call: Call) -> TokenOut:
 
 ENDPOINTS = [
     Endpoint("GET", "/me", me, "Show who the token acts as", EVERYONE, response=MeOut, tag="auth"),
-    Endpoint("POST", "/schemes", create_scheme, "Create a scheme and its ledger", ADMIN,
-             body=SchemeIn, response=SchemeOut, status=201, tag="schemes"),
-    Endpoint("GET", "/schemes", list_schemes, "List the schemes the caller may see", EVERYONE,
-             response=Page[SchemeOut], tag="schemes"),
-    Endpoint("GET", "/schemes/{scheme}", get_scheme, "Show a scheme's settings",
-             ALL_SCHEME_ROLES | ADMIN, response=SchemeOut, tag="schemes"),
-    Endpoint("POST", "/schemes/{scheme}/tokens", create_token, "Make a bearer token",
-             TOKEN_MAKERS, body=TokenIn, response=TokenOut, status=201, tag="auth"),
-    Endpoint("GET", "/schemes/{scheme}/tokens", list_tokens, "List a scheme's tokens",
-             TOKEN_KEEPERS, query=PageQuery, response=Page[TokenOut], tag="auth"),
-    Endpoint("POST", "/schemes/{scheme}/tokens/{token}/revoke", revoke_token, "Revoke a token",
-             TOKEN_KEEPERS, response=TokenOut, tag="auth"),
-]  # fmt: skip
+    Endpoint(
+        "POST",
+        "/schemes",
+        create_scheme,
+        "Create a scheme and its ledger",
+        ADMIN,
+        body=SchemeIn,
+        response=SchemeOut,
+        status=201,
+        tag="schemes",
+    ),
+    Endpoint(
+        "GET",
+        "/schemes",
+        list_schemes,
+        "List the schemes the caller may see",
+        EVERYONE,
+        response=Page[SchemeOut],
+        tag="schemes",
+    ),
+    Endpoint(
+        "GET",
+        "/schemes/{scheme}",
+        get_scheme,
+        "Show a scheme's settings",
+        ALL_SCHEME_ROLES | ADMIN,
+        response=SchemeOut,
+        tag="schemes",
+    ),
+    Endpoint(
+        "POST",
+        "/schemes/{scheme}/tokens",
+        create_token,
+        "Make a bearer token",
+        TOKEN_MAKERS,
+        body=TokenIn,
+        response=TokenOut,
+        status=201,
+        tag="auth",
+    ),
+    Endpoint(
+        "GET",
+        "/schemes/{scheme}/tokens",
+        list_tokens,
+        "List a scheme's tokens",
+        TOKEN_KEEPERS,
+        query=PageQuery,
+        response=Page[TokenOut],
+        tag="auth",
+    ),
+    Endpoint(
+        "POST",
+        "/schemes/{scheme}/tokens/{token}/revoke",
+        revoke_token,
+        "Revoke a token",
+        TOKEN_KEEPERS,
+        response=TokenOut,
+        tag="auth",
+    ),
+]

@@ -65,19 +65,36 @@ def record_failure(conn: Connection, address: str, now_us: int, since_us: int) -
 
 def _record(r: Any) -> TokenRecord:
     return TokenRecord(
-        r.id, r.secret_sha256, ApiRole(r.role), r.scheme, r.member, r.label, r.created_by,
-        r.created_us, r.revoked_us, r.partner, r.expires_us,
-    )  # fmt: skip
+        r.id,
+        r.secret_sha256,
+        ApiRole(r.role),
+        r.scheme,
+        r.member,
+        r.label,
+        r.created_by,
+        r.created_us,
+        r.revoked_us,
+        r.partner,
+        r.expires_us,
+    )
 
 
 def insert_token(conn: Connection, t: TokenRecord) -> None:
     conn.execute(
         tokens.insert().values(
-            id=t.id, secret_sha256=t.secret_sha256, role=t.role.value, scheme=t.scheme,
-            member=t.member, label=t.label, created_by=t.created_by, created_us=t.created_us,
-            revoked_us=t.revoked_us, partner=t.partner, expires_us=t.expires_us,
+            id=t.id,
+            secret_sha256=t.secret_sha256,
+            role=t.role.value,
+            scheme=t.scheme,
+            member=t.member,
+            label=t.label,
+            created_by=t.created_by,
+            created_us=t.created_us,
+            revoked_us=t.revoked_us,
+            partner=t.partner,
+            expires_us=t.expires_us,
         )
-    )  # fmt: skip
+    )
 
 
 def read_token(conn: Connection, token_id: str) -> TokenRecord | None:

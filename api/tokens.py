@@ -87,9 +87,11 @@ class TokenBook:
         wait = self.throttle.wait_seconds(client, now)
         if wait:
             raise Problem(
-                429, f"too many failed authentications from this address: try again in {wait} s",
-                field="authorization", headers={"Retry-After": str(wait)},
-            )  # fmt: skip
+                429,
+                f"too many failed authentications from this address: try again in {wait} s",
+                field="authorization",
+                headers={"Retry-After": str(wait)},
+            )
         try:
             return await self._principal(header, now)
         except Problem:
@@ -159,9 +161,17 @@ class TokenBook:
         """
         token_id, token, secret_hash = new_token(f"{created_by}\0{idempotency_key}")
         record = TokenRecord(
-            token_id, secret_hash, role, scheme, member, label, created_by, self._clock(),
-            partner=partner, expires_us=expires_us,
-        )  # fmt: skip
+            token_id,
+            secret_hash,
+            role,
+            scheme,
+            member,
+            label,
+            created_by,
+            self._clock(),
+            partner=partner,
+            expires_us=expires_us,
+        )
         try:
             async with self._engine.begin() as conn:
                 prior = await conn.run_sync(storage.read_token, token_id)
@@ -174,8 +184,14 @@ class TokenBook:
             async with self._engine.begin() as conn:
                 prior = await conn.run_sync(storage.read_token, token_id)
         assert prior is not None, token_id
-        same = (prior.role, prior.scheme, prior.member, prior.label, prior.partner,
-                prior.expires_us) == (role, scheme, member, label, partner, expires_us)  # fmt: skip
+        same = (
+            prior.role,
+            prior.scheme,
+            prior.member,
+            prior.label,
+            prior.partner,
+            prior.expires_us,
+        ) == (role, scheme, member, label, partner, expires_us)
         if not same:
             raise IdempotencyConflict(
                 "idempotency key already used for another token", field="idempotency_key"
@@ -212,6 +228,9 @@ def _first(conn: Connection, scheme: str, role: ApiRole, partner: str | None) ->
         whose = f"partner {partner}" if partner else f"scheme {scheme}"
         maker = "its partner staff or the scheme admin" if partner else "its scheme admin"
         raise Problem(
-            403, f"{whose} already has {a_role(role)} token: {maker} makes the next "
-            "(the deployment admin makes only the first)", code="forbidden", field="role",
-        )  # fmt: skip
+            403,
+            f"{whose} already has {a_role(role)} token: {maker} makes the next "
+            "(the deployment admin makes only the first)",
+            code="forbidden",
+            field="role",
+        )

@@ -50,10 +50,17 @@ class VoucherOut(Out):
     @classmethod
     def of(cls, v: Voucher) -> VoucherOut:
         return cls(
-            code=display(v.code), member=v.member, partner=v.partner, offer=v.offer,
-            minutes=v.minutes, state=v.state.value, expires=from_us(v.expires_us).isoformat(),
-            venue=v.venue, settled_by=v.settled_by, reservation=v.reservation,
-        )  # fmt: skip
+            code=display(v.code),
+            member=v.member,
+            partner=v.partner,
+            offer=v.offer,
+            minutes=v.minutes,
+            state=v.state.value,
+            expires=from_us(v.expires_us).isoformat(),
+            venue=v.venue,
+            settled_by=v.settled_by,
+            reservation=v.reservation,
+        )
 
 
 async def _seen(call: Call) -> Voucher:
@@ -95,10 +102,14 @@ async def settle(call: Call) -> VoucherOut:
     partner = call.who.partner
     assert partner is not None, "partner-staff tokens always name their partner"
     voucher = await call.services.partners.settle(
-        call.scheme, call.params["code"], partner_id=partner, venue_id=b.venue,
-        idempotency_key=call.idempotency_key, signed_key=call.client_key,
+        call.scheme,
+        call.params["code"],
+        partner_id=partner,
+        venue_id=b.venue,
+        idempotency_key=call.idempotency_key,
+        signed_key=call.client_key,
         signature_header=call.headers.get("signature", ""),
-    )  # fmt: skip
+    )
     return VoucherOut.of(voucher)
 
 
@@ -111,15 +122,52 @@ async def void(call: Call) -> VoucherOut:
 
 
 ENDPOINTS = [
-    Endpoint("POST", "/schemes/{scheme}/vouchers", issue, "Take a voucher for an offer",
-             MEMBERS, body=VoucherIn, response=VoucherOut, status=201, tag="vouchers"),
-    Endpoint("GET", "/schemes/{scheme}/vouchers/{code}", show, "Show a voucher", SEERS,
-             response=VoucherOut, tag="vouchers"),
-    Endpoint("GET", "/schemes/{scheme}/vouchers/{code}/qr", qr, "A voucher's QR code (SVG)",
-             SEERS, media=("image/svg+xml",), tag="vouchers"),
-    Endpoint("POST", "/schemes/{scheme}/vouchers/{code}/settle", settle,
-             "Settle a voucher at the till", AT_THE_TILL, body=SettleIn, response=VoucherOut,
-             tag="vouchers"),
-    Endpoint("POST", "/schemes/{scheme}/vouchers/{code}/void", void, "Void a voucher", SEERS,
-             response=VoucherOut, tag="vouchers"),
-]  # fmt: skip
+    Endpoint(
+        "POST",
+        "/schemes/{scheme}/vouchers",
+        issue,
+        "Take a voucher for an offer",
+        MEMBERS,
+        body=VoucherIn,
+        response=VoucherOut,
+        status=201,
+        tag="vouchers",
+    ),
+    Endpoint(
+        "GET",
+        "/schemes/{scheme}/vouchers/{code}",
+        show,
+        "Show a voucher",
+        SEERS,
+        response=VoucherOut,
+        tag="vouchers",
+    ),
+    Endpoint(
+        "GET",
+        "/schemes/{scheme}/vouchers/{code}/qr",
+        qr,
+        "A voucher's QR code (SVG)",
+        SEERS,
+        media=("image/svg+xml",),
+        tag="vouchers",
+    ),
+    Endpoint(
+        "POST",
+        "/schemes/{scheme}/vouchers/{code}/settle",
+        settle,
+        "Settle a voucher at the till",
+        AT_THE_TILL,
+        body=SettleIn,
+        response=VoucherOut,
+        tag="vouchers",
+    ),
+    Endpoint(
+        "POST",
+        "/schemes/{scheme}/vouchers/{code}/void",
+        void,
+        "Void a voucher",
+        SEERS,
+        response=VoucherOut,
+        tag="vouchers",
+    ),
+]

@@ -64,11 +64,18 @@ MINUTES = 60
 DAYS = 365  # claims go back this many days at most, one per member and day
 TARGET_CLAIMS_PER_S = 1000
 SPEC = harness.Spec(
-    name="api_claims", title="API claims benchmark", packages=("api", "timebank", "ledger"),
-    unit="claim", kinds=("create", "confirm"), what="claims", entries=1,
+    name="api_claims",
+    title="API claims benchmark",
+    packages=("api", "timebank", "ledger"),
+    unit="claim",
+    kinds=("create", "confirm"),
+    what="claims",
+    entries=1,
     target_rate=TARGET_CLAIMS_PER_S,
-    direct="appends", direct_call="LedgerStore.transfer", direct_latency="latency",
-)  # fmt: skip
+    direct="appends",
+    direct_call="LedgerStore.transfer",
+    direct_latency="latency",
+)
 
 
 def claim_day(i: int, today: date) -> date:
@@ -142,8 +149,11 @@ async def bench_http(
         def claim(offset: int, timed: bool) -> Callable[[int], Awaitable[None]]:
             async def one(index: int) -> None:
                 i = offset + index
-                body = {"activity": ACTIVITY["code"], "date": claim_day(i, today).isoformat(),
-                        "minutes": MINUTES}  # fmt: skip
+                body = {
+                    "activity": ACTIVITY["code"],
+                    "date": claim_day(i, today).isoformat(),
+                    "minutes": MINUTES,
+                }
                 headers = world.members[i % MEMBERS] | {"Idempotency-Key": f"bench-{i}"}
                 create = harness.Request("POST", base, headers, json.dumps(body).encode(), 201)
 
@@ -183,8 +193,9 @@ async def check_http(client: httpx.AsyncClient, world: harness.People, total: in
     cursor = ""
     while True:
         params = {"status": "confirmed", "limit": "500"} | ({"cursor": cursor} if cursor else {})
-        page = await expect(await client.get(f"{base}/claims", params=params, headers=coordinator),
-                            200)  # fmt: skip
+        page = await expect(
+            await client.get(f"{base}/claims", params=params, headers=coordinator), 200
+        )
         confirmed += page["items"]
         cursor = page["next_cursor"] or ""
         if not cursor:

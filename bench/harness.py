@@ -171,10 +171,16 @@ async def closed_loop(n: int, concurrency: int, one: Callable[[int], Awaitable[N
 
 SCHEME = "bench"
 ACTIVITY = {
-    "code": "garden", "title": "Residents' garden", "form": "co-delivery",
-    "subform": "co-performing", "contribution": "time-and-effort", "area": "housing",
-    "mode": "collective", "relation": "supplements-staff", "proxy_code": "gardener",
-}  # fmt: skip
+    "code": "garden",
+    "title": "Residents' garden",
+    "form": "co-delivery",
+    "subform": "co-performing",
+    "contribution": "time-and-effort",
+    "area": "housing",
+    "mode": "collective",
+    "relation": "supplements-staff",
+    "proxy_code": "gardener",
+}
 COORDINATOR = "C1"
 SCHEME_ADMIN = "A1"
 MEMBERS = 64
@@ -759,9 +765,18 @@ def http_main(
         work = stack.enter_context(work_dir(spec.name.replace("_", "-") + "-", args.dir, args.keep))
         profile = args.profile.resolve() if args.profile is not None else None
         options = HttpOptions(
-            n, concurrency, warmup, args.client, profile, args.profile_clock, args.top, script,
-            url, processes, args.keep,
-        )  # fmt: skip
+            n,
+            concurrency,
+            warmup,
+            args.client,
+            profile,
+            args.profile_clock,
+            args.top,
+            script,
+            url,
+            processes,
+            args.keep,
+        )
         try:
             return run(work, options)
         except CheckFailed as exc:
@@ -955,9 +970,16 @@ def measure(
             f"the server's database does not hold the {spec.what}: {report.summary()}"
         )
     return Measured(
-        load_before, direct_rate, direct, got, report, databases.backend, options.processes,
-        databases.version, tuple(notes),
-    )  # fmt: skip
+        load_before,
+        direct_rate,
+        direct,
+        got,
+        report,
+        databases.backend,
+        options.processes,
+        databases.version,
+        tuple(notes),
+    )
 
 
 def emit(figures: dict[str, Any], keys: dict[str, Any], measured: Measured[R], spec: Spec) -> int:

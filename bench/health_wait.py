@@ -65,39 +65,71 @@ def uploads(lines: int, written: int) -> dict[str, tuple[str, str, bytes]]:
     base = f"/api/v1/schemes/{harness.SCHEME}"
     # `written` lines of hours, one per member and day back from 2025-06-02
     days = [date(2025, 6, 2) - timedelta(days=n // harness.MEMBERS) for n in range(written)]
-    hours = "".join(f"{harness.member(n)},{harness.ACTIVITY['code']},{d},30,,round @R@\n"
-                    for n, d in enumerate(days))  # fmt: skip
+    hours = "".join(
+        f"{harness.member(n)},{harness.ACTIVITY['code']},{d},30,,round @R@\n"
+        for n, d in enumerate(days)
+    )
     transfer = "2024-02-10 17:05:09 +0100,Carme Vidal (3),Anna Puig (1),Dog walking,0:30\n"
     return {
-        "many_lines": (f"{base}/imports/hours?preview=true", "text/csv",
-                       (HOURS + member * lines).encode()[:MAX_CSV]),
-        "huge_fields": (f"{base}/imports/members?preview=true", "text/csv",
-                        ("id,display_name,roles,contact,card_number\n"
-                         + long_name * ((MAX_CSV - 100) // len(long_name))).encode()),
-        "many_columns": (f"{base}/imports/members?preview=true", "text/csv",
-                         (wide_header + wide * ((MAX_CSV - 2000) // len(wide))).encode()),
-        "deep_json": (f"{base}/claims", "application/json",
-                      deep + b"[" * depth + b"]" * depth + b"}"),
-        "page_many_lines": (f"/s/{harness.SCHEME}/coordinate/import", PAGE,
-                            (HOURS + member * lines).encode()[:MAX_CSV]),
+        "many_lines": (
+            f"{base}/imports/hours?preview=true",
+            "text/csv",
+            (HOURS + member * lines).encode()[:MAX_CSV],
+        ),
+        "huge_fields": (
+            f"{base}/imports/members?preview=true",
+            "text/csv",
+            (
+                "id,display_name,roles,contact,card_number\n"
+                + long_name * ((MAX_CSV - 100) // len(long_name))
+            ).encode(),
+        ),
+        "many_columns": (
+            f"{base}/imports/members?preview=true",
+            "text/csv",
+            (wide_header + wide * ((MAX_CSV - 2000) // len(wide))).encode(),
+        ),
+        "deep_json": (
+            f"{base}/claims",
+            "application/json",
+            deep + b"[" * depth + b"]" * depth + b"}",
+        ),
+        "page_many_lines": (
+            f"/s/{harness.SCHEME}/coordinate/import",
+            PAGE,
+            (HOURS + member * lines).encode()[:MAX_CSV],
+        ),
         # the writing imports: `lines` lines checked, then refused whole (over a day's hours)
-        "commit_many_lines": (f"{base}/imports/hours", "text/csv",
-                              (HOURS + member * lines).encode()[:MAX_CSV]),
+        "commit_many_lines": (
+            f"{base}/imports/hours",
+            "text/csv",
+            (HOURS + member * lines).encode()[:MAX_CSV],
+        ),
         # `written` lines logged and confirmed, or members added, each round
         "commit_written_hours": (f"{base}/imports/hours", "text/csv", (HOURS + hours).encode()),
-        "commit_written_members": (f"{base}/imports/members", "text/csv",
-                                   ("id,display_name,roles,contact,card_number\n" + "".join(
-                                       f"R@R@n{i},Member {i},member,n{i}@example.org,\n"
-                                       for i in range(written))).encode()),
-        "commit_timeoverflow_members": (f"{base}/imports/timeoverflow-members", "text/csv",
-                                        (TO_MEMBERS + "".join(
-                                            f"@R@{i:07d},Member {i},m{i}@example.org,,\n"
-                                            for i in range(written))).encode()),
+        "commit_written_members": (
+            f"{base}/imports/members",
+            "text/csv",
+            (
+                "id,display_name,roles,contact,card_number\n"
+                + "".join(f"R@R@n{i},Member {i},member,n{i}@example.org,\n" for i in range(written))
+            ).encode(),
+        ),
+        "commit_timeoverflow_members": (
+            f"{base}/imports/timeoverflow-members",
+            "text/csv",
+            (
+                TO_MEMBERS
+                + "".join(f"@R@{i:07d},Member {i},m{i}@example.org,,\n" for i in range(written))
+            ).encode(),
+        ),
         # `lines` transfers between members the scheme does not have: checked, refused whole
         "commit_timeoverflow_transfers": (
             f"{base}/imports/timeoverflow-transfers?activity={harness.ACTIVITY['code']}",
-            "text/csv", (TO_TRANSFERS + transfer * lines).encode()[:MAX_CSV]),
-    }  # fmt: skip
+            "text/csv",
+            (TO_TRANSFERS + transfer * lines).encode()[:MAX_CSV],
+        ),
+    }
 
 
 async def health(client: httpx.AsyncClient) -> float:
@@ -112,8 +144,9 @@ async def signed_in(base: str, db: Path, wait: httpx.Timeout) -> tuple[httpx.Asy
     """A browser signed in as the scheme's coordinator, and its form token."""
     book = await AccountBook.open(sqlite_url(str(db)), lambda: time.time_ns() // 1000)
     try:
-        await book.create(LOGIN, PASSWORD, ApiRole.COORDINATOR, harness.SCHEME,
-                          member=harness.COORDINATOR)  # fmt: skip
+        await book.create(
+            LOGIN, PASSWORD, ApiRole.COORDINATOR, harness.SCHEME, member=harness.COORDINATOR
+        )
     finally:
         await book.close()
     browser = httpx.AsyncClient(base_url=base, timeout=wait)
@@ -126,9 +159,11 @@ async def signed_in(base: str, db: Path, wait: httpx.Timeout) -> tuple[httpx.Asy
 
 
 async def during(
-    client: httpx.AsyncClient, send: Callable[[], Awaitable[httpx.Response]], path: str,
+    client: httpx.AsyncClient,
+    send: Callable[[], Awaitable[httpx.Response]],
+    path: str,
     must_write: bool = False,
-) -> tuple[float, float, int]:  # fmt: skip
+) -> tuple[float, float, int]:
     """(worst health wait, upload seconds, health answers) while the upload is in flight."""
     start = time.perf_counter()
     sent = asyncio.ensure_future(send())
@@ -148,8 +183,10 @@ async def run(
 ) -> dict[str, Any]:
     admin = harness.bearer(ADMIN)
     timeout = httpx.Timeout(600)
-    async with httpx.AsyncClient(base_url=base, timeout=timeout) as client, \
-            httpx.AsyncClient(base_url=base, timeout=timeout) as uploader:  # fmt: skip
+    async with (
+        httpx.AsyncClient(base_url=base, timeout=timeout) as client,
+        httpx.AsyncClient(base_url=base, timeout=timeout) as uploader,
+    ):
         scheme = {"id": harness.SCHEME, "name": "Bench", "model": "time-credits"}
         people = await harness.set_up_scheme(client, admin, scheme)
         browser, csrf = await signed_in(base, db, timeout)
@@ -160,8 +197,12 @@ async def run(
                 continue
             rounds_sent = iter(range(1, rounds + 1))
 
-            def send(path: str = path, media: str = media, body: bytes = body,
-                     sent: Iterator[int] = rounds_sent) -> Any:  # fmt: skip
+            def send(
+                path: str = path,
+                media: str = media,
+                body: bytes = body,
+                sent: Iterator[int] = rounds_sent,
+            ) -> Any:
                 body = body.replace(ROUND, str(next(sent)).encode())
                 if media == PAGE:
                     files = {"file": ("hours.csv", body, "text/csv")}
@@ -185,10 +226,12 @@ async def run(
                 "health_alone_ms": round(med_alone * 1000, 2),
                 "ratio": round(med_worst / med_alone, 1) if med_alone else None,
             }
-            print(f"{kind}: {len(upload[2]):,} bytes in {out[kind]['upload_s']} s; health "
-                  f"waited at worst {out[kind]['health_worst_wait_ms']} ms (alone "
-                  f"{out[kind]['health_alone_ms']} ms), answered "
-                  f"{out[kind]['health_answers_during_upload']} times meanwhile")  # fmt: skip
+            print(
+                f"{kind}: {len(upload[2]):,} bytes in {out[kind]['upload_s']} s; health "
+                f"waited at worst {out[kind]['health_worst_wait_ms']} ms (alone "
+                f"{out[kind]['health_alone_ms']} ms), answered "
+                f"{out[kind]['health_answers_during_upload']} times meanwhile"
+            )
         await browser.aclose()
         return out
 
@@ -209,8 +252,9 @@ def main() -> int:
     only = {k for k in args.only.split(",") if k}
     with harness.work_dir("health-wait-", None, keep=False) as work:
         load = harness.header("health wait under hostile uploads", work)
-        server = harness.Server(str(work / "bench.db"), work / "serve.log", ADMIN, None,
-                                "wall", __file__)  # fmt: skip
+        server = harness.Server(
+            str(work / "bench.db"), work / "serve.log", ADMIN, None, "wall", __file__
+        )
         try:
             server.wait_healthy()
             figures = harness.run_async(
@@ -221,8 +265,13 @@ def main() -> int:
             return 1
         finally:
             server.stop()
-    result = {"benchmark": "health_wait", "rounds": args.rounds, "lines": args.lines,
-              "written": written, "kinds": figures}  # fmt: skip
+    result = {
+        "benchmark": "health_wait",
+        "rounds": args.rounds,
+        "lines": args.lines,
+        "written": written,
+        "kinds": figures,
+    }
     print(json.dumps(result | harness.environment(load, harness.ledger_code_version())))
     return 0
 

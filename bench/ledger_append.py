@@ -220,15 +220,36 @@ def floor_append(path: Path, signer: Signer, n: int) -> float:
                 now = max(time.time_ns() // 1000, head_time)
                 seq += 1
                 entry = Entry(
-                    LEDGER, seq, head_hash, EntryKind.TRANSFER, now, signer.key_id, 0, 0, "",
-                    posts, (),
-                )  # fmt: skip
+                    LEDGER,
+                    seq,
+                    head_hash,
+                    EntryKind.TRANSFER,
+                    now,
+                    signer.key_id,
+                    0,
+                    0,
+                    "",
+                    posts,
+                    (),
+                )
                 digest = entry_hash(entry)
                 signature = signer.sign(digest)
                 entry_rows.append(
-                    (LEDGER, seq, head_hash, digest, "transfer", now, signer.key_id, None, 0, "",
-                     "[]", signature)
-                )  # fmt: skip
+                    (
+                        LEDGER,
+                        seq,
+                        head_hash,
+                        digest,
+                        "transfer",
+                        now,
+                        signer.key_id,
+                        None,
+                        0,
+                        "",
+                        "[]",
+                        signature,
+                    )
+                )
                 for idx, p in enumerate(posts):
                     posting_rows.append((LEDGER, seq, idx, p.account, p.amount))
                     balances[p.account] += p.amount

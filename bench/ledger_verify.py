@@ -284,9 +284,22 @@ def load_rows(path: Path, lo: int, hi: int) -> list[Row]:
                 public = publics[bisect.bisect_right(starts, seq) - 1]
                 meta = tuple(tuple(kv) for kv in json.loads(row[10]))
                 current = [
-                    row[0], ledger, seq, row[3], row[4], row[5], row[6], row[7] or 0, row[8],
-                    row[9], [], meta, row[11], row[12], public,
-                ]  # fmt: skip
+                    row[0],
+                    ledger,
+                    seq,
+                    row[3],
+                    row[4],
+                    row[5],
+                    row[6],
+                    row[7] or 0,
+                    row[8],
+                    row[9],
+                    [],
+                    meta,
+                    row[11],
+                    row[12],
+                    public,
+                ]
             current[10].append((row[13], row[14]))
         if current is not None:
             rows.append(tuple(current[1:]))

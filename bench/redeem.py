@@ -70,19 +70,31 @@ from bench.harness import ACTIVITY, MEMBERS, SCHEME, CheckFailed, expect, member
 
 PARTNER = "bench-leisure"
 VENUE = "pool"
-OFFER = {"id": "swim", "title": "A swim", "credits": 1, "cash_price_pence": 450,
-         "starts": "2020-01-01"}  # fmt: skip
+OFFER = {
+    "id": "swim",
+    "title": "A swim",
+    "credits": 1,
+    "cash_price_pence": 450,
+    "starts": "2020-01-01",
+}
 MINUTES = 60 * int(cast(int, OFFER["credits"]))  # what one voucher reserves
 CLAIM_MINUTES = 720  # a scheme's default max_minutes: the most one claim may log
 MARGIN_CREDITS = 2  # each member earns this many credits more than its vouchers need
 DAYS = 365  # a member's funding claims go back this many days at most, one a day
 TARGET_PAIRS_PER_S = 500
 SPEC = harness.Spec(
-    name="redeem", title="Redeem benchmark", packages=("api", "timebank", "ledger", "partners"),
-    unit="pair", kinds=("reserve", "settle"), what="vouchers", entries=2,
+    name="redeem",
+    title="Redeem benchmark",
+    packages=("api", "timebank", "ledger", "partners"),
+    unit="pair",
+    kinds=("reserve", "settle"),
+    what="vouchers",
+    entries=2,
     target_rate=TARGET_PAIRS_PER_S,
-    direct="pairs", direct_call="LedgerStore.reserve + post", direct_latency="per pair",
-)  # fmt: skip
+    direct="pairs",
+    direct_call="LedgerStore.reserve + post",
+    direct_latency="per pair",
+)
 
 
 def credits_each(total: int) -> int:
@@ -133,10 +145,14 @@ async def bench_direct(
                 i = offset + index
                 t0 = time.perf_counter()
                 held = await store.reserve(
-                    SCHEME, debit=accounts[i % MEMBERS], target=partner, amount=MINUTES,
-                    expires_at=expires, meta={"offer": f"{PARTNER}/swim"},
+                    SCHEME,
+                    debit=accounts[i % MEMBERS],
+                    target=partner,
+                    amount=MINUTES,
+                    expires_at=expires,
+                    meta={"offer": f"{PARTNER}/swim"},
                     idempotency_key=f"{prefix}reserve:{i}",
-                )  # fmt: skip
+                )
                 await store.post(
                     SCHEME, held.seq, meta={"venue": VENUE}, idempotency_key=f"{prefix}post:{i}"
                 )
@@ -182,12 +198,16 @@ async def set_up(client: httpx.AsyncClient, admin: dict[str, str], total: int) -
 
     async def fund(i: int, k: int) -> None:  # member i's k-th claim, k + 1 days ago
         minutes = min(CLAIM_MINUTES, earn - k * CLAIM_MINUTES)
-        body = {"activity": ACTIVITY["code"], "date": (today - timedelta(days=1 + k)).isoformat(),
-                "minutes": minutes}  # fmt: skip
+        body = {
+            "activity": ACTIVITY["code"],
+            "date": (today - timedelta(days=1 + k)).isoformat(),
+            "minutes": minutes,
+        }
         async with slots:
             headers = people.members[i] | {"Idempotency-Key": f"fund-{i}-{k}"}
-            made = await expect(await client.post(f"{base}/claims", json=body, headers=headers),
-                                201)  # fmt: skip
+            made = await expect(
+                await client.post(f"{base}/claims", json=body, headers=headers), 201
+            )
             done = await expect(
                 await client.post(f"{base}/claims/{made['id']}/confirm", headers=coordinator), 200
             )
@@ -205,8 +225,12 @@ async def set_up(client: httpx.AsyncClient, admin: dict[str, str], total: int) -
     await expect(
         await client.post(f"/api/v1/partners/{PARTNER}/offers", json=OFFER, headers=admin), 201
     )
-    agreement = {"partner": PARTNER, "offers": [OFFER["id"]], "venues": [VENUE],
-                 "starts": "2020-01-01"}  # fmt: skip
+    agreement = {
+        "partner": PARTNER,
+        "offers": [OFFER["id"]],
+        "venues": [VENUE],
+        "starts": "2020-01-01",
+    }
     await expect(await client.post(f"{base}/agreements", json=agreement, headers=admin), 201)
     made = await expect(
         await client.post(

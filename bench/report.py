@@ -144,33 +144,98 @@ def member_id(n: int) -> str:
 
 _AREAS = tuple(ServiceArea)[:8]
 _KINDS = (  # form, sub-form, contribution, mode, relation, proxy
-    (CoForm.CO_DELIVERY, CoSubform.CO_PERFORMING, Contribution.TIME_AND_EFFORT, Mode.COLLECTIVE,
-     RelationToPaidWork.SUPPLEMENTS, "gardening"),
-    (CoForm.CO_DELIVERY, CoSubform.CO_PERFORMING, Contribution.TIME_AND_EFFORT, Mode.COLLECTIVE,
-     RelationToPaidWork.SUBSTITUTES, "cleaning"),
-    (CoForm.CO_DELIVERY, CoSubform.CO_MANAGEMENT, Contribution.SKILLS, Mode.COLLECTIVE,
-     RelationToPaidWork.NEW, "catering"),
-    (CoForm.CO_ASSESSMENT, CoSubform.CO_MONITORING, Contribution.EXPERTISE, Mode.COLLECTIVE,
-     RelationToPaidWork.SUPPLEMENTS, "governance"),
-    (CoForm.CO_COMMISSIONING, CoSubform.CO_PRIORITISATION, Contribution.EXPERTISE,
-     Mode.COLLECTIVE, RelationToPaidWork.NEW, "governance"),
-    (CoForm.CO_DESIGN, None, Contribution.SKILLS, Mode.COLLECTIVE, RelationToPaidWork.SUBSTITUTES,
-     "design"),
-    (CoForm.CO_DELIVERY, CoSubform.MUTUAL_AID, Contribution.TIME_AND_EFFORT, Mode.INDIVIDUAL,
-     RelationToPaidWork.NEW, "befriending"),
-    (CoForm.CO_DELIVERY, CoSubform.MUTUAL_AID, Contribution.TIME_AND_EFFORT, Mode.INDIVIDUAL,
-     RelationToPaidWork.NEW, "transport"),
-    (CoForm.CO_DELIVERY, CoSubform.CO_PERFORMING, Contribution.TIME_AND_EFFORT, Mode.INDIVIDUAL,
-     RelationToPaidWork.SUPPLEMENTS, "generalist"),
-)  # fmt: skip
+    (
+        CoForm.CO_DELIVERY,
+        CoSubform.CO_PERFORMING,
+        Contribution.TIME_AND_EFFORT,
+        Mode.COLLECTIVE,
+        RelationToPaidWork.SUPPLEMENTS,
+        "gardening",
+    ),
+    (
+        CoForm.CO_DELIVERY,
+        CoSubform.CO_PERFORMING,
+        Contribution.TIME_AND_EFFORT,
+        Mode.COLLECTIVE,
+        RelationToPaidWork.SUBSTITUTES,
+        "cleaning",
+    ),
+    (
+        CoForm.CO_DELIVERY,
+        CoSubform.CO_MANAGEMENT,
+        Contribution.SKILLS,
+        Mode.COLLECTIVE,
+        RelationToPaidWork.NEW,
+        "catering",
+    ),
+    (
+        CoForm.CO_ASSESSMENT,
+        CoSubform.CO_MONITORING,
+        Contribution.EXPERTISE,
+        Mode.COLLECTIVE,
+        RelationToPaidWork.SUPPLEMENTS,
+        "governance",
+    ),
+    (
+        CoForm.CO_COMMISSIONING,
+        CoSubform.CO_PRIORITISATION,
+        Contribution.EXPERTISE,
+        Mode.COLLECTIVE,
+        RelationToPaidWork.NEW,
+        "governance",
+    ),
+    (
+        CoForm.CO_DESIGN,
+        None,
+        Contribution.SKILLS,
+        Mode.COLLECTIVE,
+        RelationToPaidWork.SUBSTITUTES,
+        "design",
+    ),
+    (
+        CoForm.CO_DELIVERY,
+        CoSubform.MUTUAL_AID,
+        Contribution.TIME_AND_EFFORT,
+        Mode.INDIVIDUAL,
+        RelationToPaidWork.NEW,
+        "befriending",
+    ),
+    (
+        CoForm.CO_DELIVERY,
+        CoSubform.MUTUAL_AID,
+        Contribution.TIME_AND_EFFORT,
+        Mode.INDIVIDUAL,
+        RelationToPaidWork.NEW,
+        "transport",
+    ),
+    (
+        CoForm.CO_DELIVERY,
+        CoSubform.CO_PERFORMING,
+        Contribution.TIME_AND_EFFORT,
+        Mode.INDIVIDUAL,
+        RelationToPaidWork.SUPPLEMENTS,
+        "generalist",
+    ),
+)
 
 
 def activity(n: int) -> Activity:
     form, sub, contribution, mode, relation, proxy = _KINDS[n % len(_KINDS)]
     area = _AREAS[n % len(_AREAS)]
     voluntariness = Voluntariness.MANDATED if n % 13 == 12 else Voluntariness.VOLUNTARY
-    return Activity(f"activity-{n:02d}", f"Activity {n:02d} ({proxy}, {area})", form, sub,
-                    contribution, area, mode, voluntariness, relation, False, proxy)  # fmt: skip
+    return Activity(
+        f"activity-{n:02d}",
+        f"Activity {n:02d} ({proxy}, {area})",
+        form,
+        sub,
+        contribution,
+        area,
+        mode,
+        voluntariness,
+        relation,
+        False,
+        proxy,
+    )
 
 
 def answers(n: int) -> dict[str, str]:
@@ -208,10 +273,15 @@ def plan_day(shape: Shape, day: int) -> list[Planned]:
     weights = [1 + (a * 7) % 11 for a in range(shape.activities)]  # some activities busier
     acts = rng.choices(range(shape.activities), weights, k=hi - lo)
     return [
-        Planned(lo + j, members[j], acts[j], rng.choice(MINUTES),
-                rng.randrange(shape.reverse_one_in) == 0)
+        Planned(
+            lo + j,
+            members[j],
+            acts[j],
+            rng.choice(MINUTES),
+            rng.randrange(shape.reverse_one_in) == 0,
+        )
         for j in range(hi - lo)
-    ]  # fmt: skip
+    ]
 
 
 def claim_id(index: int) -> str:
@@ -245,10 +315,12 @@ async def set_up(bank: TimeBank, shape: Shape) -> None:
     coordinator = Member(SCHEME, COORDINATOR, "Coordinator", frozenset({Role.COORDINATOR}))
     await bank.add_member(coordinator)
     for lo in range(0, shape.members, 500):
-        await asyncio.gather(*(
-            bank.add_member(Member(SCHEME, member_id(n), f"Member {n}", attributes=answers(n)))
-            for n in range(lo, min(lo + 500, shape.members))
-        ))  # fmt: skip
+        await asyncio.gather(
+            *(
+                bank.add_member(Member(SCHEME, member_id(n), f"Member {n}", attributes=answers(n)))
+                for n in range(lo, min(lo + 500, shape.members))
+            )
+        )
     for n in range(shape.activities):
         await bank.add_activity(SCHEME, activity(n), by=COORDINATOR)
 
@@ -262,25 +334,40 @@ async def confirm(store: LedgerStore, p: Planned, day: date, logged_us: int) -> 
     digest = hashlib.sha256(json.dumps(content).encode()).digest()
     cid = claim_id(p.index)
     claim = Claim(
-        SCHEME, cid, member, member, False, act, day, p.minutes, None, "",
-        ClaimStatus.CONFIRMED, False, decided_by=COORDINATOR,
-    )  # fmt: skip
+        SCHEME,
+        cid,
+        member,
+        member,
+        False,
+        act,
+        day,
+        p.minutes,
+        None,
+        "",
+        ClaimStatus.CONFIRMED,
+        False,
+        decided_by=COORDINATOR,
+    )
 
     def record(conn: Any, entry: Entry) -> None:
         tb_storage.insert_claim(conn, replace(claim, entry_seq=entry.seq), digest, logged_us)
 
     return await store.transfer(
-        SCHEME, [(ISSUANCE_ACCOUNT, -p.minutes), (member_account(member), p.minutes)],
+        SCHEME,
+        [(ISSUANCE_ACCOUNT, -p.minutes), (member_account(member), p.minutes)],
         meta={"claim": cid, "activity": act, "day": day.isoformat()},
-        idempotency_key=f"claim:{cid}:0", then=record,
-    )  # fmt: skip
+        idempotency_key=f"claim:{cid}:0",
+        then=record,
+    )
 
 
 async def reverse(bank: TimeBank, planned: list[Planned]) -> None:
-    await asyncio.gather(*(
-        bank.reverse_claim(SCHEME, claim_id(p.index), by=COORDINATOR, reason="logged in error")
-        for p in planned
-    ))  # fmt: skip
+    await asyncio.gather(
+        *(
+            bank.reverse_claim(SCHEME, claim_id(p.index), by=COORDINATOR, reason="logged in error")
+            for p in planned
+        )
+    )
 
 
 async def build(db: Path, shape: Shape) -> tuple[int, int]:
@@ -300,10 +387,12 @@ async def build(db: Path, shape: Shape) -> tuple[int, int]:
                 given = FIRST_DAY + timedelta(days=day)
                 planned = plan_day(shape, day)
                 for lo in range(0, len(planned), BUILD_GROUP):
-                    await asyncio.gather(*(
-                        confirm(store, p, given, day_us(day, 18) + (lo + j) * 1000)
-                        for j, p in enumerate(planned[lo : lo + BUILD_GROUP])
-                    ))  # fmt: skip
+                    await asyncio.gather(
+                        *(
+                            confirm(store, p, given, day_us(day, 18) + (lo + j) * 1000)
+                            for j, p in enumerate(planned[lo : lo + BUILD_GROUP])
+                        )
+                    )
                 due[day + REVERSE_AFTER] = [p for p in planned if p.reversed]
                 if (done + len(planned)) // report_every > done // report_every:
                     rate = (done + len(planned)) / (time.perf_counter() - t0)
@@ -382,11 +471,20 @@ def prepare(db: Path, shape: Shape) -> Built:
     say(f"verify_database: {report.summary()} ({verified:.1f} s, not part of any timing)")
     if not report.ok or report.entries != entries:
         raise CheckFailed(f"the built database does not verify: {report.summary()}")
-    record.write_text(json.dumps({
-        "shape": asdict(shape), "entries": entries, "reversals": reversals,
-        "build_s": round(built, 1), "verify_s": round(verified, 1),
-        "built": datetime.now(UTC).isoformat(timespec="seconds"),
-    }, indent=1) + "\n")  # fmt: skip
+    record.write_text(
+        json.dumps(
+            {
+                "shape": asdict(shape),
+                "entries": entries,
+                "reversals": reversals,
+                "build_s": round(built, 1),
+                "verify_s": round(verified, 1),
+                "built": datetime.now(UTC).isoformat(timespec="seconds"),
+            },
+            indent=1,
+        )
+        + "\n"
+    )
     return Built(db, shape, entries, reversals, built, verified)
 
 
@@ -433,15 +531,24 @@ async def child_report(db: Path, repeat: int) -> tuple[dict[str, Any], dict[str,
     finally:
         await bank.close()
         await store.close()
-    cells = {f"{r['activity']}|{r['month']}": r["minutes"]
-             for r in report["outputs"]["by_activity_month"]}  # fmt: skip
+    cells = {
+        f"{r['activity']}|{r['month']}": r["minutes"]
+        for r in report["outputs"]["by_activity_month"]
+    }
     return {
-        "warmup_s": warmup, "runs_s": runs, "best_s": min(runs), "json_bytes": size,
-        "tracemalloc_peak_mb": peak / 2**20, "rss_before_mb": before, "maxrss_mb": peak_rss_mb(),
+        "warmup_s": warmup,
+        "runs_s": runs,
+        "best_s": min(runs),
+        "json_bytes": size,
+        "tracemalloc_peak_mb": peak / 2**20,
+        "rss_before_mb": before,
+        "maxrss_mb": peak_rss_mb(),
         "ru_maxrss_mb": ru_maxrss_mb(),
-        "minutes": report["headline"]["minutes"], "checkpoint": report["checkpoint"]["size"],
-        "participations": report["headline"]["participations"], "cells": len(cells),
-    }, cells  # fmt: skip
+        "minutes": report["headline"]["minutes"],
+        "checkpoint": report["checkpoint"]["size"],
+        "participations": report["headline"]["participations"],
+        "cells": len(cells),
+    }, cells
 
 
 @dataclass(frozen=True)
@@ -726,13 +833,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, default=None, help="where temp databases go")
     parser.add_argument("--keep", action="store_true", help="keep temp databases afterwards")
     parser.add_argument(
-        "--hledger-claims", type=int, default=None,
+        "--hledger-claims",
+        type=int,
+        default=None,
         help="run hledger on the first N claims' ledger (default: all, if memory allows)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--hledger-max-gb", type=float, default=None,
+        "--hledger-max-gb",
+        type=float,
+        default=None,
         help="kill hledger past this RSS (default: 85%% of the memory available)",
-    )  # fmt: skip
+    )
     parser.add_argument("--child-report", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--cells-out", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -808,10 +919,14 @@ def run(
     ratio = hledger_s / f["best_s"]
     ratio_small = small_run.run.seconds / fs["best_s"]
     meets = ratio >= TARGET_RATIO and f["best_s"] < TARGET_S
-    scaled = "" if whole else (
-        f" (hledger's {measured_s:.1f} s on {compared.scope.entries:,} transactions scaled "
-        f"linearly to {built.entries:,}: an estimate)"
-    )  # fmt: skip
+    scaled = (
+        ""
+        if whole
+        else (
+            f" (hledger's {measured_s:.1f} s on {compared.scope.entries:,} transactions scaled "
+            f"linearly to {built.entries:,}: an estimate)"
+        )
+    )
     say(
         f"ratio hledger / report: {ratio:.1f}x at {large.claims:,} claims{scaled}, "
         f"{ratio_small:.1f}x at {small.claims:,}; report memory {fs['tracemalloc_peak_mb']:.1f} "

@@ -157,8 +157,10 @@ def _scan(path: Path) -> list[_Section]:
             if not isinstance(name, str) or set(o) != {"type", "ledger"}:
                 raise BundleError(f"line {number}: a ledger record is its type and its name")
             if name in starts:  # two sections of one ledger: which one is the ledger?
-                raise BundleError(f"line {number}: ledger {name} appears a second time (first "
-                                  f"at line {starts[name]})")  # fmt: skip
+                raise BundleError(
+                    f"line {number}: ledger {name} appears a second time (first "
+                    f"at line {starts[name]})"
+                )
             starts[name] = number
             sections.append(_Section(name))
             state = "section"
@@ -214,8 +216,10 @@ def _collect(s: _Section, kind: str, o: dict[str, Any], number: int) -> None:
             last = s.checkpoints[-1]
             if last.size == cp.size and last.root != cp.root:  # a fork, signed
                 first = s.checkpoint_lines[-1]
-                raise RecordError(f"a second checkpoint of size {cp.size} with another root "
-                                  f"(a fork: the first is at line {first})")  # fmt: skip
+                raise RecordError(
+                    f"a second checkpoint of size {cp.size} with another root "
+                    f"(a fork: the first is at line {first})"
+                )
             raise RecordError(f"checkpoint {cp.size} out of order (checkpoints go by size)")
         s.checkpoints.append(cp)
         s.checkpoint_lines.append(number)

@@ -167,8 +167,10 @@ def make_engine(url: str, *, read_only: bool = False, deferred: bool = False) ->
     transaction is one read-only snapshot, REPEATABLE READ READ ONLY)."""
     snapshot: dict[str, Any] = {}
     if read_only and make_url(url).get_backend_name() == "postgresql":
-        snapshot = {"isolation_level": "REPEATABLE READ",
-                    "execution_options": {"postgresql_readonly": True}}  # fmt: skip
+        snapshot = {
+            "isolation_level": "REPEATABLE READ",
+            "execution_options": {"postgresql_readonly": True},
+        }
     engine = create_async_engine(url, **snapshot)
     _prepare_sqlite(engine.sync_engine, read_only=read_only, deferred=deferred)
     return engine
@@ -177,8 +179,11 @@ def make_engine(url: str, *, read_only: bool = False, deferred: bool = False) ->
 def to_sync_url(url: str) -> str:
     """The same database through a sync driver: sqlite3 for aiosqlite, psycopg for asyncpg."""
     parsed = make_url(url)
-    drivers = {"sqlite+aiosqlite": "sqlite", "postgresql+asyncpg": "postgresql+psycopg",
-               "postgresql": "postgresql+psycopg"}  # fmt: skip
+    drivers = {
+        "sqlite+aiosqlite": "sqlite",
+        "postgresql+asyncpg": "postgresql+psycopg",
+        "postgresql": "postgresql+psycopg",
+    }
     if parsed.drivername not in drivers:
         raise NotImplementedError(f"no sync driver for {parsed.drivername}")
     return parsed.set(drivername=drivers[parsed.drivername]).render_as_string(hide_password=False)
@@ -267,10 +272,12 @@ async def create_schema(engine: AsyncEngine) -> None:
             for table in APPEND_ONLY:
                 for when, name in (("UPDATE OR DELETE", "rows"), ("TRUNCATE", "truncate")):
                     each = "ROW" if name == "rows" else "STATEMENT"
-                    await conn.execute(text(
-                        f"CREATE OR REPLACE TRIGGER {table}_append_only_{name} BEFORE {when} "
-                        f"ON {table} FOR EACH {each} EXECUTE FUNCTION ledger_append_only()"
-                    ))  # fmt: skip
+                    await conn.execute(
+                        text(
+                            f"CREATE OR REPLACE TRIGGER {table}_append_only_{name} BEFORE {when} "
+                            f"ON {table} FOR EACH {each} EXECUTE FUNCTION ledger_append_only()"
+                        )
+                    )
         if conn.dialect.name == "sqlite":
             for table in APPEND_ONLY:
                 for action in ("UPDATE", "DELETE"):
@@ -327,9 +334,19 @@ def _meta_text(meta: tuple[tuple[str, str], ...]) -> str:
 def entry_values(e: Entry) -> tuple[Any, ...]:
     """An entry's row, in the `entries` table's column order (the writer's hot path)."""
     return (
-        e.ledger, e.seq, e.prev_hash, e.hash, str(e.kind), e.time_us, e.key_id, e.ref or None,
-        e.expires_us, e.target, _meta_text(e.meta), e.signature,
-    )  # fmt: skip
+        e.ledger,
+        e.seq,
+        e.prev_hash,
+        e.hash,
+        str(e.kind),
+        e.time_us,
+        e.key_id,
+        e.ref or None,
+        e.expires_us,
+        e.target,
+        _meta_text(e.meta),
+        e.signature,
+    )
 
 
 def posting_values(e: Entry) -> list[tuple[Any, ...]]:
@@ -818,8 +835,19 @@ def resolutions(conn: Connection, ledger: str) -> dict[int, tuple[int, str]]:
     return {int(ref): (int(seq), str(kind)) for ref, seq, kind in conn.execute(stmt)}
 
 
-_STREAMED = ("seq", "prev_hash", "hash", "kind", "time_us", "key_id", "ref", "expires_us",
-             "target", "meta", "signature")  # fmt: skip
+_STREAMED = (
+    "seq",
+    "prev_hash",
+    "hash",
+    "kind",
+    "time_us",
+    "key_id",
+    "ref",
+    "expires_us",
+    "target",
+    "meta",
+    "signature",
+)
 
 
 def _stream_statement(ledger: str, after_seq: int) -> Select[Any]:

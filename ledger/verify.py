@@ -152,8 +152,11 @@ class _Chain:
             return None
         root = self.held.get(e.seq)
         if root is not None and root != self.frontier.root():
-            self.fail(e.seq, f"the log's first {e.seq} entries are not those of the checkpoint "
-                             "you hold: history was rewritten")  # fmt: skip
+            self.fail(
+                e.seq,
+                f"the log's first {e.seq} entries are not those of the checkpoint "
+                "you hold: history was rewritten",
+            )
             return None
         self.seq, self.hash, self.time_us = e.seq, e.hash, e.time_us
         return (e.seq, key.public_key, e.hash, e.signature)
@@ -188,8 +191,11 @@ class _Chain:
             )
         for size in self.held:
             if size > self.seq:
-                self.fail(self.seq + 1, f"the checkpoint you hold has {size} entries; the log "
-                                        f"has {self.seq}: entries were removed")  # fmt: skip
+                self.fail(
+                    self.seq + 1,
+                    f"the checkpoint you hold has {size} entries; the log "
+                    f"has {self.seq}: entries were removed",
+                )
         for cp in d.checkpoints:
             if cp.size > self.seq:
                 self.fail(

@@ -540,8 +540,9 @@ def _clashed(exc: Exception) -> bool:
     if isinstance(exc, IntegrityError):
         return True
     return isinstance(exc, OperationalError) and getattr(exc.orig, "sqlstate", "") in (
-        "40001", "40P01",
-    )  # fmt: skip
+        "40001",
+        "40P01",
+    )
 
 
 def _in_savepoint(conn: Connection, work: Callable[[Connection], Any]) -> Any:

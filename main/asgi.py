@@ -52,16 +52,24 @@ def create_app(config: Config) -> Starlette:
     box.config = config.web
     doc = document(ENDPOINTS, version("timebank"))
     routes: list[BaseRoute] = [  # health first: load balancers ask it most often
-        Route("/api/v1/health", lambda _r: Response('{"status":"ok"}', 200,
-              media_type="application/json")),
+        Route(
+            "/api/v1/health",
+            lambda _r: Response('{"status":"ok"}', 200, media_type="application/json"),
+        ),
         *(ep.route_in(box) for ep in ENDPOINTS),
-        Route("/api/v1/openapi.json", lambda _r: Response(json.dumps(doc), 200,
-              media_type="application/json")),
-        Route("/api/v1/docs", lambda _r: HTMLResponse(docs_page(doc),
-              headers={"content-security-policy": DOCUMENT_CSP})),
+        Route(
+            "/api/v1/openapi.json",
+            lambda _r: Response(json.dumps(doc), 200, media_type="application/json"),
+        ),
+        Route(
+            "/api/v1/docs",
+            lambda _r: HTMLResponse(
+                docs_page(doc), headers={"content-security-policy": DOCUMENT_CSP}
+            ),
+        ),
         *problem_types.ROUTES,
         *web_routes(box),
-    ]  # fmt: skip
+    ]
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

@@ -158,9 +158,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument(
-        "--schedule-seconds", type=float, default=300.0,
+        "--schedule-seconds",
+        type=float,
+        default=300.0,
         help="how often to run the scheduled jobs (main.jobs) (0: never)",
-    )  # fmt: skip
+    )
     p = sub.add_parser("init", help="create the database's tables and a deployment admin token")
     _db_args(p, keys=True)
     p = sub.add_parser("token", help="bearer tokens for the API")
@@ -250,8 +252,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a fault of ours: one line, the traceback only when asked
         if os.environ.get("TIMEBANK_DEBUG"):
             raise
-        print(f"timebank: unexpected error ({type(exc).__name__}: {_line(exc)}); "
-              "TIMEBANK_DEBUG=1 shows the traceback", file=sys.stderr)  # fmt: skip
+        print(
+            f"timebank: unexpected error ({type(exc).__name__}: {_line(exc)}); "
+            "TIMEBANK_DEBUG=1 shows the traceback",
+            file=sys.stderr,
+        )
         return 3
 
 
@@ -306,8 +311,11 @@ async def _run(args: argparse.Namespace) -> int:
             await verify_sources(source, workers=args.workers, trusted=trusted, held=held)
         )
     # reads open a SQLite file read-only; a server database is read in a read-only transaction
-    read_url = (storage.sqlite_url(str(settings.db_path), read_only=True) if settings.is_sqlite
-                else settings.url)  # fmt: skip
+    read_url = (
+        storage.sqlite_url(str(settings.db_path), read_only=True)
+        if settings.is_sqlite
+        else settings.url
+    )
     if args.command == "verify":
         report = await verify_database(read_url, workers=args.workers, trusted=trusted, held=held)
         if not report.ok:
@@ -332,10 +340,10 @@ def _pinned(args: argparse.Namespace) -> tuple[Any, Any]:
     """--trusted-keys and --held-checkpoints, read; a file at fault is named as itself, never
     blamed on the bundle."""
     out: list[Any] = []
-    for option, path, read in (("--trusted-keys", getattr(args, "trusted_keys", None),
-                                read_public_keys),
-                               ("--held-checkpoints", getattr(args, "held_checkpoints", None),
-                                read_checkpoints)):  # fmt: skip
+    for option, path, read in (
+        ("--trusted-keys", getattr(args, "trusted_keys", None), read_public_keys),
+        ("--held-checkpoints", getattr(args, "held_checkpoints", None), read_checkpoints),
+    ):
         try:
             out.append(read(path) if path else None)
         except (RecordError, BundleError, UnicodeDecodeError) as exc:
@@ -469,8 +477,10 @@ async def _repair_decisions(store: LedgerStore, ledgers: list[str]) -> None:
     try:
         for ledger in await _schemes_among(bank, ledgers):
             for claim in await bank.repair_decisions(ledger):
-                print(f"{ledger}: claim {claim.id} is rejected; its entry {claim.entry_seq} "
-                      f"is reversed by entry {claim.reversal_seq}")  # fmt: skip
+                print(
+                    f"{ledger}: claim {claim.id} is rejected; its entry {claim.entry_seq} "
+                    f"is reversed by entry {claim.reversal_seq}"
+                )
             print(f"{ledger}: every rejected claim is without credit")
     finally:
         await bank.close()
@@ -485,8 +495,10 @@ async def _forget_old(url: str, now: datetime) -> None:
         gone = await book.forget_old()
     finally:
         await book.close()
-    print(f"forgot {gone['sessions']} session records, {gone['failures']} failed sign-ins and "
-          f"{gone['jobs']} background jobs")  # fmt: skip
+    print(
+        f"forgot {gone['sessions']} session records, {gone['failures']} failed sign-ins and "
+        f"{gone['jobs']} background jobs"
+    )
 
 
 async def _report_against_bundle(file: Path | None, bundle: Path) -> int:
@@ -500,8 +512,10 @@ async def _report_against_bundle(file: Path | None, bundle: Path) -> int:
     if found:
         print(f"FAILED {file}: {len(found)} differences against {bundle}")
         return 1
-    print(f"OK {file}: every figure the ledger decides matches {bundle} ({read} entries read); "
-          f"not checkable from a bundle: {'; '.join(NOT_CHECKABLE)}")  # fmt: skip
+    print(
+        f"OK {file}: every figure the ledger decides matches {bundle} ({read} entries read); "
+        f"not checkable from a bundle: {'; '.join(NOT_CHECKABLE)}"
+    )
     return 0
 
 
@@ -527,14 +541,21 @@ async def _report_command(args: argparse.Namespace, store: LedgerStore) -> int:
         if args.scheme not in await store.ledgers():
             raise UsageError(f"no scheme {args.scheme!r}")
         params = Parameters(
-            k=args.k, horizon_years=args.horizon, currency=args.currency,
-            geography=args.geography, deadweight=args.deadweight,
-            displacement=args.displacement, attribution=args.attribution,
-            drop_off=args.drop_off, price_base=args.price_base,
-            discount_start=args.discount_start, **_what_if(args.what_if),
-        )  # fmt: skip
-        data = render(await make_report(bank, args.scheme, args.start, args.end, params),
-                      args.format)  # fmt: skip
+            k=args.k,
+            horizon_years=args.horizon,
+            currency=args.currency,
+            geography=args.geography,
+            deadweight=args.deadweight,
+            displacement=args.displacement,
+            attribution=args.attribution,
+            drop_off=args.drop_off,
+            price_base=args.price_base,
+            discount_start=args.discount_start,
+            **_what_if(args.what_if),
+        )
+        data = render(
+            await make_report(bank, args.scheme, args.start, args.end, params), args.format
+        )
     finally:
         await bank.close()
     if args.out in (None, "-"):
@@ -555,8 +576,11 @@ def _what_if(given: list[str] | None) -> dict[str, Any]:
         people, per_week, weeks = int(given[0]), Decimal(given[1]), int(given[2])
     except (ValueError, ArithmeticError):
         raise UsageError("--what-if takes PEOPLE HOURS_A_WEEK WEEKS, e.g. 300000 3 52") from None
-    return {"what_if_population": people, "what_if_hours_per_week": per_week,
-            "what_if_weeks": weeks}  # fmt: skip
+    return {
+        "what_if_population": people,
+        "what_if_hours_per_week": per_week,
+        "what_if_weeks": weeks,
+    }
 
 
 async def _jobs(store: LedgerStore, ledgers: list[str], now: datetime) -> None:
@@ -631,9 +655,14 @@ async def _demo_tokens(bank: TimeBank) -> dict[str, str]:
         for label, (role, scheme, member) in wanted.items():
             partner = "gate-arts" if role is ApiRole.PARTNER_STAFF else None
             _, token = await book.create(
-                role, scheme, member, f"demo: {label}", created_by="demo",
-                idempotency_key=str(uuid.uuid4()), partner=partner,
-            )  # fmt: skip
+                role,
+                scheme,
+                member,
+                f"demo: {label}",
+                created_by="demo",
+                idempotency_key=str(uuid.uuid4()),
+                partner=partner,
+            )
             assert token is not None
             out[label] = token
     finally:
@@ -680,8 +709,13 @@ def _serve(args: argparse.Namespace) -> int:
         raise UsageError(f"no directory {settings.db_path.parent}")
     from web import WebConfig
 
-    config = Config(settings.url, settings.key_dir, settings.admin_token, args.schedule_seconds,
-                    web=WebConfig(cookie_secure=settings.cookie_secure))  # fmt: skip
+    config = Config(
+        settings.url,
+        settings.key_dir,
+        settings.admin_token,
+        args.schedule_seconds,
+        web=WebConfig(cookie_secure=settings.cookie_secure),
+    )
     print(
         f"timebank on http://{args.host}:{args.port}/ (the app; API under /api/v1, docs: "
         "/api/v1/docs)"
@@ -713,12 +747,14 @@ async def _tokens(args: argparse.Namespace, settings: Settings) -> int:
             password = sys.stdin.readline().rstrip("\n") if args.password_stdin else ""
             made = password or secrets.token_urlsafe(12)
             try:
-                await accounts.create(args.login, made, role, scheme, member=member,
-                                      partner=partner, lang=args.lang)  # fmt: skip
+                await accounts.create(
+                    args.login, made, role, scheme, member=member, partner=partner, lang=args.lang
+                )
             except ValueError as exc:
                 raise UsageError(str(exc)) from None
-            print(f"account {args.login} ({role}{f' in {scheme}' if scheme else ''})",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"account {args.login} ({role}{f' in {scheme}' if scheme else ''})", file=sys.stderr
+            )
             if not password:
                 print("password (shown only now):", file=sys.stderr)
                 print(made)
@@ -728,9 +764,15 @@ async def _tokens(args: argparse.Namespace, settings: Settings) -> int:
             raise UsageError("--expires-days must be 1 to 3660")
         expires_us = None if days is None else int((time.time() + days * 86_400) * 1_000_000)
         _, token = await book.create(
-            role, scheme, member, label, created_by="cli", idempotency_key=str(uuid.uuid4()),
-            partner=partner, expires_us=expires_us,
-        )  # fmt: skip
+            role,
+            scheme,
+            member,
+            label,
+            created_by="cli",
+            idempotency_key=str(uuid.uuid4()),
+            partner=partner,
+            expires_us=expires_us,
+        )
     finally:
         await accounts.close()
         await book.close()

@@ -23,8 +23,9 @@ class TargetNotEmpty(Exception):
     pass
 
 
-def copy_store(source: str, target: str, progress: Callable[[str, int], None] | None = None
-               ) -> dict[str, int]:  # fmt: skip
+def copy_store(
+    source: str, target: str, progress: Callable[[str, int], None] | None = None
+) -> dict[str, int]:
     """Copy every row; returns the row count per table."""
     migrate(target)
     tables = [t for meta in METADATA for t in meta.sorted_tables]
@@ -66,7 +67,9 @@ def _reset_sequences(conn: Connection, table: Table) -> None:
         return
     for column in table.primary_key.columns:
         if isinstance(column.type, Integer) and column.autoincrement is True:
-            conn.execute(text(
-                f"SELECT setval(pg_get_serial_sequence('{table.name}', '{column.name}'), "
-                f"COALESCE((SELECT max({column.name}) FROM {table.name}), 0) + 1, false)"
-            ))  # fmt: skip
+            conn.execute(
+                text(
+                    f"SELECT setval(pg_get_serial_sequence('{table.name}', '{column.name}'), "
+                    f"COALESCE((SELECT max({column.name}) FROM {table.name}), 0) + 1, false)"
+                )
+            )

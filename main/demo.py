@@ -37,13 +37,40 @@ P2P = "member-to-member"
 # Where Taff tenants spend credits "instead of cash": (partner, name, sector, venue, venue name,
 # offer, title, credits, the venue's usual price in pence)
 PARTNERS = (
-    ("cardiff-leisure", "Cardiff leisure centres", "public", "pentwyn", "Pentwyn Leisure Centre",
-     "swim", "A swim", 1, 450),
-    ("cardiff-blues", "Cardiff Blues", "private", "arms-park", "Cardiff Arms Park",
-     "match-ticket", "A home match ticket", 2, 1500),
-    ("gate-arts", "The Gate arts centre", "third-sector", "keppoch-street", "The Gate",
-     "cinema", "A film", 1, 750),
-)  # fmt: skip
+    (
+        "cardiff-leisure",
+        "Cardiff leisure centres",
+        "public",
+        "pentwyn",
+        "Pentwyn Leisure Centre",
+        "swim",
+        "A swim",
+        1,
+        450,
+    ),
+    (
+        "cardiff-blues",
+        "Cardiff Blues",
+        "private",
+        "arms-park",
+        "Cardiff Arms Park",
+        "match-ticket",
+        "A home match ticket",
+        2,
+        1500,
+    ),
+    (
+        "gate-arts",
+        "The Gate arts centre",
+        "third-sector",
+        "keppoch-street",
+        "The Gate",
+        "cinema",
+        "A film",
+        1,
+        750,
+    ),
+)
 TENANTS = tuple(f"T{n:04d}" for n in range(1, 61))
 ELDERS = tuple(f"E{n:04d}" for n in range(1, 41))
 GROUP = 32  # steps run concurrently, so the ledger's writer can group-commit them
@@ -51,29 +78,78 @@ GROUP = 32  # steps run concurrently, so the ledger's writer can group-commit th
 F, S = CoForm, CoSubform
 # the catalogue's occupation proxy that prices each activity's hours (timebank/catalogue)
 PROXIES = {
-    "residents-garden": "gardening", "estate-clean-up": "cleaning", "community-centre": "catering",
-    "tenant-inspectors": "governance", "repairs-procurement": "governance",
-    "newsletter-design": "design", "lifts": "transport", "befriending": "befriending",
+    "residents-garden": "gardening",
+    "estate-clean-up": "cleaning",
+    "community-centre": "catering",
+    "tenant-inspectors": "governance",
+    "repairs-procurement": "governance",
+    "newsletter-design": "design",
+    "lifts": "transport",
+    "befriending": "befriending",
     "shopping": "generalist",
-}  # fmt: skip
+}
 TAFF_ACTIVITIES = (  # code, title, form, sub-form, contribution, area, mode, relation
-    ("residents-garden", "Residents' garden", F.CO_DELIVERY, S.CO_PERFORMING,
-     Contribution.TIME_AND_EFFORT, ServiceArea.ENVIRONMENT, Mode.COLLECTIVE,
-     RelationToPaidWork.SUPPLEMENTS),
-    ("estate-clean-up", "Estate clean-up", F.CO_DELIVERY, S.CO_PERFORMING,
-     Contribution.TIME_AND_EFFORT, ServiceArea.HOUSING, Mode.COLLECTIVE,
-     RelationToPaidWork.SUPPLEMENTS),
-    ("community-centre", "Community centre cafe", F.CO_DELIVERY, S.CO_MANAGEMENT,
-     Contribution.SKILLS, ServiceArea.LEISURE, Mode.COLLECTIVE, RelationToPaidWork.NEW),
-    ("tenant-inspectors", "Tenant inspectors panel", F.CO_ASSESSMENT, S.CO_MONITORING,
-     Contribution.EXPERTISE, ServiceArea.HOUSING, Mode.COLLECTIVE,
-     RelationToPaidWork.SUPPLEMENTS),
-    ("repairs-procurement", "Repairs procurement panel", F.CO_COMMISSIONING,
-     S.CO_PRIORITISATION, Contribution.EXPERTISE, ServiceArea.HOUSING, Mode.COLLECTIVE,
-     RelationToPaidWork.NEW),
-    ("newsletter-design", "Newsletter design group", F.CO_DESIGN, None, Contribution.SKILLS,
-     ServiceArea.HOUSING, Mode.COLLECTIVE, RelationToPaidWork.SUBSTITUTES),
-)  # fmt: skip
+    (
+        "residents-garden",
+        "Residents' garden",
+        F.CO_DELIVERY,
+        S.CO_PERFORMING,
+        Contribution.TIME_AND_EFFORT,
+        ServiceArea.ENVIRONMENT,
+        Mode.COLLECTIVE,
+        RelationToPaidWork.SUPPLEMENTS,
+    ),
+    (
+        "estate-clean-up",
+        "Estate clean-up",
+        F.CO_DELIVERY,
+        S.CO_PERFORMING,
+        Contribution.TIME_AND_EFFORT,
+        ServiceArea.HOUSING,
+        Mode.COLLECTIVE,
+        RelationToPaidWork.SUPPLEMENTS,
+    ),
+    (
+        "community-centre",
+        "Community centre cafe",
+        F.CO_DELIVERY,
+        S.CO_MANAGEMENT,
+        Contribution.SKILLS,
+        ServiceArea.LEISURE,
+        Mode.COLLECTIVE,
+        RelationToPaidWork.NEW,
+    ),
+    (
+        "tenant-inspectors",
+        "Tenant inspectors panel",
+        F.CO_ASSESSMENT,
+        S.CO_MONITORING,
+        Contribution.EXPERTISE,
+        ServiceArea.HOUSING,
+        Mode.COLLECTIVE,
+        RelationToPaidWork.SUPPLEMENTS,
+    ),
+    (
+        "repairs-procurement",
+        "Repairs procurement panel",
+        F.CO_COMMISSIONING,
+        S.CO_PRIORITISATION,
+        Contribution.EXPERTISE,
+        ServiceArea.HOUSING,
+        Mode.COLLECTIVE,
+        RelationToPaidWork.NEW,
+    ),
+    (
+        "newsletter-design",
+        "Newsletter design group",
+        F.CO_DESIGN,
+        None,
+        Contribution.SKILLS,
+        ServiceArea.HOUSING,
+        Mode.COLLECTIVE,
+        RelationToPaidWork.SUBSTITUTES,
+    ),
+)
 M2M_ACTIVITIES = (
     ("lifts", "Lifts to appointments", ServiceArea.HEALTH),
     ("befriending", "Befriending", ServiceArea.SOCIAL_CARE),
@@ -122,18 +198,41 @@ async def _set_up(bank: TimeBank) -> None:
     for scheme, people, label in ((taff, TENANTS, "Tenant"), (m2m, ELDERS, "Member")):
         await bank.create_scheme(scheme)
         await bank.add_member(Member(scheme.id, "C1", "Coordinator", frozenset({Role.COORDINATOR})))
-        await asyncio.gather(*(
-            bank.add_member(Member(scheme.id, p, f"{label} {p[1:]}", attributes=_answers(n)))
-            for n, p in enumerate(people)
-        ))  # fmt: skip
+        await asyncio.gather(
+            *(
+                bank.add_member(Member(scheme.id, p, f"{label} {p[1:]}", attributes=_answers(n)))
+                for n, p in enumerate(people)
+            )
+        )
     for code, title, form, sub, contribution, area, mode, relation in TAFF_ACTIVITIES:
-        activity = Activity(code, title, form, sub, contribution, area, mode,
-                            Voluntariness.VOLUNTARY, relation, False, PROXIES[code])  # fmt: skip
+        activity = Activity(
+            code,
+            title,
+            form,
+            sub,
+            contribution,
+            area,
+            mode,
+            Voluntariness.VOLUNTARY,
+            relation,
+            False,
+            PROXIES[code],
+        )
         await bank.add_activity(CREDITS, activity, by="C1")
     for code, title, area in M2M_ACTIVITIES:
-        activity = Activity(code, title, F.CO_DELIVERY, S.MUTUAL_AID, Contribution.TIME_AND_EFFORT,
-                            area, Mode.INDIVIDUAL, Voluntariness.VOLUNTARY,
-                            RelationToPaidWork.NEW, True, PROXIES[code])  # fmt: skip
+        activity = Activity(
+            code,
+            title,
+            F.CO_DELIVERY,
+            S.MUTUAL_AID,
+            Contribution.TIME_AND_EFFORT,
+            area,
+            Mode.INDIVIDUAL,
+            Voluntariness.VOLUNTARY,
+            RelationToPaidWork.NEW,
+            True,
+            PROXIES[code],
+        )
         await bank.add_activity(P2P, activity, by="C1")
     partners = Partners(bank)
     await partners.create_tables()
@@ -141,8 +240,16 @@ async def _set_up(bank: TimeBank) -> None:
         await partners.add_partner(Partner(pid, name, Sector(sector)))
         await partners.add_venue(Venue(pid, venue, venue_name))
         await partners.add_offer(Offer(pid, offer, title, credits, pence, date(2020, 1, 1)))
-        await partners.agree(Agreement(CREDITS, pid, frozenset({offer}), frozenset({venue}),
-                                       date(2020, 1, 1), voucher_hours=6))  # fmt: skip
+        await partners.agree(
+            Agreement(
+                CREDITS,
+                pid,
+                frozenset({offer}),
+                frozenset({venue}),
+                date(2020, 1, 1),
+                voucher_hours=6,
+            )
+        )
 
 
 async def _step(bank: TimeBank, clock: SimClock, rng: random.Random, key: str) -> None:
@@ -151,8 +258,13 @@ async def _step(bank: TimeBank, clock: SimClock, rng: random.Random, key: str) -
     roll = rng.random()
     if roll < 0.5:  # a tenant's hours, confirmed by the coordinator (a few rejected, reversed)
         tenant = rng.choice(TENANTS)
-        draft = ClaimDraft(tenant, tenant, rng.choice(TAFF_ACTIVITIES)[0], today,
-                           rng.choice([30, 60, 90, 120, 180]))  # fmt: skip
+        draft = ClaimDraft(
+            tenant,
+            tenant,
+            rng.choice(TAFF_ACTIVITIES)[0],
+            today,
+            rng.choice([30, 60, 90, 120, 180]),
+        )
         claim = await bank.log_claim(CREDITS, draft, today=today, idempotency_key=key)
         fate = rng.random()
         if fate < 0.05:
@@ -163,19 +275,22 @@ async def _step(bank: TimeBank, clock: SimClock, rng: random.Random, key: str) -
             await bank.reverse_claim(CREDITS, claim.id, by="C1", reason="logged twice")
     elif roll < 0.8:  # an older member helps another, and the one helped confirms
         giver, receiver = rng.sample(ELDERS, 2)
-        draft = ClaimDraft(giver, giver, rng.choice(M2M_ACTIVITIES)[0], today,
-                           rng.choice([30, 60, 120]), receiver)  # fmt: skip
+        draft = ClaimDraft(
+            giver, giver, rng.choice(M2M_ACTIVITIES)[0], today, rng.choice([30, 60, 120]), receiver
+        )
         claim = await bank.log_claim(P2P, draft, today=today, idempotency_key=key)
         await bank.confirm_claim(P2P, claim.id, by=receiver)
     else:  # a voucher at a partner venue: reserved, then settled, voided or left to expire
         partners = Partners(bank)
         pid, *_, venue, _name, offer, _title, _credits, _pence = rng.choice(PARTNERS)
-        voucher = await partners.issue(CREDITS, rng.choice(TENANTS), pid, offer,
-                                       idempotency_key=key)  # fmt: skip
+        voucher = await partners.issue(
+            CREDITS, rng.choice(TENANTS), pid, offer, idempotency_key=key
+        )
         fate = rng.random()
         if fate < 0.75:
-            await partners.settle(CREDITS, voucher.code, partner_id=pid, venue_id=venue,
-                                  idempotency_key=f"{key}:till")  # fmt: skip
+            await partners.settle(
+                CREDITS, voucher.code, partner_id=pid, venue_id=venue, idempotency_key=f"{key}:till"
+            )
         elif fate < 0.9:
             await partners.void(CREDITS, voucher.code, idempotency_key=f"{key}:void")
 
@@ -214,26 +329,59 @@ async def _report_inputs(bank: TimeBank, clock: SimClock) -> None:
     end = clock.now.date()
     start = end - timedelta(days=120)
     outcomes = (
-        OutcomeRecord("wellbeing-survey", "hmt-wellby", start, end, 38, Evidence.SURVEY,
-                      "ONS4 life satisfaction at joining and after 3 months (demo)",
-                      Decimal("0.3")),
-        OutcomeRecord("fewer-ae-visits", "refcost-2013-14-ed-not-admitted", start, end, 25,
-                      Evidence.ADMIN_DATA, "A&E attendances avoided, from GP records (demo)"),
-    )  # fmt: skip
+        OutcomeRecord(
+            "wellbeing-survey",
+            "hmt-wellby",
+            start,
+            end,
+            38,
+            Evidence.SURVEY,
+            "ONS4 life satisfaction at joining and after 3 months (demo)",
+            Decimal("0.3"),
+        ),
+        OutcomeRecord(
+            "fewer-ae-visits",
+            "refcost-2013-14-ed-not-admitted",
+            start,
+            end,
+            25,
+            Evidence.ADMIN_DATA,
+            "A&E attendances avoided, from GP records (demo)",
+        ),
+    )
     for outcome in outcomes:
         await record_outcome(bank, CREDITS, outcome, by="C1")
     costs = (
-        Cost("coordinator-post", "HOUSING_ASSOC", CostKind.COORDINATION, start, end,
-             Decimal("9000"), "GBP", "2026/27", "a part-time time-credits coordinator (demo)"),
-        Cost("council-grant", "COUNCIL", CostKind.CASH, start, end, Decimal("3000"), "GBP",
-             "2026/27", "community grant (demo)"),
-    )  # fmt: skip
+        Cost(
+            "coordinator-post",
+            "HOUSING_ASSOC",
+            CostKind.COORDINATION,
+            start,
+            end,
+            Decimal("9000"),
+            "GBP",
+            "2026/27",
+            "a part-time time-credits coordinator (demo)",
+        ),
+        Cost(
+            "council-grant",
+            "COUNCIL",
+            CostKind.CASH,
+            start,
+            end,
+            Decimal("3000"),
+            "GBP",
+            "2026/27",
+            "community grant (demo)",
+        ),
+    )
     for cost in costs:
         await record_cost(bank, CREDITS, cost, by="C1")
     for n, tenant in enumerate(TENANTS):
         subject = TAFF_ACTIVITIES[n % 3][0]
-        await record_rating(bank, CREDITS, Rating(f"demo-{n}", tenant, Subject.SERVICE, subject,
-                                                  3 + n % 3, end))  # fmt: skip
+        await record_rating(
+            bank, CREDITS, Rating(f"demo-{n}", tenant, Subject.SERVICE, subject, 3 + n % 3, end)
+        )
 
 
 SKILLS = ("driving", "shopping", "befriending", "gardening", "reading", "phone-calls", "cooking")
@@ -245,11 +393,25 @@ async def _offers_and_requests(bank: TimeBank, rng: random.Random) -> None:
     for n, member in enumerate(ELDERS):
         skills, area = rng.sample(SKILLS, 2), rng.choice(AREAS)
         if n % 3 != 2:
-            await bank.market.add_offer(P2P, member, skills, area, "weekday mornings", "",
-                                        idempotency_key=f"demo:offer:{member}")  # fmt: skip
+            await bank.market.add_offer(
+                P2P,
+                member,
+                skills,
+                area,
+                "weekday mornings",
+                "",
+                idempotency_key=f"demo:offer:{member}",
+            )
         if n % 4 == 0:
-            await bank.market.add_request(P2P, member, skills[:1], area, "this week", "",
-                                          idempotency_key=f"demo:request:{member}")  # fmt: skip
+            await bank.market.add_request(
+                P2P,
+                member,
+                skills[:1],
+                area,
+                "this week",
+                "",
+                idempotency_key=f"demo:request:{member}",
+            )
 
 
 async def _size(ledger: LedgerStore) -> int:

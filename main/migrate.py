@@ -24,9 +24,12 @@ from timebank import storage as timebank_storage
 from web import storage as web_storage
 
 METADATA: list[MetaData] = [  # every package's tables
-    ledger_storage.metadata, timebank_storage.metadata, partners_storage.metadata,
-    api_storage.metadata, web_storage.metadata,
-]  # fmt: skip
+    ledger_storage.metadata,
+    timebank_storage.metadata,
+    partners_storage.metadata,
+    api_storage.metadata,
+    web_storage.metadata,
+]
 SCRIPTS = Path(__file__).parent / "migrations"
 BASELINE = "0001"
 

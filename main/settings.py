@@ -39,8 +39,9 @@ def database_location(where: str) -> str:
         return path
     if scheme.lower() in SERVER_SCHEMES:
         return "postgresql+asyncpg://" + rest
-    raise BadDatabase(f"--db: {scheme!r} databases are not supported: give a SQLite file or a "
-                      "postgresql:// URL")  # fmt: skip
+    raise BadDatabase(
+        f"--db: {scheme!r} databases are not supported: give a SQLite file or a postgresql:// URL"
+    )
 
 
 @dataclass(frozen=True)

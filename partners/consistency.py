@@ -32,8 +32,10 @@ def voucher_problems(
             out.append(f"{name} is both settled (entry {v.settled_by}) and voided")
         elif v.settled_by is not None and (kind != "post" or seq != v.settled_by):
             by = f" by entry {seq}" if seq else ""
-            out.append(f"{name} is settled by entry {v.settled_by}, but its reservation "
-                       f"{v.reservation} is {kind}{by}")  # fmt: skip
+            out.append(
+                f"{name} is settled by entry {v.settled_by}, but its reservation "
+                f"{v.reservation} is {kind}{by}"
+            )
         elif v.voided and kind != "void":
             out.append(f"{name} is voided, but its reservation {v.reservation} is {kind}")
         elif kind == "post" and v.settled_by is None:

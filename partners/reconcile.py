@@ -82,8 +82,11 @@ def parse_till_csv(text: str) -> list[TillRecord]:
     header_line, header = records[0]
     names = [h.strip().lower() for h in header]
     bad = [LineProblem(header_line, c, "missing column") for c in COLUMNS if c not in names]
-    bad += [LineProblem(header_line, h, "a second column of this name")
-            for i, h in enumerate(names) if h in COLUMNS and h in names[:i]]  # fmt: skip
+    bad += [
+        LineProblem(header_line, h, "a second column of this name")
+        for i, h in enumerate(names)
+        if h in COLUMNS and h in names[:i]
+    ]
     if bad:
         raise ImportRefused(bad)
     where = {c: names.index(c) for c in COLUMNS}
@@ -167,9 +170,15 @@ def reconcile(
             till_only.append(r)
             continue
         v, settled_us = ledger[r.code]
-        fields = tuple(name for name, differs in (
-            ("offer", r.offer != v.offer), ("venue", r.venue != v.venue),
-            ("datetime", abs(r.at_us - settled_us) > slack)) if differs)  # fmt: skip
+        fields = tuple(
+            name
+            for name, differs in (
+                ("offer", r.offer != v.offer),
+                ("venue", r.venue != v.venue),
+                ("datetime", abs(r.at_us - settled_us) > slack),
+            )
+            if differs
+        )
         if fields:
             mismatches.append(Mismatch(r, v, fields))
         else:
@@ -185,8 +194,9 @@ def reconcile(
         Tally(len(till_only), till_minutes),
         Tally(len(ledger_only), sum(v.minutes for v in ledger_only)),
     )
-    return Reconciliation(tuple(matched), tuple(mismatches), tuple(till_only),
-                          tuple(ledger_only), totals)  # fmt: skip
+    return Reconciliation(
+        tuple(matched), tuple(mismatches), tuple(till_only), tuple(ledger_only), totals
+    )
 
 
 def _records(text: str) -> list[tuple[int, list[str]]]:

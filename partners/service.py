@@ -102,9 +102,12 @@ class Partners:
             if await self.bank.query(storage.read_venue, agreement.partner, venue_id) is None:
                 raise NotFound(f"no venue {venue_id!r}", field="venues")
         await self.ledger.open_account(
-            agreement.scheme, partner_account(agreement.partner), kind="partner", floor=0,
+            agreement.scheme,
+            partner_account(agreement.partner),
+            kind="partner",
+            floor=0,
             idempotency_key=f"partner:{agreement.partner}",
-        )  # fmt: skip
+        )
         await self.ledger.run(lambda conn: storage.upsert_agreement(conn, agreement))
         return agreement
 
@@ -137,9 +140,14 @@ class Partners:
     # ---- vouchers ------------------------------------------------------------------------
 
     async def issue(
-        self, scheme_id: str, member_id: str, partner_id: str, offer_id: str, *,
+        self,
+        scheme_id: str,
+        member_id: str,
+        partner_id: str,
+        offer_id: str,
+        *,
         idempotency_key: str,
-    ) -> Voucher:  # fmt: skip
+    ) -> Voucher:
         """Reserve an offer's credits for a member: a voucher to use at the partner's venues."""
         member, offer, agreement = await self.bank.query(
             _issue_reads, scheme_id, member_id, partner_id, offer_id
@@ -165,20 +173,35 @@ class Partners:
                 taken = storage.minutes_settled(conn, scheme_id, partner_id, start, end)
                 taken += storage.minutes_outstanding(conn, scheme_id, partner_id, entry.time_us)
                 if taken + minutes > agreement.monthly_cap * 60:
-                    raise Conflict("the partner's monthly cap for this scheme is reached "
-                                   "(vouchers not yet used count)", field="partner")  # fmt: skip
-            voucher = Voucher(scheme_id, code, member_id, partner_id, offer_id, minutes,
-                              entry.seq, entry.expires_us)  # fmt: skip
+                    raise Conflict(
+                        "the partner's monthly cap for this scheme is reached "
+                        "(vouchers not yet used count)",
+                        field="partner",
+                    )
+            voucher = Voucher(
+                scheme_id,
+                code,
+                member_id,
+                partner_id,
+                offer_id,
+                minutes,
+                entry.seq,
+                entry.expires_us,
+            )
             storage.insert_voucher(conn, voucher, entry.time_us)
             made.append(voucher)
 
         try:
             entry = await self.ledger.reserve(
-                scheme_id, debit=member_account(member_id), target=partner_account(partner_id),
-                amount=minutes, lifetime=timedelta(hours=agreement.voucher_hours),
+                scheme_id,
+                debit=member_account(member_id),
+                target=partner_account(partner_id),
+                amount=minutes,
+                lifetime=timedelta(hours=agreement.voucher_hours),
                 meta={"offer": f"{partner_id}/{offer_id}"},
-                idempotency_key=f"voucher:{member_id}:{idempotency_key}", then=record,
-            )  # fmt: skip
+                idempotency_key=f"voucher:{member_id}:{idempotency_key}",
+                then=record,
+            )
         except FloorBreached:  # the ledger names its account; the caller knows a member
             raise FloorBreached(
                 f"{member_id} has not enough credits for {offer.title!r}", field="member"
@@ -199,9 +222,16 @@ class Partners:
         return found
 
     async def settle(
-        self, scheme_id: str, typed_code: str, *, partner_id: str, venue_id: str,
-        idempotency_key: str, signature_header: str = "", signed_key: str = "",
-    ) -> Voucher:  # fmt: skip
+        self,
+        scheme_id: str,
+        typed_code: str,
+        *,
+        partner_id: str,
+        venue_id: str,
+        idempotency_key: str,
+        signature_header: str = "",
+        signed_key: str = "",
+    ) -> Voucher:
         """Use a voucher at the till: its credits move to the partner. Once only: another till
         (another idempotency key) gets a Conflict; the same request retried gets the same answer.
 
@@ -230,15 +260,19 @@ class Partners:
                 start, end = month_bounds_us(from_us(entry.time_us).date())
                 taken = storage.minutes_settled(conn, scheme_id, partner_id, start, end)
                 if taken + voucher.minutes > agreement.monthly_cap * 60:
-                    raise Conflict("the partner's monthly cap for this scheme is reached",
-                                   field="code")  # fmt: skip
+                    raise Conflict(
+                        "the partner's monthly cap for this scheme is reached", field="code"
+                    )
             storage.insert_settlement(conn, scheme_id, voucher.code, venue_id, entry, signature)
 
         try:
             entry = await self.ledger.post(
-                scheme_id, voucher.reservation, meta={"venue": venue_id},
-                idempotency_key=f"settle:{voucher.code}:{idempotency_key}", then=record,
-            )  # fmt: skip
+                scheme_id,
+                voucher.reservation,
+                meta={"venue": venue_id},
+                idempotency_key=f"settle:{voucher.code}:{idempotency_key}",
+                then=record,
+            )
         except Conflict:
             done = await self.voucher(scheme_id, voucher.code)
             if done.state is VoucherState.PENDING and done.expires_us <= self.bank.clock():
@@ -247,9 +281,12 @@ class Partners:
                 raise  # refused for another reason: the partner's cap
             raise Conflict(f"the voucher is already {_WORD[done.state]}", field="code") from None
         return replace(
-            voucher, state=VoucherState.SETTLED, venue=venue_id, settled_by=entry.seq,
+            voucher,
+            state=VoucherState.SETTLED,
+            venue=venue_id,
+            settled_by=entry.seq,
             settled_us=entry.time_us,
-        )  # fmt: skip
+        )
 
     async def _checked_signature(
         self, scheme_id: str, code: str, partner_id: str, venue_id: str, key: str, header: str
@@ -307,9 +344,12 @@ class Partners:
         margin = 2 * 86_400_000_000  # the tolerance either side, and a day more
         times = [r.at_us for r in records] or [self.bank.clock()]
         settled = await self.bank.query(
-            storage.settled_vouchers, scheme_id, partner_id, min(times) - margin,
+            storage.settled_vouchers,
+            scheme_id,
+            partner_id,
+            min(times) - margin,
             max(times) + margin,
-        )  # fmt: skip
+        )
         offers = {o.id: o for o in await self.bank.query(storage.list_offers, partner_id)}
         report = reconcile.reconcile(records, settled, offers=offers)
         digest = reconcile.records_digest(records)
@@ -331,27 +371,35 @@ class Partners:
         if held <= 0:
             raise Conflict("the partner holds no credits to retire", field="partner")
         await self.ledger.open_account(
-            scheme_id, RETIRED_ACCOUNT, kind="retired", floor=None,
+            scheme_id,
+            RETIRED_ACCOUNT,
+            kind="retired",
+            floor=None,
             idempotency_key=f"account:{RETIRED_ACCOUNT}",
-        )  # fmt: skip
+        )
         try:
             return await self.ledger.transfer(
-                scheme_id, [(partner_account(partner_id), -held), (RETIRED_ACCOUNT, held)],
-                meta={"settlement": partner_id}, idempotency_key=key,
+                scheme_id,
+                [(partner_account(partner_id), -held), (RETIRED_ACCOUNT, held)],
+                meta={"settlement": partner_id},
+                idempotency_key=key,
                 then=lambda conn, e: storage.record_retirement(conn, scheme_id, key, e.seq),
-            )  # fmt: skip
+            )
         except FloorBreached:  # another retirement took the credits between our read and now
-            raise Conflict("the partner's credits were retired meanwhile (by another request)",
-                           field="partner") from None  # fmt: skip
+            raise Conflict(
+                "the partner's credits were retired meanwhile (by another request)", field="partner"
+            ) from None
 
     async def void(self, scheme_id: str, typed_code: str, *, idempotency_key: str) -> Voucher:
         """Cancel an unused voucher: the credits go back to the member."""
         voucher = await self.voucher(scheme_id, typed_code)
         try:
             await self.ledger.void(
-                scheme_id, voucher.reservation, idempotency_key=f"void:{voucher.code}",
+                scheme_id,
+                voucher.reservation,
+                idempotency_key=f"void:{voucher.code}",
                 then=lambda conn, _entry: storage.mark_voided(conn, scheme_id, voucher.code),
-            )  # fmt: skip
+            )
         except Conflict:
             done = await self.voucher(scheme_id, voucher.code)
             if done.state is not VoucherState.VOIDED:
@@ -403,13 +451,19 @@ def _check_capacity(conn: Connection, offer: Offer, day: date) -> None:
         (offer.per_day, day_bounds_us(day), "today"),
         (offer.per_week, day_bounds_us(week_start, 7), "this week"),
     ):
-        if cap is not None and storage.vouchers_issued(conn, offer.partner, offer.id,
-                                                       start, end) >= cap:  # fmt: skip
+        if (
+            cap is not None
+            and storage.vouchers_issued(conn, offer.partner, offer.id, start, end) >= cap
+        ):
             raise Conflict(f"no more vouchers for {offer.title!r} {period}", field="offer")
 
 
-_WORD = {VoucherState.PENDING: "pending", VoucherState.SETTLED: "settled",
-         VoucherState.VOIDED: "voided", VoucherState.EXPIRED: "expired"}  # fmt: skip
+_WORD = {
+    VoucherState.PENDING: "pending",
+    VoucherState.SETTLED: "settled",
+    VoucherState.VOIDED: "voided",
+    VoucherState.EXPIRED: "expired",
+}
 
 
 def _on(offer: Offer, day: date) -> bool:

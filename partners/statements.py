@@ -124,24 +124,37 @@ def statement(
         counted.setdefault((v.venue or NO_VENUE, v.offer), []).append(v)
 
     lines = tuple(
-        Line(venue, _venue_name(venue, venues), offer, offers[offer].title, len(vs),
-             sum(v.minutes for v in vs), len(vs) * offers[offer].cash_price_pence)
+        Line(
+            venue,
+            _venue_name(venue, venues),
+            offer,
+            offers[offer].title,
+            len(vs),
+            sum(v.minutes for v in vs),
+            len(vs) * offers[offer].cash_price_pence,
+        )
         for (venue, offer), vs in sorted(counted.items())
-    )  # fmt: skip
+    )
     by_venue: dict[str, list[Line]] = {}
     by_offer: dict[str, list[Line]] = {}
     for line in lines:
         by_venue.setdefault(line.venue, []).append(line)
         by_offer.setdefault(line.offer, []).append(line)
     return Statement(
-        partner, scheme, period_start, period_end,
-        sum(x.vouchers for x in lines), sum(x.minutes for x in lines),
+        partner,
+        scheme,
+        period_start,
+        period_end,
+        sum(x.vouchers for x in lines),
+        sum(x.minutes for x in lines),
         sum(x.usual_price_pence for x in lines),
         tuple(VenueLine(venue, ls[0].venue_name, *_sums(ls)) for venue, ls in by_venue.items()),
-        tuple(OfferLine(offer, ls[0].offer_title, *_sums(ls))
-              for offer, ls in sorted(by_offer.items())),
+        tuple(
+            OfferLine(offer, ls[0].offer_title, *_sums(ls))
+            for offer, ls in sorted(by_offer.items())
+        ),
         lines,
-    )  # fmt: skip
+    )
 
 
 def statement_rows(s: Statement) -> list[dict[str, str | int]]:
@@ -151,21 +164,40 @@ def statement_rows(s: Statement) -> list[dict[str, str | int]]:
     usual price, never a cash value of the credits.
     """
     common: dict[str, str | int] = {
-        "scheme": s.scheme, "partner": s.partner,
-        "period_start": s.period_start.isoformat(), "period_end": s.period_end.isoformat(),
-    }  # fmt: skip
+        "scheme": s.scheme,
+        "partner": s.partner,
+        "period_start": s.period_start.isoformat(),
+        "period_end": s.period_end.isoformat(),
+    }
     rows = [
-        common | {"row": "line", "venue": x.venue, "venue_name": x.venue_name,
-                  "offer": x.offer, "offer_title": x.offer_title, "vouchers": x.vouchers,
-                  "minutes": x.minutes, "credits": credits_text(x.minutes),
-                  "usual_price_pence": x.usual_price_pence}
+        common
+        | {
+            "row": "line",
+            "venue": x.venue,
+            "venue_name": x.venue_name,
+            "offer": x.offer,
+            "offer_title": x.offer_title,
+            "vouchers": x.vouchers,
+            "minutes": x.minutes,
+            "credits": credits_text(x.minutes),
+            "usual_price_pence": x.usual_price_pence,
+        }
         for x in s.lines
-    ]  # fmt: skip
+    ]
     rows.append(
-        common | {"row": "total", "venue": "", "venue_name": "", "offer": "", "offer_title": "",
-                  "vouchers": s.vouchers, "minutes": s.minutes, "credits": s.credits,
-                  "usual_price_pence": s.usual_price_pence}
-    )  # fmt: skip
+        common
+        | {
+            "row": "total",
+            "venue": "",
+            "venue_name": "",
+            "offer": "",
+            "offer_title": "",
+            "vouchers": s.vouchers,
+            "minutes": s.minutes,
+            "credits": s.credits,
+            "usual_price_pence": s.usual_price_pence,
+        }
+    )
     return rows
 
 
@@ -177,5 +209,8 @@ def _venue_name(venue: str, venues: Mapping[str, Venue]) -> str:
 
 
 def _sums(lines: list[Line]) -> tuple[int, int, int]:
-    return (sum(x.vouchers for x in lines), sum(x.minutes for x in lines),
-            sum(x.usual_price_pence for x in lines))  # fmt: skip
+    return (
+        sum(x.vouchers for x in lines),
+        sum(x.minutes for x in lines),
+        sum(x.usual_price_pence for x in lines),
+    )

@@ -169,11 +169,13 @@ INSERT_SETTLEMENT = Prepared(
 )
 VOUCHERS_ISSUED = Prepared(
     select(func.count()).where(
-        vouchers.c.partner == _P("p"), vouchers.c.offer == _P("o"),
-        vouchers.c.issued_us >= _P("start"), vouchers.c.issued_us < _P("end"),
+        vouchers.c.partner == _P("p"),
+        vouchers.c.offer == _P("o"),
+        vouchers.c.issued_us >= _P("start"),
+        vouchers.c.issued_us < _P("end"),
         vouchers.c.voided == false(),
     )
-)  # fmt: skip
+)
 MINUTES_SETTLED = Prepared(
     select(func.coalesce(func.sum(vouchers.c.minutes), literal_column("0")))
     .select_from(
@@ -183,10 +185,12 @@ MINUTES_SETTLED = Prepared(
         )
     )
     .where(
-        vouchers.c.scheme == _P("s"), vouchers.c.partner == _P("p"),
-        settlements.c.settled_us >= _P("start"), settlements.c.settled_us < _P("end"),
+        vouchers.c.scheme == _P("s"),
+        vouchers.c.partner == _P("p"),
+        settlements.c.settled_us >= _P("start"),
+        settlements.c.settled_us < _P("end"),
     )
-)  # fmt: skip
+)
 
 
 def _day(text: str | None) -> date | None:
@@ -215,12 +219,18 @@ def read_venue(conn: Connection, partner_id: str, venue_id: str) -> Venue | None
 def insert_offer(conn: Connection, o: Offer) -> None:
     conn.execute(
         offers.insert().values(
-            partner=o.partner, id=o.id, title=o.title, credits=o.credits,
-            cash_price_pence=o.cash_price_pence, starts=o.starts.isoformat(),
-            ends=o.ends.isoformat() if o.ends else None, per_day=o.per_day,
-            per_week=o.per_week, eligibility=o.eligibility,
+            partner=o.partner,
+            id=o.id,
+            title=o.title,
+            credits=o.credits,
+            cash_price_pence=o.cash_price_pence,
+            starts=o.starts.isoformat(),
+            ends=o.ends.isoformat() if o.ends else None,
+            per_day=o.per_day,
+            per_week=o.per_week,
+            eligibility=o.eligibility,
         )
-    )  # fmt: skip
+    )
 
 
 def hold_offer(conn: Connection, partner_id: str, offer_id: str) -> None:
@@ -233,9 +243,17 @@ def read_offer(conn: Connection, partner_id: str, offer_id: str) -> Offer | None
     if r is None:
         return None
     return Offer(
-        r.partner, r.id, r.title, r.credits, r.cash_price_pence, date.fromisoformat(r.starts),
-        _day(r.ends), r.per_day, r.per_week, r.eligibility,
-    )  # fmt: skip
+        r.partner,
+        r.id,
+        r.title,
+        r.credits,
+        r.cash_price_pence,
+        date.fromisoformat(r.starts),
+        _day(r.ends),
+        r.per_day,
+        r.per_week,
+        r.eligibility,
+    )
 
 
 def upsert_agreement(conn: Connection, a: Agreement) -> None:
@@ -246,12 +264,16 @@ def upsert_agreement(conn: Connection, a: Agreement) -> None:
     )
     conn.execute(
         agreements.insert().values(
-            scheme=a.scheme, partner=a.partner, offers=",".join(sorted(a.offers)),
-            venues=",".join(sorted(a.venues)), starts=a.starts.isoformat(),
-            ends=a.ends.isoformat() if a.ends else None, voucher_hours=a.voucher_hours,
+            scheme=a.scheme,
+            partner=a.partner,
+            offers=",".join(sorted(a.offers)),
+            venues=",".join(sorted(a.venues)),
+            starts=a.starts.isoformat(),
+            ends=a.ends.isoformat() if a.ends else None,
+            voucher_hours=a.voucher_hours,
             monthly_cap=a.monthly_cap,
         )
-    )  # fmt: skip
+    )
 
 
 def read_agreement(conn: Connection, scheme: str, partner_id: str) -> Agreement | None:
@@ -259,9 +281,15 @@ def read_agreement(conn: Connection, scheme: str, partner_id: str) -> Agreement 
     if r is None:
         return None
     return Agreement(
-        r.scheme, r.partner, frozenset(r.offers.split(",")), frozenset(r.venues.split(",")),
-        date.fromisoformat(r.starts), _day(r.ends), r.voucher_hours, r.monthly_cap,
-    )  # fmt: skip
+        r.scheme,
+        r.partner,
+        frozenset(r.offers.split(",")),
+        frozenset(r.venues.split(",")),
+        date.fromisoformat(r.starts),
+        _day(r.ends),
+        r.voucher_hours,
+        r.monthly_cap,
+    )
 
 
 def list_agreements(conn: Connection, scheme: str) -> list[Agreement]:
@@ -275,11 +303,18 @@ def insert_voucher(conn: Connection, v: Voucher, issued_us: int) -> None:
     INSERT_VOUCHER.run(
         conn,
         {
-            "scheme": v.scheme, "code": v.code, "member": v.member, "partner": v.partner,
-            "offer": v.offer, "minutes": v.minutes, "reservation": v.reservation,
-            "expires_us": v.expires_us, "issued_us": issued_us, "voided": False,
+            "scheme": v.scheme,
+            "code": v.code,
+            "member": v.member,
+            "partner": v.partner,
+            "offer": v.offer,
+            "minutes": v.minutes,
+            "reservation": v.reservation,
+            "expires_us": v.expires_us,
+            "issued_us": issued_us,
+            "voided": False,
         },
-    )  # fmt: skip
+    )
 
 
 def mark_voided(conn: Connection, scheme: str, code: str) -> None:
@@ -307,19 +342,29 @@ def minutes_outstanding(conn: Connection, scheme: str, partner: str, now_us: int
     v, s = vouchers.c, settlements.c
     unsettled = ~select(s.code).where(s.scheme == v.scheme, s.code == v.code).exists()
     stmt = select(func.coalesce(func.sum(v.minutes), literal_column("0"))).where(
-        v.scheme == scheme, v.partner == partner, v.voided == false(), v.expires_us > now_us,
+        v.scheme == scheme,
+        v.partner == partner,
+        v.voided == false(),
+        v.expires_us > now_us,
         unsettled,
-    )  # fmt: skip
+    )
     return int(conn.execute(stmt).scalar_one())
 
 
 def _voucher(r: Any, settled: Any) -> Voucher:
     return Voucher(
-        r.scheme, r.code, r.member, r.partner, r.offer, r.minutes, r.reservation, r.expires_us,
+        r.scheme,
+        r.code,
+        r.member,
+        r.partner,
+        r.offer,
+        r.minutes,
+        r.reservation,
+        r.expires_us,
         venue=settled.venue if settled else None,
         settled_by=settled.entry_seq if settled else None,
         settled_us=settled.settled_us if settled else None,
-    )  # fmt: skip
+    )
 
 
 def read_voucher(conn: Connection, scheme: str, code: str, reservation: int = 0) -> Voucher | None:
@@ -340,10 +385,14 @@ def insert_settlement(
     INSERT_SETTLEMENT.run(
         conn,
         {
-            "scheme": scheme, "code": code, "venue": venue, "entry_seq": entry.seq,
-            "settled_us": entry.time_us, "signature": signature,
+            "scheme": scheme,
+            "code": code,
+            "venue": venue,
+            "entry_seq": entry.seq,
+            "settled_us": entry.time_us,
+            "signature": signature,
         },
-    )  # fmt: skip
+    )
 
 
 def list_venues(conn: Connection, partner_id: str) -> list[Venue]:
@@ -365,10 +414,14 @@ def settled_vouchers(
     stmt = (
         select(vouchers, s.venue, s.entry_seq, s.settled_us)
         .select_from(vouchers.join(settlements, (v.scheme == s.scheme) & (v.code == s.code)))
-        .where(v.scheme == scheme, v.partner == partner, s.settled_us >= start_us,
-               s.settled_us <= end_us)
+        .where(
+            v.scheme == scheme,
+            v.partner == partner,
+            s.settled_us >= start_us,
+            s.settled_us <= end_us,
+        )
         .order_by(s.settled_us)
-    )  # fmt: skip
+    )
     return [replace(_voucher(r, r), state=VoucherState.SETTLED) for r in conn.execute(stmt)]
 
 

@@ -212,12 +212,21 @@ class Fold:
                 others += minutes
         assert sum(by_member.values()) + others == closing
         return Books(
-            self.scheme, self.start, self.end, opening, self.issued, self.redeemed,
-            self.expired, self.reversed, self.retired, closing, balanced,
+            self.scheme,
+            self.start,
+            self.end,
+            opening,
+            self.issued,
+            self.redeemed,
+            self.expired,
+            self.reversed,
+            self.retired,
+            closing,
+            balanced,
             dict(sorted(by_member.items())),
             {a.removeprefix(PARTNER_PREFIX): b for a, b in sorted(self.partners.items())},
             {a.removeprefix(PARTNER_PREFIX): b for a, b in sorted(self.partner_flows.items())},
-        )  # fmt: skip
+        )
 
 
 def books_from_entries(scheme: str, start: date, end: date, entries: Iterable[Entry]) -> Books:
@@ -276,11 +285,13 @@ _ACCOUNTS = Prepared(
 _OF_KIND = (  # the entries of one kind in a+1..b: by the kind's index, never a seq-range scan
     select(_E.c.seq)
     .where(
-        _E.c.ledger_id == bindparam("l"), _E.c.kind == bindparam("k"),
-        _E.c.seq + _ZERO > bindparam("a"), _E.c.seq + _ZERO <= bindparam("b"),
+        _E.c.ledger_id == bindparam("l"),
+        _E.c.kind == bindparam("k"),
+        _E.c.seq + _ZERO > bindparam("a"),
+        _E.c.seq + _ZERO <= bindparam("b"),
     )
     .scalar_subquery()
-)  # fmt: skip
+)
 _BY_KIND = Prepared(  # their postings (summed here: a GROUP BY would scan every posting)
     select(_P.c.account, _P.c.amount).where(
         _P.c.ledger_id == bindparam("l"), _P.c.seq.in_(_OF_KIND)
@@ -288,15 +299,17 @@ _BY_KIND = Prepared(  # their postings (summed here: a GROUP BY would scan every
 )
 _RESOLVER = _E.alias("resolver")
 _OPEN = Prepared(  # reservations (kind k) in a+1..b not resolved by b: (seq, debit, -minutes)
-    select(_P.c.seq, _P.c.account, _P.c.amount)
-    .where(
-        _P.c.ledger_id == bindparam("l"), _P.c.seq.in_(_OF_KIND), _P.c.account != bindparam("r"),
+    select(_P.c.seq, _P.c.account, _P.c.amount).where(
+        _P.c.ledger_id == bindparam("l"),
+        _P.c.seq.in_(_OF_KIND),
+        _P.c.account != bindparam("r"),
         ~exists().where(
-            _RESOLVER.c.ledger_id == _P.c.ledger_id, _RESOLVER.c.ref == _P.c.seq,
+            _RESOLVER.c.ledger_id == _P.c.ledger_id,
+            _RESOLVER.c.ref == _P.c.seq,
             _RESOLVER.c.seq <= bindparam("b"),
         ),
     )
-)  # fmt: skip
+)
 
 
 def _account_class(account: str) -> str | None:
@@ -305,8 +318,12 @@ def _account_class(account: str) -> str | None:
         return "member"
     if account.startswith(PARTNER_PREFIX):
         return "partner"
-    return {RESERVED_ACCOUNT: "reserved", ISSUANCE_ACCOUNT: "issuance",
-            EXPIRED_ACCOUNT: "expired", RETIRED_ACCOUNT: "retired"}.get(account)  # fmt: skip
+    return {
+        RESERVED_ACCOUNT: "reserved",
+        ISSUANCE_ACCOUNT: "issuance",
+        EXPIRED_ACCOUNT: "expired",
+        RETIRED_ACCOUNT: "retired",
+    }.get(account)
 
 
 class _Sums:
@@ -430,13 +447,29 @@ def books_at(
     assert sum(by_member.values()) + others == closing
     settled = sums.of_kind(EntryKind.POST, lo, hi)
     return Books(
-        scheme, start, end, opening, issued, redeemed, expired, reversed_, retired, closing,
-        balanced, dict(sorted(by_member.items())),
-        {a.removeprefix(PARTNER_PREFIX): b for a, b in sorted(close.items())
-         if a.startswith(PARTNER_PREFIX)},
-        {a.removeprefix(PARTNER_PREFIX): b for a, b in sorted(settled.items())
-         if a.startswith(PARTNER_PREFIX)},
-    )  # fmt: skip
+        scheme,
+        start,
+        end,
+        opening,
+        issued,
+        redeemed,
+        expired,
+        reversed_,
+        retired,
+        closing,
+        balanced,
+        dict(sorted(by_member.items())),
+        {
+            a.removeprefix(PARTNER_PREFIX): b
+            for a, b in sorted(close.items())
+            if a.startswith(PARTNER_PREFIX)
+        },
+        {
+            a.removeprefix(PARTNER_PREFIX): b
+            for a, b in sorted(settled.items())
+            if a.startswith(PARTNER_PREFIX)
+        },
+    )
 
 
 async def scheme_books_sql(

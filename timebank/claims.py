@@ -98,8 +98,13 @@ def claim_problems(
     if draft.day > today:
         out.append(ClaimProblem("date", "hours cannot be logged for a day still to come"))
     elif not history and rules.days_back is not None and (today - draft.day).days > rules.days_back:
-        out.append(ClaimProblem("date", f"in this scheme hours are logged within "
-                                f"{rules.days_back} days of the day they were given"))  # fmt: skip
+        out.append(
+            ClaimProblem(
+                "date",
+                f"in this scheme hours are logged within "
+                f"{rules.days_back} days of the day they were given",
+            )
+        )
     counted = sum(c.minutes for c in same_day if c.status is not ClaimStatus.REJECTED)
     if counted + minutes > MINUTES_PER_DAY:
         out.append(

@@ -60,8 +60,10 @@ def claim_problems(
 def _one(scheme: str, r: ClaimRecord, credits: list[int], reversals: list[ClaimEntry]) -> list[str]:
     name = f"{scheme}: claim {r.id}"
     if len(credits) > 1:
-        return [f"{name} has {len(credits)} entries ({', '.join(map(str, sorted(credits)))}); "
-                "a claim has one"]  # fmt: skip
+        return [
+            f"{name} has {len(credits)} entries ({', '.join(map(str, sorted(credits)))}); "
+            "a claim has one"
+        ]
     if len(reversals) > 1:
         return [f"{name} has {len(reversals)} reversals; a claim is reversed at most once"]
     credit = credits[0] if credits else None
@@ -76,8 +78,10 @@ def _one(scheme: str, r: ClaimRecord, credits: list[int], reversals: list[ClaimE
     if credit is not None and r.entry_seq != credit:
         return [f"{name} records entry {r.entry_seq}, but entry {credit} is the one naming it"]
     if reversal is not None and (r.reversal_seq != reversal.seq or reversal.ref != credit):
-        return [f"{name}: reversal {reversal.seq} does not match the claim's record "
-                f"(reversal {r.reversal_seq} of entry {r.entry_seq})"]  # fmt: skip
+        return [
+            f"{name}: reversal {reversal.seq} does not match the claim's record "
+            f"(reversal {r.reversal_seq} of entry {r.entry_seq})"
+        ]
     if reversal is None and r.reversal_seq is not None:
         return [f"{name} records reversal {r.reversal_seq}, but no reversal names it"]
     return []

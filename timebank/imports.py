@@ -50,8 +50,17 @@ MAX_COLUMNS = 64  # fields in one line: the widest file read here has 9 columns
 MAX_NOTE = 1000  # characters, as a claim's note in the API
 MEMBER_COLUMNS = ("id", "display_name", "roles", "contact", "card_number")
 HOURS_COLUMNS = ("member", "activity", "date", "minutes", "receiver", "note")
-TO_MEMBER_COLUMNS = ("N", "Name", "Email", "Phone", "Alternative Phone", "Created",
-                     "Last login", "Locale", "Balance")  # fmt: skip
+TO_MEMBER_COLUMNS = (
+    "N",
+    "Name",
+    "Email",
+    "Phone",
+    "Alternative Phone",
+    "Created",
+    "Last login",
+    "Locale",
+    "Balance",
+)
 TO_TRANSFER_COLUMNS = ("Date", "From", "To", "Post", "Quantity")
 TO_INACTIVE = "The user isn't active"
 TO_DELETED = "The user no longer exists"
@@ -105,8 +114,10 @@ def csv_records(text: str) -> list[tuple[int, list[str]]]:
     try:
         for record in reader:
             if reader.line_num > line:
-                why = (f"a quoted field runs from line {line} to {reader.line_num}: "
-                       "is a closing quote missing?")  # fmt: skip
+                why = (
+                    f"a quoted field runs from line {line} to {reader.line_num}: "
+                    "is a closing quote missing?"
+                )
                 raise ImportRefused([LineProblem(line, "", why)])
             if len(record) > MAX_COLUMNS:
                 why = f"{len(record)} fields: a line has at most {MAX_COLUMNS}"
@@ -176,8 +187,14 @@ def parse_members_at(scheme: str, text: str) -> list[tuple[int, Member]]:
                 LineProblem(line, "roles", "roles are member, coordinator, scheme-admin")
             )
             continue
-        m = Member(scheme, row["id"], row["display_name"], roles or frozenset({Role.MEMBER}),
-                   row.get("contact", ""), row.get("card_number", ""))  # fmt: skip
+        m = Member(
+            scheme,
+            row["id"],
+            row["display_name"],
+            roles or frozenset({Role.MEMBER}),
+            row.get("contact", ""),
+            row.get("card_number", ""),
+        )
         problems += [LineProblem(line, f, msg) for f, msg in member_problems(m)]
         if m.id in ids:
             problems.append(LineProblem(line, "id", f"the same id as line {ids[m.id]}"))
@@ -207,8 +224,18 @@ def parse_hours(text: str) -> list[HoursRow]:
                 problems.append(LineProblem(line, field_name, "required"))
         if len(row.get("note", "")) > MAX_NOTE:
             problems.append(LineProblem(line, "note", f"at most {MAX_NOTE} characters"))
-        out.append(HoursRow(line, key, row["member"], row["activity"], day, int(row["minutes"]),
-                            row.get("receiver") or None, row.get("note", "")))  # fmt: skip
+        out.append(
+            HoursRow(
+                line,
+                key,
+                row["member"],
+                row["activity"],
+                day,
+                int(row["minutes"]),
+                row.get("receiver") or None,
+                row.get("note", ""),
+            )
+        )
     if problems:
         raise ImportRefused(problems)
     return out
@@ -223,18 +250,18 @@ def hours_csv(rows: list[HoursRow]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(HOURS_COLUMNS)
     for r in rows:
-        writer.writerow([r.member, r.activity, r.day.isoformat(), r.minutes, r.receiver or "",
-                         r.note])  # fmt: skip
+        writer.writerow(
+            [r.member, r.activity, r.day.isoformat(), r.minutes, r.receiver or "", r.note]
+        )
     return out.getvalue()
 
 
 def source_lines(problems: list[LineProblem], rows: list[HoursRow]) -> list[LineProblem]:
     """Problems found in `hours_csv(rows)`, renumbered to the lines `rows` were read from."""
     return [
-        LineProblem(rows[p.line - 2].line, p.field, p.message)
-        if 2 <= p.line < len(rows) + 2 else p
+        LineProblem(rows[p.line - 2].line, p.field, p.message) if 2 <= p.line < len(rows) + 2 else p
         for p in problems
-    ]  # fmt: skip
+    ]
 
 
 def parse_timeoverflow_members(scheme_id: str, text: str) -> list[Member]:
@@ -294,10 +321,16 @@ def _export_rows(
     records = _records(text)
     header = [h.strip() for h in records[0]] if records else []
     bad = [LineProblem(1, c, "missing column") for c in required if c not in header]
-    bad += [LineProblem(1, h, f"not a column of this export ({', '.join(known)})")
-            for h in header if h not in known]  # fmt: skip
-    bad += [LineProblem(1, h, "a second column of this name")
-            for i, h in enumerate(header) if h in header[:i]]  # fmt: skip
+    bad += [
+        LineProblem(1, h, f"not a column of this export ({', '.join(known)})")
+        for h in header
+        if h not in known
+    ]
+    bad += [
+        LineProblem(1, h, "a second column of this name")
+        for i, h in enumerate(header)
+        if h in header[:i]
+    ]
     if bad:
         raise ImportRefused(bad)
     rows: list[tuple[int, dict[str, str]]] = []
@@ -312,13 +345,19 @@ def _export_rows(
 
 def _to_member(scheme_id: str, row: dict[str, str]) -> Member:
     contacts = (row.get(c, "") for c in ("Email", "Phone", "Alternative Phone"))
-    return Member(scheme_id, f"to-{row['N']}", row["Name"], frozenset({Role.MEMBER}),
-                  "; ".join(c for c in contacts if c))  # fmt: skip
+    return Member(
+        scheme_id,
+        f"to-{row['N']}",
+        row["Name"],
+        frozenset({Role.MEMBER}),
+        "; ".join(c for c in contacts if c),
+    )
 
 
 def _to_member_problems(m: Member, number: str) -> list[tuple[str, str]]:
-    out = [("Name" if f == "display_name" else f, msg)
-           for f, msg in member_problems(m) if f != "id"]  # fmt: skip
+    out = [
+        ("Name" if f == "display_name" else f, msg) for f, msg in member_problems(m) if f != "id"
+    ]
     if not _TO_NUMBER.fullmatch(number):
         out.insert(0, ("N", "a TimeOverflow member number (digits)"))
     return out
@@ -340,8 +379,14 @@ def _transfer_fields(
     note = " ".join(row["Post"].split())
     if len(note) > MAX_NOTE:
         return None, [("Post", f"at most {MAX_NOTE} characters")]
-    return {"member": helper, "activity": activity, "date": day.isoformat(),
-            "minutes": str(minutes), "receiver": helped, "note": note}, []  # fmt: skip
+    return {
+        "member": helper,
+        "activity": activity,
+        "date": day.isoformat(),
+        "minutes": str(minutes),
+        "receiver": helped,
+        "note": note,
+    }, []
 
 
 def _attempt(
@@ -392,8 +437,16 @@ def _to_member_id(text: str) -> str:
 
 
 def _hours_row(line: int, key: str, f: dict[str, str]) -> HoursRow:
-    return HoursRow(line, key, f["member"], f["activity"], date.fromisoformat(f["date"]),
-                    int(f["minutes"]), f["receiver"] or None, f["note"])  # fmt: skip
+    return HoursRow(
+        line,
+        key,
+        f["member"],
+        f["activity"],
+        date.fromisoformat(f["date"]),
+        int(f["minutes"]),
+        f["receiver"] or None,
+        f["note"],
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -448,8 +501,14 @@ def preview_members(scheme: str, text: str) -> list[PreviewLine]:
             try:
                 names = [r.strip() for r in row.get("roles", "").split(";") if r.strip()]
                 roles = frozenset(Role(r) for r in names) or frozenset({Role.MEMBER})
-                m = Member(scheme, row["id"], row["display_name"], roles, row.get("contact", ""),
-                           row.get("card_number", ""))  # fmt: skip
+                m = Member(
+                    scheme,
+                    row["id"],
+                    row["display_name"],
+                    roles,
+                    row.get("contact", ""),
+                    row.get("card_number", ""),
+                )
                 found += [LineProblem(p.line, f, msg) for f, msg in member_problems(m)]
             except ValueError:
                 found.append(
@@ -475,8 +534,9 @@ def preview_hours(text: str) -> list[PreviewLine]:
                 found.append(LineProblem(p.line, "date", "a date as YYYY-MM-DD"))
             if not re.fullmatch(r"[0-9]{1,5}", row["minutes"]):
                 found.append(LineProblem(p.line, "minutes", "a whole number of minutes"))
-            found += [LineProblem(p.line, f, "required") for f in ("member", "activity")
-                      if not row[f]]  # fmt: skip
+            found += [
+                LineProblem(p.line, f, "required") for f in ("member", "activity") if not row[f]
+            ]
             if len(row.get("note", "")) > MAX_NOTE:
                 found.append(LineProblem(p.line, "note", f"at most {MAX_NOTE} characters"))
         out.append(PreviewLine(p.line, p.values, tuple(found)))
@@ -508,28 +568,60 @@ def _chunks(rows: list[list[object]]) -> list[bytes]:
 
 def pack_hours(rows: list[HoursRow]) -> list[bytes]:
     """`rows` as JSON chunks, for `unpack_hours`."""
-    return _chunks([[r.line, r.key, r.member, r.activity, r.day.isoformat(), r.minutes,
-                     r.receiver, r.note] for r in rows])  # fmt: skip
+    return _chunks(
+        [
+            [r.line, r.key, r.member, r.activity, r.day.isoformat(), r.minutes, r.receiver, r.note]
+            for r in rows
+        ]
+    )
 
 
 def unpack_hours(chunk: bytes) -> list[HoursRow]:
-    return [HoursRow(line, key, member, activity, date.fromisoformat(day), minutes, receiver,
-                     note) for line, key, member, activity, day, minutes, receiver, note
-            in json.loads(chunk)]  # fmt: skip
+    return [
+        HoursRow(line, key, member, activity, date.fromisoformat(day), minutes, receiver, note)
+        for line, key, member, activity, day, minutes, receiver, note in json.loads(chunk)
+    ]
 
 
 def pack_members(members: list[tuple[int, Member]]) -> list[bytes]:
     """`members` (each with its line) as JSON chunks, for `unpack_members`."""
-    return _chunks([[line, m.scheme, m.id, m.display_name, sorted(r.value for r in m.roles),
-                     m.contact, m.card_number, m.attributes, m.erased]
-                    for line, m in members])  # fmt: skip
+    return _chunks(
+        [
+            [
+                line,
+                m.scheme,
+                m.id,
+                m.display_name,
+                sorted(r.value for r in m.roles),
+                m.contact,
+                m.card_number,
+                m.attributes,
+                m.erased,
+            ]
+            for line, m in members
+        ]
+    )
 
 
 def unpack_members(chunk: bytes) -> list[tuple[int, Member]]:
-    return [(line, Member(scheme, member_id, name, frozenset(Role(r) for r in roles), contact,
-                          card, attributes, erased))
-            for line, scheme, member_id, name, roles, contact, card, attributes, erased
-            in json.loads(chunk)]  # fmt: skip
+    return [
+        (
+            line,
+            Member(
+                scheme,
+                member_id,
+                name,
+                frozenset(Role(r) for r in roles),
+                contact,
+                card,
+                attributes,
+                erased,
+            ),
+        )
+        for line, scheme, member_id, name, roles, contact, card, attributes, erased in json.loads(
+            chunk
+        )
+    ]
 
 
 def pack_problems(problems: list[LineProblem]) -> list[bytes]:

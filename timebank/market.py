@@ -63,16 +63,29 @@ class Market:
     # ---- offers ----------------------------------------------------------------------------
 
     async def add_offer(
-        self, scheme_id: str, member_id: str, skills: Iterable[str], area: str,
-        availability: str, note: str, *, idempotency_key: str,
-    ) -> Offer:  # fmt: skip
+        self,
+        scheme_id: str,
+        member_id: str,
+        skills: Iterable[str],
+        area: str,
+        availability: str,
+        note: str,
+        *,
+        idempotency_key: str,
+    ) -> Offer:
         """Offer help. The same key and offer returns the same offer; another offer under a key
         already used is a Conflict."""
         offer = Offer(
-            scheme_id, _id(scheme_id, "offer", idempotency_key), member_id,
-            normalise_skills(skills), normalise_area(area), availability.strip(), note.strip(),
-            True, 0,
-        )  # fmt: skip
+            scheme_id,
+            _id(scheme_id, "offer", idempotency_key),
+            member_id,
+            normalise_skills(skills),
+            normalise_area(area),
+            availability.strip(),
+            note.strip(),
+            True,
+            0,
+        )
         refuse(offer_problems(offer))
         digest = _digest(member_id, offer.skills, offer.area, offer.availability, offer.note)
         try:
@@ -119,15 +132,29 @@ class Market:
     # ---- requests ----------------------------------------------------------------------------
 
     async def add_request(
-        self, scheme_id: str, member_id: str, skills: Iterable[str], area: str, when: str,
-        note: str, *, idempotency_key: str,
-    ) -> HelpRequest:  # fmt: skip
+        self,
+        scheme_id: str,
+        member_id: str,
+        skills: Iterable[str],
+        area: str,
+        when: str,
+        note: str,
+        *,
+        idempotency_key: str,
+    ) -> HelpRequest:
         """Ask for help. The same key and request returns the same request; another request
         under a key already used is a Conflict."""
         request = HelpRequest(
-            scheme_id, _id(scheme_id, "request", idempotency_key), member_id,
-            normalise_skills(skills), normalise_area(area), when.strip(), note.strip(), True, 0,
-        )  # fmt: skip
+            scheme_id,
+            _id(scheme_id, "request", idempotency_key),
+            member_id,
+            normalise_skills(skills),
+            normalise_area(area),
+            when.strip(),
+            note.strip(),
+            True,
+            0,
+        )
         refuse(request_problems(request))
         digest = _digest(member_id, request.skills, request.area, request.when, request.note)
         try:

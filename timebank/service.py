@@ -171,15 +171,20 @@ class _HoursFacts:
 
 
 def _read_hours_facts(
-    conn: Connection, scheme_id: str, rows: list[HoursRow], known_members: set[str],
-    known_codes: set[str], known_days: set[tuple[str, date]],
-) -> _HoursFacts:  # fmt: skip
+    conn: Connection,
+    scheme_id: str,
+    rows: list[HoursRow],
+    known_members: set[str],
+    known_codes: set[str],
+    known_days: set[tuple[str, date]],
+) -> _HoursFacts:
     """The facts `rows` need and the `known_` ones (read for an earlier chunk) do not, in one
     snapshot: one hop to a reader thread for a chunk, not three for each line."""
     imported = {
-        claim_id for r in rows
+        claim_id
+        for r in rows
         if storage.read_claim(conn, scheme_id, claim_id := _claim_id(scheme_id, r.key))
-    }  # fmt: skip
+    }
     members: dict[str, bool] = {}
     codes: dict[str, bool] = {}
     days: dict[tuple[str, date], int] = {}
@@ -340,9 +345,12 @@ class TimeBank:
         if existing is not None:
             return _same_member(existing, member)
         await self.ledger.open_account(
-            scheme.id, member.account, kind="member", floor=scheme.member_floor,
+            scheme.id,
+            member.account,
+            kind="member",
+            floor=scheme.member_floor,
             idempotency_key=f"member:{member.id}",
-        )  # fmt: skip
+        )
 
         def insert(conn: Connection) -> Member | None:  # a twin request may have got here first
             existing = storage.read_member(conn, member.scheme, member.id)
@@ -411,9 +419,13 @@ class TimeBank:
         )
 
     async def _log_all(
-        self, scheme_id: str, drafts: list[tuple[ClaimDraft, str, str]], *, today: date,
+        self,
+        scheme_id: str,
+        drafts: list[tuple[ClaimDraft, str, str]],
+        *,
+        today: date,
         history: bool,
-    ) -> list[Claim]:  # fmt: skip
+    ) -> list[Claim]:
         """Log several claims, each (draft, idempotency key, note), in one transaction: all of
         them or, one refused, none (`Unlogged` says which); an erasure comes before or after."""
         scheme = await self.scheme(scheme_id)
@@ -431,14 +443,27 @@ class TimeBank:
         return await self.ledger.run(log_all)
 
     def _logger(
-        self, scheme: Scheme, draft: ClaimDraft, today: date, idempotency_key: str, note: str,
+        self,
+        scheme: Scheme,
+        draft: ClaimDraft,
+        today: date,
+        idempotency_key: str,
+        note: str,
         history: bool,
-    ) -> Callable[[Connection], Claim]:  # fmt: skip
+    ) -> Callable[[Connection], Claim]:
         """The unit of work that logs one claim on the ledger's writer, in its group commit:
         every check and the insert in one hop, in the transaction that writes."""
         scheme_id = scheme.id
-        content = [draft.member, draft.logged_by, draft.activity, draft.day.isoformat(),
-                   draft.minutes, draft.receiver, draft.logged_by_coordinator, note]  # fmt: skip
+        content = [
+            draft.member,
+            draft.logged_by,
+            draft.activity,
+            draft.day.isoformat(),
+            draft.minutes,
+            draft.receiver,
+            draft.logged_by_coordinator,
+            note,
+        ]
         digest = hashlib.sha256(json.dumps(content).encode()).digest()
         claim_id = _claim_id(scheme_id, idempotency_key)
         people = {"member": draft.member, "logged_by": draft.logged_by, "receiver": draft.receiver}
@@ -474,10 +499,20 @@ class TimeBank:
             if problems:
                 raise InvalidRequest(problems[0].message, field=problems[0].field)
             claim = Claim(
-                scheme_id, claim_id, draft.member, draft.logged_by, draft.logged_by != draft.member,
-                draft.activity, draft.day, draft.minutes, draft.receiver, note,
-                ClaimStatus.PENDING, is_duplicate(draft, same_day), note_salt=salt,
-            )  # fmt: skip
+                scheme_id,
+                claim_id,
+                draft.member,
+                draft.logged_by,
+                draft.logged_by != draft.member,
+                draft.activity,
+                draft.day,
+                draft.minutes,
+                draft.receiver,
+                note,
+                ClaimStatus.PENDING,
+                is_duplicate(draft, same_day),
+                note_salt=salt,
+            )
             storage.insert_claim(conn, claim, digest, now)
             return claim
 
@@ -551,9 +586,12 @@ class TimeBank:
         read: a decision that got there first (a reject, an erasure) refuses this one."""
         scheme_id = scheme.id
         postings = claim_postings(
-            scheme.rules, member_account(claim.member), claim.minutes, ISSUANCE_ACCOUNT,
+            scheme.rules,
+            member_account(claim.member),
+            claim.minutes,
+            ISSUANCE_ACCOUNT,
             member_account(claim.receiver) if claim.receiver else None,
-        )  # fmt: skip
+        )
         meta = {"claim": claim.id, "activity": claim.activity, "day": claim.day.isoformat()}
         if claim.on_behalf:
             meta["logged-by"] = claim.logged_by  # a coordinator acting for a member
@@ -571,9 +609,12 @@ class TimeBank:
 
         try:
             entry = await self.ledger.transfer(
-                scheme_id, postings, meta=meta,
-                idempotency_key=f"claim:{claim.id}:{claim.attempts}", then=record,
-            )  # fmt: skip
+                scheme_id,
+                postings,
+                meta=meta,
+                idempotency_key=f"claim:{claim.id}:{claim.attempts}",
+                then=record,
+            )
         except ClaimMoved:
             return await self._decided(claim, ClaimStatus.CONFIRMED)
         except (FloorBreached, Conflict, NotFound) as refused:
@@ -625,8 +666,10 @@ class TimeBank:
         if claim.reversal_seq is not None:
             return _same_reversal(claim, reason)
         if claim.status is not ClaimStatus.CONFIRMED or claim.entry_seq is None:
-            raise Conflict(f"claim {claim_id} is {_state(claim)}: only a confirmed claim is "
-                           "reversed", field="claim")  # fmt: skip
+            raise Conflict(
+                f"claim {claim_id} is {_state(claim)}: only a confirmed claim is reversed",
+                field="claim",
+            )
         return await self._reverse(claim, reason)
 
     async def _reverse(self, claim: Claim, reason: str) -> Claim:
@@ -640,11 +683,15 @@ class TimeBank:
         # another reversal may get there first: then the same one's answer, or a 409
         try:
             await self.ledger.reverse(
-                claim.scheme, claim.entry_seq, then=record,
-                meta={"claim": claim.id,
-                      "reason-sha256": hashlib.sha256(reason.encode()).hexdigest()},
+                claim.scheme,
+                claim.entry_seq,
+                then=record,
+                meta={
+                    "claim": claim.id,
+                    "reason-sha256": hashlib.sha256(reason.encode()).hexdigest(),
+                },
                 idempotency_key=f"claim:{claim.id}:reverse",
-            )  # fmt: skip
+            )
         except (ClaimMoved, Conflict, IdempotencyConflict):
             pass
         except FloorBreached:  # the ledger names an account; the caller knows the member
@@ -665,9 +712,10 @@ class TimeBank:
 
         def look(conn: Connection) -> list[tuple[Claim, int]]:
             credited = {
-                e.claim: e.seq for e in storage.claim_entries(conn, scheme_id)
+                e.claim: e.seq
+                for e in storage.claim_entries(conn, scheme_id)
                 if e.kind != "reverse"
-            }  # fmt: skip
+            }
             out = []
             for r in storage.claim_records(conn, scheme_id):
                 if r.status is ClaimStatus.REJECTED and r.reversal_seq is None and r.id in credited:
@@ -686,9 +734,12 @@ class TimeBank:
                 raise ClaimMoved(claim.id)
 
         await self.ledger.reverse(
-            claim.scheme, seq, meta={"claim": claim.id, "repair": REPAIR_REASON},
-            idempotency_key=f"claim:{claim.id}:repair", then=record,
-        )  # fmt: skip
+            claim.scheme,
+            seq,
+            meta={"claim": claim.id, "repair": REPAIR_REASON},
+            idempotency_key=f"claim:{claim.id}:repair",
+            then=record,
+        )
         return await self.claim(claim.scheme, claim.id)
 
     async def expire_credits(self, scheme_id: str, *, today: date) -> dict[str, int]:
@@ -734,11 +785,12 @@ class TimeBank:
 
             try:
                 await self.ledger.transfer(
-                    scheme_id, [(account, -minutes), (EXPIRED_ACCOUNT, minutes)],
+                    scheme_id,
+                    [(account, -minutes), (EXPIRED_ACCOUNT, minutes)],
                     meta={"expiry": f"credits before {months} months"},
                     idempotency_key=f"expiry:{account}:{today.isoformat()}:{after}",
                     then=unmoved,
-                )  # fmt: skip
+                )
             except HistoryMoved:
                 continue
             except FloorBreached:  # spent since it was read? then read again; else refused

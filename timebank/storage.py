@@ -229,26 +229,38 @@ INSERT_CLAIM = Prepared(claims.insert().values({c.name: _P(c.name) for c in clai
 UPDATE_CLAIM = Prepared(
     update(claims)
     .where(
-        claims.c.scheme == _P("s"), claims.c.id == _P("cid"), claims.c.status == _P("was"),
+        claims.c.scheme == _P("s"),
+        claims.c.id == _P("cid"),
+        claims.c.status == _P("was"),
         claims.c.attempts == _P("was_attempts"),
         claims.c.reversal_seq.is_not_distinct_from(_P("was_reversal")),
     )
     .values(
-        status=_P("status"), reason=_P("reason"), decided_by=_P("decided_by"),
-        entry_seq=_P("entry_seq"), reversal_seq=_P("reversal_seq"), attempts=_P("attempts"),
+        status=_P("status"),
+        reason=_P("reason"),
+        decided_by=_P("decided_by"),
+        entry_seq=_P("entry_seq"),
+        reversal_seq=_P("reversal_seq"),
+        attempts=_P("attempts"),
     )
-)  # fmt: skip
+)
 
 
 def insert_scheme(conn: Connection, s: Scheme) -> None:
     conn.execute(
         schemes.insert().values(
-            id=s.id, name=s.name, model=s.rules.model.value, min_minutes=s.rules.min_minutes,
-            max_minutes=s.rules.max_minutes, may_log_for_others=s.rules.members_may_log_for_others,
-            member_floor=s.member_floor, credit_expiry_months=s.credit_expiry_months,
-            auto_accept_hours=s.auto_accept_hours, claim_days_back=s.rules.days_back,
+            id=s.id,
+            name=s.name,
+            model=s.rules.model.value,
+            min_minutes=s.rules.min_minutes,
+            max_minutes=s.rules.max_minutes,
+            may_log_for_others=s.rules.members_may_log_for_others,
+            member_floor=s.member_floor,
+            credit_expiry_months=s.credit_expiry_months,
+            auto_accept_hours=s.auto_accept_hours,
+            claim_days_back=s.rules.days_back,
         )
-    )  # fmt: skip
+    )
 
 
 def read_scheme(conn: Connection, scheme_id: str) -> Scheme | None:
@@ -256,9 +268,12 @@ def read_scheme(conn: Connection, scheme_id: str) -> Scheme | None:
     if r is None:
         return None
     rules = ClaimRules(
-        SchemeModel(r.model), r.min_minutes, r.max_minutes, r.may_log_for_others,
+        SchemeModel(r.model),
+        r.min_minutes,
+        r.max_minutes,
+        r.may_log_for_others,
         r.claim_days_back,
-    )  # fmt: skip
+    )
     return Scheme(r.id, r.name, rules, r.member_floor, r.credit_expiry_months, r.auto_accept_hours)
 
 
@@ -271,11 +286,16 @@ def list_schemes(conn: Connection) -> list[Scheme]:
 def insert_member(conn: Connection, m: Member) -> None:
     conn.execute(
         members.insert().values(
-            scheme=m.scheme, id=m.id, display_name=m.display_name,
-            roles=",".join(sorted(m.roles)), contact=m.contact, card_number=m.card_number,
-            attributes=json.dumps(m.attributes, sort_keys=True), erased=m.erased,
+            scheme=m.scheme,
+            id=m.id,
+            display_name=m.display_name,
+            roles=",".join(sorted(m.roles)),
+            contact=m.contact,
+            card_number=m.card_number,
+            attributes=json.dumps(m.attributes, sort_keys=True),
+            erased=m.erased,
         )
-    )  # fmt: skip
+    )
 
 
 def read_member(
@@ -295,13 +315,21 @@ def read_member(
 def insert_activity(conn: Connection, scheme_id: str, a: Activity) -> None:
     conn.execute(
         activities.insert().values(
-            scheme=scheme_id, code=a.code, title=a.title, form=a.form.value,
-            subform=a.subform.value if a.subform else None, contribution=a.contribution.value,
-            area=a.area.value, mode=a.mode.value, voluntariness=a.voluntariness.value,
-            relation=a.relation.value, safeguarding_check=a.safeguarding_check,
-            proxy_code=a.proxy_code, retired=a.retired,
+            scheme=scheme_id,
+            code=a.code,
+            title=a.title,
+            form=a.form.value,
+            subform=a.subform.value if a.subform else None,
+            contribution=a.contribution.value,
+            area=a.area.value,
+            mode=a.mode.value,
+            voluntariness=a.voluntariness.value,
+            relation=a.relation.value,
+            safeguarding_check=a.safeguarding_check,
+            proxy_code=a.proxy_code,
+            retired=a.retired,
         )
-    )  # fmt: skip
+    )
 
 
 def read_activity(conn: Connection, scheme_id: str, code: str) -> Activity | None:
@@ -309,20 +337,42 @@ def read_activity(conn: Connection, scheme_id: str, code: str) -> Activity | Non
     if r is None:
         return None
     return Activity(
-        r.code, r.title, CoForm(r.form), CoSubform(r.subform) if r.subform else None,
-        Contribution(r.contribution), ServiceArea(r.area), Mode(r.mode),
-        Voluntariness(r.voluntariness), RelationToPaidWork(r.relation),
-        bool(r.safeguarding_check), r.proxy_code, bool(r.retired),
-    )  # fmt: skip
+        r.code,
+        r.title,
+        CoForm(r.form),
+        CoSubform(r.subform) if r.subform else None,
+        Contribution(r.contribution),
+        ServiceArea(r.area),
+        Mode(r.mode),
+        Voluntariness(r.voluntariness),
+        RelationToPaidWork(r.relation),
+        bool(r.safeguarding_check),
+        r.proxy_code,
+        bool(r.retired),
+    )
 
 
 def _claim(r: Any) -> Claim:
     return Claim(
-        r.scheme, r.id, r.member, r.logged_by, bool(r.on_behalf), r.activity,
-        date.fromisoformat(r.day), r.minutes, r.receiver, r.note, ClaimStatus(r.status),
-        bool(r.duplicate), r.reason, r.decided_by, r.entry_seq, r.reversal_seq, r.attempts,
+        r.scheme,
+        r.id,
+        r.member,
+        r.logged_by,
+        bool(r.on_behalf),
+        r.activity,
+        date.fromisoformat(r.day),
+        r.minutes,
+        r.receiver,
+        r.note,
+        ClaimStatus(r.status),
+        bool(r.duplicate),
+        r.reason,
+        r.decided_by,
+        r.entry_seq,
+        r.reversal_seq,
+        r.attempts,
         bytes(r.note_salt or b""),
-    )  # fmt: skip
+    )
 
 
 def insert_claim(conn: Connection, c: Claim, request_hash: bytes, now_us: int) -> None:
@@ -339,15 +389,28 @@ def _insert_claim(conn: Connection, c: Claim, request_hash: bytes, now_us: int) 
     INSERT_CLAIM.run(
         conn,
         {
-            "scheme": c.scheme, "id": c.id, "request_hash": request_hash, "member": c.member,
-            "logged_by": c.logged_by, "on_behalf": c.on_behalf, "activity": c.activity,
-            "day": c.day.isoformat(), "minutes": c.minutes, "receiver": c.receiver,
-            "note": c.note, "note_salt": c.note_salt or None, "status": c.status.value,
-            "duplicate": c.duplicate, "reason": c.reason, "decided_by": c.decided_by,
-            "entry_seq": c.entry_seq, "reversal_seq": c.reversal_seq, "attempts": c.attempts,
+            "scheme": c.scheme,
+            "id": c.id,
+            "request_hash": request_hash,
+            "member": c.member,
+            "logged_by": c.logged_by,
+            "on_behalf": c.on_behalf,
+            "activity": c.activity,
+            "day": c.day.isoformat(),
+            "minutes": c.minutes,
+            "receiver": c.receiver,
+            "note": c.note,
+            "note_salt": c.note_salt or None,
+            "status": c.status.value,
+            "duplicate": c.duplicate,
+            "reason": c.reason,
+            "decided_by": c.decided_by,
+            "entry_seq": c.entry_seq,
+            "reversal_seq": c.reversal_seq,
+            "attempts": c.attempts,
             "created_us": now_us,
         },
-    )  # fmt: skip
+    )
 
 
 def read_claim(conn: Connection, scheme_id: str, claim_id: str) -> tuple[Claim, bytes] | None:
@@ -369,13 +432,19 @@ def move_claim(conn: Connection, was: Claim, now: Claim) -> bool:
     cursor = UPDATE_CLAIM.run(
         conn,
         {
-            "s": now.scheme, "cid": now.id, "was": was.status.value,
-            "was_attempts": was.attempts, "was_reversal": was.reversal_seq,
-            "status": now.status.value, "reason": now.reason, "decided_by": now.decided_by,
-            "entry_seq": now.entry_seq, "reversal_seq": now.reversal_seq,
+            "s": now.scheme,
+            "cid": now.id,
+            "was": was.status.value,
+            "was_attempts": was.attempts,
+            "was_reversal": was.reversal_seq,
+            "status": now.status.value,
+            "reason": now.reason,
+            "decided_by": now.decided_by,
+            "entry_seq": now.entry_seq,
+            "reversal_seq": now.reversal_seq,
             "attempts": now.attempts,
         },
-    )  # fmt: skip
+    )
     assert cursor.rowcount in (0, 1)
     return bool(cursor.rowcount == 1)
 
@@ -545,34 +614,50 @@ help_requests = Table(
 
 def _offer(r: Any) -> Offer:
     skills = tuple(s for s in r.skills.split(",") if s)
-    return Offer(r.scheme, r.id, r.member, skills, r.area, r.availability, r.note, r.active,
-                 r.created_us)  # fmt: skip
+    return Offer(
+        r.scheme, r.id, r.member, skills, r.area, r.availability, r.note, r.active, r.created_us
+    )
 
 
 def _help_request(r: Any) -> HelpRequest:
     skills = tuple(s for s in r.skills.split(",") if s)
-    return HelpRequest(r.scheme, r.id, r.member, skills, r.area, r.when, r.note, r.open,
-                       r.created_us)  # fmt: skip
+    return HelpRequest(
+        r.scheme, r.id, r.member, skills, r.area, r.when, r.note, r.open, r.created_us
+    )
 
 
 def insert_offer(conn: Connection, o: Offer, request_hash: bytes) -> None:
     conn.execute(
         offers.insert().values(
-            scheme=o.scheme, id=o.id, request_hash=request_hash, member=o.member,
-            skills=",".join(o.skills), area=o.area, availability=o.availability, note=o.note,
-            active=o.active, created_us=o.created_us,
+            scheme=o.scheme,
+            id=o.id,
+            request_hash=request_hash,
+            member=o.member,
+            skills=",".join(o.skills),
+            area=o.area,
+            availability=o.availability,
+            note=o.note,
+            active=o.active,
+            created_us=o.created_us,
         )
-    )  # fmt: skip
+    )
 
 
 def insert_help_request(conn: Connection, r: HelpRequest, request_hash: bytes) -> None:
     conn.execute(
         help_requests.insert().values(
-            scheme=r.scheme, id=r.id, request_hash=request_hash, member=r.member,
-            skills=",".join(r.skills), area=r.area, when=r.when, note=r.note, open=r.open,
+            scheme=r.scheme,
+            id=r.id,
+            request_hash=request_hash,
+            member=r.member,
+            skills=",".join(r.skills),
+            area=r.area,
+            when=r.when,
+            note=r.note,
+            open=r.open,
             created_us=r.created_us,
         )
-    )  # fmt: skip
+    )
 
 
 def read_offer(conn: Connection, scheme_id: str, offer_id: str) -> tuple[Offer, bytes] | None:
@@ -599,17 +684,23 @@ def _page(
 
 
 def list_offers(
-    conn: Connection, scheme_id: str, member: str | None = None, after_id: str = "",
+    conn: Connection,
+    scheme_id: str,
+    member: str | None = None,
+    after_id: str = "",
     limit: int = 50,
-) -> list[Offer]:  # fmt: skip
+) -> list[Offer]:
     """A page of the scheme's offers (withdrawn ones too), by id, after `after_id`."""
     return [_offer(r) for r in _page(conn, offers, scheme_id, member, after_id, limit)]
 
 
 def list_help_requests(
-    conn: Connection, scheme_id: str, member: str | None = None, after_id: str = "",
+    conn: Connection,
+    scheme_id: str,
+    member: str | None = None,
+    after_id: str = "",
     limit: int = 50,
-) -> list[HelpRequest]:  # fmt: skip
+) -> list[HelpRequest]:
     """A page of the scheme's requests (closed ones too), by id, after `after_id`."""
     rows = _page(conn, help_requests, scheme_id, member, after_id, limit)
     return [_help_request(r) for r in rows]

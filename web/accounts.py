@@ -79,9 +79,13 @@ def new_session(login: str, now_us: int) -> tuple[str, Session]:
     """A fresh session: (the cookie value, the record to store)."""
     cookie = secrets.token_urlsafe(32)
     record = Session(
-        session_digest(cookie), login, secrets.token_urlsafe(32), now_us,
-        now_us + SESSION_SECONDS * 1_000_000, now_us,
-    )  # fmt: skip
+        session_digest(cookie),
+        login,
+        secrets.token_urlsafe(32),
+        now_us,
+        now_us + SESSION_SECONDS * 1_000_000,
+        now_us,
+    )
     return cookie, record
 
 

@@ -78,8 +78,11 @@ class AccountBook:
                 await conn.run_sync(storage.insert_account, account)
                 return account
         if (prior.role, prior.scheme, prior.member, prior.partner) != (
-            role, scheme, member, partner,
-        ):  # fmt: skip
+            role,
+            scheme,
+            member,
+            partner,
+        ):
             raise IdempotencyConflict(f"login {login!r} is taken", field="login")
         return prior
 
@@ -186,8 +189,9 @@ class AccountBook:
         now = self._clock()
         before = {name: now - keep * 86_400_000_000 for name, keep in KEEP_DAYS.items()}
         async with self._engine.begin() as conn:
-            return await conn.run_sync(storage.forget, before["sessions"], window_start(now),
-                                       before["jobs"])  # fmt: skip
+            return await conn.run_sync(
+                storage.forget, before["sessions"], window_start(now), before["jobs"]
+            )
 
     async def start_job(self, row: dict[str, Any]) -> None:
         async with self._engine.begin() as conn:

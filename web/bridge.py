@@ -56,8 +56,9 @@ async def act(
         else:
             b = None
         scoped = f"client:{who.member or who.token_id}:{key}" if key else f"auto:{uuid.uuid4()}"
-        call = Call(services, who, params.get("scheme", ""), params, q, b,
-                    scoped if ep.writes else "")  # fmt: skip
+        call = Call(
+            services, who, params.get("scheme", ""), params, q, b, scoped if ep.writes else ""
+        )
         return await ep.handler(call)
     except Problem:
         raise

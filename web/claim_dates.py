@@ -59,8 +59,9 @@ def too_far_back(v: Visit, p: Problem, limits: dict[str, Any], name: str = "date
             "The date is too far back. You can claim for up to %(num)d days ago, from %(date)s.",
             days,
         ) % {"num": days, "date": earliest}
-    errors = [e | {"field": name, "message": message} if e.get("field") == "date" else e
-              for e in p.errors]  # fmt: skip
+    errors = [
+        e | {"field": name, "message": message} if e.get("field") == "date" else e for e in p.errors
+    ]
     detail = message if p.field == "date" else p.detail
     field = name if p.field == "date" else p.field
     return Problem(p.status, detail, code=p.code, field=field, errors=errors, headers=p.headers)

@@ -35,8 +35,11 @@ def chart_titles(v: Visit) -> dict[str, str]:
 
 def _equality(report: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
     by_question = (report.get("equality") or {}).get("by_question") or {}
-    return [(str(q), [r for r in rows if isinstance(r, dict)])
-            for q, rows in by_question.items() if isinstance(rows, list)]  # fmt: skip
+    return [
+        (str(q), [r for r in rows if isinstance(r, dict)])
+        for q, rows in by_question.items()
+        if isinstance(rows, list)
+    ]
 
 
 async def dashboard(v: Visit) -> Response:
@@ -49,8 +52,14 @@ async def dashboard(v: Visit) -> Response:
     from timebank.reports.charts import charts  # matplotlib loads only when a page needs it
 
     drawn = [c.name for c in charts(report) if c.name in CHARTS]
-    return v.render("commissioner/dashboard.html", report=report, charts=drawn,
-                    matrix=matrix(report), equality=_equality(report), **context)  # fmt: skip
+    return v.render(
+        "commissioner/dashboard.html",
+        report=report,
+        charts=drawn,
+        matrix=matrix(report),
+        equality=_equality(report),
+        **context,
+    )
 
 
 async def chart_png(v: Visit) -> Response:
@@ -62,8 +71,9 @@ async def chart_png(v: Visit) -> Response:
     png = await offload.run(_chart_png, report, name)
     if png is None:
         raise Problem(404, v._("There is nothing to draw for this period."), field="chart")
-    return Response(png, 200, media_type="image/png",
-                    headers={"Cache-Control": "private, max-age=300"})  # fmt: skip
+    return Response(
+        png, 200, media_type="image/png", headers={"Cache-Control": "private, max-age=300"}
+    )
 
 
 def _chart_png(report: dict[str, Any], name: str) -> bytes | None:

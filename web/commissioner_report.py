@@ -104,8 +104,9 @@ async def fetch(
     services: Services, who: Principal, scheme: str, choice: Choice, fmt: str = "json"
 ) -> Response:
     """The report endpoint's response for `choice`, as `who` (same checks as the API)."""
-    found = await bridge.act(services, who, "GET", REPORTS, {"scheme": scheme},
-                             query=_normal(choice).query(fmt))  # fmt: skip
+    found = await bridge.act(
+        services, who, "GET", REPORTS, {"scheme": scheme}, query=_normal(choice).query(fmt)
+    )
     assert isinstance(found, Response)
     return found
 

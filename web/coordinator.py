@@ -44,8 +44,13 @@ async def decide(v: Visit) -> Response:
     for claim in dict.fromkeys(chosen):
         body = {"reason": reason} if action == "reject" else None
         try:
-            await v.act("POST", CLAIM + "/" + action, {"claim": claim}, body=body,
-                        key=f"{v.field('key')}:{claim}")  # fmt: skip
+            await v.act(
+                "POST",
+                CLAIM + "/" + action,
+                {"claim": claim},
+                body=body,
+                key=f"{v.field('key')}:{claim}",
+            )
         except Problem as p:
             results.append((claim, False, p.detail))
             continue
@@ -65,8 +70,13 @@ async def reverse(v: Visit) -> Response:
     try:
         if not reason:
             raise Problem(422, v._("Give a reason for reversing."), field="reason")
-        await v.act("POST", CLAIM + "/reverse", {"claim": claim_id}, body={"reason": reason},
-                    key=v.field("key"))  # fmt: skip
+        await v.act(
+            "POST",
+            CLAIM + "/reverse",
+            {"claim": claim_id},
+            body={"reason": reason},
+            key=v.field("key"),
+        )
     except Problem as p:
         claim = await v.act("GET", CLAIM, {"claim": claim_id})
         return v.problem(p, "coordinator/claim.html", claim=claim, state=claim_status(claim))
@@ -80,8 +90,9 @@ async def burnout(v: Visit) -> Response:
         for name, text in form.items():
             if not text.isdigit():
                 raise Problem(422, v._("A whole number."), field=name)
-        found = await v.act("GET", "/schemes/{scheme}/burnout",
-                            query={k: int(t) for k, t in form.items()})  # fmt: skip
+        found = await v.act(
+            "GET", "/schemes/{scheme}/burnout", query={k: int(t) for k, t in form.items()}
+        )
     except Problem as p:
         return v.problem(p, "coordinator/burnout.html", members=None, values=form)
     return v.render("coordinator/burnout.html", members=found.members, values=form)

@@ -25,9 +25,13 @@ from .visit import Box, Visit, page
 
 A = "/schemes/{scheme}/activities"
 ENUMS: dict[str, type[StrEnum]] = {
-    "form": CoForm, "contribution": Contribution, "area": ServiceArea, "mode": Mode,
-    "voluntariness": Voluntariness, "relation": RelationToPaidWork,
-}  # fmt: skip
+    "form": CoForm,
+    "contribution": Contribution,
+    "area": ServiceArea,
+    "mode": Mode,
+    "voluntariness": Voluntariness,
+    "relation": RelationToPaidWork,
+}
 
 
 def _options(kind: type[StrEnum]) -> list[tuple[str, str]]:
@@ -63,8 +67,7 @@ async def add(v: Visit) -> Response:
         added = await v.act("POST", A, body=body, key=v.field("key"))
     except Problem as p:
         found = await v.act("GET", A)
-        return v.problem(p, "coordinator/activities.html", activities=found.items,
-                         **_context(v))  # fmt: skip
+        return v.problem(p, "coordinator/activities.html", activities=found.items, **_context(v))
     return v.redirect(f"{base(v)}/activities", v._("%(title)s is added.", title=added.title))
 
 

@@ -57,8 +57,9 @@ def _text(v: Visit, raw: bytes, name: str) -> str:
 async def _preview(v: Visit, kind: str, text: str) -> bytes:
     """The API's dry run: every line, its values and its problems; nothing written. The JSON
     of its `ImportPreviewOut`, as the API answers it."""
-    answer: Response = await v.act("POST", f"/schemes/{{scheme}}/imports/{kind}", body=text,
-                                   query={"preview": True})  # fmt: skip
+    answer: Response = await v.act(
+        "POST", f"/schemes/{{scheme}}/imports/{kind}", body=text, query={"preview": True}
+    )
     return bytes(answer.body)
 
 
@@ -69,10 +70,16 @@ def _context(v: Visit) -> dict[str, Any]:
     account = v.account and dataclasses.replace(v.account, password_hash="")
     form = FormData([(k, x) for k, x in v.form.multi_items() if isinstance(x, str)])
     return {
-        "lang": v.lang, "account": account, "csrf": v.csrf, "scheme": v.scheme,
-        "path": v.request.url.path, "form_key": uuid.uuid4().hex, "form": form,
-        "errors": {}, "notice": v._notice(),
-    }  # fmt: skip
+        "lang": v.lang,
+        "account": account,
+        "csrf": v.csrf,
+        "scheme": v.scheme,
+        "path": v.request.url.path,
+        "form_key": uuid.uuid4().hex,
+        "form": form,
+        "errors": {},
+        "notice": v._notice(),
+    }
 
 
 def _preview_page(context: dict[str, Any], kind: str, answer: bytes, raw: bytes) -> bytes:
@@ -80,8 +87,15 @@ def _preview_page(context: dict[str, Any], kind: str, answer: bytes, raw: bytes)
     found = ImportPreviewOut.model_validate_json(answer)
     columns = list(dict.fromkeys(c for line in found.lines for c in line.values))
     template = render.environment(context["lang"]).get_template("coordinator/import_preview.html")
-    return template.render(context | {"kind": kind, "preview": found, "columns": columns,
-                                      "data": base64.b64encode(raw).decode()}).encode()  # fmt: skip
+    return template.render(
+        context
+        | {
+            "kind": kind,
+            "preview": found,
+            "columns": columns,
+            "data": base64.b64encode(raw).decode(),
+        }
+    ).encode()
 
 
 def _good_lines(answer: bytes, text: str) -> tuple[int, str]:
@@ -117,8 +131,9 @@ async def run(v: Visit) -> Response:
     try:
         raw = base64.b64decode(v.field("data"), validate=True)
     except (binascii.Error, ValueError):
-        raise Problem(422, v._("The file did not come back whole. Upload it again."),
-                      field="data") from None  # fmt: skip
+        raise Problem(
+            422, v._("The file did not come back whole. Upload it again."), field="data"
+        ) from None
     text = _text(v, raw, "data")
     good, chosen = await offload.run(_good_lines, await _preview(v, kind, text), text)
     if not good:

@@ -41,10 +41,15 @@ def _roles(v: Visit) -> list[tuple[str, str]]:
 
 async def _members_context(v: Visit) -> dict[str, Any]:
     cursor = v.request.query_params.get("cursor", "")
-    found = await v.act("GET", "/schemes/{scheme}/members",
-                        query={"cursor": cursor, "limit": LISTED})  # fmt: skip
-    return {"members": found.items, "next_cursor": found.next_cursor, "cursor": cursor,
-            "roles": _roles(v)}  # fmt: skip
+    found = await v.act(
+        "GET", "/schemes/{scheme}/members", query={"cursor": cursor, "limit": LISTED}
+    )
+    return {
+        "members": found.items,
+        "next_cursor": found.next_cursor,
+        "cursor": cursor,
+        "roles": _roles(v),
+    }
 
 
 async def members(v: Visit) -> Response:
@@ -61,18 +66,19 @@ async def find_by_card(v: Visit) -> Response:
         found = await v.act("GET", "/schemes/{scheme}/cards/{card}", {"card": card})
     except Problem as p:
         shown = Problem(p.status, v._("No member has that card number."), field="card")
-        return v.problem(shown, "coordinator/members.html", card=card,
-                         **await _members_context(v))  # fmt: skip
+        return v.problem(shown, "coordinator/members.html", card=card, **await _members_context(v))
     return v.redirect(f"{base(v)}/members/{found.id}")
 
 
 async def add_member(v: Visit) -> Response:
     try:
         body = {
-            "id": v.field("id"), "display_name": v.field("display_name"),
-            "roles": [choice(v, Role, "role", "member")], "contact": v.field("contact"),
+            "id": v.field("id"),
+            "display_name": v.field("display_name"),
+            "roles": [choice(v, Role, "role", "member")],
+            "contact": v.field("contact"),
             "card_number": v.field("card_number"),
-        }  # fmt: skip
+        }
         added = await v.act("POST", "/schemes/{scheme}/members", body=body, key=v.field("key"))
     except Problem as p:
         return v.problem(p, "coordinator/members.html", card="", **await _members_context(v))
@@ -87,11 +93,14 @@ async def _member_context(v: Visit) -> dict[str, Any]:
     entries = await every(v, M + "/entries", who)
     claims = await every(v, "/schemes/{scheme}/claims", {}, member=who["member"])
     return {
-        "member": member, "balance": balance, "entries": list(reversed(entries))[:20],
+        "member": member,
+        "balance": balance,
+        "entries": list(reversed(entries))[:20],
         "claims": [(c, claim_status(c)) for c in reversed(claims)][:50],
-        "activities": await activity_choices(v), "p2p": await person_to_person(v),
+        "activities": await activity_choices(v),
+        "p2p": await person_to_person(v),
         **await date_limits(v),  # today, and how far back a claim may be dated
-    }  # fmt: skip
+    }
 
 
 async def member_page(v: Visit) -> Response:
@@ -103,10 +112,12 @@ async def log_for(v: Visit) -> Response:
     ctx = await _member_context(v)
     try:
         body: dict[str, Any] = {
-            "member": ctx["member"].id, "activity": v.field("activity"),
-            "date": day(v), "minutes": minutes(v),
+            "member": ctx["member"].id,
+            "activity": v.field("activity"),
+            "date": day(v),
+            "minutes": minutes(v),
             "note": v.field("note"),
-        }  # fmt: skip
+        }
         if ctx["p2p"]:
             body["receiver"] = v.field("receiver") or None
         await v.act("POST", "/schemes/{scheme}/claims", body=body, key=v.field("key"))
@@ -118,12 +129,15 @@ async def log_for(v: Visit) -> Response:
 
 async def _group_context(v: Visit) -> dict[str, Any]:
     cursor = v.request.query_params.get("cursor", "")
-    found = await v.act("GET", "/schemes/{scheme}/members",
-                        query={"cursor": cursor, "limit": CHOOSABLE})  # fmt: skip
+    found = await v.act(
+        "GET", "/schemes/{scheme}/members", query={"cursor": cursor, "limit": CHOOSABLE}
+    )
     return {
-        "members": [m for m in found.items if not m.erased], "next_cursor": found.next_cursor,
-        "activities": await activity_choices(v), **await date_limits(v),
-    }  # fmt: skip
+        "members": [m for m in found.items if not m.erased],
+        "next_cursor": found.next_cursor,
+        "activities": await activity_choices(v),
+        **await date_limits(v),
+    }
 
 
 async def group_form(v: Visit) -> Response:
@@ -136,11 +150,13 @@ async def group(v: Visit) -> Response:
         if not chosen:
             raise Problem(422, v._("Choose at least one member."), field="members")
         body = {
-            "members": chosen, "activity": v.field("activity"),
-            "date": day(v), "minutes": minutes(v), "note": v.field("note"),
-        }  # fmt: skip
-        done = await v.act("POST", "/schemes/{scheme}/claims/group", body=body,
-                           key=v.field("key"))  # fmt: skip
+            "members": chosen,
+            "activity": v.field("activity"),
+            "date": day(v),
+            "minutes": minutes(v),
+            "note": v.field("note"),
+        }
+        done = await v.act("POST", "/schemes/{scheme}/claims/group", body=body, key=v.field("key"))
     except Problem as p:
         ctx = await _group_context(v)
         return v.problem(too_far_back(v, p, ctx), "coordinator/group.html", **ctx)

@@ -46,11 +46,22 @@ async def start(v: Visit, kind: str, filename: str, media_type: str, work: Work)
     """Start `work` in the background for this visitor; returns the job's page URL."""
     assert v.account is not None
     job_id = uuid.uuid4().hex
-    await v.book.start_job({
-        "id": job_id, "login": v.account.login, "scheme": v.scheme, "kind": kind,
-        "state": "running", "done": 0, "total": 0, "message": "", "result": None,
-        "media_type": media_type, "filename": filename, "created_us": v.services.bank.clock(),
-    })  # fmt: skip
+    await v.book.start_job(
+        {
+            "id": job_id,
+            "login": v.account.login,
+            "scheme": v.scheme,
+            "kind": kind,
+            "state": "running",
+            "done": 0,
+            "total": 0,
+            "message": "",
+            "result": None,
+            "media_type": media_type,
+            "filename": filename,
+            "created_us": v.services.bank.clock(),
+        }
+    )
     task = asyncio.create_task(_run(v.book, job_id, work))
     _tasks.add(task)
     task.add_done_callback(_tasks.discard)

@@ -22,8 +22,15 @@ async def home(v: Visit) -> Response:
     pending = [c for c in waiting if c.member == v.who.member]
     p2p = await person_to_person(v)
     to_confirm = sum(1 for c in waiting if c.receiver == v.who.member) if p2p else 0
-    return v.render("member/home.html", member=member, balance=balance, entries=history,
-                    pending=len(pending), p2p=p2p, to_confirm=to_confirm)  # fmt: skip
+    return v.render(
+        "member/home.html",
+        member=member,
+        balance=balance,
+        entries=history,
+        pending=len(pending),
+        p2p=p2p,
+        to_confirm=to_confirm,
+    )
 
 
 def routes(box: Box) -> list[BaseRoute]:

@@ -37,8 +37,14 @@ async def _log_context(v: Visit) -> dict[str, Any]:
 
 
 def _presets(v: Visit) -> list[tuple[int, str]]:
-    words = {15: v._("15 minutes"), 30: v._("30 minutes"), 60: v._("1 hour"),
-             90: v._("1 and a half hours"), 120: v._("2 hours"), 180: v._("3 hours")}  # fmt: skip
+    words = {
+        15: v._("15 minutes"),
+        30: v._("30 minutes"),
+        60: v._("1 hour"),
+        90: v._("1 and a half hours"),
+        120: v._("2 hours"),
+        180: v._("3 hours"),
+    }
     return [(m, words[m]) for m in PRESETS]
 
 
@@ -58,8 +64,9 @@ def _minutes(v: Visit) -> int:
 
 
 def _on_custom(p: Problem) -> Problem:
-    errors = [e | {"field": "custom_minutes"} if e.get("field") == "minutes" else e
-              for e in p.errors]  # fmt: skip
+    errors = [
+        e | {"field": "custom_minutes"} if e.get("field") == "minutes" else e for e in p.errors
+    ]
     field = "custom_minutes" if p.field == "minutes" else p.field
     return Problem(p.status, p.detail, code=p.code, field=field, errors=errors)
 
@@ -123,8 +130,9 @@ async def confirm(v: Visit) -> Response:
     shown = await v.act("GET", "/schemes/{scheme}/claims/{claim}", {"claim": claim})
     if shown.receiver != v.who.member:
         raise Problem(403, v._("You can confirm only help you received."), field="claim")
-    await v.act("POST", "/schemes/{scheme}/claims/{claim}/confirm", {"claim": claim},
-                key=v.field("key"))  # fmt: skip
+    await v.act(
+        "POST", "/schemes/{scheme}/claims/{claim}/confirm", {"claim": claim}, key=v.field("key")
+    )
     notice = v._("Thank you. You confirmed %(member)s's help.", member=shown.member)
     return v.redirect(f"{base(v)}/received", notice)
 

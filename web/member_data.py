@@ -44,8 +44,9 @@ def _word(v: Visit) -> str:
 
 
 async def show(v: Visit) -> Response:
-    return v.render("member/data.html", held=await _held(v), word=_word(v),
-                    titles=await activity_titles(v))  # fmt: skip
+    return v.render(
+        "member/data.html", held=await _held(v), word=_word(v), titles=await activity_titles(v)
+    )
 
 
 async def download(v: Visit) -> Response:
@@ -54,17 +55,20 @@ async def download(v: Visit) -> Response:
     return Response(
         json.dumps(held, indent=2, ensure_ascii=False) + "\n",
         media_type="application/json",
-        headers={"Content-Disposition": f'attachment; filename="{name}"',
-                 "Cache-Control": "no-store"},
-    )  # fmt: skip
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 async def erase(v: Visit) -> Response:
     word = _word(v)
     try:
         if v.field("confirm").casefold() != word.casefold():
-            message = v._("Type %(word)s to confirm, or leave this page to keep your data.",
-                          word=word)  # fmt: skip
+            message = v._(
+                "Type %(word)s to confirm, or leave this page to keep your data.", word=word
+            )
             raise Problem(422, message, field="confirm")
         await v.act("POST", M + "/erase", me(v), key=v.field("key"))
     except Problem as p:

@@ -53,8 +53,15 @@ async def offers(v: Visit) -> Response:
         if area:
             help_offers = [o for o in help_offers if o.area == area]
             help_requests = [r for r in help_requests if r.area == area]
-    return v.render("member/offers.html", offers=rows, area=area, areas=areas, p2p=p2p,
-                    help_offers=help_offers, help_requests=help_requests)  # fmt: skip
+    return v.render(
+        "member/offers.html",
+        offers=rows,
+        area=area,
+        areas=areas,
+        p2p=p2p,
+        help_offers=help_offers,
+        help_requests=help_requests,
+    )
 
 
 async def take(v: Visit) -> Response:
@@ -97,8 +104,9 @@ async def voucher(v: Visit) -> Response:
 async def qr(v: Visit) -> Response:
     code = str(v.request.path_params["code"])
     image = await v.act("GET", VOUCHER + "/qr", {"code": code})
-    return Response(image.body, media_type=image.media_type,
-                    headers={"Cache-Control": "private, no-store"})  # fmt: skip
+    return Response(
+        image.body, media_type=image.media_type, headers={"Cache-Control": "private, no-store"}
+    )
 
 
 def routes(box: Box) -> list[BaseRoute]:

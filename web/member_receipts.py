@@ -42,8 +42,14 @@ async def show(v: Visit) -> Response:
     entry = receipt["entry"]
     account = f"member:{v.who.member}"
     change = sum(int(amount) for who, amount in entry.get("postings", []) if who == account)
-    return v.render("member/receipt.html", receipt=receipt, entry=entry, change=change,
-                    problem=problem, pretty=json.dumps(receipt, indent=2))  # fmt: skip
+    return v.render(
+        "member/receipt.html",
+        receipt=receipt,
+        entry=entry,
+        change=change,
+        problem=problem,
+        pretty=json.dumps(receipt, indent=2),
+    )
 
 
 async def download(v: Visit) -> Response:
@@ -55,9 +61,11 @@ async def download(v: Visit) -> Response:
     return Response(
         json.dumps(receipt, indent=2) + "\n",
         media_type="application/json",
-        headers={"Content-Disposition": f'attachment; filename="{name}"',
-                 "Cache-Control": "no-store"},
-    )  # fmt: skip
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 def routes(box: Box) -> list[BaseRoute]:

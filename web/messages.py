@@ -64,9 +64,11 @@ def untranslated(lang: str) -> list[str]:
         if not message.id:
             continue
         have = catalog.get(message.id)
-        strings = have.string if have is not None and isinstance(have.string, tuple) else (
-            (have.string,) if have is not None else ("",)
-        )  # fmt: skip
+        strings = (
+            have.string
+            if have is not None and isinstance(have.string, tuple)
+            else ((have.string,) if have is not None else ("",))
+        )
         if have is None or have.fuzzy or not all(strings):
             missing.append(message.id[0] if isinstance(message.id, tuple) else str(message.id))
     return missing

@@ -20,9 +20,13 @@ async def ledger_page(v: Visit) -> Response:
         raise Problem(404, v._("No such scheme."), field="scheme") from None
     checkpoints = await bank.ledger.checkpoints(v.scheme)
     keys = await bank.ledger.public_keys(v.scheme)
-    return v.render("public/ledger.html", scheme_record=scheme,
-                    checkpoint=checkpoints[-1] if checkpoints else None, keys=keys,
-                    size=await bank.ledger.size(v.scheme))  # fmt: skip
+    return v.render(
+        "public/ledger.html",
+        scheme_record=scheme,
+        checkpoint=checkpoints[-1] if checkpoints else None,
+        keys=keys,
+        size=await bank.ledger.size(v.scheme),
+    )
 
 
 def routes(box: Box) -> list[BaseRoute]:

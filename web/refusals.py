@@ -152,7 +152,14 @@ def translate(lang: str, text: str) -> str:
 
 def translated(lang: str, p: Problem) -> Problem:
     """`p` with its detail and each error's message in `lang` (fields and codes kept)."""
-    errors = [e | {"message": translate(lang, e["message"])} if "message" in e else e
-              for e in p.errors]  # fmt: skip
-    return Problem(p.status, translate(lang, p.detail), code=p.code, field=p.field,
-                   errors=errors, headers=p.headers)  # fmt: skip
+    errors = [
+        e | {"message": translate(lang, e["message"])} if "message" in e else e for e in p.errors
+    ]
+    return Problem(
+        p.status,
+        translate(lang, p.detail),
+        code=p.code,
+        field=p.field,
+        errors=errors,
+        headers=p.headers,
+    )

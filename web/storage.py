@@ -85,19 +85,32 @@ jobs = Table(
 
 def _account(r: Any) -> Account:
     return Account(
-        r.login, ApiRole(r.role), r.scheme, r.member, r.partner, r.password_hash, r.lang,
-        r.created_us, r.disabled_us,
-    )  # fmt: skip
+        r.login,
+        ApiRole(r.role),
+        r.scheme,
+        r.member,
+        r.partner,
+        r.password_hash,
+        r.lang,
+        r.created_us,
+        r.disabled_us,
+    )
 
 
 def insert_account(conn: Connection, a: Account) -> None:
     conn.execute(
         accounts.insert().values(
-            login=a.login, role=a.role.value, scheme=a.scheme, member=a.member,
-            partner=a.partner, password_hash=a.password_hash, lang=a.lang,
-            created_us=a.created_us, disabled_us=a.disabled_us,
+            login=a.login,
+            role=a.role.value,
+            scheme=a.scheme,
+            member=a.member,
+            partner=a.partner,
+            password_hash=a.password_hash,
+            lang=a.lang,
+            created_us=a.created_us,
+            disabled_us=a.disabled_us,
         )
-    )  # fmt: skip
+    )
 
 
 def read_account(conn: Connection, login: str) -> Account | None:
@@ -106,8 +119,9 @@ def read_account(conn: Connection, login: str) -> Account | None:
 
 
 def set_password(conn: Connection, login: str, password_hash: str) -> None:
-    conn.execute(update(accounts).where(accounts.c.login == login).values(
-        password_hash=password_hash))  # fmt: skip
+    conn.execute(
+        update(accounts).where(accounts.c.login == login).values(password_hash=password_hash)
+    )
 
 
 def disable_account(conn: Connection, login: str, now_us: int) -> None:
@@ -127,10 +141,15 @@ def set_lang(conn: Connection, login: str, lang: str) -> None:
 def insert_session(conn: Connection, s: Session) -> None:
     conn.execute(
         sessions.insert().values(
-            id_sha256=s.id_sha256, login=s.login, csrf=s.csrf, created_us=s.created_us,
-            expires_us=s.expires_us, seen_us=s.seen_us, revoked_us=s.revoked_us,
+            id_sha256=s.id_sha256,
+            login=s.login,
+            csrf=s.csrf,
+            created_us=s.created_us,
+            expires_us=s.expires_us,
+            seen_us=s.seen_us,
+            revoked_us=s.revoked_us,
         )
-    )  # fmt: skip
+    )
 
 
 def read_session(conn: Connection, id_sha256: str) -> Session | None:
@@ -184,8 +203,9 @@ def read_job(conn: Connection, job_id: str) -> dict[str, Any] | None:
     return dict(r._mapping) if r is not None else None
 
 
-def forget(conn: Connection, sessions_before_us: int, failures_before_us: int,
-           jobs_before_us: int) -> dict[str, int]:  # fmt: skip
+def forget(
+    conn: Connection, sessions_before_us: int, failures_before_us: int, jobs_before_us: int
+) -> dict[str, int]:
     """Delete sessions begun, failed sign-ins made and jobs started before the given times:
     how many of each went."""
     gone = {}

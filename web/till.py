@@ -53,8 +53,10 @@ async def till(v: Visit) -> Response:
     except Problem as p:
         if p.status != 404:
             raise
-        message = v._("No voucher %(code)s was found for your organisation. Check the code.",
-                      code=display(code))  # fmt: skip
+        message = v._(
+            "No voucher %(code)s was found for your organisation. Check the code.",
+            code=display(code),
+        )
         return _till_error(v, typed, 404, message)
     return v.redirect(f"{_home(v)}/v/{display(code)}")
 
@@ -80,18 +82,25 @@ async def _voucher(v: Visit, status: int = 200, errors: dict[str, str] | None = 
     usable = voucher.state == "pending" and not expired
     venues = await _venues(v) if usable else []
     return v.render(
-        "till/voucher.html", status, voucher=voucher, offer_title=offer_title,
-        expired=expired, usable=usable, venues=venues, errors=errors or {},
+        "till/voucher.html",
+        status,
+        voucher=voucher,
+        offer_title=offer_title,
+        expired=expired,
+        usable=usable,
+        venues=venues,
+        errors=errors or {},
         venue=v.field("venue") or v.request.cookies.get(VENUE_COOKIE, ""),
-    )  # fmt: skip
+    )
 
 
 async def _venues(v: Visit) -> list[tuple[str, str]]:
     """(id, name) of the venues the scheme's agreement with this partner covers."""
     partner = _partner(v)
     agreements = await v.act("GET", "/schemes/{scheme}/agreements")
-    agreed: set[str] = {venue for a in agreements.items if a.partner == partner
-                        for venue in a.venues}  # fmt: skip
+    agreed: set[str] = {
+        venue for a in agreements.items if a.partner == partner for venue in a.venues
+    }
     named = await v.services.bank.query(partner_storage.list_venues, partner)
     names = {x.id: x.name for x in named}
     return sorted(((venue, names.get(venue, venue)) for venue in agreed), key=lambda x: x[1])
@@ -100,17 +109,32 @@ async def _venues(v: Visit) -> list[tuple[str, str]]:
 async def settle(v: Visit) -> Response:
     code = str(v.request.path_params["code"])
     try:
-        done = await v.act("POST", VOUCHER + "/settle", {"code": code},
-                           body={"venue": v.field("venue")}, key=v.field("key"))  # fmt: skip
+        done = await v.act(
+            "POST",
+            VOUCHER + "/settle",
+            {"code": code},
+            body={"venue": v.field("venue")},
+            key=v.field("key"),
+        )
     except Problem as p:
         return await _refused(v, p)
-    notice = v._("Voucher %(code)s is settled: %(offer)s, %(time)s hours. Ready for the next one.",
-                 code=done.code, offer=await _title(v, done), time=hours(done.minutes))  # fmt: skip
+    notice = v._(
+        "Voucher %(code)s is settled: %(offer)s, %(time)s hours. Ready for the next one.",
+        code=done.code,
+        offer=await _title(v, done),
+        time=hours(done.minutes),
+    )
     response = v.redirect(_home(v), notice=notice)
     if done.venue:
-        response.set_cookie(VENUE_COOKIE, done.venue, max_age=90 * 86_400, path=_home(v),
-                            httponly=True, samesite="lax",
-                            secure=v.request.url.scheme == "https")  # fmt: skip
+        response.set_cookie(
+            VENUE_COOKIE,
+            done.venue,
+            max_age=90 * 86_400,
+            path=_home(v),
+            httponly=True,
+            samesite="lax",
+            secure=v.request.url.scheme == "https",
+        )
     return response
 
 
@@ -120,8 +144,7 @@ async def void(v: Visit) -> Response:
         done = await v.act("POST", VOUCHER + "/void", {"code": code}, key=v.field("key"))
     except Problem as p:
         return await _refused(v, p)
-    notice = v._("Voucher %(code)s is void: its credits went back to the member.",
-                 code=done.code)  # fmt: skip
+    notice = v._("Voucher %(code)s is void: its credits went back to the member.", code=done.code)
     return v.redirect(_home(v), notice=notice)
 
 

@@ -57,8 +57,14 @@ async def statement_page(v: Visit) -> Response:
         found = await _statement(v, start, end)
     except Problem as p:
         errors = {e.get("field", ""): e.get("message", "") for e in p.errors}
-        return v.render("till/statement.html", p.status, start=start, end=end, statement=None,
-                        errors=errors or {"start": p.detail})  # fmt: skip
+        return v.render(
+            "till/statement.html",
+            p.status,
+            start=start,
+            end=end,
+            statement=None,
+            errors=errors or {"start": p.detail},
+        )
     return v.render("till/statement.html", start=start, end=end, statement=found)
 
 
@@ -76,9 +82,14 @@ async def statement_csv(v: Visit) -> Response:
     for row in rows:
         writer.writerow([safe_cell(row[c]) for c in columns])
     name = f"statement-{found['partner']}-{found['start']}-{found['end']}.csv"
-    return Response(out.getvalue().encode("utf-8"), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"',
-                             "Cache-Control": "no-store"})  # fmt: skip
+    return Response(
+        out.getvalue().encode("utf-8"),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 async def reconcile_page(v: Visit) -> Response:
@@ -101,14 +112,22 @@ async def reconcile_page(v: Visit) -> Response:
             return _upload_refused(v, p.status, p.detail)
         message = v._("The file was not used. Its problems are listed below, by line.")
         return _upload_refused(v, p.status, message, lines)
-    return v.render("till/reconcile.html", result=result, line_problems=[],
-                    filename=upload.filename)  # fmt: skip
+    return v.render(
+        "till/reconcile.html", result=result, line_problems=[], filename=upload.filename
+    )
 
 
-def _upload_refused(v: Visit, status: int, message: str,
-                    lines: list[dict[str, str]] | None = None) -> Response:  # fmt: skip
-    return v.render("till/reconcile.html", status, result=None, errors={"file": message},
-                    line_problems=lines or [], filename="")  # fmt: skip
+def _upload_refused(
+    v: Visit, status: int, message: str, lines: list[dict[str, str]] | None = None
+) -> Response:
+    return v.render(
+        "till/reconcile.html",
+        status,
+        result=None,
+        errors={"file": message},
+        line_problems=lines or [],
+        filename="",
+    )
 
 
 def routes(box: Box) -> list[BaseRoute]:

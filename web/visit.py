@@ -91,8 +91,9 @@ class Visit:
         value = self.form.get(name)
         return value if isinstance(value, UploadFile) else None
 
-    async def act(self, method: str, path: str, params: dict[str, str] | None = None,
-                  **kw: Any) -> Any:  # fmt: skip
+    async def act(
+        self, method: str, path: str, params: dict[str, str] | None = None, **kw: Any
+    ) -> Any:
         """An API endpoint, as this visitor (see `web.bridge.act`); the scheme is filled in.
         A refusal's messages come back in the visitor's language (`web.refusals`)."""
         full = {"scheme": self.scheme, **(params or {})} if "{scheme}" in path else params
@@ -103,10 +104,16 @@ class Visit:
 
     def render(self, template: str, status: int = 200, **context: Any) -> Response:
         base: dict[str, Any] = {
-            "lang": self.lang, "account": self.account, "csrf": self.csrf, "scheme": self.scheme,
-            "path": self.request.url.path, "form_key": uuid.uuid4().hex, "form": self.form,
-            "errors": {}, "notice": self._notice(),
-        }  # fmt: skip
+            "lang": self.lang,
+            "account": self.account,
+            "csrf": self.csrf,
+            "scheme": self.scheme,
+            "path": self.request.url.path,
+            "form_key": uuid.uuid4().hex,
+            "form": self.form,
+            "errors": {},
+            "notice": self._notice(),
+        }
         response = render.page(self.lang, template, base | context, status)
         self.set_cookies(response)
         return response
@@ -140,15 +147,22 @@ class Visit:
         if secure is None:
             secure = self.request.url.scheme == "https"
         for name, value, max_age in self.cookies:
-            response.set_cookie(name, value, max_age=max_age, path="/", secure=secure,
-                                httponly=True, samesite="lax")  # fmt: skip
+            response.set_cookie(
+                name, value, max_age=max_age, path="/", secure=secure, httponly=True, samesite="lax"
+            )
 
 
 Handler = Callable[[Visit], Awaitable[Response]]
 
 
-def page(path: str, handler: Handler, box: Box, *, roles: frozenset[ApiRole] | None,
-         methods: tuple[str, ...] = ("GET",)) -> Route:  # fmt: skip
+def page(
+    path: str,
+    handler: Handler,
+    box: Box,
+    *,
+    roles: frozenset[ApiRole] | None,
+    methods: tuple[str, ...] = ("GET",),
+) -> Route:
     """A page route. `roles` None: anyone may see it; else a signed-in account of one of those
     roles, in the scheme of the path (any other scheme: 404, as in the API)."""
 
@@ -156,8 +170,11 @@ def page(path: str, handler: Handler, box: Box, *, roles: frozenset[ApiRole] | N
         services, book, config = box.services, box.book, box.config
         found = await book.session(request.cookies.get(SESSION_COOKIE, ""))
         account, session = found if found else (None, None)
-        lang = i18n.choose(account.lang if account else "", request.cookies.get(LANG_COOKIE, ""),
-                           request.headers.get("accept-language", ""))  # fmt: skip
+        lang = i18n.choose(
+            account.lang if account else "",
+            request.cookies.get(LANG_COOKIE, ""),
+            request.headers.get("accept-language", ""),
+        )
         v = Visit(request, services, book, config, account, session, lang)
         v.csrf = session.csrf if session else _visitor_csrf(request, v)  # refusals' forms too
         if roles is not None:
@@ -173,11 +190,13 @@ def page(path: str, handler: Handler, box: Box, *, roles: frozenset[ApiRole] | N
                     max_files=4, max_fields=MAX_FORM_FIELDS, max_part_size=MAX_UPLOAD_BYTES
                 )
             except Exception:  # malformed multipart or over the limits
-                return v.problem(Problem(413, v._("The form was too large or malformed."),
-                                         field="body"))  # fmt: skip
+                return v.problem(
+                    Problem(413, v._("The form was too large or malformed."), field="body")
+                )
             if not _same_origin(request) or not _same_token(v.field("csrf"), v.csrf):
-                return v.problem(Problem(403, v._("The form had expired. Please try again."),
-                                         field="csrf"))  # fmt: skip
+                return v.problem(
+                    Problem(403, v._("The form had expired. Please try again."), field="csrf")
+                )
         nul = _field_with_nul(request, v.form)
         if nul is not None:
             message = v._("“%(field)s” must not contain the NUL character.") % {"field": nul}
@@ -192,8 +211,7 @@ def page(path: str, handler: Handler, box: Box, *, roles: frozenset[ApiRole] | N
 
 def _field_with_nul(request: Request, form: FormData) -> str | None:
     """The first path parameter, query parameter or form field whose text holds U+0000."""
-    texts = [*request.path_params.items(), *request.query_params.multi_items(),
-             *form.multi_items()]  # fmt: skip
+    texts = [*request.path_params.items(), *request.query_params.multi_items(), *form.multi_items()]
     return next((k for k, value in texts if holds_nul(k) or holds_nul(value)), None)
 
 

@@ -25,8 +25,15 @@ from .gather import as_of_us, gather
 from .tables import to_csv
 
 FORMATS = ("json", "csv", "xlsx", "html", "pdf")
-DECIMAL_PARAMETERS = ("productivity", "oncost", "deadweight", "displacement", "attribution",
-                      "drop_off", "what_if_hours_per_week")  # fmt: skip
+DECIMAL_PARAMETERS = (
+    "productivity",
+    "oncost",
+    "deadweight",
+    "displacement",
+    "attribution",
+    "drop_off",
+    "what_if_hours_per_week",
+)
 
 
 async def make_report(
@@ -114,8 +121,10 @@ async def verify_report(bank: TimeBank, report: dict[str, Any]) -> list[str]:
         raise InvalidRequest(f"not a report this engine wrote: {exc}", field="report") from None
     catalogue = await catalogue_by_hash(bank, scheme, wanted)
     if catalogue is None:
-        return [f"$.catalogue.hash: the report was valued with {wanted}, which neither this "
-                "engine nor the scheme holds"]  # fmt: skip
+        return [
+            f"$.catalogue.hash: the report was valued with {wanted}, which neither this "
+            "engine nor the scheme holds"
+        ]
     again = await make_report(
         bank, scheme, start, end, params, size=size, catalogue=catalogue, as_of_us=as_of
     )

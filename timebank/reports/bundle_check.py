@@ -25,9 +25,17 @@ from .compare import differences
 from .engine import build
 from .facts import ActivityInfo, ActivityMonth, Checkpoint, Facts, MemberTotal
 
-CHECKABLE = ("headline.hours", "headline.minutes", "headline.unique_members",
-             "headline.participations", "headline.credits_issued", "headline.credits_redeemed",
-             "outputs", "inventory", "activities")  # fmt: skip
+CHECKABLE = (
+    "headline.hours",
+    "headline.minutes",
+    "headline.unique_members",
+    "headline.participations",
+    "headline.credits_issued",
+    "headline.credits_redeemed",
+    "outputs",
+    "inventory",
+    "activities",
+)
 NOT_CHECKABLE = (
     "equality (members' monitoring answers)",
     "lenses.B and lenses.C, horizons (outcomes and costs)",
@@ -74,14 +82,24 @@ class _Claims:
             by_month[month] |= {m for m, _, _ in rows}
         cp = report["checkpoint"]
         return Facts(
-            scheme=report["scheme"]["id"], scheme_name=report["scheme"]["name"],
-            model=report["scheme"]["model"], start=start, end=end,
-            checkpoint=Checkpoint(cp["size"], cp["root"], cp["time"], cp["key_id"],
-                                  cp["signature"]),
+            scheme=report["scheme"]["id"],
+            scheme_name=report["scheme"]["name"],
+            model=report["scheme"]["model"],
+            start=start,
+            end=end,
+            checkpoint=Checkpoint(
+                cp["size"], cp["root"], cp["time"], cp["key_id"], cp["signature"]
+            ),
             activities=tuple(ActivityInfo(**a) for a in report["activities"]),
             cells=tuple(
-                ActivityMonth(a, m, sum(x for _, _, x in rows), len(rows),
-                              len({p for p, _, _ in rows}), len({d for _, d, _ in rows}))
+                ActivityMonth(
+                    a,
+                    m,
+                    sum(x for _, _, x in rows),
+                    len(rows),
+                    len({p for p, _, _ in rows}),
+                    len({d for _, d, _ in rows}),
+                )
                 for (a, m), rows in sorted(cells.items())
             ),
             members=tuple(
@@ -92,7 +110,7 @@ class _Claims:
             members_by_activity={a: len(s) for a, s in by_activity.items()},
             members_by_month={m: len(s) for m, s in by_month.items()},
             as_of=report["as_of"],
-        )  # fmt: skip
+        )
 
 
 async def check_against_bundle(report: dict[str, Any], bundle: Path) -> tuple[list[str], int]:
@@ -117,8 +135,12 @@ async def check_against_bundle(report: dict[str, Any], bundle: Path) -> tuple[li
             fold.add(e)
             claims.add(e)
             read += 1
-        again = build(claims.facts(report, start, end), fold.books(), parameters_of(report),
-                      shipped_catalogue())  # fmt: skip
+        again = build(
+            claims.facts(report, start, end),
+            fold.books(),
+            parameters_of(report),
+            shipped_catalogue(),
+        )
         found = []
         for path in CHECKABLE:
             found += _compare(again, report, path)

@@ -107,10 +107,16 @@ async def add_version(
         latest = _rows(conn, scheme)
         if latest != rows:  # another version landed meanwhile: this one's base is stale
             raise Conflict("the catalogue changed meanwhile; send it again", field="version")
-        conn.execute(catalogues.insert().values(
-            scheme=scheme, version=version, hash=made.content_hash,
-            based_on=made.based_on or "", content=content, created_us=now,
-        ))  # fmt: skip
+        conn.execute(
+            catalogues.insert().values(
+                scheme=scheme,
+                version=version,
+                hash=made.content_hash,
+                based_on=made.based_on or "",
+                content=content,
+                created_us=now,
+            )
+        )
         return made
 
     return await bank.ledger.run(write)

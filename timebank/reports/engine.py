@@ -92,13 +92,28 @@ def co_assessment(facts: Facts, k: int) -> list[dict[str, Any]]:
     for (subject, subject_id), scores in sorted(by_subject.items()):
         n = sum(scores.values())
         if n < k:
-            rows.append({"subject": subject, "id": subject_id, "ratings": None,
-                         "suppressed": True, "mean": None, "scores": None})  # fmt: skip
+            rows.append(
+                {
+                    "subject": subject,
+                    "id": subject_id,
+                    "ratings": None,
+                    "suppressed": True,
+                    "mean": None,
+                    "scores": None,
+                }
+            )
             continue
         mean = Decimal(sum(s * c for s, c in scores.items())) / n
-        rows.append({"subject": subject, "id": subject_id, "ratings": n, "suppressed": False,
-                     "mean": str(mean.quantize(Decimal("0.01"))),
-                     "scores": {str(s): scores.get(s, 0) for s in range(1, 6)}})  # fmt: skip
+        rows.append(
+            {
+                "subject": subject,
+                "id": subject_id,
+                "ratings": n,
+                "suppressed": False,
+                "mean": str(mean.quantize(Decimal("0.01"))),
+                "scores": {str(s): scores.get(s, 0) for s in range(1, 6)},
+            }
+        )
     return rows
 
 
@@ -106,15 +121,20 @@ def what_if(params: Parameters, lens_a: dict[str, Any]) -> dict[str, Any] | None
     """Population x hours per person per week x weeks: hours, valued at Lens A's average rate."""
     if not (params.what_if_population and params.what_if_weeks):
         return None
-    projected = project_hours(params.what_if_population, params.what_if_hours_per_week,
-                              params.what_if_weeks)  # fmt: skip
+    projected = project_hours(
+        params.what_if_population, params.what_if_hours_per_week, params.what_if_weeks
+    )
     hours = Decimal(lens_a["hours"])
     rate = Decimal(lens_a["total"]["central"]) / hours if hours else None
     value = None if rate is None else str((projected.hours * rate).quantize(Decimal("0.01")))
-    return {"population": params.what_if_population,
-            "hours_per_week": str(params.what_if_hours_per_week), "weeks": params.what_if_weeks,
-            "hours": str(projected.hours), "value_at_average_rate": value,
-            "currency": params.currency}  # fmt: skip
+    return {
+        "population": params.what_if_population,
+        "hours_per_week": str(params.what_if_hours_per_week),
+        "weeks": params.what_if_weeks,
+        "hours": str(projected.hours),
+        "value_at_average_rate": value,
+        "currency": params.currency,
+    }
 
 
 def credits_view(books: Books) -> dict[str, Any]:
@@ -141,24 +161,39 @@ def build(facts: Facts, books: Books, params: Parameters, catalogue: Catalogue) 
     cp = facts.checkpoint
     participation = outputs.participation(facts)
     lens_a = valued_hours(
-        facts, catalogue, currency=params.currency, geography=params.geography,
-        productivity=params.productivity, oncost=params.oncost,
-        allow_unverified=params.allow_unverified, price_base=params.price_base,
-    )  # fmt: skip
+        facts,
+        catalogue,
+        currency=params.currency,
+        geography=params.geography,
+        productivity=params.productivity,
+        oncost=params.oncost,
+        allow_unverified=params.allow_unverified,
+        price_base=params.price_base,
+    )
 
     def lenses_b_c(horizon: int) -> tuple[dict[str, Any], dict[str, Any], set[str]]:
         return social_lenses(
-            list(facts.outcomes), list(facts.costs), catalogue, currency=params.currency,
-            schedule=params.discount_schedule, discount_start=params.discount_start,
-            horizon=horizon, assumed=params.assumed, allow_unverified=params.allow_unverified,
-        )  # fmt: skip
+            list(facts.outcomes),
+            list(facts.costs),
+            catalogue,
+            currency=params.currency,
+            schedule=params.discount_schedule,
+            discount_start=params.discount_start,
+            horizon=horizon,
+            assumed=params.assumed,
+            allow_unverified=params.allow_unverified,
+        )
 
     lens_b, lens_c, social_sources = lenses_b_c(params.horizon_years)
     horizons = [
-        {"horizon": years, "pv": b["totals"]["pv"], "npsv": b["totals"]["npsv"],
-         "sroi": b["totals"]["sroi"]}
+        {
+            "horizon": years,
+            "pv": b["totals"]["pv"],
+            "npsv": b["totals"]["npsv"],
+            "sroi": b["totals"]["sroi"],
+        }
         for years, (b, _, _) in ((y, lenses_b_c(y)) for y in HORIZONS)
-    ]  # fmt: skip
+    ]
     return {
         "report": "valued-contribution",
         "format_version": FORMAT_VERSION,

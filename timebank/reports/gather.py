@@ -46,8 +46,9 @@ async def gather(
     with the outcomes, costs and ratings recorded up to `as_of_us` (None: now)."""
     for day, name in ((start, "from"), (end, "to")):
         if not FIRST_DAY <= day <= LAST_DAY:
-            raise InvalidRequest(f"a report's days lie in {FIRST_DAY.year}-{LAST_DAY.year}",
-                                 field=name)  # fmt: skip
+            raise InvalidRequest(
+                f"a report's days lie in {FIRST_DAY.year}-{LAST_DAY.year}", field=name
+            )
     if end < start:
         raise InvalidRequest("the period ends before it starts", field="to")
     if (end - start).days > MAX_DAYS:
@@ -60,10 +61,16 @@ async def gather(
         hours = storage.claim_facts(conn, scheme_id, cp.size, start, end)
         givers = {m.member for m in hours.members if m.given}
         return Facts(
-            scheme=scheme_id, scheme_name=scheme.name, model=scheme.rules.model.value,
-            start=start, end=end, checkpoint=_checkpoint(cp),
-            activities=tuple(storage.activity_table(conn, scheme_id)), cells=tuple(hours.cells),
-            members=tuple(hours.members), unique_members=hours.unique_members,
+            scheme=scheme_id,
+            scheme_name=scheme.name,
+            model=scheme.rules.model.value,
+            start=start,
+            end=end,
+            checkpoint=_checkpoint(cp),
+            activities=tuple(storage.activity_table(conn, scheme_id)),
+            cells=tuple(hours.cells),
+            members=tuple(hours.members),
+            unique_members=hours.unique_members,
             members_by_activity=hours.members_by_activity,
             members_by_month=hours.members_by_month,
             attributes=storage.monitoring_answers(conn, scheme_id, givers),
@@ -71,7 +78,7 @@ async def gather(
             outcomes=tuple(storage.outcomes_in(conn, scheme_id, start, end, as_of)),
             costs=tuple(storage.costs_in(conn, scheme_id, start, end, as_of)),
             ratings=tuple(storage.rating_counts(conn, scheme_id, start, end, as_of)),
-        )  # fmt: skip
+        )
 
     return await bank.query(read)
 

@@ -69,11 +69,14 @@ class _Rates:
         found: list[WageRate] = []
         for place in dict.fromkeys((self.geography, "UK")):  # local rates first, then the UK's
             found = found or [
-                w for w in self.catalogue.wage_rates
-                if w.series == series and w.soc_code == soc and w.geography == place
+                w
+                for w in self.catalogue.wage_rates
+                if w.series == series
+                and w.soc_code == soc
+                and w.geography == place
                 and _start(w.year) <= wanted
                 and (self.allow_unverified or w.verification != "R")
-            ]  # fmt: skip
+            ]
         if not found:
             return None
         best = max(found, key=lambda w: _start(w.year))
@@ -92,8 +95,9 @@ class _Rates:
             flags.add(f"{STALE_RATE}:{used}")
         if rate.verification == "R":
             flags.add(UNVERIFIED)
-        return Wage(Range.point(rate.value), rate.currency, used, method, series,
-                    soc, frozenset(flags))  # fmt: skip
+        return Wage(
+            Range.point(rate.value), rate.currency, used, method, series, soc, frozenset(flags)
+        )
 
 
 def _hours(minutes: int) -> str:
@@ -105,16 +109,27 @@ def _start(period: str) -> int:
 
 
 def valued_hours(
-    facts: Facts, catalogue: Catalogue, *, currency: str, geography: str, productivity: Decimal,
-    oncost: Decimal, allow_unverified: bool, price_base: str | None = None,
-) -> dict[str, Any]:  # fmt: skip
+    facts: Facts,
+    catalogue: Catalogue,
+    *,
+    currency: str,
+    geography: str,
+    productivity: Decimal,
+    oncost: Decimal,
+    allow_unverified: bool,
+    price_base: str | None = None,
+) -> dict[str, Any]:
     """The report's `lenses.A` section."""
     info = {a.code: a for a in facts.activities}
     lines = [
-        HoursLine((c.activity, c.month), info[c.activity].proxy_code,
-                  fy_for_date(date.fromisoformat(c.month + "-01")), c.minutes)
+        HoursLine(
+            (c.activity, c.month),
+            info[c.activity].proxy_code,
+            fy_for_date(date.fromisoformat(c.month + "-01")),
+            c.minutes,
+        )
         for c in facts.cells
-    ]  # fmt: skip
+    ]
     rates = _Rates(catalogue, geography, allow_unverified)
     us = currency == "USD"
 
@@ -134,8 +149,9 @@ def valued_hours(
                 specialist = rates.wage("ASHE_HOURLY_EXCL_OT", year, "SPECIALIST", proxy.soc_code)
         generalist = rates.wage("AWE_DIV35", str(_start(year)), "GENERALIST")
         floor = rates.wage("NLW", year, "NLW_FLOOR")
-        chosen = choose_wage(specialist=specialist, generalist=generalist, floor=floor,
-                             judgement_mapping=judgement)  # fmt: skip
+        chosen = choose_wage(
+            specialist=specialist, generalist=generalist, floor=floor, judgement_mapping=judgement
+        )
         if not proxies:  # the activity names a proxy the catalogue does not know
             chosen = replace(chosen, flags=chosen.flags | {NO_PROXY})
         return chosen
@@ -149,10 +165,15 @@ def valued_hours(
         except (NoWageCandidate, LookupError) as why:
             unpriced[line.key] = f"no wage in the catalogue for {line.year} ({why})"
     not_valued = [
-        {"activity": line.key[0], "month": line.key[1], "hours": _hours(line.minutes),
-         "reason": unpriced[line.key]}
-        for line in lines if line.key in unpriced
-    ]  # fmt: skip
+        {
+            "activity": line.key[0],
+            "month": line.key[1],
+            "hours": _hours(line.minutes),
+            "reason": unpriced[line.key],
+        }
+        for line in lines
+        if line.key in unpriced
+    ]
     lines = [line for line in lines if line.key not in unpriced]
     latest = max((line.year for line in lines), key=_start, default=fy_for_date(facts.end))
     base = price_base or latest
@@ -267,6 +288,14 @@ def sources_used(catalogue: Catalogue, ids: Iterable[str]) -> list[dict[str, Any
     out = []
     for source_id in sorted(set(ids)):
         s = catalogue.source(source_id)
-        out.append({"id": s.id, "title": s.title, "publisher": s.publisher, "year": s.published,
-                    "url": s.url, "licence": s.licence})  # fmt: skip
+        out.append(
+            {
+                "id": s.id,
+                "title": s.title,
+                "publisher": s.publisher,
+                "year": s.published,
+                "url": s.url,
+                "licence": s.licence,
+            }
+        )
     return out

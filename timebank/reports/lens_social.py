@@ -70,12 +70,23 @@ def _inputs(
         else:
             flags.add("OPTIMISM_BIAS_NOT_APPLIED")
         duration = int(entry.default_duration_years or 1)
-        used.append(OutcomeInput(
-            r.id, entry.outcome or entry.id, quantity,
-            Range(entry.low or entry.amount, entry.amount, entry.high or entry.amount),
-            entry.deadweight, entry.displacement, entry.attribution, entry.drop_off,
-            max(duration, 1), bias, frozenset(flags), entry.value_type, entry.agency,
-        ))  # fmt: skip
+        used.append(
+            OutcomeInput(
+                r.id,
+                entry.outcome or entry.id,
+                quantity,
+                Range(entry.low or entry.amount, entry.amount, entry.high or entry.amount),
+                entry.deadweight,
+                entry.displacement,
+                entry.attribution,
+                entry.drop_off,
+                max(duration, 1),
+                bias,
+                frozenset(flags),
+                entry.value_type,
+                entry.agency,
+            )
+        )
     return used, left_out, sources
 
 
@@ -94,10 +105,17 @@ def _unusable(entry: ValuationEntry | None, currency: str, allow_unverified: boo
 
 
 def social_lenses(
-    records: list[OutcomeRecord], costs: list[Cost], catalogue: Catalogue, *, currency: str,
-    schedule: str, discount_start: int, horizon: int, assumed: Adjustments,
+    records: list[OutcomeRecord],
+    costs: list[Cost],
+    catalogue: Catalogue,
+    *,
+    currency: str,
+    schedule: str,
+    discount_start: int,
+    horizon: int,
+    assumed: Adjustments,
     allow_unverified: bool,
-) -> tuple[dict[str, Any], dict[str, Any], set[str]]:  # fmt: skip
+) -> tuple[dict[str, Any], dict[str, Any], set[str]]:
     """The report's `lenses.B` and `lenses.C` sections, and the catalogue sources they used."""
     inputs, left_out, sources = _inputs(records, catalogue, currency, allow_unverified)
     schedule_bands = catalogue.discount_schedule(cast(DiscountScheduleName, schedule))
@@ -112,10 +130,14 @@ def social_lenses(
         except MissingAdjustment as exc:
             missing.append({"id": outcome.outcome_id, "why": str(exc)})
     paid = [c for c in costs if c.currency == currency]
-    left_out += [{"id": c.id, "why": f"a cost in {c.currency}, the report in {currency}"}
-                 for c in costs if c.currency != currency]  # fmt: skip
-    cost_inputs = [CostInput(c.funder, COST_KIND[c.kind.value], 0, Range.point(c.amount))
-                   for c in paid]  # fmt: skip
+    left_out += [
+        {"id": c.id, "why": f"a cost in {c.currency}, the report in {currency}"}
+        for c in costs
+        if c.currency != currency
+    ]
+    cost_inputs = [
+        CostInput(c.funder, COST_KIND[c.kind.value], 0, Range.point(c.amount)) for c in paid
+    ]
     result = value_outcomes(valued, cost_inputs, params)
     lens_b = {
         "title": "Social value (SROI / cost-benefit)",
@@ -183,19 +205,28 @@ def social_lenses(
 
 def _line(x: Any) -> dict[str, Any]:
     return {
-        "id": x.outcome_id, "stakeholder": x.stakeholder, "value_type": x.value_type,
-        "agency": x.agency, "year": x.year, "quantity": str(x.quantity),
-        "proxy": _range(x.proxy), "deadweight": str(x.deadweight),
-        "displacement": str(x.displacement), "attribution": str(x.attribution),
-        "optimism_bias": str(x.optimism_bias), "drop_off": str(x.drop_off),
-        "gross": _range(x.gross), "after_deadweight": _range(x.after_deadweight),
+        "id": x.outcome_id,
+        "stakeholder": x.stakeholder,
+        "value_type": x.value_type,
+        "agency": x.agency,
+        "year": x.year,
+        "quantity": str(x.quantity),
+        "proxy": _range(x.proxy),
+        "deadweight": str(x.deadweight),
+        "displacement": str(x.displacement),
+        "attribution": str(x.attribution),
+        "optimism_bias": str(x.optimism_bias),
+        "drop_off": str(x.drop_off),
+        "gross": _range(x.gross),
+        "after_deadweight": _range(x.after_deadweight),
         "after_displacement": _range(x.after_displacement),
         "after_attribution": _range(x.after_attribution),
         "after_optimism_bias": _range(x.after_optimism_bias),
         "after_drop_off": _range(x.after_drop_off),
         "discount_factor": str(x.discount_factor.quantize(Decimal("0.000001"))),
-        "pv": _range(x.pv), "flags": sorted(x.flags),
-    }  # fmt: skip
+        "pv": _range(x.pv),
+        "flags": sorted(x.flags),
+    }
 
 
 def _range(r: Range) -> dict[str, str]:

@@ -16,9 +16,14 @@ from typing import Any
 from .facts import ActivityInfo, ActivityMonth, Facts
 
 MONITORING_QUESTIONS = (
-    "age_band", "area_code", "gender", "disability", "ethnicity", "deprivation_decile",
+    "age_band",
+    "area_code",
+    "gender",
+    "disability",
+    "ethnicity",
+    "deprivation_decile",
     "participant_role",
-)  # fmt: skip
+)
 NOT_ANSWERED = "(not answered)"
 
 
@@ -97,9 +102,13 @@ def reciprocity(facts: Facts) -> dict[str, Any]:
     gave = sum(1 for m in facts.members if m.given and not m.received)
     got = sum(1 for m in facts.members if m.received and not m.given)
     received = sum(m.received for m in facts.members)
-    return {"members_gave_and_received": both, "members_only_gave": gave,
-            "members_only_received": got, "minutes_received": received,
-            "hours_received": hours(received)}  # fmt: skip
+    return {
+        "members_gave_and_received": both,
+        "members_only_gave": gave,
+        "members_only_received": got,
+        "minutes_received": received,
+        "hours_received": hours(received),
+    }
 
 
 def equality(facts: Facts, k: int) -> dict[str, list[dict[str, Any]]]:
@@ -121,8 +130,15 @@ def equality(facts: Facts, k: int) -> dict[str, list[dict[str, Any]]]:
                 )
             else:
                 minutes = sum(given[m].given for m in people)
-                rows.append({"answer": answer, "suppressed": False, "members": len(people),
-                             "minutes": minutes, "hours": hours(minutes)})  # fmt: skip
+                rows.append(
+                    {
+                        "answer": answer,
+                        "suppressed": False,
+                        "members": len(people),
+                        "minutes": minutes,
+                        "hours": hours(minutes),
+                    }
+                )
         out[question] = rows
     return out
 
@@ -135,8 +151,11 @@ def shares(facts: Facts) -> dict[str, Any]:
     def part(test: Callable[[ActivityInfo], bool]) -> dict[str, Any]:
         minutes = sum(c.minutes for c in facts.cells if test(info[c.activity]))
         share = (Decimal(minutes) / total).quantize(Decimal("0.0001")) if total else None
-        return {"minutes": minutes, "hours": hours(minutes),
-                "share": None if share is None else str(share)}  # fmt: skip
+        return {
+            "minutes": minutes,
+            "hours": hours(minutes),
+            "share": None if share is None else str(share),
+        }
 
     return {
         "substitutes_staff": part(lambda a: a.relation == "substitutes-staff"),
@@ -150,7 +169,15 @@ def inventory(facts: Facts) -> list[dict[str, Any]]:
     with whether it had hours in the period."""
     active = {c.activity for c in facts.cells}
     return [
-        {"activity": a.code, "title": a.title, "form": a.form, "subform": a.subform,
-         "area": a.area, "mode": a.mode, "relation": a.relation, "active": a.code in active}
+        {
+            "activity": a.code,
+            "title": a.title,
+            "form": a.form,
+            "subform": a.subform,
+            "area": a.area,
+            "mode": a.mode,
+            "relation": a.relation,
+            "active": a.code in active,
+        }
         for a in sorted(facts.activities, key=lambda a: (a.form, a.area, a.code))
-    ]  # fmt: skip
+    ]

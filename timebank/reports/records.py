@@ -79,9 +79,11 @@ async def record_outcome(
     _check_outcome(record)
     now = bank.clock()
     return await _once(
-        bank, lambda c: storage.read_outcome(c, scheme, record.id),
-        lambda c: storage.insert_outcome(c, scheme, record, by, now), record,
-    )  # fmt: skip
+        bank,
+        lambda c: storage.read_outcome(c, scheme, record.id),
+        lambda c: storage.insert_outcome(c, scheme, record, by, now),
+        record,
+    )
 
 
 async def record_cost(bank: TimeBank, scheme: str, cost: Cost, *, by: str) -> Cost:
@@ -89,9 +91,11 @@ async def record_cost(bank: TimeBank, scheme: str, cost: Cost, *, by: str) -> Co
     refuse(cost_problems(cost))
     now = bank.clock()
     return await _once(
-        bank, lambda c: storage.read_cost(c, scheme, cost.id),
-        lambda c: storage.insert_cost(c, scheme, cost, by, now), cost,
-    )  # fmt: skip
+        bank,
+        lambda c: storage.read_cost(c, scheme, cost.id),
+        lambda c: storage.insert_cost(c, scheme, cost, by, now),
+        cost,
+    )
 
 
 async def record_rating(bank: TimeBank, scheme: str, rating: Rating) -> Rating:
@@ -103,9 +107,11 @@ async def record_rating(bank: TimeBank, scheme: str, rating: Rating) -> Rating:
         raise InvalidRequest("a rating is given on or before today", field="day")
     now = bank.clock()
     return await _once(
-        bank, lambda c: storage.read_rating(c, scheme, rating.id),
-        lambda c: storage.insert_rating(c, scheme, rating, now), rating,
-    )  # fmt: skip
+        bank,
+        lambda c: storage.read_rating(c, scheme, rating.id),
+        lambda c: storage.insert_rating(c, scheme, rating, now),
+        rating,
+    )
 
 
 def parse_outcomes(text: str) -> list[OutcomeRecord]:
@@ -118,10 +124,15 @@ def parse_outcomes(text: str) -> list[OutcomeRecord]:
         try:
             change = row.get("change", "")
             record = OutcomeRecord(
-                row["id"], row["outcome"], date.fromisoformat(row["from"]),
-                date.fromisoformat(row["to"]), int(row["people"]), Evidence(row["evidence"]),
-                row["evidence_note"], Decimal(change) if change else None,
-            )  # fmt: skip
+                row["id"],
+                row["outcome"],
+                date.fromisoformat(row["from"]),
+                date.fromisoformat(row["to"]),
+                int(row["people"]),
+                Evidence(row["evidence"]),
+                row["evidence_note"],
+                Decimal(change) if change else None,
+            )
         except (ValueError, InvalidOperation) as exc:
             problems.append(LineProblem(line, "", str(exc)))
             continue

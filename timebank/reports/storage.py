@@ -43,13 +43,16 @@ _COUNTED: ColumnElement[bool] = and_(  # see the module's docstring; parameters 
 # activity's counted claims on each day, with the members who gave them.
 _DAYS = Prepared(
     select(
-        _c.day, _c.activity, func.sum(_c.minutes), func.count(),
+        _c.day,
+        _c.activity,
+        func.sum(_c.minutes),
+        func.count(),
         func.aggregate_strings(_c.member, _SEPARATOR),
     )
     .where(_COUNTED)
     .group_by(_c.day, _c.activity)
     .order_by(_c.day, _c.activity)
-)  # fmt: skip
+)
 _GIVEN = Prepared(
     select(_c.member, func.sum(_c.minutes), func.count())
     .where(_COUNTED)
@@ -127,19 +130,32 @@ def claim_facts(conn: Connection, scheme: str, size: int, start: date, end: date
         for m in sorted(given.keys() | received.keys())
     ]
     return ClaimFacts(
-        cells, members, len(everyone),
-        {a: len(who) for a, who in sorted(by_activity.items())}, dict(sorted(by_month.items())),
-    )  # fmt: skip
+        cells,
+        members,
+        len(everyone),
+        {a: len(who) for a, who in sorted(by_activity.items())},
+        dict(sorted(by_month.items())),
+    )
 
 
 def activity_table(conn: Connection, scheme: str) -> list[ActivityInfo]:
     a = activities.c
     rows = conn.execute(select(activities).where(a.scheme == scheme).order_by(a.code))
     return [
-        ActivityInfo(r.code, r.title, r.form, r.subform, r.contribution, r.area, r.mode,
-                     r.voluntariness, r.relation, r.proxy_code)
+        ActivityInfo(
+            r.code,
+            r.title,
+            r.form,
+            r.subform,
+            r.contribution,
+            r.area,
+            r.mode,
+            r.voluntariness,
+            r.relation,
+            r.proxy_code,
+        )
         for r in rows
-    ]  # fmt: skip
+    ]
 
 
 def monitoring_answers(conn: Connection, scheme: str, ids: set[str]) -> dict[str, dict[str, str]]:
@@ -159,12 +175,21 @@ def monitoring_answers(conn: Connection, scheme: str, ids: set[str]) -> dict[str
 
 
 def insert_outcome(conn: Connection, scheme: str, r: OutcomeRecord, by: str, now_us: int) -> None:
-    conn.execute(outcome_records.insert().values(
-        scheme=scheme, id=r.id, outcome=r.outcome, start=r.start.isoformat(),
-        end=r.end.isoformat(), people=r.people, evidence=r.evidence.value,
-        evidence_note=r.evidence_note, change=None if r.change is None else str(r.change),
-        recorded_by=by, created_us=now_us,
-    ))  # fmt: skip
+    conn.execute(
+        outcome_records.insert().values(
+            scheme=scheme,
+            id=r.id,
+            outcome=r.outcome,
+            start=r.start.isoformat(),
+            end=r.end.isoformat(),
+            people=r.people,
+            evidence=r.evidence.value,
+            evidence_note=r.evidence_note,
+            change=None if r.change is None else str(r.change),
+            recorded_by=by,
+            created_us=now_us,
+        )
+    )
 
 
 def read_outcome(conn: Connection, scheme: str, record_id: str) -> OutcomeRecord | None:
@@ -178,26 +203,49 @@ def outcomes_in(
 ) -> list[OutcomeRecord]:
     """Outcome records overlapping `start`..`end`, recorded before `before_us`."""
     o = outcome_records.c
-    stmt = select(outcome_records).where(
-        o.scheme == scheme, o.start <= end.isoformat(), o.end >= start.isoformat(),
-        o.created_us <= before_us,
-    ).order_by(o.id)  # fmt: skip
+    stmt = (
+        select(outcome_records)
+        .where(
+            o.scheme == scheme,
+            o.start <= end.isoformat(),
+            o.end >= start.isoformat(),
+            o.created_us <= before_us,
+        )
+        .order_by(o.id)
+    )
     return [_outcome(r) for r in conn.execute(stmt)]
 
 
 def _outcome(r: Any) -> OutcomeRecord:
     return OutcomeRecord(
-        r.id, r.outcome, date.fromisoformat(r.start), date.fromisoformat(r.end), r.people,
-        Evidence(r.evidence), r.evidence_note, None if r.change is None else Decimal(r.change),
-    )  # fmt: skip
+        r.id,
+        r.outcome,
+        date.fromisoformat(r.start),
+        date.fromisoformat(r.end),
+        r.people,
+        Evidence(r.evidence),
+        r.evidence_note,
+        None if r.change is None else Decimal(r.change),
+    )
 
 
 def insert_cost(conn: Connection, scheme: str, c: Cost, by: str, now_us: int) -> None:
-    conn.execute(costs.insert().values(
-        scheme=scheme, id=c.id, funder=c.funder, kind=c.kind.value, start=c.start.isoformat(),
-        end=c.end.isoformat(), amount=str(c.amount), currency=c.currency,
-        price_year=c.price_year, note=c.note, recorded_by=by, created_us=now_us,
-    ))  # fmt: skip
+    conn.execute(
+        costs.insert().values(
+            scheme=scheme,
+            id=c.id,
+            funder=c.funder,
+            kind=c.kind.value,
+            start=c.start.isoformat(),
+            end=c.end.isoformat(),
+            amount=str(c.amount),
+            currency=c.currency,
+            price_year=c.price_year,
+            note=c.note,
+            recorded_by=by,
+            created_us=now_us,
+        )
+    )
 
 
 def read_cost(conn: Connection, scheme: str, cost_id: str) -> Cost | None:
@@ -208,25 +256,46 @@ def read_cost(conn: Connection, scheme: str, cost_id: str) -> Cost | None:
 
 def costs_in(conn: Connection, scheme: str, start: date, end: date, before_us: int) -> list[Cost]:
     c = costs.c
-    stmt = select(costs).where(
-        c.scheme == scheme, c.start <= end.isoformat(), c.end >= start.isoformat(),
-        c.created_us <= before_us,
-    ).order_by(c.id)  # fmt: skip
+    stmt = (
+        select(costs)
+        .where(
+            c.scheme == scheme,
+            c.start <= end.isoformat(),
+            c.end >= start.isoformat(),
+            c.created_us <= before_us,
+        )
+        .order_by(c.id)
+    )
     return [_cost(r) for r in conn.execute(stmt)]
 
 
 def _cost(r: Any) -> Cost:
     return Cost(
-        r.id, r.funder, CostKind(r.kind), date.fromisoformat(r.start), date.fromisoformat(r.end),
-        Decimal(r.amount), r.currency, r.price_year, r.note,
-    )  # fmt: skip
+        r.id,
+        r.funder,
+        CostKind(r.kind),
+        date.fromisoformat(r.start),
+        date.fromisoformat(r.end),
+        Decimal(r.amount),
+        r.currency,
+        r.price_year,
+        r.note,
+    )
 
 
 def insert_rating(conn: Connection, scheme: str, r: Rating, now_us: int) -> None:
-    conn.execute(ratings.insert().values(
-        scheme=scheme, id=r.id, member=r.member, subject=r.subject.value,
-        subject_id=r.subject_id, score=r.score, day=r.day.isoformat(), created_us=now_us,
-    ))  # fmt: skip
+    conn.execute(
+        ratings.insert().values(
+            scheme=scheme,
+            id=r.id,
+            member=r.member,
+            subject=r.subject.value,
+            subject_id=r.subject_id,
+            score=r.score,
+            day=r.day.isoformat(),
+            created_us=now_us,
+        )
+    )
 
 
 def read_rating(conn: Connection, scheme: str, rating_id: str) -> Rating | None:
@@ -242,14 +311,19 @@ def rating_counts(
     t = ratings.c
     stmt = (
         select(t.subject, t.subject_id, t.score, func.count())
-        .where(t.scheme == scheme, t.day >= start.isoformat(), t.day <= end.isoformat(),
-               t.created_us <= before_us)
+        .where(
+            t.scheme == scheme,
+            t.day >= start.isoformat(),
+            t.day <= end.isoformat(),
+            t.created_us <= before_us,
+        )
         .group_by(t.subject, t.subject_id, t.score)
         .order_by(t.subject, t.subject_id, t.score)
-    )  # fmt: skip
+    )
     return [(a, b, int(c), int(d)) for a, b, c, d in conn.execute(stmt)]
 
 
 def _rating(r: Any) -> Rating:
-    return Rating(r.id, r.member, Subject(r.subject), r.subject_id, r.score,
-                  date.fromisoformat(r.day))  # fmt: skip
+    return Rating(
+        r.id, r.member, Subject(r.subject), r.subject_id, r.score, date.fromisoformat(r.day)
+    )

@@ -21,12 +21,38 @@ from ..spreadsheets import safe_cell
 from .document import is_number
 
 HEADER = ("view", "key", "measure", "value")
-KEY_FIELDS = frozenset({
-    "activity", "title", "month", "form", "subform", "area", "contribution", "mode",
-    "voluntariness", "relation", "answer", "partner", "agency", "funder", "outcome", "lens",
-    "stakeholder", "series", "year", "method", "proxy_code", "id", "source", "horizon",
-    "question", "sensitivity", "entry", "code",
-})  # fmt: skip
+KEY_FIELDS = frozenset(
+    {
+        "activity",
+        "title",
+        "month",
+        "form",
+        "subform",
+        "area",
+        "contribution",
+        "mode",
+        "voluntariness",
+        "relation",
+        "answer",
+        "partner",
+        "agency",
+        "funder",
+        "outcome",
+        "lens",
+        "stakeholder",
+        "series",
+        "year",
+        "method",
+        "proxy_code",
+        "id",
+        "source",
+        "horizon",
+        "question",
+        "sensitivity",
+        "entry",
+        "code",
+    }
+)
 FRONT = ("report", "format_version", "scheme", "period", "checkpoint", "parameters", "catalogue")
 
 

@@ -34,8 +34,20 @@ _BAD = re.compile(r"[\[\]:*?/\\]")
 BOLD = Font(bold=True)
 EPOCH = datetime(2000, 1, 1)
 # figures under these names are names, not quantities: "2026.10" stays text, never 2026.1
-TEXT_KEYS = frozenset({"version", "id", "code", "hash", "root", "key_id", "signature",
-                       "proxy_code", "based_on", "soc_version"})  # fmt: skip
+TEXT_KEYS = frozenset(
+    {
+        "version",
+        "id",
+        "code",
+        "hash",
+        "root",
+        "key_id",
+        "signature",
+        "proxy_code",
+        "based_on",
+        "soc_version",
+    }
+)
 
 
 def to_xlsx(report: dict[str, Any]) -> bytes:

@@ -479,8 +479,10 @@ def _append_only_triggers() -> None:
             "USING ERRCODE = 'insufficient_privilege'; END $$"
         )
         for table in APPEND_ONLY:
-            for when, name, each in (("UPDATE OR DELETE", "rows", "ROW"),
-                                     ("TRUNCATE", "truncate", "STATEMENT")):  # fmt: skip
+            for when, name, each in (
+                ("UPDATE OR DELETE", "rows", "ROW"),
+                ("TRUNCATE", "truncate", "STATEMENT"),
+            ):
                 op.execute(
                     f"CREATE OR REPLACE TRIGGER {table}_append_only_{name} BEFORE {when} "
                     f"ON {table} FOR EACH {each} EXECUTE FUNCTION ledger_append_only()"
