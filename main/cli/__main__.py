@@ -1,0 +1,7 @@
+"""`python -m main.cli`: the `timebank` command."""
+
+import sys
+
+from main.cli import main
+
+sys.exit(main())
