@@ -7,15 +7,17 @@ them (see `consistency.py` in each package), read in one snapshot of the databas
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import inspect
 from sqlalchemy.exc import OperationalError
 
+from ledger import EntryKind, bundle_sources
 from ledger import storage as ledger_storage
 from partners import storage as partner_storage
 from partners.consistency import voucher_problems
 from timebank import storage
-from timebank.consistency import claim_problems
+from timebank.consistency import ClaimEntry, claim_problems, ledger_claim_problems
 
 
 @dataclass
@@ -65,3 +67,19 @@ def _check(url: str) -> RecordsReport:
     finally:
         engine.dispose()
     return out
+
+
+async def check_bundle_claims(path: Path) -> RecordsReport:
+    """What a bundle alone says of the claims its entries name (it holds no claims table): each
+    credited by one entry and reversed at most once, by a reversal of that entry. Read after
+    the bundle verified, so every line is known to be well formed."""
+    report = RecordsReport()
+    async for data in bundle_sources(path):
+        named = []
+        async for e in data.entries:
+            claim = dict(e.meta).get("claim")
+            if claim is not None:
+                named.append(ClaimEntry(e.seq, e.kind.value, e.ref or None, claim))
+        report.claims += len({c.claim for c in named if c.kind != EntryKind.REVERSE})
+        report.problems += ledger_claim_problems(data.ledger, named)
+    return report

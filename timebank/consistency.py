@@ -57,6 +57,35 @@ def claim_problems(
     return out
 
 
+def ledger_claim_problems(scheme: str, entries: Iterable[ClaimEntry]) -> list[str]:
+    """What a ledger alone says of its claims, with no claims table beside it (an exported
+    bundle): no claim credited by two entries or reversed twice, and a reversal that names a
+    claim takes back that claim's own entry."""
+    credits: dict[str, list[int]] = {}
+    reversals: dict[str, list[ClaimEntry]] = {}
+    for e in entries:
+        if e.kind == "reverse":
+            reversals.setdefault(e.claim, []).append(e)
+        else:
+            credits.setdefault(e.claim, []).append(e.seq)
+    out: list[str] = []
+    for claim_id in sorted(credits.keys() | reversals.keys()):
+        name = f"{scheme}: claim {claim_id}"
+        mine, back = sorted(credits.get(claim_id, [])), reversals.get(claim_id, [])
+        if len(mine) > 1:
+            out.append(
+                f"{name} has {len(mine)} entries ({', '.join(map(str, mine))}); a claim has one"
+            )
+        elif len(back) > 1:
+            out.append(f"{name} has {len(back)} reversals; a claim is reversed at most once")
+        elif back and back[0].ref not in mine:
+            out.append(
+                f"{name}: reversal {back[0].seq} takes back entry {back[0].ref}, "
+                f"not the claim's own ({mine[0] if mine else 'none'})"
+            )
+    return out
+
+
 def _one(scheme: str, r: ClaimRecord, credits: list[int], reversals: list[ClaimEntry]) -> list[str]:
     name = f"{scheme}: claim {r.id}"
     if len(credits) > 1:

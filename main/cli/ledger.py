@@ -34,7 +34,7 @@ from main.cli.common import (
     read_url,
     with_store,
 )
-from main.crosscheck import check_records
+from main.crosscheck import check_bundle_claims, check_records
 from main.settings import Settings
 
 if TYPE_CHECKING:
@@ -67,9 +67,16 @@ async def _verify(args: argparse.Namespace, settings: Settings) -> int:
     trusted, held = _pinned(args)
     if args.bundle is not None:
         source = bundle_sources(args.bundle)
-        return print_report(
-            await verify_sources(source, workers=args.workers, trusted=trusted, held=held)
-        )
+        checked = await verify_sources(source, workers=args.workers, trusted=trusted, held=held)
+        if not checked.ok:
+            return print_report(checked)
+        claims = await check_bundle_claims(args.bundle)  # what the entries alone say of them
+        for problem in claims.problems:
+            print(f"FAILED {problem}", file=sys.stderr)
+        if not claims.problems:  # a ledger of no time bank names no claims: verify's own line
+            named = f"; {claims.claims} claims named by its entries, each credited once and "
+            print(checked.summary() + (named + "reversed at most once" if claims.claims else ""))
+        return 1 if claims.problems else 0
     url = read_url(settings)
     report = await verify_database(url, workers=args.workers, trusted=trusted, held=held)
     if not report.ok:

@@ -60,6 +60,9 @@ def test_demo_database_verifies_and_its_bundle_verifies_offline(
     checked = _timebank("verify", "--bundle", str(bundle))
     assert checked.returncode == 0, checked.stderr
     assert checked.stdout.startswith("OK 2 ledgers")
+    assert "claims named by its entries, each credited once and reversed at most once" in (
+        checked.stdout
+    )
 
 
 # ---- a small database of two ledgers, built through the library -----------------------------
@@ -423,6 +426,7 @@ def test_export_log_ledger_filter(db: Db, tmp_path: Path) -> None:
     checked = _cli("verify", "--bundle", str(out), "--workers", "1")
     assert checked.returncode == 0, checked.stderr
     assert checked.stdout.startswith("OK 1 ledgers, 6 entries")
+    assert "claims named" not in checked.stdout  # a ledger of no time bank names none
 
     both = tmp_path / "both.jsonl"
     done = _cli(
@@ -431,6 +435,33 @@ def test_export_log_ledger_filter(db: Db, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     names = [str(r["ledger"]) for r in _records(both) if r["type"] == "ledger"]
     assert sorted(names) == [NORTH, SOUTH]
+
+
+async def test_verify_bundle_checks_what_its_entries_say_of_the_claims_they_name(
+    db: Db, tmp_path: Path
+) -> None:
+    """A bundle holds no claims table, but its entries name claims: one credited by two
+    entries is named (a whole, signed ledger all the same); one credited once is counted."""
+    store = await _open(db)
+    try:
+        for n, claim in enumerate(("c1", "c1", "c2")):
+            await store.transfer(
+                SOUTH,
+                [("scheme:issuance", -30), ("member:a", 30)],
+                meta={"claim": claim},
+                idempotency_key=f"claim{n}",
+            )
+    finally:
+        await store.close()
+    out = tmp_path / "south.jsonl"
+    done = _cli("export-log", "--db", db.where, "--out", str(out), "--ledger", SOUTH)
+    assert done.returncode == 0, done.stderr
+    checked = _cli("verify", "--bundle", str(out), "--workers", "1")
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    assert checked.stderr.splitlines() == [
+        f"FAILED {SOUTH}: claim c1 has 2 entries (5, 6); a claim has one"
+    ]
+    assert checked.stdout == ""
 
 
 def test_export_log_refuses_an_unknown_ledger(db: Db, tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from partners.consistency import VoucherRecord, voucher_problems
 from timebank.claims import ClaimStatus
-from timebank.consistency import ClaimEntry, ClaimRecord, claim_problems
+from timebank.consistency import ClaimEntry, ClaimRecord, claim_problems, ledger_claim_problems
 
 P, C, R = ClaimStatus.PENDING, ClaimStatus.CONFIRMED, ClaimStatus.REJECTED
 
@@ -71,4 +71,29 @@ def test_a_voucher_whose_state_the_ledger_contradicts_is_named() -> None:
         "taff: voucher NOVOID is voided, but its reservation 3 is open",
         "taff: voucher UNSEEN is not settled, but entry 7 posted its reservation",
         "taff: voucher UNVOIDED is not voided, but entry 8 voided its reservation",
+    ]
+
+
+def test_a_ledger_alone_agrees_when_each_claim_has_one_entry_and_at_most_one_reversal() -> None:
+    entries = [credit(1, "b"), credit(2, "c"), reversal(3, 2, "c"), credit(4, "e")]
+    assert ledger_claim_problems("taff", entries) == []
+
+
+def test_a_ledger_alone_names_each_claim_credited_twice_reversed_twice_or_crosswise() -> None:
+    entries = [
+        credit(1, "twice"),
+        credit(2, "twice"),
+        credit(3, "back"),
+        reversal(4, 3, "back"),
+        reversal(5, 3, "back"),
+        credit(6, "mine"),
+        credit(7, "other"),
+        reversal(8, 7, "mine"),
+        reversal(9, 1, "orphan"),
+    ]
+    assert ledger_claim_problems("taff", entries) == [
+        "taff: claim back has 2 reversals; a claim is reversed at most once",
+        "taff: claim mine: reversal 8 takes back entry 7, not the claim's own (6)",
+        "taff: claim orphan: reversal 9 takes back entry 1, not the claim's own (none)",
+        "taff: claim twice has 2 entries (1, 2); a claim has one",
     ]
