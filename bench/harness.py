@@ -304,7 +304,7 @@ class Databases:
 @contextlib.contextmanager
 def postgres_cluster(keep: bool) -> Iterator[str]:
     """A throw-away PostgreSQL cluster (`scripts/postgres start` in a fresh temp folder, on
-    $TIMEBANK_PG_PORT or the script's default port); yields its URL, stops it afterwards and
+    $TIMEBANK_PG_PORT or the first free port from 55432); yields its URL, stops it afterwards and
     removes its folder unless `keep`."""
     where = Path(tempfile.mkdtemp(prefix="bench-pg-"))
     script = str(ROOT / "scripts" / "postgres")
@@ -316,8 +316,7 @@ def postgres_cluster(keep: bool) -> Iterator[str]:
         if started.returncode != 0 or not lines:
             raise SystemExit(
                 f"scripts/postgres start {where} failed ({started.returncode}): "
-                f"{started.stdout}{started.stderr}(another cluster on the port? set "
-                "TIMEBANK_PG_PORT)"
+                f"{started.stdout}{started.stderr}"
             )
         print(f"PostgreSQL cluster in {where}: {lines[-1]}")
         yield lines[-1]
@@ -723,7 +722,7 @@ def http_main(
         "--postgres",
         action="store_true",
         help="start a throw-away PostgreSQL cluster (scripts/postgres, on $TIMEBANK_PG_PORT or "
-        "its default port) for the run, and stop it afterwards",
+        "the first free port from 55432) for the run, and stop it afterwards",
     )
     parser.add_argument(
         "--processes",
