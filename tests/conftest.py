@@ -10,11 +10,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from hypothesis import settings
 from sqlalchemy import create_engine, make_url
 
 from ledger import KeyRing, LedgerStore
 from ledger.storage import sqlite_url
+from web import accounts
+
+# Cheap Argon2 in the tests' own process only (a web test's world makes a dozen accounts, at
+# about 0.15 s each with argon2-cffi's defaults): a hash names its own parameters, so the app
+# verifies either kind. The service, `timebank serve` in the subprocess tests and the demo keep
+# the defaults; tests/web/test_signin.py checks what a stored hash is made of.
+accounts._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 # CI explores a fixed set of examples so a run is repeatable; a developer's run explores anew.
 settings.register_profile("ci", derandomize=True, print_blob=True)

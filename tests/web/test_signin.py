@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -138,3 +140,19 @@ async def test_old_sessions_failed_sign_ins_and_jobs_are_forgotten_on_schedule(
         assert await book.forget_old() == {"sessions": 1, "failures": 0, "jobs": 0}
     finally:
         await book.close()
+
+
+def test_the_service_hashes_passwords_with_argon2id_at_argon2_cffi_s_defaults() -> None:
+    """Outside the tests' process (whose hashes are cheap, tests/conftest.py): Argon2id with
+    64 MiB, 3 passes and 4 lanes."""
+    made = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from web.accounts import hash_password; print(hash_password('x' * 12))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert made.stdout.startswith("$argon2id$v=19$m=65536,t=3,p=4$"), made.stdout
