@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import TypeVar
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -37,6 +38,7 @@ from .matching import (
 MAX_PAGE = 200
 MAX_MATCHES = 100
 T = TypeVar("T")
+Listed = TypeVar("Listed", Offer, HelpRequest)  # what a member lists: help offered or asked
 
 
 def _id(scheme_id: str, kind: str, idempotency_key: str) -> str:
@@ -88,21 +90,9 @@ class Market:
         )
         refuse(offer_problems(offer))
         digest = _digest(member_id, offer.skills, offer.area, offer.availability, offer.note)
-        try:
-            async with self._engine.begin() as conn:
-                prior = await conn.run_sync(storage.read_offer, scheme_id, offer.id)
-                if prior is not None:
-                    return self._replay(prior, digest, "offer")
-                await self._require_member(conn, scheme_id, member_id)
-                offer = replace(offer, created_us=self._clock())
-                await conn.run_sync(storage.insert_offer, offer, digest)
-        except IntegrityError:  # a twin request in another process inserted it first
-            async with self._read.connect() as conn:
-                prior = await conn.run_sync(storage.read_offer, scheme_id, offer.id)
-            if prior is None:
-                raise
-            return self._replay(prior, digest, "offer")
-        return offer
+        return await self._add_once(
+            offer, digest, "offer", storage.read_offer, storage.insert_offer
+        )
 
     async def withdraw_offer(self, scheme_id: str, offer_id: str) -> Offer:
         """Take an offer out of matching (it stays listed as inactive). Idempotent."""
@@ -157,21 +147,9 @@ class Market:
         )
         refuse(request_problems(request))
         digest = _digest(member_id, request.skills, request.area, request.when, request.note)
-        try:
-            async with self._engine.begin() as conn:
-                prior = await conn.run_sync(storage.read_help_request, scheme_id, request.id)
-                if prior is not None:
-                    return self._replay(prior, digest, "request")
-                await self._require_member(conn, scheme_id, member_id)
-                request = replace(request, created_us=self._clock())
-                await conn.run_sync(storage.insert_help_request, request, digest)
-        except IntegrityError:  # a twin request in another process inserted it first
-            async with self._read.connect() as conn:
-                prior = await conn.run_sync(storage.read_help_request, scheme_id, request.id)
-            if prior is None:
-                raise
-            return self._replay(prior, digest, "request")
-        return request
+        return await self._add_once(
+            request, digest, "request", storage.read_help_request, storage.insert_help_request
+        )
 
     async def close_request(self, scheme_id: str, request_id: str) -> HelpRequest:
         """Close a request (met, or no longer needed): it has no more matches. Idempotent."""
@@ -218,6 +196,32 @@ class Market:
         return needs_and_capabilities(found, wanted)
 
     # ---- helpers -------------------------------------------------------------------------------
+
+    async def _add_once(
+        self,
+        item: Listed,
+        digest: bytes,
+        kind: str,
+        read: Callable[[Connection, str, str], tuple[Listed, bytes] | None],
+        insert: Callable[[Connection, Listed, bytes], None],
+    ) -> Listed:
+        """Insert a new offer or request, its member held; the same one again (same key, same
+        digest) is the first's answer, also when a twin in another process inserted it first."""
+        try:
+            async with self._engine.begin() as conn:
+                prior = await conn.run_sync(read, item.scheme, item.id)
+                if prior is not None:
+                    return self._replay(prior, digest, kind)
+                await self._require_member(conn, item.scheme, item.member)
+                item = replace(item, created_us=self._clock())
+                await conn.run_sync(insert, item, digest)
+        except IntegrityError:  # a twin request in another process inserted it first
+            async with self._read.connect() as conn:
+                prior = await conn.run_sync(read, item.scheme, item.id)
+            if prior is None:
+                raise
+            return self._replay(prior, digest, kind)
+        return item
 
     @staticmethod
     def _replay(prior: tuple[T, bytes], digest: bytes, kind: str) -> T:
