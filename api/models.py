@@ -603,7 +603,7 @@ def dump(model: BaseModel) -> Any:
     return model.model_dump(mode="json")
 
 
-# ---- a valued-contribution report (timebank.reports.engine.build) ------------------------------
+# ---- a valued-contribution report (valuation.reports.engine.build) ------------------------------
 
 Figure = Annotated[
     dict[str, Any],

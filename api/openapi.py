@@ -13,8 +13,8 @@ from pydantic.json_schema import models_json_schema
 
 from partners.reconcile import COLUMNS as TILL_COLUMNS
 from timebank.imports import HOURS_COLUMNS, MEMBER_COLUMNS, TO_MEMBER_COLUMNS, TO_TRANSFER_COLUMNS
-from timebank.reports.records import OUTCOME_COLUMNS
-from timebank.reports.tables import HEADER as REPORT_COLUMNS
+from valuation.reports.records import OUTCOME_COLUMNS
+from valuation.reports.tables import HEADER as REPORT_COLUMNS
 
 from .endpoints import Endpoint
 from .models import (

@@ -13,13 +13,13 @@ from starlette.responses import Response
 
 from timebank import offload
 from timebank.books import Books
-from timebank.catalogue import Catalogue
-from timebank.reports import render, report_inputs
-from timebank.reports.catalogues import add_version, scheme_catalogue, versions
-from timebank.reports.engine import HORIZONS, Parameters, build
-from timebank.reports.facts import Facts
-from timebank.reports.inputs import Cost, CostKind, Evidence, OutcomeRecord, Rating, Subject
-from timebank.reports.records import import_outcomes, record_cost, record_outcome, record_rating
+from valuation.catalogue import Catalogue
+from valuation.reports import render, report_inputs
+from valuation.reports.catalogues import add_version, scheme_catalogue, versions
+from valuation.reports.engine import HORIZONS, Parameters, build
+from valuation.reports.facts import Facts
+from valuation.reports.inputs import Cost, CostKind, Evidence, OutcomeRecord, Rating, Subject
+from valuation.reports.records import import_outcomes, record_cost, record_outcome, record_rating
 
 from .auth import STAFF, ApiRole
 from .endpoints import Call, Endpoint

@@ -99,9 +99,9 @@ from timebank.journal import (
     ledger_lines,
     write_journal,
 )
-from timebank.reports import make_report, render
 from timebank.schemes import ISSUANCE_ACCOUNT, Member, Role, Scheme, member_account
 from timebank.service import TimeBank
+from valuation.reports import make_report, render
 
 SCHEME = "report-bench"
 COORDINATOR = "C0000"
@@ -112,7 +112,7 @@ REVERSE_ONE_IN = 200  # claims reversed (through TimeBank.reverse_claim), three 
 REVERSE_AFTER = 3  # days
 BUILD_GROUP = 1024  # concurrent transfers per asyncio.gather while building
 HOUR_US = 3_600_000_000
-PACKAGES = ("ledger", "timebank", "timebank/reports", "bench")
+PACKAGES = ("ledger", "timebank", "valuation/reports", "bench")
 TARGET_RATIO, TARGET_S = 30, 2.0
 GNU_TIME = "/usr/bin/time"  # measures hledger's peak RSS (%M)
 

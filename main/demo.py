@@ -27,10 +27,10 @@ from timebank.activities import (
     Voluntariness,
 )
 from timebank.claims import ClaimDraft, ClaimRules, SchemeModel
-from timebank.reports.inputs import Cost, CostKind, Evidence, OutcomeRecord, Rating, Subject
-from timebank.reports.records import record_cost, record_outcome, record_rating
 from timebank.schemes import Member, Role, Scheme
 from timebank.service import Forbidden, TimeBank
+from valuation.reports.inputs import Cost, CostKind, Evidence, OutcomeRecord, Rating, Subject
+from valuation.reports.records import record_cost, record_outcome, record_rating
 
 CREDITS = "taff-housing"
 P2P = "member-to-member"
@@ -76,7 +76,7 @@ ELDERS = tuple(f"E{n:04d}" for n in range(1, 41))
 GROUP = 32  # steps run concurrently, so the ledger's writer can group-commit them
 
 F, S = CoForm, CoSubform
-# the catalogue's occupation proxy that prices each activity's hours (timebank/catalogue)
+# the catalogue's occupation proxy that prices each activity's hours (valuation/catalogue)
 PROXIES = {
     "residents-garden": "gardening",
     "estate-clean-up": "cleaning",

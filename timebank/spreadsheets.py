@@ -27,7 +27,7 @@ _NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def _numeric(value: Any) -> bool:
-    """A number object (not `timebank.reports.document.is_number`, which also takes decimal
+    """A number object (not `valuation.reports.document.is_number`, which also takes decimal
     strings: the reports decide that for themselves)."""
     return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
 

@@ -120,7 +120,7 @@ claims = Table(
     PrimaryKeyConstraint("scheme", "id"),
     Index("tb_claims_by_member_day", "scheme", "member", "day"),  # the day's total, duplicates
     Index("tb_claims_by_time", "scheme", "created_us", "id"),  # lists, auto-accept
-    # Reports' (timebank/reports/storage.py): every column they read, in the order they group.
+    # Reports' (valuation/reports/storage.py): every column they read, in the order they group.
     # Partial, for confirmed claims: a pending claim costs it nothing, and only a query asking
     # for confirmed claims can use it (a full one, covering, was taken by the day's-total check
     # by member and day, as a scan of the scheme's claims).
@@ -140,7 +140,7 @@ claims = Table(
     ),
 )
 
-# What reports read besides hours (timebank/reports): recorded once, never edited.
+# What reports read besides hours (valuation/reports): recorded once, never edited.
 outcome_records = Table(
     "rp_outcomes",
     metadata,

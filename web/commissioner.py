@@ -49,7 +49,7 @@ async def dashboard(v: Visit) -> Response:
         report = await report_of(v, choice)
     except Problem as p:
         return v.problem(p, "commissioner/dashboard.html", report=None, **context)
-    from timebank.reports.charts import charts  # matplotlib loads only when a page needs it
+    from valuation.reports.charts import charts  # matplotlib loads only when a page needs it
 
     drawn = [c.name for c in charts(report) if c.name in CHARTS]
     return v.render(
@@ -80,7 +80,7 @@ def _chart_png(report: dict[str, Any], name: str) -> bytes | None:
     """In a worker process: the chart `name` of `report` as a PNG, None if it has nothing to
     draw. matplotlib draws in Python (80-140 ms a chart of a 24-month report), holding the
     interpreter lock: a thread would hold every other request up as long."""
-    from timebank.reports.charts import charts
+    from valuation.reports.charts import charts
 
     found = [c for c in charts(report) if c.name == name]
     return found[0].png() if found else None

@@ -17,11 +17,11 @@ from ledger import LedgerStore
 from main.cli.common import Command, UsageError, db_args, in_loop, read_snapshot, with_store
 from main.settings import Settings
 from timebank.journal import write_journal
-from timebank.reports import FORMATS as REPORT_FORMATS
-from timebank.reports import make_report, render, verify_report
-from timebank.reports.bundle_check import NOT_CHECKABLE, check_against_bundle
-from timebank.reports.engine import HORIZONS, Parameters
 from timebank.service import TimeBank
+from valuation.reports import FORMATS as REPORT_FORMATS
+from valuation.reports import make_report, render, verify_report
+from valuation.reports.bundle_check import NOT_CHECKABLE, check_against_bundle
+from valuation.reports.engine import HORIZONS, Parameters
 
 if TYPE_CHECKING:
     from main.cli.common import Subparsers

@@ -18,8 +18,8 @@ from starlette.applications import Starlette
 from ledger import from_us
 from tests.api.world import ASHE_ADDITION, World, log_hours, period
 from tests.conftest import Clock
-from timebank.reports import make_report
-from timebank.reports.engine import Parameters
+from valuation.reports import make_report
+from valuation.reports.engine import Parameters
 
 pytestmark = pytest.mark.both_backends
 

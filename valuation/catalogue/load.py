@@ -79,7 +79,7 @@ def format_catalogue(catalogue: Catalogue) -> str:
 @functools.cache
 def shipped_catalogue() -> Catalogue:
     """The catalogue packaged with the software (no licensed values; see VALUATION section 0)."""
-    data = resources.files("timebank.catalogue") / "data" / SHIPPED_FILE
+    data = resources.files("valuation.catalogue") / "data" / SHIPPED_FILE
     return load_catalogue(data.read_text(encoding="utf-8"))
 
 

@@ -13,10 +13,10 @@ from decimal import Decimal
 from typing import Any
 
 from ledger import InvalidRequest
+from timebank.books import Books
 
-from ..books import Books
+from .. import Adjustments, project_hours
 from ..catalogue import Catalogue
-from ..valuation import Adjustments, project_hours
 from . import outputs
 from .facts import Facts
 from .lens_hours import sources_used, valued_hours

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from timebank.valuation import (
+from valuation import (
     GREEN_BOOK_STPR,
     TRUNCATED_AT_HORIZON,
     ZERO_RANGE,

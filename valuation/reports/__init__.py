@@ -13,10 +13,10 @@ from decimal import Decimal
 from typing import Any
 
 from ledger import InvalidRequest
+from timebank.books import Books, scheme_books_sql
+from timebank.service import TimeBank
 
-from ..books import Books, scheme_books_sql
 from ..catalogue import Catalogue
-from ..service import TimeBank
 from .catalogues import catalogue_by_hash, scheme_catalogue
 from .compare import differences
 from .engine import Parameters, build

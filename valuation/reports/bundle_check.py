@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from ledger import Entry, EntryKind, bundle_sources
+from timebank.books import MEMBER_PREFIX, Fold
 
-from ..books import MEMBER_PREFIX, Fold
 from ..catalogue import shipped_catalogue
 from .compare import differences
 from .engine import build

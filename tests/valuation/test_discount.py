@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from timebank.valuation import (
+from valuation import (
     GREEN_BOOK_HEALTH,
     GREEN_BOOK_STPR,
     VALUATION_CONTEXT,

@@ -27,13 +27,13 @@ from tests.conftest import SERVER_URL, Clock, server_database
 from tests.timebank.helpers import activity, open_bank
 from timebank.activities import CoForm, CoSubform, ServiceArea
 from timebank.claims import ClaimDraft, ClaimRules, SchemeModel
-from timebank.reports import make_report, tables
-from timebank.reports.charts import charts
-from timebank.reports.engine import Parameters
-from timebank.reports.html import to_html
-from timebank.reports.pdf import to_pdf
-from timebank.reports.xlsx import sheet_name, to_xlsx
 from timebank.schemes import Member, Role, Scheme
+from valuation.reports import make_report, tables
+from valuation.reports.charts import charts
+from valuation.reports.engine import Parameters
+from valuation.reports.html import to_html
+from valuation.reports.pdf import to_pdf
+from valuation.reports.xlsx import sheet_name, to_xlsx
 
 pytestmark = pytest.mark.both_backends
 

@@ -21,13 +21,13 @@ from tests.conftest import SERVER_URL, Clock
 from tests.timebank.helpers import activity, open_bank
 from timebank.activities import RelationToPaidWork, Voluntariness
 from timebank.books import scheme_books
-from timebank.catalogue import shipped_catalogue
 from timebank.claims import ClaimDraft, ClaimRules, SchemeModel
-from timebank.reports import outputs
-from timebank.reports.engine import Parameters, build
-from timebank.reports.gather import gather
 from timebank.schemes import Member, Role, Scheme
 from timebank.service import TimeBank
+from valuation.catalogue import shipped_catalogue
+from valuation.reports import outputs
+from valuation.reports.engine import Parameters, build
+from valuation.reports.gather import gather
 
 pytestmark = pytest.mark.both_backends
 

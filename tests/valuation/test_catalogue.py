@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from timebank.catalogue import (
+from valuation.catalogue import (
     Catalogue,
     CatalogueError,
     ValuationEntry,
@@ -47,7 +47,7 @@ HACT = "hact-uk-social-value-bank"
 
 
 def packaged_text() -> str:
-    data = resources.files("timebank.catalogue") / "data" / "uk-2026.1.json"
+    data = resources.files("valuation.catalogue") / "data" / "uk-2026.1.json"
     return data.read_text(encoding="utf-8")
 
 

@@ -17,9 +17,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, cast
 
-from ..catalogue import Catalogue, ValuationEntry
-from ..catalogue.model import DiscountScheduleName
-from ..valuation import (
+from .. import (
     Adjustments,
     DiscountBand,
     OutcomeInput,
@@ -31,8 +29,10 @@ from ..valuation import (
     switching_values,
     value_outcomes,
 )
-from ..valuation import Cost as CostInput
-from ..valuation.social import CostKind, MissingAdjustment
+from .. import Cost as CostInput
+from ..catalogue import Catalogue, ValuationEntry
+from ..catalogue.model import DiscountScheduleName
+from ..social import CostKind, MissingAdjustment
 from .inputs import Cost, OutcomeRecord
 
 OUTCOME_TYPES = frozenset({"WELLBEING", "FISCAL_CASHABLE", "FISCAL_NONCASHABLE", "ECONOMIC_OTHER"})

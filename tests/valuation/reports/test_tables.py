@@ -6,8 +6,8 @@ import csv
 import io
 from typing import Any
 
-from timebank.reports.compare import MAX_DIFFERENCES, differences
-from timebank.reports.tables import HEADER, rows, to_csv
+from valuation.reports.compare import MAX_DIFFERENCES, differences
+from valuation.reports.tables import HEADER, rows, to_csv
 
 REPORT: dict[str, Any] = {
     "report": "valued-contribution",

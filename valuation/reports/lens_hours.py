@@ -24,8 +24,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from ..catalogue import Catalogue, WageRate
-from ..valuation import (
+from .. import (
     HoursLine,
     HoursParameters,
     NoWageCandidate,
@@ -39,7 +38,8 @@ from ..valuation import (
     sum_ranges,
     value_hours,
 )
-from ..valuation.prices import fy_start_year
+from ..catalogue import Catalogue, WageRate
+from ..prices import fy_start_year
 from .facts import Facts
 
 STALE_RATE = "STALE_RATE"

@@ -8,8 +8,8 @@ from sqlalchemy.engine import Connection
 
 from ledger import InvalidRequest, NotFound, from_us, to_us
 from ledger.model import Checkpoint as LedgerCheckpoint
+from timebank.service import TimeBank
 
-from ..service import TimeBank
 from . import storage
 from .facts import Checkpoint, Facts
 

@@ -17,7 +17,8 @@ import io
 from collections.abc import Iterator
 from typing import Any
 
-from ..spreadsheets import safe_cell
+from timebank.spreadsheets import safe_cell
+
 from .document import is_number
 
 HEADER = ("view", "key", "measure", "value")

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from timebank.valuation import (
+from valuation import (
     FISCAL_CASHABLE,
     FISCAL_NONCASHABLE,
     GREEN_BOOK_STPR,

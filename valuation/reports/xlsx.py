@@ -25,7 +25,8 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from openpyxl.writer.excel import ExcelWriter
 
-from ..spreadsheets import put_cell, xml_text
+from timebank.spreadsheets import put_cell, xml_text
+
 from . import tables
 from .document import Table, headline, is_number, is_range, label, statement, title, views
 

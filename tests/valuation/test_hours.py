@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from timebank.valuation import (
+from valuation import (
     FALLBACK_GENERALIST,
     FLOOR_NLW,
     JUDGEMENT_MAPPING,

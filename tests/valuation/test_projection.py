@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from timebank.valuation import Range, display, project_hours
+from valuation import Range, display, project_hours
 
 D = Decimal
 

@@ -16,6 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from ledger import Conflict, InvalidRequest, NotFound
+from timebank.schemes import Role
+from timebank.service import Forbidden, TimeBank
+from timebank.storage import catalogues
 
 from ..catalogue import (
     Catalogue,
@@ -26,9 +29,6 @@ from ..catalogue import (
     merge_licensed,
 )
 from ..catalogue import shipped_catalogue as shipped
-from ..schemes import Role
-from ..service import Forbidden, TimeBank
-from ..storage import catalogues
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,13 +15,13 @@ import pytest
 from ledger import Conflict, InvalidRequest, to_us
 from tests.conftest import SERVER_URL, Clock
 from tests.timebank.helpers import activity, open_bank
-from timebank.catalogue import shipped_catalogue
 from timebank.claims import ClaimDraft, ClaimRules, SchemeModel
-from timebank.reports import make_report, verify_report
-from timebank.reports.catalogues import add_version, scheme_catalogue, versions
-from timebank.reports.engine import Parameters
 from timebank.schemes import Member, Role, Scheme
 from timebank.service import Forbidden, TimeBank
+from valuation.catalogue import shipped_catalogue
+from valuation.reports import make_report, verify_report
+from valuation.reports.catalogues import add_version, scheme_catalogue, versions
+from valuation.reports.engine import Parameters
 
 pytestmark = pytest.mark.both_backends
 

@@ -1,4 +1,4 @@
-"""Ranges, display rounding, minor units and the currency guard of `timebank.valuation.money`."""
+"""Ranges, display rounding, minor units and the currency guard of `valuation.money`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from timebank.valuation import (
+from valuation import (
     VALUATION_CONTEXT,
     ZERO_RANGE,
     CurrencyMix,

@@ -13,11 +13,11 @@ from sqlalchemy.engine import Connection
 
 from ledger import Conflict, InvalidRequest, NotFound
 from ledger.errors import refuse
+from timebank.imports import ImportRefused, LineProblem, _rows
+from timebank.schemes import Role
+from timebank.service import Forbidden, TimeBank
 
 from ..catalogue import shipped_catalogue
-from ..imports import ImportRefused, LineProblem, _rows
-from ..schemes import Role
-from ..service import Forbidden, TimeBank
 from . import storage
 from .inputs import (
     Cost,

@@ -12,9 +12,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from timebank.catalogue import Catalogue, derive, shipped_catalogue
-from timebank.reports.facts import ActivityInfo, ActivityMonth, Checkpoint, Facts, MemberTotal
-from timebank.reports.lens_hours import valued_hours
+from valuation.catalogue import Catalogue, derive, shipped_catalogue
+from valuation.reports.facts import ActivityInfo, ActivityMonth, Checkpoint, Facts, MemberTotal
+from valuation.reports.lens_hours import valued_hours
 
 ASHE = "scheme-ashe-extract"
 

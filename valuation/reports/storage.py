@@ -18,9 +18,9 @@ from sqlalchemy import ColumnElement, and_, bindparam, func, literal_column, or_
 from sqlalchemy.engine import Connection
 
 from ledger.prepared import Prepared
+from timebank.claims import ClaimStatus
+from timebank.storage import activities, claims, costs, members, outcome_records, ratings
 
-from ..claims import ClaimStatus
-from ..storage import activities, claims, costs, members, outcome_records, ratings
 from .facts import ActivityInfo, ActivityMonth, MemberTotal
 from .inputs import Cost, CostKind, Evidence, OutcomeRecord, Rating, Subject
 

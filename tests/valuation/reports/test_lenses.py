@@ -20,17 +20,17 @@ from tests.conftest import SERVER_URL, Clock
 from tests.timebank.helpers import activity, open_bank
 from timebank.claims import ClaimDraft, ClaimRules, SchemeModel
 from timebank.imports import ImportRefused
-from timebank.reports import make_report, verify_report
-from timebank.reports.engine import Parameters
-from timebank.reports.inputs import Cost, CostKind, Evidence, OutcomeRecord, Rating, Subject
-from timebank.reports.records import (
+from timebank.schemes import Member, Role, Scheme
+from timebank.service import Forbidden, TimeBank
+from valuation.reports import make_report, verify_report
+from valuation.reports.engine import Parameters
+from valuation.reports.inputs import Cost, CostKind, Evidence, OutcomeRecord, Rating, Subject
+from valuation.reports.records import (
     import_outcomes,
     record_cost,
     record_outcome,
     record_rating,
 )
-from timebank.schemes import Member, Role, Scheme
-from timebank.service import Forbidden, TimeBank
 
 pytestmark = pytest.mark.both_backends
 
