@@ -334,9 +334,7 @@ class Partners:
         if end < start:
             raise InvalidRequest("the period ends before it starts", field="end")
         first, last = statements.period_bounds_us(start, end)
-        settled = await self.db.read(
-            storage.settled_vouchers, scheme_id, partner_id, first, last
-        )
+        settled = await self.db.read(storage.settled_vouchers, scheme_id, partner_id, first, last)
         offers = {o.id: o for o in await self.db.read(storage.list_offers, partner_id)}
         venues = {v.id: v for v in await self.db.read(storage.list_venues, partner_id)}
         return statements.statement(partner_id, scheme_id, start, end, settled, offers, venues)
