@@ -21,10 +21,8 @@ from collections.abc import Callable
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ledger import IdempotencyConflict, NotFound
-from ledger import storage as ledger_storage
+from ledger import Database, IdempotencyConflict, NotFound
 
 from . import storage
 from .auth import (
@@ -52,31 +50,41 @@ log = logging.getLogger("timebank.api")
 class TokenBook:
     def __init__(
         self,
-        engine: AsyncEngine,
-        reader: AsyncEngine,
+        db: Database,
         clock: Callable[[], int],
         bootstrap_admin: str | None = None,
+        *,
+        owns_db: bool = False,
     ) -> None:
-        self._engine = engine
-        self._read = reader
+        self._db = db
+        self._owns_db = owns_db  # opened by `open(url)`: closed with the book
+        self._engine = db.writer
+        self._read = db.reader
         self._clock = clock
         self._bootstrap = digest(bootstrap_admin) if bootstrap_admin else None
         self._cache: dict[str, tuple[float, TokenRecord]] = {}
         self.throttle = Throttle(MAX_FAILURES, WINDOW_SECONDS * 1_000_000, THROTTLED_CLIENTS)
 
     @classmethod
+    async def on(
+        cls, db: Database, clock: Callable[[], int], bootstrap_admin: str | None = None
+    ) -> TokenBook:
+        """The token book on `db` (its tables made if missing)."""
+        await db.create_tables(storage.metadata)
+        return cls(db, clock, bootstrap_admin)
+
+    @classmethod
     async def open(
         cls, url: str, clock: Callable[[], int], bootstrap_admin: str | None = None
     ) -> TokenBook:
-        engine = ledger_storage.make_engine(url)
-        async with engine.begin() as conn:
-            await conn.run_sync(ledger_storage.create_tables(storage.metadata))
-        reader = ledger_storage.make_engine(url, deferred=True)
-        return cls(engine, reader, clock, bootstrap_admin)
+        """The token book on a database of its own at `url`, closed with the book."""
+        db = await Database.open(url)
+        await db.create_tables(storage.metadata)
+        return cls(db, clock, bootstrap_admin, owns_db=True)
 
     async def close(self) -> None:
-        await self._engine.dispose()
-        await self._read.dispose()
+        if self._owns_db:
+            await self._db.close()
 
     async def authenticate(self, header: str | None, client: str = "") -> Principal:
         """The principal behind an `Authorization` header; 401 for anything else, 429 while

@@ -6,6 +6,7 @@ checkpoints with inclusion and consistency proofs. See docs/ledger-format.md.
 """
 
 from .bundle import BundleError, bundle_sources, export_bundle
+from .database import Database
 from .errors import (
     Conflict,
     FloorBreached,
@@ -41,6 +42,7 @@ __all__ = [
     "BundleError",
     "Checkpoint",
     "Conflict",
+    "Database",
     "Entry",
     "EntryKind",
     "FloorBreached",

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import TypeVar, cast
 
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import merkle, storage
+from .database import Database
 from .errors import Conflict, InvalidRequest, NotFound, NotYetDue
 from .keystore import KeyRing
 from .model import (
@@ -46,27 +47,39 @@ class LedgerStore:
 
     def __init__(
         self,
-        url: str,
-        read_engine: AsyncEngine,
+        db: Database,
         keyring: KeyRing,
         clock: Callable[[], int] | None = None,
+        *,
+        owns_db: bool = False,
     ) -> None:
-        self.url = url
-        self._read = read_engine
+        self.db = db
+        self.url = db.url
+        self._read = db.reader
         self.keyring = keyring
-        self._writer = Writer(url, keyring, clock)
+        self._writer = Writer(db.url, keyring, clock)  # the group commit's own connection
+        self._owns_db = owns_db  # opened by `open(url)`: closed with the store
+
+    @classmethod
+    async def on(
+        cls, db: Database, keyring: KeyRing, *, clock: Callable[[], int] | None = None
+    ) -> LedgerStore:
+        """The store on `db` (creating the schema if needed); closing it leaves `db` open."""
+        await storage.create_schema(db.writer)
+        return cls(db, keyring, clock)
 
     @classmethod
     async def open(
         cls, url: str, keyring: KeyRing, *, clock: Callable[[], int] | None = None
     ) -> LedgerStore:
-        """Open (creating the schema if needed) the database at `url`."""
-        setup = storage.make_engine(url)
+        """Open (creating the schema if needed) the database at `url`, closed with the store."""
+        db = await Database.open(url)
         try:
-            await storage.create_schema(setup)
-        finally:
-            await setup.dispose()
-        return cls(url, storage.make_engine(url, deferred=True), keyring, clock)
+            await storage.create_schema(db.writer)
+        except BaseException:
+            await db.close()
+            raise
+        return cls(db, keyring, clock, owns_db=True)
 
     @classmethod
     async def open_sqlite(
@@ -76,7 +89,8 @@ class LedgerStore:
 
     async def close(self) -> None:
         await self._writer.close()
-        await self._read.dispose()
+        if self._owns_db:
+            await self.db.close()
 
     async def __aenter__(self) -> LedgerStore:
         return self

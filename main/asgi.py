@@ -21,15 +21,13 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from api import problem_types
-from api.endpoints import Services
 from api.headers import DOCUMENT_CSP, SecurityHeaders, secured
 from api.openapi import docs_page, document
 from api.problems import Problem, handle_http, problem_response
 from api.routes import ENDPOINTS
-from api.tokens import TokenBook
-from ledger import KeyRing, LedgerError, LedgerStore, from_us
+from ledger import KeyRing, LedgerError, from_us
+from main.bootstrap import bootstrap
 from main.jobs import Schedule, run_jobs
-from partners.service import Partners
 from timebank.service import TimeBank
 from web import Box, WebConfig, web_routes
 from web.book import AccountBook
@@ -73,21 +71,18 @@ def create_app(config: Config) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        store = await LedgerStore.open(
-            config.url, KeyRing.from_env(config.key_dir), clock=config.clock
+        app = await bootstrap(
+            config.url,
+            KeyRing.from_env(config.key_dir),
+            clock=config.clock,
+            bootstrap_admin=config.bootstrap_admin,
         )
-        bank = await TimeBank.open(config.url, store, config.clock)
-        tokens = await TokenBook.open(config.url, bank.clock, config.bootstrap_admin)
-        partners = Partners(bank)
-        await partners.create_tables()
-        box.book = await AccountBook.open(config.url, bank.clock)
-        box.services = _app.state.services = Services(
-            bank, tokens, partners, on_erase=(box.book.disable_member,)
-        )
+        box.book = app.book
+        box.services = _app.state.services = app.services
         gc.freeze()  # what startup made lives as long as the app: the collector skips it
         job = None
         if config.schedule_seconds > 0:
-            job = asyncio.create_task(_schedule(bank, box.book, config.schedule_seconds))
+            job = asyncio.create_task(_schedule(app.bank, app.book, config.schedule_seconds))
         try:
             yield
         finally:
@@ -95,10 +90,7 @@ def create_app(config: Config) -> Starlette:
                 job.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await job
-            await box.book.close()
-            await tokens.close()
-            await bank.close()
-            await store.close()
+            await app.aclose()
 
     return Starlette(
         routes=routes,

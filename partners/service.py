@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from sqlalchemy.engine import Connection
 
-from ledger import Conflict, Entry, FloorBreached, InvalidRequest, NotFound, from_us
+from ledger import Conflict, Database, Entry, FloorBreached, InvalidRequest, NotFound, from_us
 from ledger import storage as ledger_storage
 from ledger.errors import refuse
 from timebank import offload
@@ -46,12 +46,20 @@ T = TypeVar("T")
 
 
 class Partners:
-    def __init__(self, bank: TimeBank) -> None:
+    def __init__(self, bank: TimeBank, db: Database | None = None) -> None:
+        self.db = db or bank.db  # the time bank's database: its tables are beside the bank's
         self.bank = bank
         self.ledger = bank.ledger
 
+    @classmethod
+    async def on(cls, db: Database, bank: TimeBank) -> Partners:
+        """The partners on `db` (their tables made if missing), spending `bank`'s credits."""
+        partners = cls(bank, db)
+        await partners.create_tables()
+        return partners
+
     async def create_tables(self) -> None:
-        await self.ledger.run(ledger_storage.create_tables(storage.metadata))
+        await self.db.create_tables(storage.metadata)
 
     # ---- partners, venues, offers, agreements ---------------------------------------------
 
@@ -96,10 +104,10 @@ class Partners:
         await self.bank.scheme(agreement.scheme)
         await self.partner(agreement.partner)
         for offer_id in agreement.offers:
-            if await self.bank.query(storage.read_offer, agreement.partner, offer_id) is None:
+            if await self.db.read(storage.read_offer, agreement.partner, offer_id) is None:
                 raise NotFound(f"no offer {offer_id!r}", field="offers")
         for venue_id in agreement.venues:
-            if await self.bank.query(storage.read_venue, agreement.partner, venue_id) is None:
+            if await self.db.read(storage.read_venue, agreement.partner, venue_id) is None:
                 raise NotFound(f"no venue {venue_id!r}", field="venues")
         await self.ledger.open_account(
             agreement.scheme,
@@ -112,7 +120,7 @@ class Partners:
         return agreement
 
     async def agreements(self, scheme_id: str) -> list[Agreement]:
-        return await self.bank.query(storage.list_agreements, scheme_id)
+        return await self.db.read(storage.list_agreements, scheme_id)
 
     async def offers_available(self, scheme_id: str) -> list[Offer]:
         """Offers members can take a voucher for today, under the scheme's agreements."""
@@ -120,19 +128,19 @@ class Partners:
         out = []
         for agreement in await self.agreements(scheme_id):
             for offer_id in sorted(agreement.offers):
-                offer = await self.bank.query(storage.read_offer, agreement.partner, offer_id)
+                offer = await self.db.read(storage.read_offer, agreement.partner, offer_id)
                 if offer is not None and agreement.covers(offer_id, today) and _on(offer, today):
                     out.append(offer)
         return out
 
     async def partner(self, partner_id: str) -> Partner:
-        found = await self.bank.query(storage.read_partner, partner_id)
+        found = await self.db.read(storage.read_partner, partner_id)
         if found is None:
             raise NotFound(f"no partner {partner_id!r}", field="partner")
         return found
 
     async def offer(self, partner_id: str, offer_id: str) -> Offer:
-        found = await self.bank.query(storage.read_offer, partner_id, offer_id)
+        found = await self.db.read(storage.read_offer, partner_id, offer_id)
         if found is None:
             raise NotFound(f"no offer {offer_id!r}", field="offer")
         return found
@@ -149,7 +157,7 @@ class Partners:
         idempotency_key: str,
     ) -> Voucher:
         """Reserve an offer's credits for a member: a voucher to use at the partner's venues."""
-        member, offer, agreement = await self.bank.query(
+        member, offer, agreement = await self.db.read(
             _issue_reads, scheme_id, member_id, partner_id, offer_id
         )  # one hop for all three
         if member is None or member.erased:
@@ -208,7 +216,7 @@ class Partners:
             ) from None
         if made:  # written just now (a retry instead finds the first attempt's voucher)
             return made[0]
-        found = await self.bank.query(_voucher_with_state, scheme_id, "", entry.seq)
+        found = await self.db.read(_voucher_with_state, scheme_id, "", entry.seq)
         assert found is not None, "the voucher's row commits with its reservation"
         return found
 
@@ -216,7 +224,7 @@ class Partners:
         code = normalise(typed_code)
         if code is None:
             raise InvalidRequest("not a voucher code (check the characters)", field="code")
-        found = await self.bank.query(_voucher_with_state, scheme_id, code, 0)
+        found = await self.db.read(_voucher_with_state, scheme_id, code, 0)
         if found is None:
             raise NotFound("no voucher with that code", field="code")
         return found
@@ -242,7 +250,7 @@ class Partners:
         code = normalise(typed_code)
         if code is None:
             raise InvalidRequest("not a voucher code (check the characters)", field="code")
-        voucher, agreement = await self.bank.query(_settle_reads, scheme_id, code, partner_id)
+        voucher, agreement = await self.db.read(_settle_reads, scheme_id, code, partner_id)
         if voucher is None or voucher.partner != partner_id:  # none, or another partner's
             raise NotFound("no voucher with that code", field="code")
         if agreement is None:
@@ -315,7 +323,7 @@ class Partners:
         return key
 
     async def keys(self, partner_id: str) -> list[tuple[str, bytes]]:
-        return await self.bank.query(storage.read_keys, partner_id)
+        return await self.db.read(storage.read_keys, partner_id)
 
     # ---- statements, reconciliation, retirement ----------------------------------------------
 
@@ -326,11 +334,9 @@ class Partners:
         if end < start:
             raise InvalidRequest("the period ends before it starts", field="end")
         first, last = statements.period_bounds_us(start, end)
-        settled = await self.bank.query(
-            storage.settled_vouchers, scheme_id, partner_id, first, last
-        )
-        offers = {o.id: o for o in await self.bank.query(storage.list_offers, partner_id)}
-        venues = {v.id: v for v in await self.bank.query(storage.list_venues, partner_id)}
+        settled = await self.db.read(storage.settled_vouchers, scheme_id, partner_id, first, last)
+        offers = {o.id: o for o in await self.db.read(storage.list_offers, partner_id)}
+        venues = {v.id: v for v in await self.db.read(storage.list_venues, partner_id)}
         return statements.statement(partner_id, scheme_id, start, end, settled, offers, venues)
 
     async def reconcile(
@@ -343,14 +349,14 @@ class Partners:
         records = await offload.run(reconcile.parse_till_csv, text)
         margin = 2 * 86_400_000_000  # the tolerance either side, and a day more
         times = [r.at_us for r in records] or [self.bank.clock()]
-        settled = await self.bank.query(
+        settled = await self.db.read(
             storage.settled_vouchers,
             scheme_id,
             partner_id,
             min(times) - margin,
             max(times) + margin,
         )
-        offers = {o.id: o for o in await self.bank.query(storage.list_offers, partner_id)}
+        offers = {o.id: o for o in await self.db.read(storage.list_offers, partner_id)}
         report = reconcile.reconcile(records, settled, offers=offers)
         digest = reconcile.records_digest(records)
         now = self.bank.clock()
@@ -364,7 +370,7 @@ class Partners:
         agreement says): one settlement entry from the partner's account to `scheme:retired`."""
         await self.agreement(scheme_id, partner_id)
         key = f"retire:{idempotency_key}"
-        done = await self.bank.query(storage.read_retirement, scheme_id, key)
+        done = await self.db.read(storage.read_retirement, scheme_id, key)
         if done is not None:  # a retry: the same answer, though the partner now holds nothing
             return await self.ledger.entry(scheme_id, done)
         held = (await self.ledger.account(scheme_id, partner_account(partner_id))).balance
@@ -408,7 +414,7 @@ class Partners:
         return await self.voucher(scheme_id, voucher.code)
 
     async def agreement(self, scheme_id: str, partner_id: str) -> Agreement:
-        found = await self.bank.query(storage.read_agreement, scheme_id, partner_id)
+        found = await self.db.read(storage.read_agreement, scheme_id, partner_id)
         if found is None:
             raise NotFound(f"no agreement with partner {partner_id!r}", field="partner")
         return found

@@ -16,9 +16,9 @@ from typing import TypeVar
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger import Conflict, InvalidRequest, NotFound
+from ledger import Conflict, Database, InvalidRequest, NotFound
 from ledger.errors import refuse
 
 from . import storage
@@ -57,9 +57,9 @@ def _check_limit(limit: int, most: int) -> None:
 
 
 class Market:
-    def __init__(self, engine: AsyncEngine, reader: AsyncEngine, clock: Callable[[], int]) -> None:
-        self._engine = engine  # writes: the write lock at BEGIN
-        self._read = reader  # reads: deferred transactions
+    def __init__(self, db: Database, clock: Callable[[], int]) -> None:
+        self._engine = db.writer  # writes: the write lock at BEGIN
+        self._read = db.reader  # reads: deferred transactions
         self._clock = clock  # microseconds since the epoch
 
     # ---- offers ----------------------------------------------------------------------------

@@ -12,19 +12,17 @@ import contextlib
 import hashlib
 import json
 import secrets
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ledger import (
     Conflict,
+    Database,
     Entry,
     FloorBreached,
     InvalidRequest,
@@ -76,7 +74,6 @@ from .schemes import (
 )
 
 T = TypeVar("T")
-READERS = 2  # reader threads (and connections) per time bank
 AUTO = "auto"  # who confirms a claim that was accepted automatically
 # On the ledger, in plain words, with each reversal `repair_decisions` makes.
 REPAIR_REASON = "the claim was rejected while a racing confirmation wrote this entry"
@@ -232,39 +229,35 @@ def _log_units(units: list[Callable[[Connection], Claim]]) -> Callable[[Connecti
 
 
 class TimeBank:
-    def __init__(
-        self,
-        ledger: LedgerStore,
-        engine: AsyncEngine,
-        reader: AsyncEngine,
-        clock: Callable[[], int],
-    ) -> None:
+    def __init__(self, db: Database, ledger: LedgerStore, clock: Callable[[], int]) -> None:
+        self.db = db  # its engines and reader threads, shared with the other services
         self.ledger = ledger
-        self._engine = engine  # writes: the write lock at BEGIN
-        self._read = reader  # reads: deferred transactions, never waiting on writers
-        # A request's reads run in one call to a reader thread (not one hop per statement);
-        # its writes go to the ledger's writer, in the ledger's group commit (`ledger.run`).
-        self._sync_read = ledger_storage.make_sync_engine(ledger.url, readers=READERS)
-        self._readers = ThreadPoolExecutor(READERS, thread_name_prefix="timebank-read")
-        self._local = threading.local()
-        self._reader_conns: list[Connection] = []
+        # A request's reads run in one call to a reader thread (`db.read`, not one hop per
+        # statement); its writes go to the ledger's writer, in its group commit (`ledger.run`).
         self._clock = clock
         self._schemes: dict[str, Scheme] = {}
-        self.market = Market(engine, reader, clock)  # offers and requests for help
+        self.market = Market(db, clock)  # offers and requests for help
         # personal data to erase with a member, beyond the register: sync (conn, scheme, id)
         self.erasure_hooks: list[Callable[[Connection, str, str], None]] = [
             storage.erase_member_exchanges
         ]
 
     @classmethod
+    async def on(
+        cls, db: Database, ledger: LedgerStore, clock: Callable[[], int] | None = None
+    ) -> TimeBank:
+        """The time bank on `db` (its tables made if missing), writing through `ledger`."""
+        await db.create_tables(storage.metadata)
+        return cls(db, ledger, clock or (lambda: time.time_ns() // 1000))
+
+    @classmethod
     async def open(
         cls, url: str, ledger: LedgerStore, clock: Callable[[], int] | None = None
     ) -> TimeBank:
-        engine = ledger_storage.make_engine(url)
-        async with engine.begin() as conn:
-            await conn.run_sync(ledger_storage.create_tables(storage.metadata))
-        reader = ledger_storage.make_engine(url, deferred=True)
-        return cls(ledger, engine, reader, clock or (lambda: time.time_ns() // 1000))
+        """The time bank on the ledger's database (which `url` must name)."""
+        if url != ledger.db.url:
+            raise ValueError("a time bank lives in its ledger's database")
+        return await cls.on(ledger.db, ledger, clock)
 
     def clock(self) -> int:
         """Now, in µs since the epoch, by the time bank's clock."""
@@ -275,25 +268,11 @@ class TimeBank:
         return from_us(self._clock()).date()
 
     async def close(self) -> None:
-        await self._engine.dispose()
-        await self._read.dispose()
-        self._readers.shutdown()  # waits for reads in progress
-        for conn in self._reader_conns:
-            conn.close()
-        self._sync_read.dispose()
+        """Nothing of its own to close: its database is closed by whoever opened it."""
 
     async def query(self, read: Callable[..., T], *args: Any) -> T:
-        """`read(conn, *args)` on a reader thread, in one snapshot."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._readers, self._in_snapshot, read, args)
-
-    def _in_snapshot(self, read: Callable[..., T], args: tuple[Any, ...]) -> T:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:  # each reader thread keeps one connection: no pool round trip per read
-            conn = self._local.conn = self._sync_read.connect()
-            self._reader_conns.append(conn)
-        with conn.begin():
-            return read(conn, *args)
+        """`read(conn, *args)` on a reader thread, in one snapshot (`Database.read`)."""
+        return await self.db.read(read, *args)
 
     # ---- schemes, members, activities ------------------------------------------------------
 

@@ -6,11 +6,8 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from api.auth import ApiRole
-from ledger import IdempotencyConflict, NotFound
-from ledger import storage as ledger_storage
+from ledger import Database, IdempotencyConflict, NotFound
 
 from . import storage
 from .accounts import (
@@ -38,21 +35,29 @@ class SignInRefused(Exception):
 
 
 class AccountBook:
-    def __init__(self, engine: AsyncEngine, reader: AsyncEngine, clock: Callable[[], int]) -> None:
-        self._engine = engine  # on SQLite, takes the write lock at BEGIN
-        self._read = reader
+    def __init__(self, db: Database, clock: Callable[[], int], *, owns_db: bool = False) -> None:
+        self._db = db
+        self._owns_db = owns_db  # opened by `open(url)`: closed with the book
+        self._engine = db.writer  # on SQLite, takes the write lock at BEGIN
+        self._read = db.reader
         self._clock = clock
 
     @classmethod
+    async def on(cls, db: Database, clock: Callable[[], int]) -> AccountBook:
+        """The account book on `db` (its tables made if missing)."""
+        await db.create_tables(storage.metadata)
+        return cls(db, clock)
+
+    @classmethod
     async def open(cls, url: str, clock: Callable[[], int]) -> AccountBook:
-        engine = ledger_storage.make_engine(url)
-        async with engine.begin() as conn:
-            await conn.run_sync(ledger_storage.create_tables(storage.metadata))
-        return cls(engine, ledger_storage.make_engine(url, deferred=True), clock)
+        """The account book on a database of its own at `url`, closed with the book."""
+        db = await Database.open(url)
+        await db.create_tables(storage.metadata)
+        return cls(db, clock, owns_db=True)
 
     async def close(self) -> None:
-        await self._engine.dispose()
-        await self._read.dispose()
+        if self._owns_db:
+            await self._db.close()
 
     async def create(
         self,

@@ -10,14 +10,15 @@ import uuid
 from typing import TYPE_CHECKING
 
 from api.auth import ApiRole
-from ledger import KeyRing, LedgerStore, storage, verify_database
+from ledger import KeyRing, storage, verify_database
 from main.cli.common import Command, UsageError, db_args, in_loop, print_report
 from main.demo import CREDITS, ELDERS, P2P, TENANTS, build_demo, demo_clock
 from main.settings import Settings
-from timebank.service import TimeBank
 
 if TYPE_CHECKING:
+    from api.tokens import TokenBook
     from main.cli.common import Subparsers
+    from web.book import AccountBook
 
 
 def _demo_parser(sub: Subparsers) -> None:
@@ -30,12 +31,14 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.is_sqlite:
         raise UsageError("demo builds on a SQLite file (migrate-store copies it to a server)")
     settings.db_path.parent.mkdir(parents=True, exist_ok=True)
+    from main.bootstrap import bootstrap
+
     clock = demo_clock()
     url = settings.url
-    store = await LedgerStore.open(url, KeyRing.from_env(settings.key_dir), clock=clock)
-    bank = await TimeBank.open(url, store, clock)
+    app = await bootstrap(url, KeyRing.from_env(settings.key_dir), clock=clock)
+    bank = app.bank
     try:
-        if CREDITS in await store.ledgers():
+        if CREDITS in await app.store.ledgers():
             print(f"{settings.db_path} already holds the demo ledgers; verifying them")
         else:
             await build_demo(bank, clock, args.entries)
@@ -43,11 +46,10 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> int:
                 f"built demo ledgers {CREDITS} and {P2P} in {settings.db_path} "
                 f"(signing keys in {settings.key_dir})"
             )
-        tokens = await _demo_tokens(bank)
-        accounts = await _demo_accounts(bank)
+        tokens = await _demo_tokens(app.tokens)
+        accounts = await _demo_accounts(app.book)
     finally:
-        await bank.close()
-        await store.close()
+        await app.aclose()
     path = f"{settings.db_path}.tokens.json"
     _write_private(path, json.dumps(tokens, indent=1) + "\n")
     print(f"demo API tokens (one per role) in {path}")
@@ -65,12 +67,9 @@ def _write_private(path: str, text: str) -> None:
         out.write(text)
 
 
-async def _demo_tokens(bank: TimeBank) -> dict[str, str]:
+async def _demo_tokens(book: TokenBook) -> dict[str, str]:
     """Fresh bearer tokens for trying the demo's API, one per kind of user (demo only: kept
     in a file beside the database so `scripts/run` can show them)."""
-    from api.tokens import TokenBook
-
-    book = await TokenBook.open(bank.ledger.url, bank.clock)
     wanted = {
         "admin": (ApiRole.ADMIN, None, None),
         f"{CREDITS} coordinator C1": (ApiRole.COORDINATOR, CREDITS, "C1"),
@@ -81,22 +80,19 @@ async def _demo_tokens(bank: TimeBank) -> dict[str, str]:
         f"{P2P} member {ELDERS[0]}": (ApiRole.MEMBER, P2P, ELDERS[0]),
     }
     out = {}
-    try:
-        for label, (role, scheme, member) in wanted.items():
-            partner = "gate-arts" if role is ApiRole.PARTNER_STAFF else None
-            _, token = await book.create(
-                role,
-                scheme,
-                member,
-                f"demo: {label}",
-                created_by="demo",
-                idempotency_key=str(uuid.uuid4()),
-                partner=partner,
-            )
-            assert token is not None
-            out[label] = token
-    finally:
-        await book.close()
+    for label, (role, scheme, member) in wanted.items():
+        partner = "gate-arts" if role is ApiRole.PARTNER_STAFF else None
+        _, token = await book.create(
+            role,
+            scheme,
+            member,
+            f"demo: {label}",
+            created_by="demo",
+            idempotency_key=str(uuid.uuid4()),
+            partner=partner,
+        )
+        assert token is not None
+        out[label] = token
     return out
 
 
@@ -110,22 +106,16 @@ DEMO_ACCOUNTS = {  # login: (role, scheme, member, partner)
 }
 
 
-async def _demo_accounts(bank: TimeBank) -> dict[str, str]:
+async def _demo_accounts(book: AccountBook) -> dict[str, str]:
     """Sign-ins for trying the app, one per kind of user, each with a fresh random password
     (demo only: kept beside the database, so `scripts/run` can show them). Run again, the
     demo's accounts get new passwords and their old sessions end."""
-    from web.book import AccountBook
-
-    book = await AccountBook.open(bank.ledger.url, bank.clock)
     out = {}
-    try:
-        for login, (role, scheme, member, partner) in DEMO_ACCOUNTS.items():
-            password = secrets.token_urlsafe(12)
-            await book.create(login, password, role, scheme, member=member, partner=partner)
-            await book.set_password(login, password)
-            out[login] = password
-    finally:
-        await book.close()
+    for login, (role, scheme, member, partner) in DEMO_ACCOUNTS.items():
+        password = secrets.token_urlsafe(12)
+        await book.create(login, password, role, scheme, member=member, partner=partner)
+        await book.set_password(login, password)
+        out[login] = password
     return out
 
 

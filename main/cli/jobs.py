@@ -27,14 +27,14 @@ def _expire_parser(sub: Subparsers) -> None:
 async def _expire(args: argparse.Namespace, store: LedgerStore, ledgers: list[str]) -> int:
     now = datetime.now(UTC)
     await _jobs(store, ledgers, now)
-    await _forget_old(store.url, now)
+    await _forget_old(store, now)
     return 0
 
 
 async def _jobs(store: LedgerStore, ledgers: list[str], now: datetime) -> None:
     """The scheduled jobs (`main.jobs`, as `serve` runs them) but checkpoints, which have
     a command of their own."""
-    bank = await TimeBank.open(store.url, store)
+    bank = await TimeBank.on(store.db, store)
     try:
         for done in await run_jobs(bank, now, ledgers=ledgers, checkpoints=False):
             print(f"{done.ledger}: {done.reservations_expired} reservations expired")
@@ -47,15 +47,12 @@ async def _jobs(store: LedgerStore, ledgers: list[str], now: datetime) -> None:
         await bank.close()
 
 
-async def _forget_old(url: str, now: datetime) -> None:
+async def _forget_old(store: LedgerStore, now: datetime) -> None:
     """The app's records kept only for a while: sessions, failed sign-ins, finished jobs."""
     from web.book import AccountBook
 
-    book = await AccountBook.open(url, lambda: to_us(now))
-    try:
-        gone = await book.forget_old()
-    finally:
-        await book.close()
+    book = await AccountBook.on(store.db, lambda: to_us(now))
+    gone = await book.forget_old()
     print(
         f"forgot {gone['sessions']} session records, {gone['failures']} failed sign-ins and "
         f"{gone['jobs']} background jobs"
@@ -74,7 +71,7 @@ def _repair_decisions_parser(sub: Subparsers) -> None:
 async def _repair_decisions(
     args: argparse.Namespace, store: LedgerStore, ledgers: list[str]
 ) -> int:
-    bank = await TimeBank.open(store.url, store)
+    bank = await TimeBank.on(store.db, store)
     try:
         for ledger in await _schemes_among(bank, ledgers):
             for claim in await bank.repair_decisions(ledger):

@@ -140,7 +140,7 @@ async def _report_against_bundle(file: Path | None, bundle: Path) -> int:
 
 async def _report_command(args: argparse.Namespace, store: LedgerStore, _: list[str]) -> int:
     """report (write one) and report verify FILE (recompute it and compare)."""
-    bank = await TimeBank.open(store.url, store)
+    bank = await TimeBank.on(store.db, store)
     try:
         if args.action == "verify":
             if args.file is None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from api.auth import ApiRole, Principal, grant_problem
-from ledger import KeyRing, LedgerStore, verify_database
+from ledger import KeyRing, verify_database
 from main.cli.common import Command, UsageError, db_args, existing, in_loop, print_report
 from main.settings import Settings
 from timebank.service import TimeBank
@@ -101,15 +101,10 @@ def _account_parser(sub: Subparsers) -> None:
 
 async def _tokens(args: argparse.Namespace, settings: Settings) -> int:
     """init (tables and an admin token), token create and account create."""
-    from api.tokens import TokenBook
-    from partners.service import Partners
-    from web.book import AccountBook
+    from main.bootstrap import bootstrap
 
-    store = await LedgerStore.open(settings.url, KeyRing.from_env(settings.key_dir))
-    bank = await TimeBank.open(settings.url, store)
-    await Partners(bank).create_tables()
-    book = await TokenBook.open(settings.url, bank.clock)
-    accounts = await AccountBook.open(settings.url, bank.clock)
+    app = await bootstrap(settings.url, KeyRing.from_env(settings.key_dir))
+    bank, book, accounts = app.bank, app.tokens, app.book
     try:
         partner = None if args.command == "init" else args.partner
         if args.command == "init":
@@ -149,10 +144,7 @@ async def _tokens(args: argparse.Namespace, settings: Settings) -> int:
             expires_us=expires_us,
         )
     finally:
-        await accounts.close()
-        await book.close()
-        await bank.close()
-        await store.close()
+        await app.aclose()
     where = f" in {scheme}" if scheme else ""
     print(f"{role} token{where} (shown only now; keep it secret):", file=sys.stderr)
     print(token)

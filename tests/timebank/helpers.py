@@ -6,8 +6,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from ledger import KeyRing, LedgerStore, verify_database
+from ledger import KeyRing, verify_database
 from ledger.storage import sqlite_url
+from main.bootstrap import bootstrap
 from tests.conftest import Clock
 from timebank.activities import (
     Activity,
@@ -28,13 +29,8 @@ async def open_bank(path: Path, clock: Clock, url: str | None = None) -> AsyncIt
     beside `path`); on leaving, the ledger must verify."""
     read = url or sqlite_url(str(path), read_only=True)
     url = url or sqlite_url(str(path))
-    ledger = await LedgerStore.open(url, KeyRing(path.with_suffix(".keys")), clock=clock)
-    bank = await TimeBank.open(url, ledger, clock)
-    try:
-        yield bank
-    finally:
-        await bank.close()
-        await ledger.close()
+    async with await bootstrap(url, KeyRing(path.with_suffix(".keys")), clock=clock) as app:
+        yield app.bank
     report = await verify_database(read)
     assert report.ok, report.summary()
 

@@ -35,7 +35,7 @@ async def bank(tmp_path: Path, clock: Clock, db_url: str) -> AsyncIterator[TimeB
 
 @pytest.fixture
 def market(bank: TimeBank, clock: Clock) -> Market:
-    return Market(bank._engine, bank._read, clock)
+    return Market(bank.db, clock)
 
 
 async def test_an_offer_is_stored_normalised_and_a_retry_returns_it(
@@ -182,7 +182,7 @@ async def test_erasing_a_member_deletes_their_offers_and_requests_only(
     asked = await market.add_request(M2M.id, "A", ["lifts"], "CF10", "", "", idempotency_key="r")
     kept = await market.add_offer(M2M.id, "B", ["diy"], "CF10", "", "", idempotency_key="b")
     elsewhere = await market.add_offer(OTHER.id, "A", ["diy"], "CF10", "", "", idempotency_key="a")
-    async with bank._engine.begin() as conn:
+    async with bank.db.writer.begin() as conn:
         await conn.run_sync(storage.erase_member_exchanges, M2M.id, "A")
     assert await market.offers(M2M.id) == [kept]
     assert await market.requests(M2M.id) == []
