@@ -24,8 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ledger import NotFound
-from ledger.store import INTERNAL_KEYS
+from ledger import INTERNAL_KEYS, NotFound
 from partners.service import Partners
 from timebank.service import TimeBank
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import date
 
-from ledger import Checkpoint, NotFound, from_us
-from ledger.records import key_json
+from ledger import Checkpoint, NotFound, from_us, key_json
 from timebank.books import scheme_books
 
 from .auth import ALL_SCHEME_ROLES, STAFF, ApiRole

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ledger.records import receipt_json
+from ledger import receipt_json
 from timebank.schemes import Member, Role
 
 from .auth import STAFF, ApiRole

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from ledger.records import _LOWER_HEX
+from ledger import LOWER_HEX
 from partners.codes import ALPHABET, BODY, display
 from partners.model import _ID as _PARTNER_ID
 from timebank.activities import _CODE as _ACTIVITY_CODE
@@ -42,7 +42,7 @@ PartnerId = Annotated[str, Field(pattern=whole(_PARTNER_ID))]
 ActivityCode = Annotated[str, Field(pattern=whole(_ACTIVITY_CODE))]
 Text = Annotated[str, Field(max_length=1000)]
 Reason = Annotated[str, Field(min_length=1, max_length=1000)]
-Hex = Annotated[str, Field(pattern=whole(_LOWER_HEX), description="bytes, in lower-case hex")]
+Hex = Annotated[str, Field(pattern=whole(LOWER_HEX), description="bytes, in lower-case hex")]
 
 # ---- path parameters -----------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from ledger.records import receipt_json
+from ledger import receipt_json
 from partners.codes import display
 from partners.model import Agreement, Offer, Partner, Sector, Venue
 from partners.statements import statement_rows

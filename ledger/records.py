@@ -93,7 +93,7 @@ def receipt_json(r: Receipt) -> dict[str, Any]:
 
 I64 = 2**63  # every integer of the format is a signed 64-bit one
 _UNSIGNED = frozenset({"seq", "time_us", "ref", "expires_us", "from_seq", "size", "leaf_index"})
-_LOWER_HEX = re.compile(r"(?:[0-9a-f]{2})*")
+LOWER_HEX = re.compile(r"(?:[0-9a-f]{2})*")
 
 
 def exact(o: dict[str, Any], rebuilt: dict[str, Any]) -> None:
@@ -123,7 +123,7 @@ def _get(o: dict[str, Any], name: str, kind: type) -> Any:
 
 def _hex(o: dict[str, Any], name: str, size: int) -> bytes:
     text = _get(o, name, str)
-    if not _LOWER_HEX.fullmatch(text):
+    if not LOWER_HEX.fullmatch(text):
         raise RecordError(f"field {name!r} is not lower-case hex")
     raw = bytes.fromhex(text)
     if len(raw) != size:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from sqlalchemy import Integer, Table, create_engine, func, inspect, select, text
 from sqlalchemy.engine import Connection
 
-from ledger.storage import to_sync_url
+from ledger import to_sync_url
 from main.migrate import METADATA, migrate
 
 BATCH = 5_000

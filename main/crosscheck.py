@@ -12,8 +12,7 @@ from pathlib import Path
 from sqlalchemy import inspect
 from sqlalchemy.exc import OperationalError
 
-from ledger import EntryKind, bundle_sources
-from ledger import storage as ledger_storage
+from ledger import EntryKind, bundle_sources, make_sync_engine, resolutions
 from partners import storage as partner_storage
 from partners.consistency import voucher_problems
 from timebank import storage
@@ -43,7 +42,7 @@ def check_records(url: str) -> RecordsReport:
 
 
 def _check(url: str) -> RecordsReport:
-    engine = ledger_storage.make_sync_engine(url, read_only=True)
+    engine = make_sync_engine(url, read_only=True)
     out = RecordsReport()
     try:
         with engine.connect() as conn:
@@ -62,7 +61,7 @@ def _check(url: str) -> RecordsReport:
                     if partner_storage.vouchers.name in tables:
                         vouchers = partner_storage.voucher_records(conn, scheme.id)
                         out.vouchers += len(vouchers)
-                        resolved = ledger_storage.resolutions(conn, scheme.id)
+                        resolved = resolutions(conn, scheme.id)
                         out.problems += voucher_problems(scheme.id, vouchers, resolved)
     finally:
         engine.dispose()

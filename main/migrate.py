@@ -17,14 +17,14 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, create_engine, inspect
 
 from api import storage as api_storage
-from ledger import storage as ledger_storage
-from ledger.storage import to_sync_url
+from ledger import metadata as ledger_metadata
+from ledger import to_sync_url
 from partners import storage as partners_storage
 from timebank import storage as timebank_storage
 from web import storage as web_storage
 
 METADATA: list[MetaData] = [  # every package's tables
-    ledger_storage.metadata,
+    ledger_metadata,
     timebank_storage.metadata,
     partners_storage.metadata,
     api_storage.metadata,

@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ledger import storage
+from ledger import sqlite_url
 
 SERVER_SCHEMES = ("postgresql", "postgres", "postgresql+asyncpg", "postgresql+psycopg")
 
@@ -76,4 +76,4 @@ class Settings:
             return cls(Path("-"), Path(key_dir), where, admin, secure)
         db_path = Path(where)
         key_dir = keys or env.get("TIMEBANK_KEY_DIR") or f"{db_path}.keys"
-        return cls(db_path, Path(key_dir), storage.sqlite_url(str(db_path)), admin, secure)
+        return cls(db_path, Path(key_dir), sqlite_url(str(db_path)), admin, secure)

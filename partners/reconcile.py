@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from ledger.model import to_us
+from ledger import to_us
 from timebank.imports import ImportRefused, LineProblem, csv_records
 
 from .codes import normalise

@@ -16,9 +16,17 @@ from typing import TypeVar
 
 from sqlalchemy.engine import Connection
 
-from ledger import Conflict, Database, Entry, FloorBreached, InvalidRequest, NotFound, from_us
-from ledger import storage as ledger_storage
-from ledger.errors import refuse
+from ledger import (
+    Conflict,
+    Database,
+    Entry,
+    FloorBreached,
+    InvalidRequest,
+    NotFound,
+    from_us,
+    refuse,
+    reservation_states,
+)
 from timebank import offload
 from timebank import storage as tb_storage
 from timebank.books import RETIRED_ACCOUNT
@@ -444,7 +452,7 @@ def _voucher_with_state(
     found = storage.read_voucher(conn, scheme_id, code, reservation)
     if found is None:
         return None
-    states = ledger_storage.reservation_states(conn, scheme_id, [found.reservation])
+    states = reservation_states(conn, scheme_id, [found.reservation])
     return replace(found, state=VoucherState(states.get(found.reservation, "pending")))
 
 

@@ -22,8 +22,7 @@ from dataclasses import dataclass
 import nacl.bindings
 import nacl.exceptions
 
-from ledger.encoding import key_id_for
-from ledger.signing import verify_signature
+from ledger import key_id_for, verify_signature
 
 from .codes import normalise
 from .model import id_problem

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from ledger.model import to_us
+from ledger import to_us
 
 from .model import Offer, Venue, Voucher, VoucherState
 

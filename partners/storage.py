@@ -31,8 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-from ledger import Entry
-from ledger.prepared import Prepared
+from ledger import Entry, Prepared
 
 from .consistency import VoucherRecord
 from .model import Agreement, Offer, Partner, Sector, Venue, Voucher, VoucherState

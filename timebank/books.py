@@ -49,13 +49,21 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import cast
 
-from sqlalchemy import ColumnElement, bindparam, exists, func, literal_column, select
 from sqlalchemy.engine import Connection
 
-from ledger import InvalidRequest, LedgerStore, NotFound
-from ledger import storage as ledger_storage
-from ledger.model import RESERVED_ACCOUNT, Entry, EntryKind, check_ledger_id
-from ledger.prepared import Prepared
+from ledger import (
+    RESERVED_ACCOUNT,
+    Entry,
+    EntryKind,
+    InvalidRequest,
+    LedgerStore,
+    LedgerSums,
+    NotFound,
+    check_ledger_id,
+    make_engine,
+    read_head,
+    stream_entries,
+)
 
 from .schemes import EXPIRED_ACCOUNT, ISSUANCE_ACCOUNT
 
@@ -247,12 +255,12 @@ async def scheme_books(
     the entries. The stream stops at the period's end (entry times never go back), or after
     entry `size` when given (a report's checkpoint)."""
     fold = Fold(scheme, start, end, size)
-    engine = ledger_storage.make_engine(ledger.url, deferred=True)
+    engine = make_engine(ledger.url, deferred=True)
     try:
         async with engine.connect() as conn:
-            if await conn.run_sync(ledger_storage.read_head, scheme) is None:
+            if await conn.run_sync(read_head, scheme) is None:
                 raise NotFound(f"no scheme ledger {scheme!r}", field="scheme")
-            stream = cast(AsyncGenerator[Entry, None], ledger_storage.stream_entries(conn, scheme))
+            stream = cast(AsyncGenerator[Entry, None], stream_entries(conn, scheme))
             async with contextlib.aclosing(stream):
                 async for e in stream:
                     if not fold.add(e):
@@ -263,53 +271,6 @@ async def scheme_books(
 
 
 # ---- the same books, summed in the database ------------------------------------------------
-
-_E, _P, _A = ledger_storage.entries, ledger_storage.postings, ledger_storage.accounts
-_ZERO: ColumnElement[int] = literal_column("0")  # `seq + 0`: found by kind, not by seq range
-_ENTRY_TIME = Prepared(
-    select(_E.c.time_us).where(_E.c.ledger_id == bindparam("l"), _E.c.seq == bindparam("s"))
-)
-_SUMS = Prepared(  # each account's postings in entries a+1..b
-    select(_P.c.account, func.sum(_P.c.amount))
-    .where(_P.c.ledger_id == bindparam("l"), _P.c.seq > bindparam("a"), _P.c.seq <= bindparam("b"))
-    .group_by(_P.c.account)
-)
-_FIRST = (  # the first entry that posted to the account (None: none did)
-    select(func.min(_P.c.seq))
-    .where(_P.c.ledger_id == _A.c.ledger_id, _P.c.account == _A.c.code)
-    .scalar_subquery()
-)
-_ACCOUNTS = Prepared(
-    select(_A.c.code, _A.c.balance, _FIRST).where(_A.c.ledger_id == bindparam("l"))
-)
-_OF_KIND = (  # the entries of one kind in a+1..b: by the kind's index, never a seq-range scan
-    select(_E.c.seq)
-    .where(
-        _E.c.ledger_id == bindparam("l"),
-        _E.c.kind == bindparam("k"),
-        _E.c.seq + _ZERO > bindparam("a"),
-        _E.c.seq + _ZERO <= bindparam("b"),
-    )
-    .scalar_subquery()
-)
-_BY_KIND = Prepared(  # their postings (summed here: a GROUP BY would scan every posting)
-    select(_P.c.account, _P.c.amount).where(
-        _P.c.ledger_id == bindparam("l"), _P.c.seq.in_(_OF_KIND)
-    )
-)
-_RESOLVER = _E.alias("resolver")
-_OPEN = Prepared(  # reservations (kind k) in a+1..b not resolved by b: (seq, debit, -minutes)
-    select(_P.c.seq, _P.c.account, _P.c.amount).where(
-        _P.c.ledger_id == bindparam("l"),
-        _P.c.seq.in_(_OF_KIND),
-        _P.c.account != bindparam("r"),
-        ~exists().where(
-            _RESOLVER.c.ledger_id == _P.c.ledger_id,
-            _RESOLVER.c.ref == _P.c.seq,
-            _RESOLVER.c.seq <= bindparam("b"),
-        ),
-    )
-)
 
 
 def _account_class(account: str) -> str | None:
@@ -324,60 +285,6 @@ def _account_class(account: str) -> str | None:
         EXPIRED_ACCOUNT: "expired",
         RETIRED_ACCOUNT: "retired",
     }.get(account)
-
-
-class _Sums:
-    """Sums over one ledger's postings in one read snapshot."""
-
-    def __init__(self, conn: Connection, scheme: str, head: int) -> None:
-        self.conn, self.scheme, self.head = conn, scheme, head
-        # account -> (stored balance, first entry that posted to it or None)
-        self.accounts: dict[str, tuple[int, int | None]] = {
-            code: (balance, first)
-            for code, balance, first in _ACCOUNTS.run(conn, {"l": scheme}).fetchall()
-        }
-
-    def time_us(self, seq: int) -> int:
-        found = _ENTRY_TIME.run(self.conn, {"l": self.scheme, "s": seq}).fetchone()
-        assert found is not None, f"entry {seq} of {self.scheme} is missing"
-        return int(found[0])
-
-    def last_before(self, top: int, time_us: int) -> int:
-        """The last entry in 1..`top` dated before `time_us` (0: none); times never go back."""
-        lo, hi = 0, top
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if self.time_us(mid) < time_us:
-                lo = mid
-            else:
-                hi = mid - 1
-        return lo
-
-    def postings(self, after: int, upto: int) -> dict[str, int]:
-        """Each account's postings in entries `after`+1..`upto`."""
-        if upto <= after:
-            return {}
-        rows = _SUMS.run(self.conn, {"l": self.scheme, "a": after, "b": upto}).fetchall()
-        return {account: int(total) for account, total in rows}
-
-    def balances(self, upto: int) -> dict[str, int]:
-        """The balance after entry `upto` of every account an entry up to it touched."""
-        if upto <= self.head - upto:
-            return self.postings(0, upto)
-        later = self.postings(upto, self.head)
-        return {
-            code: balance - later.get(code, 0)
-            for code, (balance, first) in self.accounts.items()
-            if first is not None and first <= upto
-        }
-
-    def of_kind(self, kind: EntryKind, after: int, upto: int) -> dict[str, int]:
-        """Each account's postings in the entries of `kind` among `after`+1..`upto`."""
-        params = {"l": self.scheme, "k": kind.value, "a": after, "b": upto}
-        out: dict[str, int] = {}
-        for account, amount in _BY_KIND.run(self.conn, params):
-            out[account] = out.get(account, 0) + amount
-        return out
 
 
 def _by_class(sums: dict[str, int]) -> dict[str | None, int]:
@@ -397,10 +304,10 @@ def books_at(
     check_ledger_id(scheme, "scheme")
     if end < start:
         raise InvalidRequest("the period ends before it starts", field="end")
-    head = ledger_storage.read_head(conn, scheme)
+    head = read_head(conn, scheme)
     if head is None:
         raise NotFound(f"no scheme ledger {scheme!r}", field="scheme")
-    sums = _Sums(conn, scheme, head.seq)
+    sums = LedgerSums(conn, scheme, head.seq)
     top = head.seq if size is None else min(size, head.seq)
     hi = sums.last_before(top, day_start_us(end) + DAY_US)  # the fold's last entry
     lo = sums.last_before(hi, day_start_us(start))  # the last before the period
@@ -436,8 +343,7 @@ def books_at(
         a.removeprefix(MEMBER_PREFIX): b for a, b in close.items() if a.startswith(MEMBER_PREFIX)
     }
     held = others = 0  # minutes of the reservations open at the close, and of non-members'
-    open_at = {"l": scheme, "k": EntryKind.RESERVE.value, "a": 0, "b": hi, "r": RESERVED_ACCOUNT}
-    for _seq, debit, amount in _OPEN.run(conn, open_at).fetchall():
+    for _seq, debit, amount in sums.open_reservations(hi):
         held -= amount
         if debit.startswith(MEMBER_PREFIX):
             by_member[debit.removeprefix(MEMBER_PREFIX)] -= amount
@@ -478,7 +384,7 @@ async def scheme_books_sql(
     """`scheme_books`'s books summed in the database, in one read snapshot (`books_at`): the
     time it takes grows with the accounts and the period's reversals and settlements, not with
     the entries (what reports use)."""
-    engine = ledger_storage.make_engine(ledger.url, deferred=True)
+    engine = make_engine(ledger.url, deferred=True)
     try:
         async with engine.connect() as conn, conn.begin():
             return await conn.run_sync(books_at, scheme, start, end, size=size)

@@ -62,8 +62,17 @@ from typing import IO
 
 from sqlalchemy.engine import Connection
 
-from ledger import storage
-from ledger.model import Account, Entry, EntryKind, from_us
+from ledger import (
+    Account,
+    Entry,
+    EntryKind,
+    from_us,
+    list_accounts,
+    list_ledgers,
+    read_head,
+    reversal_refs,
+    stream_entries_sync,
+)
 
 from .schemes import ISSUANCE_ACCOUNT
 
@@ -243,18 +252,18 @@ def write_journal(
 ) -> int:
     """Write every (or each named) ledger of the database to `out` as one journal, read in the
     caller's transaction (one snapshot), streaming the entries; return the entries written."""
-    names = list(ledgers) if ledgers else storage.list_ledgers(conn)
+    names = list(ledgers) if ledgers else list_ledgers(conn)
     heads = []
     for name in names:
-        head = storage.read_head(conn, name)
+        head = read_head(conn, name)
         if head is None:
             raise LookupError(f"no ledger {name!r}")
         heads.append(LedgerHead(name, head.seq, head.hash))
     out.writelines(f"{line}\n" for line in header_lines(heads, exported_at))
     for h in heads:
-        accounts = storage.list_accounts(conn, h.ledger)
-        refs = storage.reversal_refs(conn, h.ledger)
-        chunks = storage.stream_entries_sync(conn, h.ledger, h.size)
+        accounts = list_accounts(conn, h.ledger)
+        refs = reversal_refs(conn, h.ledger)
+        chunks = stream_entries_sync(conn, h.ledger, h.size)
         entries = itertools.chain.from_iterable(chunks)
         out.writelines(
             f"{line}\n" for line in ledger_lines(h, accounts, entries, reversed_seqs=refs)

@@ -18,8 +18,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger import Conflict, Database, InvalidRequest, NotFound
-from ledger.errors import refuse
+from ledger import Conflict, Database, InvalidRequest, NotFound, refuse
 
 from . import storage
 from .matching import (

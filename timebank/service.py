@@ -25,14 +25,16 @@ from ledger import (
     Database,
     Entry,
     FloorBreached,
+    IdempotencyConflict,
     InvalidRequest,
+    LedgerError,
     LedgerStore,
     NotFound,
     Receipt,
+    account_history,
     from_us,
+    refuse,
 )
-from ledger import storage as ledger_storage
-from ledger.errors import IdempotencyConflict, LedgerError, refuse
 
 from . import offload, storage
 from .activities import Activity, activity_problems
@@ -758,7 +760,7 @@ class TimeBank:
                 return 0
 
             def unmoved(conn: Connection, entry: Entry, after: int = after) -> None:
-                since = ledger_storage.account_history(conn, scheme_id, account, after, 1)
+                since = account_history(conn, scheme_id, account, after, 1)
                 if since[0].seq != entry.seq:
                     raise HistoryMoved(account)  # the entry is undone with the transaction
 

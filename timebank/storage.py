@@ -29,8 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from ledger import storage as ledger_storage
-from ledger.prepared import Prepared
+from ledger import Prepared, entries_naming
 
 from .activities import (
     Activity,
@@ -744,5 +743,5 @@ def claim_entries(conn: Connection, scheme_id: str) -> list[ClaimEntry]:
     """The scheme's ledger entries that name a claim (a ledger holds no claims of another)."""
     return [
         ClaimEntry(seq, kind, ref, claim)
-        for seq, kind, ref, claim in ledger_storage.entries_naming(conn, scheme_id, "claim")
+        for seq, kind, ref, claim in entries_naming(conn, scheme_id, "claim")
     ]

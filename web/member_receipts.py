@@ -10,8 +10,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from api.problems import Problem
-from ledger.proofs import receipt_problem
-from ledger.records import RecordError, parse_receipt
+from ledger import RecordError, parse_receipt, receipt_problem
 
 from .member_common import MEMBERS, M, me
 from .visit import Box, Visit, page

@@ -8,8 +8,7 @@ import sys
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from ledger import BundleError, LedgerError
-from ledger.records import RecordError
+from ledger import BundleError, LedgerError, RecordError
 from main.cli import demo, jobs, ledger, reports, service
 from main.cli.common import Command, UsageError
 

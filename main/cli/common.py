@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger import KeyRing, LedgerStore, storage
-from ledger.verify import Report
+from ledger import KeyRing, LedgerStore, Report, list_ledgers, make_engine, sqlite_url
 from main.settings import Settings
 
 if TYPE_CHECKING:
@@ -79,7 +78,7 @@ def read_url(settings: Settings) -> str:
     """The URL reads open: a SQLite file read-only; a server database is read in a read-only
     transaction."""
     if settings.is_sqlite:
-        return storage.sqlite_url(str(settings.db_path), read_only=True)
+        return sqlite_url(str(settings.db_path), read_only=True)
     return settings.url
 
 
@@ -99,10 +98,10 @@ async def read_snapshot(
     """export-log, export-journal and keys: `read` one snapshot of the database, opened
     read-only, once every `wanted` ledger (a `noun`) is known to be there."""
     db = str(settings.db_path) if settings.is_sqlite else shown(settings.url)
-    engine = storage.make_engine(read_url(settings), read_only=True)
+    engine = make_engine(read_url(settings), read_only=True)
     try:
         async with engine.connect() as conn, conn.begin():
-            unknown = sorted(set(wanted or []) - set(await conn.run_sync(storage.list_ledgers)))
+            unknown = sorted(set(wanted or []) - set(await conn.run_sync(list_ledgers)))
             if unknown:
                 raise UsageError(f"no {noun} {', '.join(map(repr, unknown))} in {db}")
             return await read(conn)

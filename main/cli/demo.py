@@ -10,7 +10,7 @@ import uuid
 from typing import TYPE_CHECKING
 
 from api.auth import ApiRole
-from ledger import KeyRing, storage, verify_database
+from ledger import KeyRing, sqlite_url, verify_database
 from main.cli.common import Command, UsageError, db_args, in_loop, print_report
 from main.demo import CREDITS, ELDERS, P2P, TENANTS, build_demo, demo_clock
 from main.settings import Settings
@@ -56,7 +56,7 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> int:
     path = f"{settings.db_path}.accounts.json"
     _write_private(path, json.dumps(accounts, indent=1) + "\n")
     print(f"demo sign-ins for the app (login: password, one per role) in {path}")
-    url = storage.sqlite_url(str(settings.db_path), read_only=True)
+    url = sqlite_url(str(settings.db_path), read_only=True)
     return print_report(await verify_database(url))
 
 

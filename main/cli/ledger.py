@@ -15,15 +15,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ledger import (
     BundleError,
     LedgerStore,
+    RecordError,
     bundle_sources,
     export_bundle,
-    storage,
+    key_json,
+    load_receipt,
+    read_checkpoints,
+    read_keys,
+    read_public_keys,
+    receipt_json,
+    receipt_problem,
     verify_database,
     verify_sources,
 )
-from ledger.bundle import read_checkpoints, read_public_keys
-from ledger.proofs import receipt_problem
-from ledger.records import RecordError, key_json, load_receipt, receipt_json
 from main.cli.common import (
     Command,
     UsageError,
@@ -213,7 +217,7 @@ async def _keys(args: argparse.Namespace, settings: Settings) -> int:
     """keys (list): the ledger's public keys; `keys rotate` runs as rotate-key."""
 
     async def show(conn: AsyncConnection) -> int:
-        for key in await conn.run_sync(storage.read_keys, args.ledger):
+        for key in await conn.run_sync(read_keys, args.ledger):
             print(json.dumps(key_json(key), separators=(",", ":")))
         return 0
 

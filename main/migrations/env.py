@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from ledger.storage import to_sync_url
+from ledger import to_sync_url
 from main.migrate import METADATA
 
 config = context.config

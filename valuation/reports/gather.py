@@ -6,8 +6,8 @@ from datetime import date, datetime
 
 from sqlalchemy.engine import Connection
 
+from ledger import Checkpoint as LedgerCheckpoint
 from ledger import InvalidRequest, NotFound, from_us, to_us
-from ledger.model import Checkpoint as LedgerCheckpoint
 from timebank.service import TimeBank
 
 from . import storage

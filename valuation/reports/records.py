@@ -11,8 +11,7 @@ from typing import TypeVar
 
 from sqlalchemy.engine import Connection
 
-from ledger import Conflict, InvalidRequest, NotFound
-from ledger.errors import refuse
+from ledger import Conflict, InvalidRequest, NotFound, refuse
 from timebank.imports import ImportRefused, LineProblem, _rows
 from timebank.schemes import Role
 from timebank.service import Forbidden, TimeBank

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple, cast
 from sqlalchemy import ColumnElement, and_, bindparam, func, literal_column, or_, select
 from sqlalchemy.engine import Connection
 
-from ledger.prepared import Prepared
+from ledger import Prepared
 from timebank.claims import ClaimStatus
 from timebank.storage import activities, claims, costs, members, outcome_records, ratings
 
