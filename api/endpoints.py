@@ -97,16 +97,17 @@ class Endpoint:
     def __post_init__(self) -> None:
         object.__setattr__(self, "writes", self.method != "GET")
 
-    def route_in(self, box: Any) -> Route:
-        """The Starlette route; `box.services` is set once the app has started."""
+    def route(self) -> Route:
+        """The Starlette route, under the API's mount (`/api/v1`): the services come from the
+        app's lifespan state (`request.state.services`, see `State`)."""
 
         async def run(request: Request) -> Response:
             try:
-                return await self._run(request, box.services)
+                return await self._run(request, request.state.services)
             except Exception as exc:  # anything not a known refusal is re-raised: a real 500
                 return problem_response(from_exception(exc))
 
-        return Route("/api/v1" + self.path, run, methods=[self.method])
+        return Route(self.path, run, methods=[self.method])
 
     async def _run(self, request: Request, services: Services) -> Response:
         for name in SINGLE_HEADERS:  # two of them: which one counts is anybody's guess

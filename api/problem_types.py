@@ -132,7 +132,7 @@ async def problem_types(_request: Request) -> Response:
     )
 
 
-ROUTES = [
-    Route("/api/v1/problems", problem_types),
-    Route("/api/v1/problems/{code}", problem_type),
+ROUTES = [  # under the API's mount, /api/v1
+    Route("/problems", problem_types),
+    Route("/problems/{code}", problem_type),
 ]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -17,19 +16,17 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.responses import Response
+from starlette.routing import BaseRoute
 
-from api import problem_types
-from api.headers import DOCUMENT_CSP, SecurityHeaders, secured
-from api.openapi import docs_page, document
+from api.headers import SecurityHeaders, secured
 from api.problems import Problem, handle_http, problem_response
-from api.routes import ENDPOINTS
+from api.routes import api_mount
 from ledger import KeyRing, LedgerError, from_us
 from main.bootstrap import bootstrap
 from main.jobs import Schedule, run_jobs
 from timebank.service import TimeBank
-from web import Box, WebConfig, web_routes
+from web import State, WebConfig, web_routes
 from web.book import AccountBook
 
 log = logging.getLogger("timebank.api")
@@ -46,45 +43,25 @@ class Config:
 
 
 def create_app(config: Config) -> Starlette:
-    box = Box()  # holds the services between startup and shutdown; routes read it per request
-    box.config = config.web
-    doc = document(ENDPOINTS, version("timebank"))
-    routes: list[BaseRoute] = [  # health first: load balancers ask it most often
-        Route(
-            "/api/v1/health",
-            lambda _r: Response('{"status":"ok"}', 200, media_type="application/json"),
-        ),
-        *(ep.route_in(box) for ep in ENDPOINTS),
-        Route(
-            "/api/v1/openapi.json",
-            lambda _r: Response(json.dumps(doc), 200, media_type="application/json"),
-        ),
-        Route(
-            "/api/v1/docs",
-            lambda _r: HTMLResponse(
-                docs_page(doc), headers={"content-security-policy": DOCUMENT_CSP}
-            ),
-        ),
-        *problem_types.ROUTES,
-        *web_routes(box),
-    ]
+    routes: list[BaseRoute] = [api_mount(version("timebank")), *web_routes()]
 
     @contextlib.asynccontextmanager
-    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(_app: Starlette) -> AsyncIterator[State]:
+        """Every service opened (`bootstrap`), yielded as the lifespan state the API's
+        handlers and the pages read from `request.state`; closed at shutdown."""
         app = await bootstrap(
             config.url,
             KeyRing.from_env(config.key_dir),
             clock=config.clock,
             bootstrap_admin=config.bootstrap_admin,
         )
-        box.book = app.book
-        box.services = _app.state.services = app.services
+        services = _app.state.services = app.services  # app.state: for tests and tools
         gc.freeze()  # what startup made lives as long as the app: the collector skips it
         job = None
         if config.schedule_seconds > 0:
             job = asyncio.create_task(_schedule(app.bank, app.book, config.schedule_seconds))
         try:
-            yield
+            yield {"services": services, "book": app.book, "web_config": config.web}
         finally:
             if job is not None:
                 job.cancel()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,8 @@ import pytest
 from argon2 import PasswordHasher
 from hypothesis import settings
 from sqlalchemy import create_engine, make_url
+from starlette.applications import Starlette
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ledger import KeyRing, LedgerStore
 from ledger.storage import sqlite_url
@@ -158,3 +160,25 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             "tests using a database but not marked both_backends (or postgres_only): "
             + ", ".join(unmarked)
         )
+
+
+class _LifespanState:
+    """What a server does with the state an app's lifespan yields (uvicorn does; httpx's ASGI
+    transport does not): a copy in each request's scope, where `request.state` reads it."""
+
+    def __init__(self, app: ASGIApp, state: dict[str, Any]) -> None:
+        self.app, self.state = app, state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            scope = {**scope, "state": dict(self.state)}
+        await self.app(scope, receive, send)
+
+
+@asynccontextmanager
+async def started(app: Starlette) -> AsyncIterator[Starlette]:
+    """`app` started as a server starts it (its lifespan run, its state given to each request),
+    for httpx's ASGI transport; stopped on leaving."""
+    async with app.router.lifespan_context(app) as state:
+        app.add_middleware(_LifespanState, state=dict(state or {}))
+        yield app

@@ -5,6 +5,6 @@ its own: the same roles, scheme isolation, validation and idempotency apply to b
 """
 
 from .routes import web_routes
-from .visit import Box, WebConfig
+from .visit import State, WebConfig
 
-__all__ = ["Box", "WebConfig", "web_routes"]
+__all__ = ["State", "WebConfig", "web_routes"]

@@ -18,7 +18,7 @@ from timebank import offload
 
 from . import commissioner_downloads
 from .commissioner_report import ROLES, Choice, choice_of, helpers, matrix, report_of
-from .visit import Box, Visit, page
+from .visit import Visit, page
 
 BASE = "/s/{scheme}/commission"
 CHARTS = ("hours-by-month", "hours-by-form", "hours-by-area", "wrong-pocket")
@@ -86,9 +86,9 @@ def _chart_png(report: dict[str, Any], name: str) -> bytes | None:
     return found[0].png() if found else None
 
 
-def routes(box: Box) -> list[BaseRoute]:
+def routes() -> list[BaseRoute]:
     return [
-        page(BASE, dashboard, box, roles=ROLES),
-        page(BASE + "/charts/{chart}.png", chart_png, box, roles=ROLES),
-        *commissioner_downloads.routes(box),
+        page(BASE, dashboard, roles=ROLES),
+        page(BASE + "/charts/{chart}.png", chart_png, roles=ROLES),
+        *commissioner_downloads.routes(),
     ]

@@ -13,7 +13,7 @@ from api.reports import MEDIA
 
 from . import jobs
 from .commissioner_report import FORMATS, ROLES, check, choice_of, fetch
-from .visit import Box, Visit, page
+from .visit import Visit, page
 
 PATH = "/s/{scheme}/commission/downloads"
 MEDIA_TYPES = MEDIA | {"json": "application/json"}
@@ -58,5 +58,5 @@ async def downloads(v: Visit) -> Response:
     return v.redirect(url)
 
 
-def routes(box: Box) -> list[BaseRoute]:
-    return [page(PATH, downloads, box, roles=ROLES, methods=("GET", "POST"))]
+def routes() -> list[BaseRoute]:
+    return [page(PATH, downloads, roles=ROLES, methods=("GET", "POST"))]

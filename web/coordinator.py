@@ -13,7 +13,7 @@ from api.problems import Problem
 
 from . import coordinator_activities, coordinator_import, coordinator_members
 from .coordinator_common import STAFF, base, claim_status, every
-from .visit import Box, Visit, page
+from .visit import Visit, page
 
 CLAIM = "/schemes/{scheme}/claims/{claim}"
 
@@ -98,14 +98,14 @@ async def burnout(v: Visit) -> Response:
     return v.render("coordinator/burnout.html", members=found.members, values=form)
 
 
-def routes(box: Box) -> list[BaseRoute]:
+def routes() -> list[BaseRoute]:
     return [
-        page("/s/{scheme}/coordinate", queue, box, roles=STAFF),
-        page("/s/{scheme}/coordinate", decide, box, roles=STAFF, methods=("POST",)),
-        page("/s/{scheme}/coordinate/claims/{claim}", claim_page, box, roles=STAFF),
-        page("/s/{scheme}/coordinate/claims/{claim}", reverse, box, roles=STAFF, methods=("POST",)),
-        page("/s/{scheme}/coordinate/burnout", burnout, box, roles=STAFF),
-        *coordinator_members.routes(box),
-        *coordinator_activities.routes(box),
-        *coordinator_import.routes(box),
+        page("/s/{scheme}/coordinate", queue, roles=STAFF),
+        page("/s/{scheme}/coordinate", decide, roles=STAFF, methods=("POST",)),
+        page("/s/{scheme}/coordinate/claims/{claim}", claim_page, roles=STAFF),
+        page("/s/{scheme}/coordinate/claims/{claim}", reverse, roles=STAFF, methods=("POST",)),
+        page("/s/{scheme}/coordinate/burnout", burnout, roles=STAFF),
+        *coordinator_members.routes(),
+        *coordinator_activities.routes(),
+        *coordinator_import.routes(),
     ]

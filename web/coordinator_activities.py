@@ -21,7 +21,7 @@ from timebank.activities import (
 )
 
 from .coordinator_common import STAFF, base, choice
-from .visit import Box, Visit, page
+from .visit import Visit, page
 
 A = "/schemes/{scheme}/activities"
 ENUMS: dict[str, type[StrEnum]] = {
@@ -78,14 +78,13 @@ async def retire(v: Visit) -> Response:
     return v.redirect(f"{base(v)}/activities", notice)
 
 
-def routes(box: Box) -> list[BaseRoute]:
+def routes() -> list[BaseRoute]:
     return [
-        page("/s/{scheme}/coordinate/activities", activities, box, roles=STAFF),
-        page("/s/{scheme}/coordinate/activities", add, box, roles=STAFF, methods=("POST",)),
+        page("/s/{scheme}/coordinate/activities", activities, roles=STAFF),
+        page("/s/{scheme}/coordinate/activities", add, roles=STAFF, methods=("POST",)),
         page(
             "/s/{scheme}/coordinate/activities/{code}/retire",
             retire,
-            box,
             roles=STAFF,
             methods=("POST",),
         ),

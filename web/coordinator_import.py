@@ -29,7 +29,7 @@ from timebank.imports import keep_lines
 
 from . import jobs, render
 from .coordinator_common import STAFF
-from .visit import Box, Visit, page
+from .visit import Visit, page
 
 KINDS = ("members", "hours")
 
@@ -150,9 +150,9 @@ async def run(v: Visit) -> Response:
     return v.redirect(url)
 
 
-def routes(box: Box) -> list[BaseRoute]:
+def routes() -> list[BaseRoute]:
     return [
-        page("/s/{scheme}/coordinate/import", form, box, roles=STAFF),
-        page("/s/{scheme}/coordinate/import", preview, box, roles=STAFF, methods=("POST",)),
-        page("/s/{scheme}/coordinate/import/run", run, box, roles=STAFF, methods=("POST",)),
+        page("/s/{scheme}/coordinate/import", form, roles=STAFF),
+        page("/s/{scheme}/coordinate/import", preview, roles=STAFF, methods=("POST",)),
+        page("/s/{scheme}/coordinate/import/run", run, roles=STAFF, methods=("POST",)),
     ]

@@ -24,7 +24,7 @@ from .coordinator_common import (
     minutes,
     person_to_person,
 )
-from .visit import Box, Visit, page
+from .visit import Visit, page
 
 M = "/schemes/{scheme}/members/{member}"
 LISTED = 50  # members on one page of the register
@@ -164,15 +164,13 @@ async def group(v: Visit) -> Response:
     return v.redirect(base(v), notice)
 
 
-def routes(box: Box) -> list[BaseRoute]:
+def routes() -> list[BaseRoute]:
     return [
-        page("/s/{scheme}/coordinate/members", members, box, roles=STAFF),
-        page("/s/{scheme}/coordinate/members", add_member, box, roles=STAFF, methods=("POST",)),
-        page("/s/{scheme}/coordinate/cards", find_by_card, box, roles=STAFF, methods=("POST",)),
-        page("/s/{scheme}/coordinate/members/{member}", member_page, box, roles=STAFF),
-        page(
-            "/s/{scheme}/coordinate/members/{member}", log_for, box, roles=STAFF, methods=("POST",)
-        ),
-        page("/s/{scheme}/coordinate/group", group_form, box, roles=STAFF),
-        page("/s/{scheme}/coordinate/group", group, box, roles=STAFF, methods=("POST",)),
+        page("/s/{scheme}/coordinate/members", members, roles=STAFF),
+        page("/s/{scheme}/coordinate/members", add_member, roles=STAFF, methods=("POST",)),
+        page("/s/{scheme}/coordinate/cards", find_by_card, roles=STAFF, methods=("POST",)),
+        page("/s/{scheme}/coordinate/members/{member}", member_page, roles=STAFF),
+        page("/s/{scheme}/coordinate/members/{member}", log_for, roles=STAFF, methods=("POST",)),
+        page("/s/{scheme}/coordinate/group", group_form, roles=STAFF),
+        page("/s/{scheme}/coordinate/group", group, roles=STAFF, methods=("POST",)),
     ]

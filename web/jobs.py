@@ -21,7 +21,7 @@ from api.auth import ApiRole
 from api.problems import Problem, from_exception
 
 from .book import AccountBook
-from .visit import Box, Visit, page
+from .visit import Visit, page
 
 log = logging.getLogger("timebank.web.jobs")
 STALE_US = 30 * 60 * 1_000_000  # a job still "running" after 30 minutes died with its process
@@ -110,9 +110,9 @@ async def job_download(v: Visit) -> Response:
     )
 
 
-def routes(box: Box) -> list[BaseRoute]:
+def routes() -> list[BaseRoute]:
     anyone = frozenset(ApiRole)
     return [
-        page("/s/{scheme}/jobs/{job}", job_page, box, roles=anyone),
-        page("/s/{scheme}/jobs/{job}/download", job_download, box, roles=anyone),
+        page("/s/{scheme}/jobs/{job}", job_page, roles=anyone),
+        page("/s/{scheme}/jobs/{job}/download", job_download, roles=anyone),
     ]

@@ -9,7 +9,7 @@ from starlette.routing import BaseRoute
 
 from . import member_claims, member_data, member_offers, member_receipts
 from .member_common import MEMBERS, M, claims, entries, me, person_to_person
-from .visit import Box, Visit, page
+from .visit import Visit, page
 
 RECENT = 20  # entries on the home page
 
@@ -33,11 +33,11 @@ async def home(v: Visit) -> Response:
     )
 
 
-def routes(box: Box) -> list[BaseRoute]:
+def routes() -> list[BaseRoute]:
     return [
-        page("/s/{scheme}/me", home, box, roles=MEMBERS),
-        *member_claims.routes(box),
-        *member_receipts.routes(box),
-        *member_offers.routes(box),
-        *member_data.routes(box),
+        page("/s/{scheme}/me", home, roles=MEMBERS),
+        *member_claims.routes(),
+        *member_receipts.routes(),
+        *member_offers.routes(),
+        *member_data.routes(),
     ]

@@ -19,7 +19,7 @@ from .member_common import (
     claims,
     person_to_person,
 )
-from .visit import Box, Visit, page
+from .visit import Visit, page
 
 PRESETS = (15, 30, 60, 90, 120, 180)
 STATUSES = ("pending", "confirmed", "rejected", "reversed")
@@ -137,11 +137,11 @@ async def confirm(v: Visit) -> Response:
     return v.redirect(f"{base(v)}/received", notice)
 
 
-def routes(box: Box) -> list[BaseRoute]:
+def routes() -> list[BaseRoute]:
     return [
-        page("/s/{scheme}/me/log", log_form, box, roles=MEMBERS),
-        page("/s/{scheme}/me/log", log, box, roles=MEMBERS, methods=("POST",)),
-        page("/s/{scheme}/me/claims", my_hours, box, roles=MEMBERS),
-        page("/s/{scheme}/me/received", received, box, roles=MEMBERS),
-        page("/s/{scheme}/me/received", confirm, box, roles=MEMBERS, methods=("POST",)),
+        page("/s/{scheme}/me/log", log_form, roles=MEMBERS),
+        page("/s/{scheme}/me/log", log, roles=MEMBERS, methods=("POST",)),
+        page("/s/{scheme}/me/claims", my_hours, roles=MEMBERS),
+        page("/s/{scheme}/me/received", received, roles=MEMBERS),
+        page("/s/{scheme}/me/received", confirm, roles=MEMBERS, methods=("POST",)),
     ]

@@ -14,7 +14,7 @@ from api.problems import Problem
 
 from .member_common import MEMBERS, M, activity_titles, claims, entries, every, me, person_to_person
 from .member_offers import my_vouchers
-from .visit import SESSION_COOKIE, Box, Visit, page
+from .visit import SESSION_COOKIE, Visit, page
 
 
 async def _held(v: Visit) -> dict[str, Any]:
@@ -81,9 +81,9 @@ async def erase(v: Visit) -> Response:
     return v.redirect("/sign-in", notice)
 
 
-def routes(box: Box) -> list[BaseRoute]:
+def routes() -> list[BaseRoute]:
     return [
-        page("/s/{scheme}/me/data", show, box, roles=MEMBERS),
-        page("/s/{scheme}/me/data/download", download, box, roles=MEMBERS),
-        page("/s/{scheme}/me/data/erase", erase, box, roles=MEMBERS, methods=("POST",)),
+        page("/s/{scheme}/me/data", show, roles=MEMBERS),
+        page("/s/{scheme}/me/data/download", download, roles=MEMBERS),
+        page("/s/{scheme}/me/data/erase", erase, roles=MEMBERS, methods=("POST",)),
     ]

@@ -12,7 +12,7 @@ from partners import storage as partner_storage
 from partners.model import Venue
 
 from .member_common import MEMBERS, base, entries, every, person_to_person
-from .visit import Box, Visit, page
+from .visit import Visit, page
 
 VOUCHER = "/schemes/{scheme}/vouchers/{code}"
 
@@ -109,11 +109,11 @@ async def qr(v: Visit) -> Response:
     )
 
 
-def routes(box: Box) -> list[BaseRoute]:
+def routes() -> list[BaseRoute]:
     return [
-        page("/s/{scheme}/me/offers", offers, box, roles=MEMBERS),
-        page("/s/{scheme}/me/vouchers", take, box, roles=MEMBERS, methods=("POST",)),
-        page("/s/{scheme}/me/vouchers", vouchers, box, roles=MEMBERS),
-        page("/s/{scheme}/me/vouchers/{code}", voucher, box, roles=MEMBERS),
-        page("/s/{scheme}/me/vouchers/{code}/qr", qr, box, roles=MEMBERS),
+        page("/s/{scheme}/me/offers", offers, roles=MEMBERS),
+        page("/s/{scheme}/me/vouchers", take, roles=MEMBERS, methods=("POST",)),
+        page("/s/{scheme}/me/vouchers", vouchers, roles=MEMBERS),
+        page("/s/{scheme}/me/vouchers/{code}", voucher, roles=MEMBERS),
+        page("/s/{scheme}/me/vouchers/{code}/qr", qr, roles=MEMBERS),
     ]

@@ -13,7 +13,7 @@ from api.problems import Problem
 from ledger import RecordError, parse_receipt, receipt_problem
 
 from .member_common import MEMBERS, M, me
-from .visit import Box, Visit, page
+from .visit import Visit, page
 
 RECEIPT = M + "/entries/{seq}/receipt"
 
@@ -67,8 +67,8 @@ async def download(v: Visit) -> Response:
     )
 
 
-def routes(box: Box) -> list[BaseRoute]:
+def routes() -> list[BaseRoute]:
     return [
-        page("/s/{scheme}/me/receipts/{seq}", show, box, roles=MEMBERS),
-        page("/s/{scheme}/me/receipts/{seq}/download", download, box, roles=MEMBERS),
+        page("/s/{scheme}/me/receipts/{seq}", show, roles=MEMBERS),
+        page("/s/{scheme}/me/receipts/{seq}/download", download, roles=MEMBERS),
     ]

@@ -9,7 +9,7 @@ from starlette.routing import BaseRoute
 from api.problems import Problem
 from ledger import NotFound
 
-from .visit import Box, Visit, page
+from .visit import Visit, page
 
 
 async def ledger_page(v: Visit) -> Response:
@@ -29,5 +29,5 @@ async def ledger_page(v: Visit) -> Response:
     )
 
 
-def routes(box: Box) -> list[BaseRoute]:
-    return [page("/s/{scheme}/ledger", ledger_page, box, roles=None)]
+def routes() -> list[BaseRoute]:
+    return [page("/s/{scheme}/ledger", ledger_page, roles=None)]

@@ -8,21 +8,21 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from . import commissioner, coordinator, jobs, member, public, signin, till
-from .visit import Box, WebConfig
+from .visit import WebConfig
 
 STATIC = Path(__file__).parent / "static"
 
 __all__ = ["WebConfig", "web_routes"]
 
 
-def web_routes(box: Box) -> list[BaseRoute]:
+def web_routes() -> list[BaseRoute]:
     return [
-        *signin.routes(box),
-        *member.routes(box),
-        *coordinator.routes(box),
-        *till.routes(box),
-        *commissioner.routes(box),
-        *public.routes(box),
-        *jobs.routes(box),
+        *signin.routes(),
+        *member.routes(),
+        *coordinator.routes(),
+        *till.routes(),
+        *commissioner.routes(),
+        *public.routes(),
+        *jobs.routes(),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]

@@ -10,7 +10,7 @@ from api.problems import Problem
 
 from .accounts import LANGUAGES, SESSION_SECONDS
 from .book import SignInRefused
-from .visit import LANG_COOKIE, SESSION_COOKIE, Box, Visit, page
+from .visit import LANG_COOKIE, SESSION_COOKIE, Visit, page
 
 HOMES = {
     ApiRole.MEMBER: "/s/{scheme}/me",
@@ -75,11 +75,11 @@ def _safe_next(target: str) -> str:
     return target if ok and len(target) < 500 else ""
 
 
-def routes(box: Box) -> list[BaseRoute]:
+def routes() -> list[BaseRoute]:
     return [
-        page("/", root, box, roles=None),
-        page("/sign-in", sign_in_form, box, roles=None),
-        page("/sign-in", sign_in, box, roles=None, methods=("POST",)),
-        page("/sign-out", sign_out, box, roles=frozenset(ApiRole), methods=("POST",)),
-        page("/language", language, box, roles=None, methods=("POST",)),
+        page("/", root, roles=None),
+        page("/sign-in", sign_in_form, roles=None),
+        page("/sign-in", sign_in, roles=None, methods=("POST",)),
+        page("/sign-out", sign_out, roles=frozenset(ApiRole), methods=("POST",)),
+        page("/language", language, roles=None, methods=("POST",)),
     ]

@@ -20,7 +20,7 @@ from partners.codes import display, normalise
 
 from . import till_books
 from .render import hours
-from .visit import Box, Visit, page
+from .visit import Visit, page
 
 TILL = frozenset({ApiRole.PARTNER_STAFF})
 VOUCHER = "/schemes/{scheme}/vouchers/{code}"
@@ -163,12 +163,12 @@ async def _title(v: Visit, voucher: Any) -> str:
         return str(voucher.offer)
 
 
-def routes(box: Box) -> list[BaseRoute]:
+def routes() -> list[BaseRoute]:
     base = "/s/{scheme}/till"
     return [
-        page(base, till, box, roles=TILL, methods=("GET", "POST")),
-        page(base + "/v/{code}", voucher_page, box, roles=TILL),
-        page(base + "/v/{code}/settle", settle, box, roles=TILL, methods=("POST",)),
-        page(base + "/v/{code}/void", void, box, roles=TILL, methods=("POST",)),
-        *till_books.routes(box),
+        page(base, till, roles=TILL, methods=("GET", "POST")),
+        page(base + "/v/{code}", voucher_page, roles=TILL),
+        page(base + "/v/{code}/settle", settle, roles=TILL, methods=("POST",)),
+        page(base + "/v/{code}/void", void, roles=TILL, methods=("POST",)),
+        *till_books.routes(),
     ]

@@ -18,7 +18,7 @@ from api.problems import Problem
 from ledger import from_us
 from timebank.spreadsheets import safe_cell
 
-from .visit import Box, Visit, page
+from .visit import Visit, page
 
 TILL = frozenset({ApiRole.PARTNER_STAFF})
 STATEMENT = "/schemes/{scheme}/partner/statement"
@@ -130,11 +130,11 @@ def _upload_refused(
     )
 
 
-def routes(box: Box) -> list[BaseRoute]:
+def routes() -> list[BaseRoute]:
     base = "/s/{scheme}/till"
     return [
-        page(base + "/today", today_page, box, roles=TILL),
-        page(base + "/statement", statement_page, box, roles=TILL),
-        page(base + "/statement.csv", statement_csv, box, roles=TILL),
-        page(base + "/reconcile", reconcile_page, box, roles=TILL, methods=("GET", "POST")),
+        page(base + "/today", today_page, roles=TILL),
+        page(base + "/statement", statement_page, roles=TILL),
+        page(base + "/statement.csv", statement_csv, roles=TILL),
+        page(base + "/reconcile", reconcile_page, roles=TILL, methods=("GET", "POST")),
     ]

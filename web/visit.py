@@ -9,7 +9,7 @@ import secrets
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import quote, unquote
 
 from starlette.datastructures import FormData, UploadFile
@@ -45,12 +45,13 @@ class WebConfig:
     cookie_secure: bool | None = None  # None: Secure when the request came over HTTPS
 
 
-class Box:
-    """What pages read once the app has started (set in the API app's lifespan)."""
+class State(TypedDict):
+    """What the app's lifespan yields for pages (Starlette's lifespan state, read per request
+    from `request.state`): the API's services, the sign-in book, the pages' settings."""
 
     services: Services
     book: AccountBook
-    config: WebConfig
+    web_config: WebConfig
 
 
 @dataclass
@@ -158,7 +159,6 @@ Handler = Callable[[Visit], Awaitable[Response]]
 def page(
     path: str,
     handler: Handler,
-    box: Box,
     *,
     roles: frozenset[ApiRole] | None,
     methods: tuple[str, ...] = ("GET",),
@@ -167,7 +167,10 @@ def page(
     roles, in the scheme of the path (any other scheme: 404, as in the API)."""
 
     async def run(request: Request) -> Response:
-        services, book, config = box.services, box.book, box.config
+        state = request.state  # the lifespan's `State`
+        services: Services = state.services
+        book: AccountBook = state.book
+        config: WebConfig = state.web_config
         found = await book.session(request.cookies.get(SESSION_COOKIE, ""))
         account, session = found if found else (None, None)
         lang = i18n.choose(

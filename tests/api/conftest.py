@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from ledger import verify_database
 from ledger.storage import sqlite_url
 from main.asgi import Config, create_app
-from tests.conftest import SERVER_URL, Clock
+from tests.conftest import SERVER_URL, Clock, started
 
 if TYPE_CHECKING:
     from tests.api.world import World
@@ -34,9 +34,8 @@ async def app(db_url: str, tmp_path: Path, clock: Clock) -> AsyncIterator[Starle
         url=db_url, key_dir=tmp_path / "keys", bootstrap_admin=ADMIN,
         schedule_seconds=0, clock=clock,
     )  # fmt: skip
-    started = create_app(config)
-    async with started.router.lifespan_context(started):
-        yield started
+    async with started(create_app(config)) as running:
+        yield running
     read = db_url if SERVER_URL else sqlite_url(str(tmp_path / "api.db"), read_only=True)
     report = await verify_database(read)
     assert report.ok, report.summary()

@@ -33,7 +33,7 @@ from main.asgi import Config, create_app
 from partners.codes import check_symbol, display
 from tests.api.conftest import ADMIN
 from tests.api.world import ACTIVITY, ASHE_ADDITION, World
-from tests.conftest import Clock, snapshot
+from tests.conftest import Clock, snapshot, started
 
 pytestmark = pytest.mark.both_backends
 
@@ -1136,7 +1136,7 @@ async def test_a_write_without_its_signing_key_is_a_documented_503_and_changes_n
     config = Config(url=db_url, key_dir=tmp_path / "elsewhere", bootstrap_admin=ADMIN,
                     schedule_seconds=0, clock=clock)  # fmt: skip
     keyless = create_app(config)
-    async with keyless.router.lifespan_context(keyless):
+    async with started(keyless):
         transport = httpx.ASGITransport(app=keyless)
         async with httpx.AsyncClient(transport=transport, base_url="http://tb.test") as c:
             before = snapshot(db_url)

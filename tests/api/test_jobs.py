@@ -15,7 +15,7 @@ from ledger import from_us
 from main.asgi import Config, create_app
 from main.jobs import Schedule, run_jobs
 from tests.api.world import World
-from tests.conftest import SERVER_URL, Clock
+from tests.conftest import SERVER_URL, Clock, started
 from tests.timebank.helpers import activity, open_bank
 from timebank.claims import ClaimDraft, ClaimRules, SchemeModel
 from timebank.schemes import Member, Role, Scheme
@@ -86,7 +86,7 @@ async def test_the_services_schedule_forgets_old_jobs(
         clock.advance(8 * 86400)
         config = Config(url=db_url, key_dir=tmp_path / "keys", schedule_seconds=0.05, clock=clock)
         scheduled = create_app(config)
-        async with scheduled.router.lifespan_context(scheduled):
+        async with started(scheduled):
             for _ in range(100):
                 if await book.job("j1") is None:
                     break
@@ -138,7 +138,7 @@ async def test_the_services_schedule_expires_old_credit_as_timebank_expire_does(
     config = Config(url=db_url, key_dir=db_path.with_suffix(".keys"), schedule_seconds=0.05,
                     clock=clock)  # fmt: skip
     served = create_app(config)
-    async with served.router.lifespan_context(served):
+    async with started(served):
         bank: TimeBank = served.state.services.bank
         for _ in range(200):
             if await bank.balance("taff", "A") == 0:

@@ -15,7 +15,7 @@ import pytest
 
 from ledger.storage import sqlite_url
 from main.asgi import Config, create_app
-from tests.conftest import SERVER_URL, count_rows, snapshot
+from tests.conftest import SERVER_URL, count_rows, snapshot, started
 
 pytestmark = pytest.mark.both_backends
 
@@ -49,7 +49,7 @@ def _demo(db: Path, db_url: str) -> tuple[str, ...]:
 async def _me(db: Path, db_url: str, token: str) -> httpx.Response:
     url = db_url if SERVER_URL else sqlite_url(str(db))
     app = create_app(Config(url, Path(f"{db}.keys"), schedule_seconds=0))
-    async with app.router.lifespan_context(app):
+    async with started(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             return await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})

@@ -16,6 +16,7 @@ from ledger import KeyRing, LedgerStore, verify_database
 from ledger.storage import to_sync_url
 from main.asgi import Config, create_app
 from main.migrate import METADATA, current, head, migrate
+from tests.conftest import started
 
 pytestmark = pytest.mark.both_backends
 
@@ -42,7 +43,7 @@ def _indexes(url: str, table: str) -> set[str]:
 async def _serve_once(url: str, keys: Path) -> None:
     """Start and stop the whole app on `url`: what a service process does to a database."""
     app = create_app(Config(url=url, key_dir=keys, schedule_seconds=0))
-    async with app.router.lifespan_context(app):
+    async with started(app):
         pass
 
 

@@ -43,7 +43,7 @@ from ledger import from_us
 from main.asgi import Config, create_app
 from tests.api.conftest import ADMIN, app, app_client, db_path  # noqa: F401  (fixtures)
 from tests.api.world import World, bearer
-from tests.conftest import Clock
+from tests.conftest import Clock, started
 from tests.reliability.conftest import Figures
 from tests.web.conftest import PASSWORD, Pages, browser, world  # noqa: F401  (fixtures)
 from web import accounts
@@ -192,7 +192,7 @@ async def test_processes_share_the_count_so_n_of_them_allow_only_n_minus_1_more_
     config = Config(url=db_url, key_dir=tmp_path / "keys", bootstrap_admin=ADMIN,
                     schedule_seconds=0, clock=clock)  # fmt: skip
     second = create_app(config)
-    async with second.router.lifespan_context(second):
+    async with started(second):
         other = Clients(second)
         try:
             allowed_second = await failures_until_refused(other.at(address), wrong_secret(good))
