@@ -26,7 +26,7 @@ from api.headers import DOCUMENT_CSP, SecurityHeaders, secured
 from api.openapi import docs_page, document
 from api.problems import Problem, handle_http, problem_response
 from api.routes import ENDPOINTS
-from api.tokens import TokenBook
+from identity.tokens import TokenBook
 from ledger import KeyRing, LedgerError, LedgerStore, from_us
 from main.jobs import Schedule, run_jobs
 from partners.service import Partners

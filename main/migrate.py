@@ -16,7 +16,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, create_engine, inspect
 
-from api import storage as api_storage
+from identity import storage as identity_storage
 from ledger import storage as ledger_storage
 from ledger.storage import to_sync_url
 from partners import storage as partners_storage
@@ -27,7 +27,7 @@ METADATA: list[MetaData] = [  # every package's tables
     ledger_storage.metadata,
     timebank_storage.metadata,
     partners_storage.metadata,
-    api_storage.metadata,
+    identity_storage.metadata,
     web_storage.metadata,
 ]
 SCRIPTS = Path(__file__).parent / "migrations"

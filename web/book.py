@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.auth import ApiRole
+from identity.auth import ApiRole
 from ledger import IdempotencyConflict, NotFound
 from ledger import storage as ledger_storage
 

@@ -9,7 +9,7 @@ import secrets
 import uuid
 from typing import TYPE_CHECKING
 
-from api.auth import ApiRole
+from identity.auth import ApiRole
 from ledger import KeyRing, LedgerStore, storage, verify_database
 from main.cli.common import Command, UsageError, db_args, in_loop, print_report
 from main.demo import CREDITS, ELDERS, P2P, TENANTS, build_demo, demo_clock
@@ -68,7 +68,7 @@ def _write_private(path: str, text: str) -> None:
 async def _demo_tokens(bank: TimeBank) -> dict[str, str]:
     """Fresh bearer tokens for trying the demo's API, one per kind of user (demo only: kept
     in a file beside the database so `scripts/run` can show them)."""
-    from api.tokens import TokenBook
+    from identity.tokens import TokenBook
 
     book = await TokenBook.open(bank.ledger.url, bank.clock)
     wanted = {

@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from api.auth import ApiRole, Principal, grant_problem
+from identity.auth import ApiRole, Principal, grant_problem
 from ledger import KeyRing, LedgerStore, verify_database
 from main.cli.common import Command, UsageError, db_args, existing, in_loop, print_report
 from main.settings import Settings
@@ -101,7 +101,7 @@ def _account_parser(sub: Subparsers) -> None:
 
 async def _tokens(args: argparse.Namespace, settings: Settings) -> int:
     """init (tables and an admin token), token create and account create."""
-    from api.tokens import TokenBook
+    from identity.tokens import TokenBook
     from partners.service import Partners
     from web.book import AccountBook
 
