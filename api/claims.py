@@ -6,10 +6,10 @@ from typing import Any
 
 from pydantic import Field
 
+from identity.auth import ALL_SCHEME_ROLES, STAFF
 from ledger import NotFound
 from timebank.claims import ClaimDraft
 
-from .auth import ALL_SCHEME_ROLES, STAFF
 from .endpoints import Call, Endpoint, decode_cursor, encode_cursor
 from .members import PEOPLE, acting_member, self_or_staff
 from .models import (

@@ -24,14 +24,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from identity.auth import ApiRole, Principal, a_role
+from identity.tokens import TokenBook
 from ledger import INTERNAL_KEYS, NotFound
 from partners.service import Partners
 from timebank.service import TimeBank
 
-from .auth import ApiRole, Principal, a_role
 from .models import NUL, holds_nul
 from .problems import Problem, from_exception, problem_response
-from .tokens import TokenBook
 
 MAX_JSON_BYTES = 64 * 1024
 MAX_CSV_BYTES = 8 * 1024 * 1024

@@ -13,6 +13,7 @@ from datetime import date
 from pydantic import Field, RootModel
 from starlette.responses import Response
 
+from identity.auth import STAFF, ApiRole
 from ledger import NotFound
 from timebank import offload
 from timebank.claims import ClaimDraft, ClaimRules, ClaimStatus, LoggedClaim, claim_problems
@@ -32,7 +33,6 @@ from timebank.imports import (
 )
 from timebank.schemes import Member, Role
 
-from .auth import STAFF, ApiRole
 from .endpoints import Call, Endpoint
 from .members import acting_member
 from .models import Out, Query

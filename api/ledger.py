@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import date
 
+from identity.auth import ALL_SCHEME_ROLES, STAFF, ApiRole
 from ledger import Checkpoint, NotFound, from_us, key_json
 from timebank.books import scheme_books
 
-from .auth import ALL_SCHEME_ROLES, STAFF, ApiRole
 from .endpoints import Call, Endpoint
 from .models import BooksOut, CheckpointOut, JsonObject, LedgerKey, Page, Query
 

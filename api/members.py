@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from identity.auth import STAFF, ApiRole
 from ledger import receipt_json
 from timebank.schemes import Member, Role
 
-from .auth import STAFF, ApiRole
 from .endpoints import Call, Endpoint, decode_cursor, encode_cursor
 from .models import (
     SEQ,

@@ -10,9 +10,9 @@ from typing import Annotated
 
 from pydantic import Field
 
+from identity.auth import STAFF
 from timebank.matching import AreaSummary, HelpRequest, Match, Offer
 
-from .auth import STAFF
 from .endpoints import Call, Endpoint, decode_cursor, encode_cursor
 from .members import PEOPLE, acting_member
 from .models import In, MemberId, Out, Page, PageQuery, Place, Query, Skills

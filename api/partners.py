@@ -12,12 +12,12 @@ from typing import Annotated
 
 from pydantic import Field
 
+from identity.auth import ALL_SCHEME_ROLES, STAFF, ApiRole
 from ledger import receipt_json
 from partners.codes import display
 from partners.model import Agreement, Offer, Partner, Sector, Venue
 from partners.statements import statement_rows
 
-from .auth import ALL_SCHEME_ROLES, STAFF, ApiRole
 from .endpoints import Call, Endpoint
 from .models import (
     In,

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
+from identity.refusals import Forbidden, Throttled, Unauthenticated
 from ledger import LedgerError
 from timebank.imports import ImportRefused
 
@@ -89,6 +90,13 @@ def from_exception(exc: Exception) -> Problem:
         return exc
     if isinstance(exc, LedgerError):
         return Problem(STATUS.get(exc.code, 409), exc.message, code=exc.code, field=exc.field)
+    if isinstance(exc, Unauthenticated):
+        return Problem(401, exc.detail, field=exc.field)
+    if isinstance(exc, Throttled):
+        wait = {"Retry-After": str(exc.retry_after)}
+        return Problem(429, exc.detail, field=exc.field, headers=wait)
+    if isinstance(exc, Forbidden):
+        return Problem(403, exc.detail, code="forbidden", field=exc.field)
     if isinstance(exc, ValidationError):
         return _validation_problem(exc)
     if isinstance(exc, ImportRefused):

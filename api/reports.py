@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 from starlette.responses import Response
 
+from identity.auth import STAFF, ApiRole
 from timebank import offload
 from timebank.books import Books
 from valuation.catalogue import Catalogue
@@ -21,7 +22,6 @@ from valuation.reports.facts import Facts
 from valuation.reports.inputs import Cost, CostKind, Evidence, OutcomeRecord, Rating, Subject
 from valuation.reports.records import import_outcomes, record_cost, record_outcome, record_rating
 
-from .auth import STAFF, ApiRole
 from .endpoints import Call, Endpoint
 from .headers import DOCUMENT_CSP
 from .imports import ImportOut

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from identity.auth import ALL_SCHEME_ROLES, ApiRole, TokenRecord, grant_problem
 from ledger import NotFound, from_us, to_us
 from timebank.claims import ClaimRules
 from timebank.schemes import Scheme
 
-from .auth import ALL_SCHEME_ROLES, ApiRole, TokenRecord, grant_problem
 from .endpoints import Call, Endpoint, decode_cursor, encode_cursor
 from .models import MeOut, Page, PageQuery, SchemeIn, SchemeOut, TokenIn, TokenOut
 from .problems import Problem

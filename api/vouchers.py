@@ -10,11 +10,11 @@ from __future__ import annotations
 from pydantic import Field
 from starlette.responses import Response
 
+from identity.auth import STAFF, ApiRole
 from ledger import NotFound, from_us
 from partners.codes import display
 from partners.model import Voucher
 
-from .auth import STAFF, ApiRole
 from .endpoints import Call, Endpoint
 from .members import acting_member
 from .models import In, MemberId, Out, PartnerId

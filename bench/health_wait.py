@@ -36,8 +36,8 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for bench.harness
-from api.auth import ApiRole
 from bench import harness
+from identity.auth import ApiRole
 from ledger.storage import sqlite_url
 from web.book import AccountBook
 

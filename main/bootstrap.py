@@ -8,7 +8,7 @@ from pathlib import Path
 from types import TracebackType
 
 from api.endpoints import Services
-from api.tokens import TokenBook
+from identity.tokens import TokenBook
 from ledger import Database, KeyRing, LedgerStore
 from partners.service import Partners
 from timebank.service import TimeBank

@@ -16,7 +16,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, create_engine, inspect
 
-from api import storage as api_storage
+from identity import storage as identity_storage
 from ledger import metadata as ledger_metadata
 from ledger import to_sync_url
 from partners import storage as partners_storage
@@ -27,7 +27,7 @@ METADATA: list[MetaData] = [  # every package's tables
     ledger_metadata,
     timebank_storage.metadata,
     partners_storage.metadata,
-    api_storage.metadata,
+    identity_storage.metadata,
     web_storage.metadata,
 ]
 SCRIPTS = Path(__file__).parent / "migrations"

@@ -121,7 +121,7 @@ def count_rows(url: str, queries: dict[str, str]) -> dict[str, list[tuple[Any, .
         engine.dispose()
 
 
-# What a refusal itself writes: a failed authentication is counted (api.tokens), on purpose.
+# What a refusal itself writes: a failed authentication is counted (identity.tokens), on purpose.
 REFUSALS_LOG = {"api_auth_failures"}
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from api.auth import ApiRole, Principal
+from identity.auth import ApiRole, Principal
 
 SESSION_SECONDS = 12 * 3600  # a session ends 12 hours after sign-in, or on sign-out
 IDLE_SECONDS = 2 * 3600  # or after two hours without a request

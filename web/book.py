@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from api.auth import ApiRole
+from identity.auth import ApiRole
 from ledger import Database, IdempotencyConflict, NotFound
 
 from . import storage

@@ -10,11 +10,11 @@ import json
 import uuid
 from typing import Any
 
-from api.auth import Principal
 from api.endpoints import Call, Endpoint, Services
 from api.models import NUL, holds_nul
 from api.problems import Problem, from_exception
 from api.routes import ENDPOINTS
+from identity.auth import Principal
 
 _BY_ROUTE = {(ep.method, ep.path): ep for ep in ENDPOINTS}
 

@@ -14,10 +14,10 @@ from urllib.parse import urlencode
 
 from starlette.responses import Response
 
-from api.auth import Principal
 from api.endpoints import Services
 from api.problems import Problem
 from api.reports import READERS
+from identity.auth import Principal
 from ledger import from_us
 
 from . import bridge

@@ -6,8 +6,8 @@ from datetime import date
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from api.auth import ApiRole
 from api.problems import Problem
+from identity.auth import ApiRole
 
 from .visit import Visit
 

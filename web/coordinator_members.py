@@ -8,8 +8,8 @@ from typing import Any
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from api.auth import ApiRole
 from api.problems import Problem
+from identity.auth import ApiRole
 from timebank.schemes import Role
 
 from .claim_dates import date_limits, too_far_back

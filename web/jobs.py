@@ -17,8 +17,8 @@ from typing import Any
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from api.auth import ApiRole
 from api.problems import Problem, from_exception
+from identity.auth import ApiRole
 
 from .book import AccountBook
 from .visit import Visit, page

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.auth import ApiRole
 from api.models import ClaimOut, EntryOut
+from identity.auth import ApiRole
 
 from .visit import Visit
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from api.auth import ApiRole
 from api.problems import Problem
+from identity.auth import ApiRole
 
 from .accounts import LANGUAGES, SESSION_SECONDS
 from .book import SignInRefused

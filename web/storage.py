@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-from api.auth import ApiRole
+from identity.auth import ApiRole
 
 from .accounts import Account, Session
 

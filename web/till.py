@@ -12,8 +12,8 @@ from typing import Any
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from api.auth import ApiRole
 from api.problems import Problem
+from identity.auth import ApiRole
 from ledger import NotFound, from_us
 from partners import storage as partner_storage
 from partners.codes import display, normalise

@@ -13,8 +13,8 @@ from typing import Any
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from api.auth import ApiRole
 from api.problems import Problem
+from identity.auth import ApiRole
 from ledger import from_us
 from timebank.spreadsheets import safe_cell
 

@@ -18,10 +18,10 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import Message
 
-from api.auth import ApiRole, Principal
 from api.endpoints import Services
 from api.models import holds_nul
 from api.problems import Problem
+from identity.auth import ApiRole, Principal
 
 from . import bridge, i18n, refusals, render
 from .accounts import Account, Session

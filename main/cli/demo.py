@@ -9,14 +9,14 @@ import secrets
 import uuid
 from typing import TYPE_CHECKING
 
-from api.auth import ApiRole
+from identity.auth import ApiRole
 from ledger import KeyRing, sqlite_url, verify_database
 from main.cli.common import Command, UsageError, db_args, in_loop, print_report
 from main.demo import CREDITS, ELDERS, P2P, TENANTS, build_demo, demo_clock
 from main.settings import Settings
 
 if TYPE_CHECKING:
-    from api.tokens import TokenBook
+    from identity.tokens import TokenBook
     from main.cli.common import Subparsers
     from web.book import AccountBook
 

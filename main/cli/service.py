@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from api.auth import ApiRole, Principal, grant_problem
+from identity.auth import ApiRole, Principal, grant_problem
 from ledger import KeyRing, verify_database
 from main.cli.common import Command, UsageError, db_args, existing, in_loop, print_report
 from main.settings import Settings

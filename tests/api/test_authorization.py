@@ -761,7 +761,7 @@ async def test_each_role_gets_exactly_what_the_table_says(
 
 class EachFromAnAddressOfItsOwn(httpx.ASGITransport):
     """Sends each request from a new client address, so that the throttle on failed
-    authentications (429 after api.tokens.MAX_FAILURES from one address: see
+    authentications (429 after identity.tokens.MAX_FAILURES from one address: see
     tests/reliability/test_attackers_tokens.py) never answers before the check under test."""
 
     def __init__(self, app: Starlette) -> None:

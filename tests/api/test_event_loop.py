@@ -19,8 +19,8 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from api.auth import ApiRole
 from api.endpoints import MAX_CSV_BYTES, MAX_JSON_BYTES
+from identity.auth import ApiRole
 from tests.api.world import World, log_hours, period
 from tests.conftest import Clock
 from timebank import offload

@@ -866,7 +866,7 @@ async def test_every_response_carries_the_security_headers(
         await check(c, "GET", "/api/v1/me", headers={"Authorization": "Bearer guess"})
 
     # a 500: an unexpected exception in the API and in a page
-    from api.tokens import TokenBook
+    from identity.tokens import TokenBook
 
     async def boom(*_args: Any, **_kw: Any) -> Any:
         raise RuntimeError("an unexpected failure")

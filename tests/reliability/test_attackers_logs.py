@@ -31,7 +31,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from api.auth import ApiRole
+from identity.auth import ApiRole
 from ledger.storage import sqlite_url
 from tests.api.conftest import app, app_client, db_path  # noqa: F401  (fixtures)
 from tests.api.test_uvicorn import ADMIN, V1, Served

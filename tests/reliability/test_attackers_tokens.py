@@ -34,11 +34,11 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from api import tokens as token_book
-from api.auth import Throttle
-from api.problems import Problem
 from api.routes import ENDPOINTS
-from api.tokens import MAX_FAILURES, THROTTLED_CLIENTS, WINDOW_SECONDS, TokenBook
+from identity import tokens as token_book
+from identity.auth import Throttle
+from identity.refusals import Unauthenticated
+from identity.tokens import MAX_FAILURES, THROTTLED_CLIENTS, WINDOW_SECONDS, TokenBook
 from ledger import from_us
 from main.asgi import Config, create_app
 from tests.api.conftest import ADMIN, app, app_client, db_path  # noqa: F401  (fixtures)
@@ -384,7 +384,7 @@ async def test_a_revocation_made_by_another_process_is_seen_within_the_cache_tim
     other = await TokenBook.open(db_url, clock)  # another service process on the database
     try:
         await other.revoke(token_id)
-        with pytest.raises(Problem, match="unknown or revoked"):
+        with pytest.raises(Unauthenticated, match="unknown or revoked"):
             await other.authenticate(token["Authorization"], "198.51.100.60")
     finally:
         await other.close()

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from api.auth import ApiRole
+from identity.auth import ApiRole
 from tests.api.conftest import app, app_client, db_path  # noqa: F401  (fixtures)
 from tests.api.world import ROLES, SCHEMES, World, build
 from tests.conftest import Clock

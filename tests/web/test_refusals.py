@@ -13,8 +13,8 @@ from datetime import date, timedelta
 import httpx
 import pytest
 
-from api.auth import ApiRole
 from api.problems import Problem
+from identity.auth import ApiRole
 from ledger import from_us
 from tests.api.test_vouchers_api import give_credits, voucher
 from tests.api.world import ACTIVITY, World

@@ -1,5 +1,5 @@
-"""The API's SQL: bearer tokens (only the SHA-256 of each secret is stored), and failed
-authentications by address, which every process counts (see `api.tokens`).
+"""Identity's SQL: bearer tokens (only the SHA-256 of each secret is stored), and failed
+authentications by address, which every process counts (see `identity.tokens`).
 
 Functions take a sync `Connection`; async callers use `AsyncConnection.run_sync`.
 """

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from api.auth import ApiRole
-from api.problems import Problem
-from api.tokens import TokenBook
+from api.problems import from_exception
+from identity.auth import ApiRole
+from identity.refusals import Unauthenticated
+from identity.tokens import TokenBook
 from ledger.storage import sqlite_url
 from tests.conftest import SERVER_URL, Clock
 
@@ -66,8 +67,8 @@ async def test_two_revocations_keep_the_first_time_and_the_token_is_refused_afte
         )
         assert not isinstance(a, BaseException) and not isinstance(b, BaseException)
         assert a.revoked_us == b.revoked_us is not None  # one revocation, one time
-        assert not isinstance(used, BaseException) or isinstance(used, Problem), used
+        assert not isinstance(used, BaseException) or isinstance(used, Unauthenticated), used
         for book in (one, two):  # once committed, refused by either
-            with pytest.raises(Problem) as refused:
+            with pytest.raises(Unauthenticated) as refused:
                 await book.authenticate(header)
-            assert refused.value.status == 401
+            assert from_exception(refused.value).status == 401

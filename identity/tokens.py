@@ -36,7 +36,7 @@ from .auth import (
     parse_bearer,
     secret_matches,
 )
-from .problems import Problem
+from .refusals import Forbidden, Throttled, Unauthenticated
 
 CACHE_SECONDS = 30.0
 CACHE_SIZE = 10_000
@@ -90,19 +90,18 @@ class TokenBook:
         """The principal behind an `Authorization` header; 401 for anything else, 429 while
         `client` (the caller's address) has failed too often (see `Throttle`)."""
         if not header:
-            raise Problem(401, "send Authorization: Bearer <token>", field="authorization")
+            raise Unauthenticated("send Authorization: Bearer <token>", field="authorization")
         now = self._clock()
         wait = self.throttle.wait_seconds(client, now)
         if wait:
-            raise Problem(
-                429,
+            raise Throttled(
                 f"too many failed authentications from this address: try again in {wait} s",
+                wait,
                 field="authorization",
-                headers={"Retry-After": str(wait)},
             )
         try:
             return await self._principal(header, now)
-        except Problem:
+        except Unauthenticated:
             self.throttle.failed(client, now)
             await self._count_everywhere(client, now)
             raise
@@ -124,15 +123,15 @@ class TokenBook:
             return Principal("bootstrap", ApiRole.ADMIN, None, None)
         parsed = parse_bearer(header)
         if parsed is None:
-            raise Problem(401, "the bearer token is malformed", field="authorization")
+            raise Unauthenticated("the bearer token is malformed", field="authorization")
         token_id, secret = parsed
         record = await self._lookup(token_id)
         if record is None or record.revoked_us is not None:
-            raise Problem(401, "the token is unknown or revoked", field="authorization")
+            raise Unauthenticated("the token is unknown or revoked", field="authorization")
         if not secret_matches(secret, record.secret_sha256):
-            raise Problem(401, "the token is unknown or revoked", field="authorization")
+            raise Unauthenticated("the token is unknown or revoked", field="authorization")
         if record.expired(now):
-            raise Problem(401, "the token has expired", field="authorization")
+            raise Unauthenticated("the token has expired", field="authorization")
         return record.principal()
 
     async def _lookup(self, token_id: str) -> TokenRecord | None:
@@ -235,10 +234,8 @@ def _first(conn: Connection, scheme: str, role: ApiRole, partner: str | None) ->
     if storage.has_token(conn, scheme, role, partner):
         whose = f"partner {partner}" if partner else f"scheme {scheme}"
         maker = "its partner staff or the scheme admin" if partner else "its scheme admin"
-        raise Problem(
-            403,
+        raise Forbidden(
             f"{whose} already has {a_role(role)} token: {maker} makes the next "
             "(the deployment admin makes only the first)",
-            code="forbidden",
             field="role",
         )
