@@ -171,7 +171,7 @@ class _LifespanState:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
-            scope = {**scope, "state": dict(self.state)}
+            scope["state"] = dict(self.state)  # in place, as uvicorn: outer middleware see it too
         await self.app(scope, receive, send)
 
 

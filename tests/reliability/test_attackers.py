@@ -144,6 +144,14 @@ PAGES = _parse(PAGE_MATRIX)
 LAST = (("POST", S + "/me/data/erase"), ("POST", "/sign-out"))
 
 
+def api_routes(asgi: Starlette) -> list[Route]:
+    """The API's routes from the app's routing table, their paths in full (under the mount)."""
+    mounts = [r for r in asgi.routes if isinstance(r, Mount) and r.path.startswith("/api/")]
+    assert mounts, "the API is mounted"
+    return [Route(m.path + r.path, r.endpoint, methods=list(r.methods or ()))
+            for m in mounts for r in m.routes if isinstance(r, Route)]  # fmt: skip
+
+
 def page_routes(asgi: Starlette) -> set[PageRoute]:
     """Every (method, path) of the app's pages, from its routing table (not the API's)."""
     found = set()
@@ -608,8 +616,7 @@ def test_every_api_route_of_the_app_is_in_the_api_matrix_or_public(
     the app some other way cannot escape it. Only the three public routes need no token."""
     from tests.api.test_authorization import TABLE
 
-    routed = {(m, r.path) for r in app.routes if isinstance(r, Route)
-              and r.path.startswith("/api/") for m in r.methods or () if m != "HEAD"}  # fmt: skip
+    routed = {(m, r.path) for r in api_routes(app) for m in r.methods or () if m != "HEAD"}
     matrix = {(method, "/api/v1" + path) for method, path in TABLE}
     figures(api_routes=len(routed), in_the_api_matrix=len(matrix), public=len(PUBLIC_API),
             page_routes=len(page_routes(app)))  # fmt: skip
@@ -826,7 +833,7 @@ async def test_every_response_carries_the_security_headers(
         if gone := missing_headers(r, https):
             wrong.append(f"  {method} {url} -> {r.status_code}: no {gone}")
 
-    routes = [r for r in app.routes if isinstance(r, Route)]
+    routes = [r for r in app.routes if isinstance(r, Route)] + api_routes(app)
     assert any(isinstance(r, Mount) for r in app.routes)  # the static files: below
     admin = world.admin
     for https in (False, True):
